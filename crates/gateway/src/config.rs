@@ -1,0 +1,81 @@
+//! Typed configuration, from command-line flags or environment variables. The defaults run the
+//! embedded demo on loopback.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Parser;
+
+#[derive(Parser, Clone, Debug)]
+#[command(
+    name = "adapter-gateway",
+    version,
+    about = "Gateway of the CCAI Platform adapter for Kustomer"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8700")]
+    pub listen: SocketAddr,
+
+    /// Folder for the gateway's SQLite database; created when missing.
+    #[arg(long, env = "GATEWAY_DATA_DIR", default_value = "data/gateway")]
+    pub data_dir: PathBuf,
+
+    /// Serve the built widget (Trunk's `dist/`) from this folder at `/`, so that one process
+    /// serves both. Leave unset when the widget is on its own static host.
+    #[arg(long, env = "GATEWAY_WIDGET_DIR")]
+    pub widget_dir: Option<PathBuf>,
+
+    /// Origins allowed to call the API from a browser (the widget's origin when it is served
+    /// from another host), comma-separated, e.g. `https://adapter.example.com`.
+    #[arg(long, env = "GATEWAY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+}
+
+impl Config {
+    /// The configuration with every default, listening on `listen`, storing in `data_dir`.
+    pub fn for_tests(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Config {
+            listen,
+            data_dir,
+            widget_dir: None,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_the_demo() {
+        let config = Config::try_parse_from(["adapter-gateway"]).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8700".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("data/gateway"));
+        assert!(config.widget_dir.is_none());
+        assert!(config.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let config = Config::try_parse_from([
+            "adapter-gateway",
+            "--listen",
+            "0.0.0.0:9000",
+            "--allowed-origins",
+            "https://a.example,https://b.example",
+        ])
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(
+            config.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+    }
+
+    #[test]
+    fn a_bad_address_is_a_clear_error() {
+        let error = Config::try_parse_from(["adapter-gateway", "--listen", "nowhere"]).unwrap_err();
+        assert!(error.to_string().contains("--listen"), "{error}");
+    }
+}

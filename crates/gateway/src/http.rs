@@ -1,0 +1,124 @@
+//! The HTTP surface: router, middleware (request ids, tracing, CORS, body limit, security
+//! headers), and handlers. Handlers stay short and call into services.
+
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
+
+use adapter_core::health::{Health, HealthStatus};
+use axum::{
+    extract::State,
+    http::{header, HeaderName, HeaderValue, Method, Request, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    services::ServeDir,
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+
+use crate::{AppState, VERSION};
+
+/// Largest request body the gateway reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let cors = cors(&state.config.allowed_origins);
+    let widget_dir = state.config.widget_dir.clone();
+    let mut app = Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(state);
+    if let Some(dir) = widget_dir {
+        app = app.fallback_service(ServeDir::new(dir));
+    }
+    app.layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(cors)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), RequestCounter::default()))
+}
+
+/// CORS for a widget served from another origin. Origins that do not parse as header values
+/// are logged and left out rather than allowing everything.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| match HeaderValue::from_str(origin.trim()) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                tracing::warn!(
+                    origin,
+                    "ignoring an allowed origin that is not a valid header value"
+                );
+                None
+            }
+        })
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+}
+
+/// Request ids `1`, `2`, ... per process; enough to follow one request through the logs.
+#[derive(Clone, Default)]
+struct RequestCounter(Arc<AtomicU64>);
+
+impl MakeRequestId for RequestCounter {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        HeaderValue::from_str(&n.to_string())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// `GET /healthz`: 200 when the gateway and its database answer, 503 when the database does not.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let (code, health) = match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Health {
+                status: HealthStatus::Ok,
+                version: VERSION.into(),
+                database: "ok".into(),
+            },
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "health check: database is failing");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Health {
+                    status: HealthStatus::Degraded,
+                    version: VERSION.into(),
+                    database: error.to_string(),
+                },
+            )
+        }
+    };
+    (
+        code,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(health),
+    )
+        .into_response()
+}

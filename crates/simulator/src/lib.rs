@@ -1,0 +1,213 @@
+//! Loopback stand-ins for the two SaaS APIs the gateway talks to (like stripe-mock is for
+//! Stripe), and the host emulator: a page standing in for the Kustomer agent desktop.
+//!
+//! Two listeners: the API (`--listen`) and the host emulator (`--host-listen`), which must be
+//! another origin than the widget so the iframe is cross-origin as in production.
+
+pub mod config;
+pub mod recorder;
+
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    time::Instant,
+};
+
+use axum::{
+    extract::{Request, State},
+    http::{header, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
+
+use crate::{config::Config, recorder::Recorder};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Clone, Debug)]
+pub struct SimState {
+    pub recorder: Recorder,
+    pub started: Instant,
+    pub adapter_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimulatorError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A simulator with both sockets bound.
+pub struct Simulator {
+    api: TcpListener,
+    host: TcpListener,
+    state: SimState,
+    host_dir: std::path::PathBuf,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, SimulatorError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimulatorError::Listen { addr, source })
+}
+
+impl Simulator {
+    pub async fn start(config: Config) -> Result<Simulator, SimulatorError> {
+        let api = bind(config.listen).await?;
+        let host = bind(config.host_listen).await?;
+        let simulator = Simulator {
+            api,
+            host,
+            state: SimState {
+                recorder: Recorder::default(),
+                started: Instant::now(),
+                adapter_url: config.adapter_url,
+            },
+            host_dir: config.host_dir,
+        };
+        let (api, host) = simulator.local_addrs().map_err(SimulatorError::Serve)?;
+        tracing::info!(version = VERSION, "simulated APIs on http://{api}");
+        tracing::info!(adapter = %simulator.state.adapter_url, "host emulator on http://{host}/");
+        Ok(simulator)
+    }
+
+    /// The API's and the host emulator's addresses.
+    pub fn local_addrs(&self) -> std::io::Result<(SocketAddr, SocketAddr)> {
+        Ok((self.api.local_addr()?, self.host.local_addr()?))
+    }
+
+    pub fn recorder(&self) -> Recorder {
+        self.state.recorder.clone()
+    }
+
+    /// Serves both listeners until `shutdown` completes.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), SimulatorError> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let api = axum::serve(self.api, api_router(self.state.clone()))
+            .with_graceful_shutdown(wait(stop_rx.clone()));
+        let host = axum::serve(self.host, host_router(self.state, &self.host_dir))
+            .with_graceful_shutdown(wait(stop_rx));
+        let trigger = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let (api, host, ()) = tokio::join!(api.into_future(), host.into_future(), trigger);
+        tracing::info!("simulator stopped");
+        api.and(host).map_err(SimulatorError::Serve)
+    }
+}
+
+/// The simulated APIs. Every request is recorded, except reads of the recording itself.
+pub fn api_router(state: SimState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/_sim/state", get(sim_state))
+        .route("/_sim/reset", post(sim_reset))
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .with_state(state)
+}
+
+/// The host emulator: static files, plus `config.js` telling the page where the adapter is.
+pub fn host_router(state: SimState, host_dir: &std::path::Path) -> Router {
+    Router::new()
+        .route("/config.js", get(host_config))
+        .fallback_service(ServeDir::new(host_dir))
+        .with_state(state)
+}
+
+async fn record(State(state): State<SimState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if !path.starts_with("/_sim/") {
+        state
+            .recorder
+            .record(&method, &path, response.status().as_u16());
+    }
+    response
+}
+
+async fn healthz(State(state): State<SimState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "status": "ok",
+        "version": VERSION,
+        "uptime_ms": state.started.elapsed().as_millis() as u64,
+    }))
+}
+
+async fn sim_state(State(state): State<SimState>) -> Json<recorder::Snapshot> {
+    Json(state.recorder.snapshot())
+}
+
+async fn sim_reset(State(state): State<SimState>) -> StatusCode {
+    state.recorder.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn host_config(State(state): State<SimState>) -> Response {
+    // serde_json escapes the URL, so a hostile value cannot break out of the string literal.
+    let body = format!(
+        "window.HOST_CONFIG = {};\n",
+        json!({ "adapterUrl": state.adapter_url })
+    );
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

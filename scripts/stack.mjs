@@ -1,0 +1,179 @@
+// Starts the embedded stack: the simulator (simulated APIs + host emulator) and the gateway
+// (agent API + the built widget from dist/). Used by the demo (`node scripts/stack.mjs`) and by
+// the end-to-end tests (imported), so both run the same thing.
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** A free TCP port on loopback. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(url, child, name, deadlineMs) {
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`${name} exited with code ${child.exitCode} before answering ${url}`);
+    }
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (response.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} did not answer ${url} within ${deadlineMs} ms`);
+}
+
+/** One child process that can be stopped and started again with the same arguments. */
+class Service {
+  constructor(name, bin, args, healthUrl, { quiet }) {
+    Object.assign(this, { name, bin, args, healthUrl, quiet, child: null });
+  }
+
+  async start() {
+    const child = spawn(this.bin, this.args, {
+      cwd: ROOT,
+      stdio: ["ignore", this.quiet ? "ignore" : "inherit", this.quiet ? "pipe" : "inherit"],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "info" },
+    });
+    this.stderr = "";
+    child.stderr?.on("data", (chunk) => {
+      this.stderr = (this.stderr + chunk).slice(-4000);
+    });
+    child.on("error", (error) => {
+      this.stderr += `\n${error.message}`;
+    });
+    this.child = child;
+    try {
+      await waitHealthy(this.healthUrl, child, this.name, 30_000);
+    } catch (error) {
+      error.message += `\n--- ${this.name} stderr ---\n${this.stderr}`;
+      await this.stop();
+      throw error;
+    }
+  }
+
+  /** SIGTERM (graceful), then SIGKILL after 5 s. */
+  async stop() {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Starts simulator and gateway. Options: ports {gateway, simulator, host}, dataDir, profile
+ * ("debug" or "release" binaries under target/), quiet (capture logs instead of printing).
+ */
+export async function startStack(options = {}) {
+  const ports = options.ports ?? { gateway: 8700, simulator: 8710, host: 8720 };
+  const profile = options.profile ?? "debug";
+  const dataDir = options.dataDir ?? path.join(ROOT, "data");
+  const quiet = options.quiet ?? false;
+  const bin = (name) => path.join(ROOT, "target", profile, name);
+  mkdirSync(dataDir, { recursive: true });
+
+  const adapterUrl = `http://127.0.0.1:${ports.gateway}/`;
+  const simulator = new Service(
+    "simulator",
+    bin("adapter-simulator"),
+    [
+      "--listen", `127.0.0.1:${ports.simulator}`,
+      "--host-listen", `127.0.0.1:${ports.host}`,
+      "--host-dir", path.join(ROOT, "host"),
+      "--adapter-url", adapterUrl,
+    ],
+    `http://127.0.0.1:${ports.simulator}/healthz`,
+    { quiet },
+  );
+  const gateway = new Service(
+    "gateway",
+    bin("adapter-gateway"),
+    [
+      "--listen", `127.0.0.1:${ports.gateway}`,
+      "--data-dir", path.join(dataDir, "gateway"),
+      "--widget-dir", path.join(ROOT, "dist"),
+    ],
+    `http://127.0.0.1:${ports.gateway}/healthz`,
+    { quiet },
+  );
+  await simulator.start();
+  try {
+    await gateway.start();
+  } catch (error) {
+    await simulator.stop();
+    throw error;
+  }
+  return {
+    ports,
+    simulator,
+    gateway,
+    hostUrl: `http://127.0.0.1:${ports.host}/`,
+    simulatorUrl: `http://127.0.0.1:${ports.simulator}`,
+    adapterUrl,
+    async stop() {
+      await Promise.all([gateway.stop(), simulator.stop()]);
+    },
+  };
+}
+
+// The demo: `node scripts/stack.mjs [--release]`. Ctrl-C stops everything it started.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const env = (name, fallback) => Number(process.env[name] || fallback);
+  const stack = await startStack({
+    profile: process.argv.includes("--release") ? "release" : "debug",
+    ports: {
+      gateway: env("DEMO_GATEWAY_PORT", 8700),
+      simulator: env("DEMO_SIMULATOR_PORT", 8710),
+      host: env("DEMO_HOST_PORT", 8720),
+    },
+  }).catch((error) => {
+    console.error(`demo: ${error.message}`);
+    process.exit(1);
+  });
+  console.log(`
+  The demo is running.
+    Kustomer host emulator (open this):  ${stack.hostUrl}
+    Adapter gateway:                      ${stack.adapterUrl}
+    Simulator (recorded state):           ${stack.simulatorUrl}/_sim/state
+  Ctrl-C stops everything.
+`);
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log("demo: stopping");
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
+  for (const service of [stack.simulator, stack.gateway]) {
+    service.child.on("exit", (code) => {
+      if (!stopping) {
+        console.error(`demo: ${service.name} exited (code ${code}); stopping`);
+        shutdown();
+      }
+    });
+  }
+}

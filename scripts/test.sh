@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# README command 2: every check and every test layer. Prints each layer's counts and exits
+# non-zero when anything fails. .ci/run calls exactly this.
+set -uo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/bootstrap.sh" || exit 1
+
+logs=$(mktemp -d)
+failed=()
+declare -A passed_of failed_of
+started=$(date +%s)
+
+step() { echo; echo "=== $1"; }
+# Sums cargo's and wasm-bindgen-test's "test result: ... N passed; M failed" lines.
+count_cargo() {
+  local p f
+  read -r p f < <(awk '/^test result:/ {
+      for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }
+    } END { print p + 0, f + 0 }' "$1")
+  passed_of[$2]=$p
+  failed_of[$2]=$f
+}
+
+step "format (cargo fmt --check)"
+cargo fmt --all --check || failed+=("format")
+
+step "lint, native (clippy -D warnings)"
+cargo clippy --locked --workspace --all-targets -- -D warnings || failed+=("clippy native")
+
+step "lint, wasm32 widget (clippy -D warnings)"
+cargo clippy --locked -p kustomer-adapter --target wasm32-unknown-unknown --all-targets -- -D warnings ||
+  failed+=("clippy wasm32")
+
+step "layer 1: native tests (cargo test --workspace)"
+cargo test --locked --workspace 2>&1 | tee "$logs/native.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("native tests")
+count_cargo "$logs/native.log" native
+
+step "layer 2: browser tests (wasm-bindgen-test in headless Chromium)"
+cargo test --locked -p kustomer-adapter --target wasm32-unknown-unknown 2>&1 | tee "$logs/wasm.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("browser tests")
+count_cargo "$logs/wasm.log" browser
+
+step "release build of the widget, size report and budget"
+if trunk build --release; then
+  step "layer 3: end-to-end (Playwright, headless Chromium, host emulator + gateway + simulator)"
+  if cargo build --locked -p adapter-gateway -p adapter-simulator; then
+    rm -f e2e/results/results.json
+    npx playwright test --config e2e/playwright.config.mjs || failed+=("end-to-end tests")
+    if [ -f e2e/results/results.json ]; then
+      read -r p f < <(node -e '
+        const s = require("./e2e/results/results.json").stats;
+        console.log(`${s.expected + s.flaky} ${s.unexpected}`);')
+      passed_of[e2e]=$p
+      failed_of[e2e]=$f
+    else
+      failed+=("end-to-end results missing")
+    fi
+  else
+    failed+=("gateway/simulator build")
+  fi
+else
+  failed+=("release build or size budget")
+fi
+
+echo
+echo "=== summary ($(($(date +%s) - started)) s)"
+[ -f target/size-report.txt ] && tail -2 target/size-report.txt
+total_p=0
+total_f=0
+for layer in native browser e2e; do
+  p=${passed_of[$layer]:-0}
+  f=${failed_of[$layer]:-0}
+  total_p=$((total_p + p))
+  total_f=$((total_f + f))
+  echo "$layer: $p passed, $f failed"
+done
+echo "all: $total_p passed, $total_f failed"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+for layer in native browser e2e; do
+  if [ "${passed_of[$layer]:-0}" -eq 0 ]; then
+    echo "FAILED: the $layer layer ran no test"
+    exit 1
+  fi
+done
+echo "OK"

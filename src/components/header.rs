@@ -1,0 +1,45 @@
+use leptos::prelude::*;
+
+use crate::i18n::{use_i18n, Text};
+
+/// The always-visible bar: product name, the agent's status area, and minimise/restore.
+#[component]
+pub fn Header(
+    /// Whether the adapter is minimised.
+    #[prop(into)]
+    minimised: Signal<bool>,
+    /// Called when the agent asks to minimise or restore.
+    on_toggle: Callback<()>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let toggle_label = move || {
+        i18n.t(if minimised.get() {
+            Text::Restore
+        } else {
+            Text::Minimise
+        })
+    };
+    view! {
+        <header class="adapter-header">
+            <span class="adapter-name">{move || i18n.t(Text::AppName)}</span>
+            <span
+                class="status-chip status-unknown"
+                role="status"
+                aria-label=move || i18n.t(Text::StatusLabel)
+            >
+                {move || i18n.t(Text::StatusNotSignedIn)}
+            </span>
+            <button
+                type="button"
+                class="icon-button minimise-toggle"
+                aria-controls="adapter-body"
+                aria-expanded=move || (!minimised.get()).to_string()
+                aria-label=toggle_label
+                title=toggle_label
+                on:click=move |_| on_toggle.run(())
+            >
+                <span aria-hidden="true">{move || if minimised.get() { "▴" } else { "▾" }}</span>
+            </button>
+        </header>
+    }
+}

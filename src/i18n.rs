@@ -1,0 +1,189 @@
+//! The one translation layer: every user-facing text is a [`Text`], with its English and French
+//! wording side by side, so a text cannot exist in one language only. The language follows the
+//! host's when it says one, else the browser's preferences.
+
+use std::cell::Cell;
+
+pub use adapter_core::lang::Lang;
+use leptos::prelude::*;
+
+/// Every fixed user-facing text of the widget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Text {
+    AppName,
+    AdapterLabel,
+    StatusLabel,
+    StatusNotSignedIn,
+    Minimise,
+    Restore,
+    Connecting,
+    Connected,
+    StorageBlocked,
+    CrashTitle,
+    CrashHelp,
+    CrashDetails,
+    Reload,
+}
+
+impl Text {
+    /// Every variant, for completeness tests.
+    pub const ALL: [Text; 13] = [
+        Text::AppName,
+        Text::AdapterLabel,
+        Text::StatusLabel,
+        Text::StatusNotSignedIn,
+        Text::Minimise,
+        Text::Restore,
+        Text::Connecting,
+        Text::Connected,
+        Text::StorageBlocked,
+        Text::CrashTitle,
+        Text::CrashHelp,
+        Text::CrashDetails,
+        Text::Reload,
+    ];
+
+    /// The wording in `lang`.
+    pub fn in_lang(self, lang: Lang) -> &'static str {
+        let (en, fr) = match self {
+            Text::AppName => ("CCAI Platform", "CCAI Platform"),
+            Text::AdapterLabel => ("Contact center adapter", "Adaptateur du centre de contact"),
+            Text::StatusLabel => ("Contact center status", "Statut du centre de contact"),
+            Text::StatusNotSignedIn => ("Not signed in", "Non connecté"),
+            Text::Minimise => ("Minimise the adapter", "Réduire l’adaptateur"),
+            Text::Restore => ("Restore the adapter", "Agrandir l’adaptateur"),
+            Text::Connecting => ("Connecting to the gateway…", "Connexion à la passerelle…"),
+            Text::Connected => ("Connected", "Connecté"),
+            Text::StorageBlocked => (
+                "This browser blocks storage for the adapter: settings such as the minimised state will not survive a reload.",
+                "Ce navigateur bloque le stockage pour l’adaptateur : les réglages comme l’état réduit ne survivront pas à un rechargement.",
+            ),
+            Text::CrashTitle => (
+                "The adapter stopped after an internal error.",
+                "L’adaptateur s’est arrêté après une erreur interne.",
+            ),
+            Text::CrashHelp => (
+                "Reload it to continue. If this happens again, send the details below to your administrator.",
+                "Rechargez-le pour continuer. Si cela se reproduit, envoyez les détails ci-dessous à votre administrateur.",
+            ),
+            Text::CrashDetails => ("Details", "Détails"),
+            Text::Reload => ("Reload the adapter", "Recharger l’adaptateur"),
+        };
+        match lang {
+            Lang::En => en,
+            Lang::Fr => fr,
+        }
+    }
+}
+
+/// "Gateway unreachable, retrying (attempt n)".
+pub fn offline_retrying(lang: Lang, attempt: u32) -> String {
+    match lang {
+        Lang::En => format!("Gateway unreachable, retrying (attempt {attempt})"),
+        Lang::Fr => format!("Passerelle injoignable, nouvel essai (tentative {attempt})"),
+    }
+}
+
+thread_local! {
+    /// The language in force, for code that runs outside the reactive system (the crash panel).
+    static CURRENT: Cell<Option<Lang>> = const { Cell::new(None) };
+}
+
+/// The language in force, or the browser's when the app has not chosen one yet.
+pub fn current_lang() -> Lang {
+    CURRENT.with(Cell::get).unwrap_or_else(browser_lang)
+}
+
+/// The browser's preferred supported language (`navigator.languages`).
+pub fn browser_lang() -> Lang {
+    let Some(window) = web_sys::window() else {
+        return Lang::default();
+    };
+    let tags: Vec<String> = window
+        .navigator()
+        .languages()
+        .iter()
+        .filter_map(|tag| tag.as_string())
+        .collect();
+    Lang::negotiate(tags.iter().map(String::as_str))
+}
+
+/// The reactive language, shared through context.
+#[derive(Clone, Copy, Debug)]
+pub struct I18n {
+    pub lang: RwSignal<Lang>,
+}
+
+impl I18n {
+    /// The wording of `text` in the current language; reactive when read inside a closure.
+    pub fn t(&self, text: Text) -> &'static str {
+        text.in_lang(self.lang.get())
+    }
+}
+
+/// Provides the translation context, starting from the browser's language, and keeps
+/// `<html lang>` in step with it.
+pub fn provide_i18n() -> I18n {
+    let i18n = I18n {
+        lang: RwSignal::new(browser_lang()),
+    };
+    provide_context(i18n);
+    Effect::new(move || {
+        let lang = i18n.lang.get();
+        CURRENT.with(|current| current.set(Some(lang)));
+        if let Some(root) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+        {
+            let _ = root.set_attribute("lang", lang.tag());
+        }
+    });
+    i18n
+}
+
+/// The translation context, or a fresh one when none was provided.
+pub fn use_i18n() -> I18n {
+    use_context::<I18n>().unwrap_or_else(provide_i18n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_has_both_languages() {
+        for text in Text::ALL {
+            for lang in Lang::ALL {
+                let wording = text.in_lang(lang);
+                assert!(!wording.trim().is_empty(), "{text:?} in {lang:?} is empty");
+            }
+        }
+    }
+
+    #[test]
+    fn french_is_translated_not_copied() {
+        let untranslated: Vec<_> = Text::ALL
+            .into_iter()
+            .filter(|t| *t != Text::AppName && t.in_lang(Lang::En) == t.in_lang(Lang::Fr))
+            .collect();
+        assert!(untranslated.is_empty(), "not translated: {untranslated:?}");
+    }
+
+    #[test]
+    fn all_lists_every_variant_once() {
+        let seen: std::collections::HashSet<_> = Text::ALL.into_iter().collect();
+        assert_eq!(seen.len(), Text::ALL.len());
+    }
+
+    #[test]
+    fn parameterised_texts() {
+        assert_eq!(
+            offline_retrying(Lang::En, 3),
+            "Gateway unreachable, retrying (attempt 3)"
+        );
+        assert_eq!(
+            offline_retrying(Lang::Fr, 1),
+            "Passerelle injoignable, nouvel essai (tentative 1)"
+        );
+    }
+}
