@@ -10,3 +10,4 @@ TRUNK_VERSION=0.21.14
 # The wasm-bindgen CLI must equal the library in Cargo.lock.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock")
 export TRUNK_VERSION WASM_BINDGEN_VERSION
+export TRUNK_SKIP_VERSION_CHECK=true

@@ -21,7 +21,7 @@ pub fn Header(
     };
     view! {
         <header class="adapter-header">
-            <span class="adapter-name">{move || i18n.t(Text::AppName)}</span>
+            <h1 class="adapter-name">{move || i18n.t(Text::AppName)}</h1>
             <span
                 class="status-chip status-unknown"
                 role="status"
