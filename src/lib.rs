@@ -18,7 +18,7 @@ use leptos::prelude::*;
 use crate::{
     components::{ConnectionLine, Header, Notice},
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
-    i18n::{provide_i18n, Text},
+    i18n::{use_i18n, Text},
     storage::{use_persisted_flag, KeyValueStore},
 };
 
@@ -42,7 +42,7 @@ pub fn AdapterShell(
     /// How the widget reaches the gateway.
     gateway: UseGatewayConnectionOptions,
 ) -> impl IntoView {
-    let i18n = provide_i18n();
+    let i18n = use_i18n();
     let minimised = use_persisted_flag(store, MINIMISED_KEY, false);
     let connection = use_gateway_connection(gateway);
     let storage_problem = minimised.problem;

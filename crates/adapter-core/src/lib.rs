@@ -5,8 +5,17 @@
 //! - [`backoff`]: retry delays for anything that talks over a network.
 //! - [`connection`]: the state of the widget's link to the gateway.
 //! - [`health`]: the gateway's `/healthz` wire type.
+//! - [`phone`]: phone numbers to dial, normalised to E.164.
+//! - [`host_protocol`]: protocol v1 between the host page (Kustomer) and the adapter.
+//! - [`rate`]: a token bucket, to bound work done for untrusted senders.
 
 pub mod backoff;
 pub mod connection;
 pub mod health;
+pub mod host_protocol;
 pub mod lang;
+pub mod phone;
+pub mod rate;
+
+#[cfg(test)]
+mod testing;

@@ -4,6 +4,8 @@
 //! Two listeners: the API (`--listen`) and the host emulator (`--host-listen`), which must be
 //! another origin than the widget so the iframe is cross-origin as in production.
 
+pub use adapter_server_common::{init_tracing, shutdown_signal};
+
 pub mod config;
 pub mod recorder;
 
@@ -178,36 +180,4 @@ async fn host_config(State(state): State<SimState>) -> Response {
         body,
     )
         .into_response()
-}
-
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-}
-
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

@@ -20,67 +20,53 @@ async fn start() -> (String, String, tokio::sync::oneshot::Sender<()>) {
     (format!("http://{api}"), format!("http://{host}"), tx)
 }
 
+async fn status(request: reqwest::RequestBuilder) -> u16 {
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// The recorded requests as (method, path, status).
+async fn recorded(client: &reqwest::Client, api: &str) -> Vec<(String, String, u64)> {
+    let state: serde_json::Value = client
+        .get(format!("{api}/_sim/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    state["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_owned(),
+                r["path"].as_str().unwrap().to_owned(),
+                r["status"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn records_api_requests_and_reports_them_as_state() {
     let (api, _host, _stop) = start().await;
     let client = reqwest::Client::new();
-    assert_eq!(
-        client
-            .get(format!("{api}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        client
-            .get(format!("{api}/nope"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    let state: serde_json::Value = client
-        .get(format!("{api}/_sim/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let requests = state["requests"].as_array().unwrap();
-    let seen: Vec<(&str, &str, u64)> = requests
+    assert_eq!(status(client.get(format!("{api}/healthz"))).await, 200);
+    assert_eq!(status(client.get(format!("{api}/nope"))).await, 404);
+    let seen = recorded(&client, &api).await;
+    let seen: Vec<(&str, &str, u64)> = seen
         .iter()
-        .map(|r| {
-            (
-                r["method"].as_str().unwrap(),
-                r["path"].as_str().unwrap(),
-                r["status"].as_u64().unwrap(),
-            )
-        })
+        .map(|(m, p, s)| (m.as_str(), p.as_str(), *s))
         .collect();
-    assert_eq!(seen, [("GET", "/healthz", 200), ("GET", "/nope", 404)]);
-
     assert_eq!(
-        client
-            .post(format!("{api}/_sim/reset"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
+        seen,
+        [("GET", "/healthz", 200), ("GET", "/nope", 404)],
+        "reads of /_sim/ are not recorded"
     );
-    let state: serde_json::Value = client
-        .get(format!("{api}/_sim/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(state["requests"].as_array().unwrap().len(), 0);
+
+    assert_eq!(status(client.post(format!("{api}/_sim/reset"))).await, 204);
+    assert!(recorded(&client, &api).await.is_empty());
 }
 
 #[tokio::test]
