@@ -1,19 +1,216 @@
-// The host emulator: stands in for the Kustomer agent desktop around the adapter iframe.
-// Kustomer opens app iframes with `parentUrl` (the desktop's URL) and `id` query parameters.
+// The host emulator: stands in for the Kustomer agent desktop around the adapter iframe, and
+// speaks protocol v1 (docs/host-protocol.md) with it. Kustomer opens app iframes with `parentUrl`
+// (the desktop's URL) and `id` query parameters.
 "use strict";
 
 (function () {
+  const PROTOCOL = "ccai-adapter";
   const config = window.HOST_CONFIG || {};
   const frame = document.getElementById("adapter-frame");
+  const dock = document.querySelector(".adapter-dock");
+  const logList = document.getElementById("message-log");
+  const langSelect = document.getElementById("host-lang");
+  const statusSelect = document.getElementById("user-status");
+
+  const agent = { id: "kus-user-1", email: "ada.lovelace@example.com", name: "Ada Lovelace" };
+  const customers = [
+    { id: "cus-grace", name: "Grace Hopper", conversation: "conv-grace-1",
+      phones: [{ phone: "(415) 555-2671", type: "mobile" }, { phone: "212-555-0143 ext. 204", type: "work" }] },
+    { id: "cus-amelie", name: "Amélie Poulain",
+      phones: [{ phone: "+33 6 12 34 56 78", type: "mobile" }, { phone: "0033 1 23 45 67 89", type: "home" }] },
+    { id: "cus-arthur", name: "Arthur Dent", phones: [{ phone: "+44 (0)20 7946 0958", type: "work" }] },
+    { id: "cus-broken", name: "Broken Record Ltd", phones: [{ phone: "555-01AB", type: "work" }] },
+  ];
+  const statuses = [
+    { id: "st-available", name: "Available", status_type: "available" },
+    { id: "st-busy", name: "Busy", status_type: "busy" },
+    { id: "st-lunch", name: "Lunch", status_type: "unavailable" },
+    { id: "st-email", name: "Email only", status_type: "unavailable" },
+    { id: "st-offline", name: "Offline", status_type: "offline" },
+  ];
+  let selected = customers[0];
+  let nextId = 0;
+
   let adapterUrl;
   try {
     adapterUrl = new URL(config.adapterUrl || "http://127.0.0.1:8700/");
   } catch (error) {
-    document.querySelector(".adapter-dock").textContent =
-      "The adapter URL in the host configuration is not a URL: " + config.adapterUrl;
+    dock.textContent = "The adapter URL in the host configuration is not a URL: " + config.adapterUrl;
     return;
   }
+  const adapterOrigin = adapterUrl.origin;
+
+  // Exposed for end-to-end tests and for poking at the emulator from the console.
+  const emulator = { log: [], send, clickToCall, adapterOrigin };
+  window.hostEmulator = emulator;
+
+  function log(direction, type, detail) {
+    const entry = { direction, type, detail, at: performance.timeOrigin + performance.now() };
+    emulator.log.push(entry);
+    if (emulator.log.length > 1000) emulator.log.shift();
+    const item = document.createElement("li");
+    item.className = "log-" + direction;
+    item.dataset.type = type;
+    const arrow = { out: "→", in: "←", ignored: "✗", note: "•" }[direction] || "?";
+    item.textContent = `${arrow} ${type}${detail ? " " + detail : ""}`;
+    logList.prepend(item);
+    while (logList.children.length > 200) logList.lastChild.remove();
+    return entry;
+  }
+
+  function send(type, payload, extra) {
+    const message = Object.assign({ protocol: PROTOCOL, version: 1, type, id: "h-" + ++nextId, payload }, extra);
+    const raw = JSON.stringify(message);
+    const entry = log("out", type, raw.length > 160 ? raw.slice(0, 160) + "…" : raw);
+    if (frame.contentWindow) frame.contentWindow.postMessage(raw, adapterOrigin);
+    return entry;
+  }
+
+  function context() {
+    return {
+      customer: { id: selected.id, name: selected.name, phones: selected.phones },
+      conversation: selected.conversation ? { id: selected.conversation } : null,
+    };
+  }
+
+  function sendInit(replyTo) {
+    send("init", { user: agent, context: context(), lang: langSelect.value, roles: ["agent"] },
+      replyTo ? { reply_to: replyTo } : {});
+  }
+
+  function clickToCall(customer, phone) {
+    return send("click_to_call", {
+      phone,
+      customer: { id: customer.id, name: customer.name },
+      conversation_id: customer.conversation || null,
+    });
+  }
+
+  function renderCustomers() {
+    const list = document.getElementById("customers");
+    list.textContent = "";
+    for (const customer of customers) {
+      const item = document.createElement("li");
+      item.className = "customer" + (customer === selected ? " selected" : "");
+      const name = document.createElement("button");
+      name.type = "button";
+      name.className = "customer-name";
+      name.textContent = customer.name;
+      name.addEventListener("click", () => {
+        selected = customer;
+        renderCustomers();
+        send("context_changed", context());
+      });
+      item.append(name);
+      const phones = document.createElement("ul");
+      for (const entry of customer.phones) {
+        const row = document.createElement("li");
+        row.className = "phone-row";
+        const number = document.createElement("span");
+        number.className = "phone-number";
+        number.textContent = `${entry.phone} (${entry.type})`;
+        const icon = document.createElement("button");
+        icon.type = "button";
+        icon.className = "phone-icon";
+        icon.textContent = "☎";
+        icon.setAttribute("aria-label", `Call ${entry.phone}`);
+        icon.addEventListener("click", () => clickToCall(customer, entry.phone));
+        row.append(icon, number);
+        phones.append(row);
+      }
+      item.append(phones);
+      list.append(item);
+    }
+  }
+
+  for (const status of statuses) {
+    const option = document.createElement("option");
+    option.value = status.id;
+    option.textContent = status.name;
+    statusSelect.append(option);
+  }
+  statusSelect.addEventListener("change", () => {
+    const status = statuses.find((s) => s.id === statusSelect.value);
+    send("user_status_changed", {
+      status_id: status.id, name: status.name, status_type: status.status_type, at: new Date().toISOString(),
+    });
+  });
+  langSelect.addEventListener("change", () => sendInit(null));
+
+  // Only the adapter's frame, from the adapter's origin, is listened to.
+  window.addEventListener("message", (event) => {
+    if (event.origin !== adapterOrigin || event.source !== frame.contentWindow) {
+      if (typeof event.data === "string" && event.data === "hostile-frame-done") {
+        log("note", "hostile-frame-done", `from ${event.origin}`);
+      } else {
+        log("ignored", "message", `from ${event.origin}`);
+      }
+      return;
+    }
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch (error) {
+      log("ignored", "not-json", String(event.data).slice(0, 80));
+      return;
+    }
+    if (!message || message.protocol !== PROTOCOL) return;
+    const payload = message.payload || {};
+    log("in", message.type, JSON.stringify(payload).slice(0, 160));
+    switch (message.type) {
+      case "ready":
+        sendInit(message.id);
+        break;
+      case "open":
+        dock.classList.add("attention");
+        setTimeout(() => dock.classList.remove("attention"), 1500);
+        break;
+      case "resize":
+        if (Number.isInteger(payload.height) && payload.height > 0 && payload.height <= 2000) {
+          dock.style.height = payload.height + "px";
+        }
+        break;
+      case "open_conversation": {
+        const target = document.getElementById("conversation");
+        target.classList.remove("muted");
+        target.textContent = `Conversation ${payload.conversation_id} of customer ${payload.customer_id}`;
+        break;
+      }
+      case "notice": {
+        const notice = document.getElementById("host-notice");
+        notice.hidden = false;
+        notice.textContent = payload.text;
+        break;
+      }
+      case "api_request":
+        // The emulator does not proxy the Kustomer API: it says so, in Kustomer's error format.
+        send("api_response", {
+          status: 501,
+          body: { errors: [{ code: "not_implemented", message: "the host emulator does not proxy the Kustomer API" }] },
+        }, { reply_to: message.id });
+        break;
+      default:
+        break;
+    }
+  });
+
+  renderCustomers();
   adapterUrl.searchParams.set("parentUrl", window.location.href);
   adapterUrl.searchParams.set("id", "ccai-adapter");
   frame.src = adapterUrl.toString();
+
+  // ?hostile=1 adds a frame from another origin that tries to drive the adapter.
+  if (new URLSearchParams(window.location.search).has("hostile") && config.simulatorUrl) {
+    const hostile = document.createElement("iframe");
+    hostile.id = "hostile-frame";
+    hostile.title = "hostile frame";
+    hostile.className = "hostile-frame";
+    frame.addEventListener("load", () => {
+      const url = new URL("/_sim/hostile.html", config.simulatorUrl);
+      url.searchParams.set("adapter", adapterOrigin);
+      url.searchParams.set("host", window.location.origin);
+      hostile.src = url.toString();
+      document.body.append(hostile);
+    }, { once: true });
+  }
 })();

@@ -1,10 +1,14 @@
-//! The widget's views. Each is a noun with documented props; none reaches the network or
-//! storage itself (hooks do, and hand them signals).
+//! The widget's views. Each is a noun with documented props; none reaches the network, the host
+//! or storage itself (hooks do, and hand them signals).
 
 mod connection_line;
+mod diagnostics;
+mod dial_pad;
 mod header;
 mod notice;
 
 pub use connection_line::ConnectionLine;
+pub use diagnostics::Diagnostics;
+pub use dial_pad::DialPad;
 pub use header::Header;
 pub use notice::Notice;

@@ -5,6 +5,7 @@
 use std::cell::Cell;
 
 pub use adapter_core::lang::Lang;
+use adapter_core::phone::{DialNumber, PhoneError};
 use leptos::prelude::*;
 
 /// Every fixed user-facing text of the widget.
@@ -23,11 +24,20 @@ pub enum Text {
     CrashHelp,
     CrashDetails,
     Reload,
+    DialPadTitle,
+    Keypad,
+    Backspace,
+    ClearNumber,
+    Call,
+    CallNeedsSignIn,
+    CustomerNumbers,
+    Standalone,
+    Diagnostics,
 }
 
 impl Text {
     /// Every variant, for completeness tests.
-    pub const ALL: [Text; 13] = [
+    pub const ALL: [Text; 22] = [
         Text::AppName,
         Text::AdapterLabel,
         Text::StatusLabel,
@@ -41,6 +51,15 @@ impl Text {
         Text::CrashHelp,
         Text::CrashDetails,
         Text::Reload,
+        Text::DialPadTitle,
+        Text::Keypad,
+        Text::Backspace,
+        Text::ClearNumber,
+        Text::Call,
+        Text::CallNeedsSignIn,
+        Text::CustomerNumbers,
+        Text::Standalone,
+        Text::Diagnostics,
     ];
 
     /// The wording in `lang`.
@@ -68,6 +87,21 @@ impl Text {
             ),
             Text::CrashDetails => ("Details", "Détails"),
             Text::Reload => ("Reload the adapter", "Recharger l’adaptateur"),
+            Text::DialPadTitle => ("Number to call", "Numéro à appeler"),
+            Text::Keypad => ("Keypad", "Clavier"),
+            Text::Backspace => ("Delete the last character", "Effacer le dernier caractère"),
+            Text::ClearNumber => ("Clear the number", "Effacer le numéro"),
+            Text::Call => ("Call", "Appeler"),
+            Text::CallNeedsSignIn => (
+                "Sign in to the contact center to place calls.",
+                "Connectez-vous au centre de contact pour passer des appels.",
+            ),
+            Text::CustomerNumbers => ("Customer’s numbers", "Numéros du client"),
+            Text::Standalone => (
+                "Running outside Kustomer: click-to-call and screen pops are off.",
+                "Hors de Kustomer : l’appel direct et l’ouverture des conversations sont désactivés.",
+            ),
+            Text::Diagnostics => ("Diagnostics", "Journal de diagnostic"),
         };
         match lang {
             Lang::En => en,
@@ -81,6 +115,69 @@ pub fn offline_retrying(lang: Lang, attempt: u32) -> String {
     match lang {
         Lang::En => format!("Gateway unreachable, retrying (attempt {attempt})"),
         Lang::Fr => format!("Passerelle injoignable, nouvel essai (tentative {attempt})"),
+    }
+}
+
+/// "Will dial +14155552671 ext. 12".
+pub fn will_dial(lang: Lang, number: &DialNumber) -> String {
+    match (lang, &number.extension) {
+        (Lang::En, None) => format!("Will dial {}", number.e164),
+        (Lang::En, Some(ext)) => format!("Will dial {} ext. {ext}", number.e164),
+        (Lang::Fr, None) => format!("Numéro composé : {}", number.e164),
+        (Lang::Fr, Some(ext)) => format!("Numéro composé : {} poste {ext}", number.e164),
+    }
+}
+
+/// "For Ada Lovelace": whom the number in the dial pad belongs to.
+pub fn dialling_for(lang: Lang, name: &str) -> String {
+    match lang {
+        Lang::En => format!("For {name}"),
+        Lang::Fr => format!("Pour {name}"),
+    }
+}
+
+/// Why a number cannot be dialled, in words for the agent.
+pub fn phone_error(lang: Lang, error: &PhoneError) -> String {
+    let fr = lang == Lang::Fr;
+    match error {
+        PhoneError::Empty if fr => "Saisissez un numéro.".into(),
+        PhoneError::Empty => "Enter a number.".into(),
+        PhoneError::InputTooLong if fr => "C’est trop long pour un numéro de téléphone.".into(),
+        PhoneError::InputTooLong => "This is too long to be a phone number.".into(),
+        PhoneError::InvalidCharacter(c) if fr => {
+            format!("« {c} » ne peut pas faire partie d’un numéro de téléphone.")
+        }
+        PhoneError::InvalidCharacter(c) => format!("“{c}” cannot be part of a phone number."),
+        PhoneError::ToneKey(c) if fr => {
+            format!("« {c} » ne peut être envoyé que pendant un appel.")
+        }
+        PhoneError::ToneKey(c) => format!("“{c}” can only be sent during a call."),
+        PhoneError::MisplacedPlus if fr => "« + » ne peut figurer qu’au début du numéro.".into(),
+        PhoneError::MisplacedPlus => "“+” can only start the number.".into(),
+        PhoneError::UnknownCountryCode(d) if fr => {
+            format!("Aucun indicatif pays ne commence par +{d}.")
+        }
+        PhoneError::UnknownCountryCode(d) => format!("No country code starts with +{d}."),
+        PhoneError::TooShort { country, min } if fr => {
+            format!("Trop court pour {country} : au moins {min} chiffres après l’indicatif.")
+        }
+        PhoneError::TooShort { country, min } => {
+            format!("Too short for {country}: at least {min} digits after the country code.")
+        }
+        PhoneError::TooLong { country, max } if fr => {
+            format!("Trop long pour {country} : au plus {max} chiffres après l’indicatif.")
+        }
+        PhoneError::TooLong { country, max } => {
+            format!("Too long for {country}: at most {max} digits after the country code.")
+        }
+        PhoneError::InvalidExtension if fr => "Le poste doit compter de 1 à 10 chiffres.".into(),
+        PhoneError::InvalidExtension => "The extension must be 1 to 10 digits.".into(),
+        PhoneError::NotInPlan { country, .. } if fr => {
+            format!("Ce n’est pas un numéro valide pour {country}.")
+        }
+        PhoneError::NotInPlan { country, .. } => format!("Not a valid {country} number."),
+        _ if fr => "Ce numéro ne peut pas être composé.".into(),
+        _ => "This number cannot be dialled.".into(),
     }
 }
 
@@ -176,7 +273,59 @@ mod tests {
     }
 
     #[test]
+    fn phone_errors_are_explained_in_both_languages() {
+        let errors = [
+            PhoneError::Empty,
+            PhoneError::InputTooLong,
+            PhoneError::InvalidCharacter('a'),
+            PhoneError::ToneKey('#'),
+            PhoneError::MisplacedPlus,
+            PhoneError::UnknownCountryCode("999".into()),
+            PhoneError::TooShort {
+                country: "FR".into(),
+                min: 9,
+            },
+            PhoneError::TooLong {
+                country: "FR".into(),
+                max: 9,
+            },
+            PhoneError::InvalidExtension,
+            PhoneError::NotInPlan {
+                country: "US".into(),
+                rule: "r",
+            },
+        ];
+        for error in errors {
+            let (en, fr) = (phone_error(Lang::En, &error), phone_error(Lang::Fr, &error));
+            assert!(!en.is_empty() && !fr.is_empty() && en != fr, "{error:?}");
+        }
+        assert_eq!(
+            phone_error(
+                Lang::En,
+                &PhoneError::TooShort {
+                    country: "FR".into(),
+                    min: 9
+                }
+            ),
+            "Too short for FR: at least 9 digits after the country code."
+        );
+    }
+
+    #[test]
     fn parameterised_texts() {
+        let number = DialNumber {
+            e164: "+14155552671".into(),
+            extension: Some("12".into()),
+        };
+        assert_eq!(
+            will_dial(Lang::En, &number),
+            "Will dial +14155552671 ext. 12"
+        );
+        assert_eq!(
+            will_dial(Lang::Fr, &number),
+            "Numéro composé : +14155552671 poste 12"
+        );
+        assert_eq!(dialling_for(Lang::Fr, "Ada"), "Pour Ada");
         assert_eq!(
             offline_retrying(Lang::En, 3),
             "Gateway unreachable, retrying (attempt 3)"

@@ -1,22 +1,33 @@
 //! The CCAI Platform agent adapter for Kustomer: the widget agents keep open in Kustomer's
 //! sidebar.
 //!
+//! - [`bridge`]: the host page (Kustomer) — protocol v1 over postMessage, or the Cards SDK.
+//! - [`gateway`]: the client of the adapter gateway (the only server the widget talks to).
+//! - [`dial`]: the dial pad's state, pure.
 //! - [`i18n`]: every user-facing text, in English and French.
 //! - [`storage`]: localStorage with an in-memory fallback when the browser blocks it.
-//! - [`gateway`]: the client of the adapter gateway (the only server the widget talks to).
+//! - [`debug_log`]: what the adapter refused or could not do, for diagnostics.
+//! - [`page`]: settings carried by the page's `<meta>` tags.
 //! - [`crash`]: a readable panel instead of a white frame when the widget panics.
 //! - [`components`]: the views.
 
+pub mod bridge;
 pub mod components;
 pub mod crash;
+pub mod debug_log;
+pub mod dial;
 pub mod gateway;
 pub mod i18n;
+pub mod page;
 pub mod storage;
 
+use adapter_core::{host_protocol::AdapterToHost, lang::Lang};
 use leptos::prelude::*;
 
 use crate::{
-    components::{ConnectionLine, Header, Notice},
+    bridge::{use_host_bridge, BridgeMode, UseHostBridgeOptions},
+    components::{ConnectionLine, Diagnostics, DialPad, Header, Notice},
+    debug_log::use_debug_log,
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
     i18n::{use_i18n, Text},
     storage::{use_persisted_flag, KeyValueStore},
@@ -24,6 +35,9 @@ use crate::{
 
 /// localStorage key of the minimised state.
 pub const MINIMISED_KEY: &str = "ccai-adapter.minimised";
+/// Heights the adapter asks the host for, in CSS pixels.
+pub const MINIMISED_HEIGHT: u32 = 48;
+pub const RESTORED_HEIGHT: u32 = 480;
 
 /// The whole widget.
 #[component]
@@ -31,22 +45,56 @@ pub fn App() -> impl IntoView {
     AdapterShell(AdapterShellProps {
         store: KeyValueStore::open(),
         gateway: UseGatewayConnectionOptions::default(),
+        host: UseHostBridgeOptions::default(),
     })
 }
 
-/// The widget with its storage and gateway settings given, so tests can choose them.
+/// The widget with its storage, gateway and host settings given, so tests can choose them.
 #[component]
 pub fn AdapterShell(
     /// Where the widget keeps state that survives a reload.
     store: KeyValueStore,
     /// How the widget reaches the gateway.
     gateway: UseGatewayConnectionOptions,
+    /// How the widget reaches the host page.
+    host: UseHostBridgeOptions,
 ) -> impl IntoView {
     let i18n = use_i18n();
+    let log = use_debug_log();
     let minimised = use_persisted_flag(store, MINIMISED_KEY, false);
     let connection = use_gateway_connection(gateway);
+    let bridge = use_host_bridge(host);
+    let pad = RwSignal::new(dial::DialPad::default());
     let storage_problem = minimised.problem;
     let toggle = Callback::new(move |()| minimised.set.update(|m| *m = !*m));
+    let standalone = move || matches!(bridge.mode.get(), BridgeMode::Standalone(_));
+    let customer = Signal::derive(move || bridge.state.context.with(|c| c.customer.clone()));
+    let call_blocked = Signal::derive(move || Some(i18n.t(Text::CallNeedsSignIn).to_owned()));
+
+    // The host's language wins over the browser's.
+    Effect::new(move || {
+        if let Some(lang) = bridge.state.lang.get().as_deref().and_then(Lang::from_tag) {
+            i18n.lang.set(lang);
+        }
+    });
+    // Tell the host how much room the adapter needs.
+    Effect::new(move || {
+        let height = if minimised.value.get() {
+            MINIMISED_HEIGHT
+        } else {
+            RESTORED_HEIGHT
+        };
+        bridge.send(AdapterToHost::Resize { height });
+    });
+    // Click-to-call fills the dial pad (the agent still clicks Call) and brings the adapter up.
+    Effect::new(move || {
+        if let Some(event) = bridge.state.click_to_call.get() {
+            pad.update(|p| p.fill(&event.request));
+            minimised.set.set(false);
+            bridge.send(AdapterToHost::Open {});
+            log.info(format!("click-to-call #{} filled the dial pad", event.seq));
+        }
+    });
 
     view! {
         <main
@@ -57,12 +105,28 @@ pub fn AdapterShell(
             <Header minimised=minimised.value on_toggle=toggle />
             <div id="adapter-body" class="adapter-body" hidden=move || minimised.value.get()>
                 <ConnectionLine state=connection.state />
+                <Show when=standalone>
+                    <Notice
+                        text=Signal::derive(move || i18n.t(Text::Standalone).to_string())
+                        detail=Signal::derive(move || match bridge.mode.get() {
+                            BridgeMode::Standalone(reason) => reason.to_string(),
+                            _ => String::new(),
+                        })
+                    />
+                </Show>
                 <Show when=move || storage_problem.get().is_some()>
                     <Notice
                         text=Signal::derive(move || i18n.t(Text::StorageBlocked).to_string())
                         detail=Signal::derive(move || storage_problem.get().unwrap_or_default())
                     />
                 </Show>
+                <DialPad
+                    pad=pad
+                    default_country=page::default_country()
+                    customer=customer
+                    call_blocked=call_blocked
+                />
+                <Diagnostics log=log />
             </div>
         </main>
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use adapter_core::connection::ConnectionState;
 use kustomer_adapter::{
+    bridge::{HostChoice, StandaloneReason, UseHostBridgeOptions},
     components::{ConnectionLine, Header},
     crash,
     gateway::{fetch_health, GatewayError, UseGatewayConnectionOptions},
@@ -37,6 +38,14 @@ fn in_lang(lang: Lang) {
     provide_context(I18n {
         lang: RwSignal::new(lang),
     });
+}
+
+/// No host: the shell tests below are about the shell itself.
+fn no_host() -> UseHostBridgeOptions {
+    UseHostBridgeOptions {
+        host: HostChoice::Standalone(StandaloneReason::Missing),
+        ..Default::default()
+    }
 }
 
 /// A gateway address that refuses connections, so shells under test never reach one.
@@ -133,6 +142,7 @@ async fn the_minimised_state_is_kept_in_local_storage_across_mounts() {
             AdapterShell(AdapterShellProps {
                 store: KeyValueStore::open(),
                 gateway: no_gateway(),
+                host: no_host(),
             })
         })
     };
@@ -170,6 +180,7 @@ async fn blocked_storage_shows_a_note_and_the_toggle_still_works() {
         AdapterShell(AdapterShellProps {
             store: KeyValueStore::memory(StorageError::Blocked("SecurityError".into())),
             gateway: no_gateway(),
+            host: no_host(),
         })
     });
     tick().await;

@@ -4,21 +4,49 @@ export class HostPage {
     this.page = page;
     this.stack = stack;
     this.frameElement = page.locator("#adapter-frame");
+    this.dock = page.locator(".adapter-dock");
+    this.messageLog = page.locator("#message-log");
+    this.statusMenu = page.locator("#user-status");
+    this.langMenu = page.locator("#host-lang");
     this.adapter = page.frameLocator("#adapter-frame");
     this.header = this.adapter.locator(".adapter-header");
     this.minimiseToggle = this.adapter.locator("button.minimise-toggle");
     this.body = this.adapter.locator("#adapter-body");
     this.connectionLine = this.adapter.locator(".connection-line");
     this.notice = this.adapter.locator(".notice");
+    this.dialInput = this.adapter.locator("#dial-input");
+    this.dialPreview = this.adapter.locator(".dial-preview");
+    this.dialFor = this.adapter.locator(".dial-for");
+    this.callButton = this.adapter.locator("button.call");
+    this.diagnostics = this.adapter.locator(".diagnostics");
   }
 
-  async goto() {
-    await this.page.goto(this.stack.hostUrl);
+  async goto(query = "") {
+    await this.page.goto(this.stack.hostUrl + query);
     await this.header.waitFor();
+  }
+
+  /** Waits until the host has answered the adapter's `ready` with `init`. */
+  async handshake() {
+    await this.messageLog.locator("li[data-type='init']").first().waitFor();
   }
 
   async reload() {
     await this.page.reload();
     await this.header.waitFor();
+  }
+
+  phoneIcon(number) {
+    return this.page.getByRole("button", { name: `Call ${number}`, exact: true });
+  }
+
+  /** The adapter's frame, for evaluating scripts in it. */
+  adapterFrame() {
+    const origin = new URL(this.stack.adapterUrl).origin;
+    return this.page.frames().find((frame) => frame.url().startsWith(origin));
+  }
+
+  async openDiagnostics() {
+    await this.diagnostics.locator("summary").click();
   }
 }

@@ -172,7 +172,7 @@ pub enum NoticeLevel {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload", rename_all = "snake_case")]
 pub enum AdapterToHost {
-    /// Answers `init`: the adapter is up and speaks this version.
+    /// The adapter is up and speaks this version (sent at start-up; the host answers `init`).
     Ready { version: u32 },
     /// Open or focus the adapter (an incoming call).
     Open {},
@@ -340,6 +340,21 @@ pub fn decode(raw: &str) -> Result<Envelope<HostToAdapter>, DecodeError> {
     })
 }
 
+/// The `id` of a refused message, to answer it with `rejected`; `None` when it had none, or when
+/// it is too large, not JSON, or not ours (those get no answer).
+pub fn refused_id(raw: &str) -> Option<String> {
+    if raw.len() > MAX_MESSAGE_BYTES {
+        return None;
+    }
+    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(raw) else {
+        return None;
+    };
+    if object.get("protocol").and_then(Value::as_str) != Some(PROTOCOL) {
+        return None;
+    }
+    correlation_id(&object, "id").ok().flatten()
+}
+
 /// Serialises a message to the host.
 pub fn encode(id: Option<&str>, reply_to: Option<&str>, message: &AdapterToHost) -> String {
     let mut object = serde_json::Map::new();
@@ -483,6 +498,19 @@ mod tests {
                 Err(e) => assert_eq!(e.code(), code, "{shown}: {e}"),
             }
         }
+    }
+
+    #[test]
+    fn refused_messages_are_answered_only_when_ours_and_identified() {
+        let unknown = json!({"protocol": PROTOCOL, "version": 1, "type": "dial_now", "id": "h-9"})
+            .to_string();
+        assert_eq!(refused_id(&unknown).as_deref(), Some("h-9"));
+        let foreign = json!({"protocol": "other", "id": "x"}).to_string();
+        assert_eq!(refused_id(&foreign), None);
+        assert_eq!(refused_id("{"), None);
+        let bad_id =
+            json!({"protocol": PROTOCOL, "version": 1, "type": "init", "id": 7}).to_string();
+        assert_eq!(refused_id(&bad_id), None);
     }
 
     #[test]

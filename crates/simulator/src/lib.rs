@@ -36,6 +36,8 @@ pub struct SimState {
     pub recorder: Recorder,
     pub started: Instant,
     pub adapter_url: String,
+    /// The simulated APIs' own base URL, for the host emulator's hostile frame.
+    pub api_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,10 @@ impl Simulator {
     pub async fn start(config: Config) -> Result<Simulator, SimulatorError> {
         let api = bind(config.listen).await?;
         let host = bind(config.host_listen).await?;
+        let api_url = format!(
+            "http://{}",
+            api.local_addr().map_err(SimulatorError::Serve)?
+        );
         let simulator = Simulator {
             api,
             host,
@@ -75,6 +81,7 @@ impl Simulator {
                 recorder: Recorder::default(),
                 started: Instant::now(),
                 adapter_url: config.adapter_url,
+                api_url,
             },
             host_dir: config.host_dir,
         };
@@ -122,6 +129,7 @@ pub fn api_router(state: SimState) -> Router {
         .route("/healthz", get(healthz))
         .route("/_sim/state", get(sim_state))
         .route("/_sim/reset", post(sim_reset))
+        .route("/_sim/hostile.html", get(hostile_page))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
 }
@@ -163,11 +171,24 @@ async fn sim_reset(State(state): State<SimState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// A page for a frame of another origin than the host's and the adapter's, which tries to drive
+/// the adapter (the host emulator loads it with `?hostile=1`).
+async fn hostile_page() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        include_str!("../../../host/hostile.html"),
+    )
+        .into_response()
+}
+
 async fn host_config(State(state): State<SimState>) -> Response {
-    // serde_json escapes the URL, so a hostile value cannot break out of the string literal.
+    // serde_json escapes the values, so a hostile one cannot break out of its string literal.
     let body = format!(
         "window.HOST_CONFIG = {};\n",
-        json!({ "adapterUrl": state.adapter_url })
+        json!({ "adapterUrl": state.adapter_url, "simulatorUrl": state.api_url })
     );
     (
         [

@@ -71,7 +71,7 @@ async fn records_api_requests_and_reports_them_as_state() {
 
 #[tokio::test]
 async fn serves_the_host_emulator_with_an_escaped_adapter_url() {
-    let (_api, host, _stop) = start().await;
+    let (api, host, _stop) = start().await;
     let page = reqwest::get(format!("{host}/")).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("adapter-frame"));
@@ -83,6 +83,11 @@ async fn serves_the_host_emulator_with_an_escaped_adapter_url() {
         .unwrap();
     assert_eq!(
         config,
-        "window.HOST_CONFIG = {\"adapterUrl\":\"http://127.0.0.1:1/\\\"</script>\"};\n"
+        format!("window.HOST_CONFIG = {{\"adapterUrl\":\"http://127.0.0.1:1/\\\"</script>\",\"simulatorUrl\":\"{api}\"}};\n")
     );
+    let hostile = reqwest::get(format!("{api}/_sim/hostile.html"))
+        .await
+        .unwrap();
+    assert_eq!(hostile.status(), 200);
+    assert!(hostile.text().await.unwrap().contains("must ignore"));
 }

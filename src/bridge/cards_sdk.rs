@@ -1,0 +1,306 @@
+//! Kustomer's Cards SDK (`window.Kustomer`) as a transport: `initialize` and `on('context')`
+//! bring the context in, `open`, `resize` and `request` carry the adapter's messages out.
+//!
+//! The SDK's context shape is Kustomer's (`customer {id, attributes {displayName, phones}}`);
+//! [`from_sdk_context`] reads it tolerantly into the protocol's types. How the SDK passes
+//! `request` results is not public: the callback is read as `(error, body)`.
+
+use std::cell::RefCell;
+
+use adapter_core::host_protocol::{
+    AdapterToHost, ApiResponse, Context, Conversation, Customer, CustomerPhone, Envelope,
+    HostToAdapter, Init, KustomerUser,
+};
+use serde::Deserialize;
+use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
+
+use super::{BridgeError, Inbox};
+use crate::debug_log::DebugLog;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `window.Kustomer`.
+    #[derive(Clone, Debug)]
+    pub type KustomerSdk;
+
+    #[wasm_bindgen(method, catch)]
+    fn initialize(this: &KustomerSdk, callback: &js_sys::Function) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn on(this: &KustomerSdk, event: &str, callback: &js_sys::Function) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn request(
+        this: &KustomerSdk,
+        options: &JsValue,
+        callback: &js_sys::Function,
+    ) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn open(this: &KustomerSdk) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn resize(this: &KustomerSdk) -> Result<(), JsValue>;
+}
+
+/// `window.Kustomer`, when it is there and has `initialize`.
+pub fn detect(window: &web_sys::Window) -> Option<KustomerSdk> {
+    let sdk = js_sys::Reflect::get(window, &JsValue::from_str("Kustomer")).ok()?;
+    let initialize = js_sys::Reflect::get(&sdk, &JsValue::from_str("initialize")).ok()?;
+    (sdk.is_object() && initialize.is_function()).then(|| sdk.unchecked_into())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SdkAttributes {
+    #[serde(default, rename = "displayName")]
+    display_name: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    emails: Vec<SdkEmail>,
+    #[serde(default)]
+    phones: Vec<CustomerPhone>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SdkEmail {
+    email: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SdkEntity {
+    id: String,
+    #[serde(default)]
+    attributes: SdkAttributes,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl SdkEntity {
+    fn name(&self) -> Option<String> {
+        (self.attributes.display_name.clone())
+            .or_else(|| self.attributes.name.clone())
+            .or_else(|| self.name.clone())
+    }
+
+    fn email(&self) -> Option<String> {
+        (self.attributes.email.clone())
+            .or_else(|| self.email.clone())
+            .or_else(|| self.attributes.emails.first().map(|e| e.email.clone()))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SdkContext {
+    #[serde(default)]
+    customer: Option<SdkEntity>,
+    #[serde(default)]
+    conversation: Option<SdkEntity>,
+    #[serde(default)]
+    user: Option<SdkEntity>,
+}
+
+/// Reads an SDK context (as JSON text): the agent when the context names one with an email,
+/// and the customer and conversation.
+pub fn from_sdk_context(json: &str) -> Result<(Option<KustomerUser>, Context), String> {
+    let sdk: SdkContext = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let user = sdk.user.and_then(|user| {
+        let email = user.email()?;
+        Some(KustomerUser {
+            name: user.name(),
+            id: user.id,
+            email,
+        })
+    });
+    let customer = sdk.customer.map(|customer| Customer {
+        name: customer.name(),
+        id: customer.id,
+        phones: customer.attributes.phones,
+    });
+    let conversation = sdk.conversation.map(|conversation| Conversation {
+        name: conversation.name(),
+        id: conversation.id,
+    });
+    Ok((
+        user,
+        Context {
+            customer,
+            conversation,
+        },
+    ))
+}
+
+/// A callback handed to the SDK: `(error or context, result or roles)`.
+type SdkCallback = Closure<dyn FnMut(JsValue, JsValue)>;
+
+pub struct CardsSdkTransport {
+    sdk: KustomerSdk,
+    inbox: Inbox,
+    log: DebugLog,
+    /// Callbacks handed to the SDK; kept alive as long as the transport.
+    callbacks: RefCell<Vec<SdkCallback>>,
+}
+
+impl CardsSdkTransport {
+    pub fn start(sdk: KustomerSdk, inbox: Inbox, log: DebugLog) -> Result<Self, JsValue> {
+        let transport = CardsSdkTransport {
+            sdk,
+            inbox,
+            log,
+            callbacks: RefCell::default(),
+        };
+        let on_context = |first: bool| {
+            let (inbox, log) = (transport.inbox.clone(), transport.log);
+            SdkCallback::new(move |context: JsValue, _roles: JsValue| {
+                let json = js_sys::JSON::stringify(&context)
+                    .map(String::from)
+                    .unwrap_or_default();
+                match from_sdk_context(&json) {
+                    Ok((Some(user), context)) if first => inbox.deliver(Envelope {
+                        id: None,
+                        reply_to: None,
+                        message: HostToAdapter::Init(Init {
+                            user,
+                            context,
+                            lang: None,
+                            roles: Vec::new(),
+                        }),
+                    }),
+                    Ok((_, context)) => inbox.deliver(Envelope {
+                        id: None,
+                        reply_to: None,
+                        message: HostToAdapter::ContextChanged(context),
+                    }),
+                    Err(reason) => log.warn(format!("refused a Cards SDK context: {reason}")),
+                }
+            })
+        };
+        let initialize = on_context(true);
+        transport
+            .sdk
+            .initialize(initialize.as_ref().unchecked_ref())?;
+        let changed = on_context(false);
+        transport
+            .sdk
+            .on("context", changed.as_ref().unchecked_ref())?;
+        transport
+            .callbacks
+            .borrow_mut()
+            .extend([initialize, changed]);
+        Ok(transport)
+    }
+
+    pub fn post(&self, id: Option<&str>, message: &AdapterToHost) -> Result<(), BridgeError> {
+        let sent = match message {
+            AdapterToHost::Open {} => self.sdk.open(),
+            AdapterToHost::Resize { .. } => self.sdk.resize(),
+            AdapterToHost::ApiRequest { method, path, body } => {
+                let options = js_sys::Object::new();
+                let set = |key: &str, value: &JsValue| {
+                    js_sys::Reflect::set(&options, &JsValue::from_str(key), value)
+                };
+                set("url", &JsValue::from_str(path))
+                    .map_err(|e| BridgeError::Send(format!("{e:?}")))?;
+                set("method", &JsValue::from_str(method))
+                    .map_err(|e| BridgeError::Send(format!("{e:?}")))?;
+                if let Some(body) = body {
+                    let body = js_sys::JSON::parse(&body.to_string())
+                        .map_err(|e| BridgeError::Send(format!("{e:?}")))?;
+                    set("body", &body).map_err(|e| BridgeError::Send(format!("{e:?}")))?;
+                }
+                let (inbox, reply_to) = (self.inbox.clone(), id.map(str::to_owned));
+                let callback = Closure::<dyn FnMut(JsValue, JsValue)>::new(
+                    move |error: JsValue, body: JsValue| {
+                        let result = if error.is_null() || error.is_undefined() {
+                            let json = js_sys::JSON::stringify(&body)
+                                .map(String::from)
+                                .unwrap_or_default();
+                            Ok(ApiResponse {
+                                status: 200,
+                                body: serde_json::from_str(&json).unwrap_or_default(),
+                            })
+                        } else {
+                            Err(js_sys::JSON::stringify(&error)
+                                .map(String::from)
+                                .unwrap_or_default())
+                        };
+                        inbox.resolve(reply_to.as_deref(), result);
+                    },
+                );
+                let sent = self
+                    .sdk
+                    .request(&options, callback.as_ref().unchecked_ref());
+                self.callbacks.borrow_mut().push(callback);
+                sent
+            }
+            AdapterToHost::Ready { .. } => Ok(()),
+            AdapterToHost::OpenConversation { .. } => {
+                return Err(BridgeError::NotSupported(
+                    "the Cards SDK has no call to open a conversation",
+                ))
+            }
+            AdapterToHost::Notice { .. } | AdapterToHost::Rejected { .. } => {
+                return Err(BridgeError::NotSupported("the Cards SDK has no notices"))
+            }
+        };
+        sent.map_err(|e| BridgeError::Send(format!("{e:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kustomer_shaped_contexts() {
+        let json = r#"{
+            "type": "customer",
+            "user": {"id": "u1", "attributes": {"displayName": "Ada", "email": "ada@example.com"}},
+            "customer": {"id": "c1", "attributes": {"displayName": "Grace", "emails": [{"email": "g@example.com"}],
+                          "phones": [{"phone": "+1 415 555 2671", "type": "mobile"}, {"phone": "020 7946 0958"}]}},
+            "conversation": {"id": "k1", "attributes": {"name": "Billing"}, "unknown": [1, 2]}
+        }"#;
+        let (user, context) = from_sdk_context(json).unwrap();
+        assert_eq!(
+            user,
+            Some(KustomerUser {
+                id: "u1".into(),
+                email: "ada@example.com".into(),
+                name: Some("Ada".into())
+            })
+        );
+        let customer = context.customer.unwrap();
+        assert_eq!(
+            (customer.id.as_str(), customer.name.as_deref()),
+            ("c1", Some("Grace"))
+        );
+        assert_eq!(customer.phones.len(), 2);
+        assert_eq!(customer.phones[0].kind.as_deref(), Some("mobile"));
+        assert_eq!(
+            context.conversation.unwrap().name.as_deref(),
+            Some("Billing")
+        );
+    }
+
+    #[test]
+    fn a_user_without_email_is_not_an_agent_and_bad_shapes_are_errors() {
+        let (user, context) = from_sdk_context(r#"{"user": {"id": "u1"}}"#).unwrap();
+        assert_eq!(user, None);
+        assert_eq!(context, Context::default());
+        let (user, _) = from_sdk_context(
+            r#"{"user": {"id": "u1", "email": "flat@example.com", "name": "Flat"}}"#,
+        )
+        .unwrap();
+        assert_eq!(user.map(|u| u.email), Some("flat@example.com".into()));
+        assert!(from_sdk_context("null").is_err());
+        assert!(
+            from_sdk_context(r#"{"customer": {"attributes": {}}}"#).is_err(),
+            "a customer needs an id"
+        );
+        assert!(from_sdk_context(r#"{"customer": {"id": 5}}"#).is_err());
+    }
+}

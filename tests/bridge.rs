@@ -1,0 +1,452 @@
+//! Browser tests of the host bridge: origin pinning, bad input, floods, request correlation,
+//! the Cards SDK transport against a stand-in `window.Kustomer`, and click-to-call into the
+//! dial pad.
+#![cfg(target_arch = "wasm32")]
+
+use std::{cell::RefCell, rc::Rc, time::Duration};
+
+use adapter_core::host_protocol::AdapterToHost;
+use kustomer_adapter::{
+    bridge::{
+        use_host_bridge, BridgeError, BridgeMode, FloodLimits, HostChoice, UseHostBridgeOptions,
+        UseHostBridgeReturn,
+    },
+    debug_log::{use_debug_log, DebugLog},
+    gateway::UseGatewayConnectionOptions,
+    storage::{KeyValueStore, StorageError},
+    AdapterShell, AdapterShellProps,
+};
+use leptos::{prelude::*, task::tick};
+use serde_json::{json, Value};
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn container() -> web_sys::HtmlElement {
+    let element = document().create_element("section").unwrap();
+    document().body().unwrap().append_child(&element).unwrap();
+    element.unchecked_into()
+}
+
+fn own_origin() -> String {
+    window().location().origin().unwrap()
+}
+
+/// This window plays the host: the bridge is pinned to it and to its origin.
+fn host_is_this_window(flood: FloodLimits) -> UseHostBridgeOptions {
+    UseHostBridgeOptions {
+        host: HostChoice::Window {
+            host: window(),
+            origin: own_origin(),
+        },
+        request_timeout: Duration::from_millis(300),
+        flood,
+    }
+}
+
+fn from_host(kind: &str, payload: Value) -> String {
+    json!({"protocol": "ccai-adapter", "version": 1, "type": kind, "payload": payload}).to_string()
+}
+
+fn post_from_host(raw: &str) {
+    window()
+        .post_message(&JsValue::from_str(raw), &own_origin())
+        .unwrap();
+}
+
+/// Waits (up to 3 s) for `condition`, letting messages and the reactive system run.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..300 {
+        if condition() {
+            return;
+        }
+        gloo_timers::future::TimeoutFuture::new(10).await;
+        tick().await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn log_has(log: DebugLog, needle: &str) -> bool {
+    log.entries().iter().any(|e| e.text.contains(needle))
+}
+
+/// Mounts the whole shell talking to `host`; returns its root and debug log.
+fn mount_shell(host: UseHostBridgeOptions) -> (web_sys::HtmlElement, DebugLog, impl Drop) {
+    let root = container();
+    let log_slot = Rc::new(RefCell::new(None));
+    let slot = Rc::clone(&log_slot);
+    let mounted = leptos::mount::mount_to(root.clone(), move || {
+        *slot.borrow_mut() = Some(use_debug_log());
+        AdapterShell(AdapterShellProps {
+            store: KeyValueStore::memory(StorageError::Unavailable),
+            gateway: UseGatewayConnectionOptions {
+                base_url: Some("http://127.0.0.1:1".into()),
+                ..Default::default()
+            },
+            host,
+        })
+    });
+    let log = log_slot.borrow().expect("mounted");
+    (root, log, mounted)
+}
+
+/// Mounts only the bridge hook; returns it and its debug log.
+fn mount_bridge(options: UseHostBridgeOptions) -> (UseHostBridgeReturn, DebugLog, impl Drop) {
+    let slot = Rc::new(RefCell::new(None));
+    let inner = Rc::clone(&slot);
+    let mounted = leptos::mount::mount_to(container(), move || {
+        *inner.borrow_mut() = Some((use_host_bridge(options), use_debug_log()));
+        view! { <p></p> }
+    });
+    let (bridge, log) = slot.borrow().expect("mounted");
+    (bridge, log, mounted)
+}
+
+fn input_value(root: &web_sys::HtmlElement) -> String {
+    root.query_selector("#dial-input")
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<web_sys::HtmlInputElement>()
+        .value()
+}
+
+fn text_of(root: &web_sys::HtmlElement, selector: &str) -> String {
+    root.query_selector(selector)
+        .unwrap()
+        .and_then(|e| e.text_content())
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn click_to_call_from_the_pinned_host_fills_the_dial_pad_without_dialling() {
+    let (root, _log, _mounted) = mount_shell(host_is_this_window(FloodLimits::default()));
+    post_from_host(&from_host(
+        "click_to_call",
+        json!({"phone": "(415) 555-2671 ext. 12", "customer": {"id": "c1", "name": "Grace Hopper"}}),
+    ));
+    eventually("the number in the dial pad", || {
+        input_value(&root) == "(415) 555-2671 ext. 12"
+    })
+    .await;
+    assert_eq!(
+        text_of(&root, ".dial-preview"),
+        "Will dial +14155552671 ext. 12"
+    );
+    assert_eq!(text_of(&root, ".dial-for"), "For Grace Hopper");
+    let call = root.query_selector("button.call").unwrap().unwrap();
+    assert!(
+        call.has_attribute("disabled"),
+        "Call stays the agent's decision, and needs sign-in"
+    );
+    assert_eq!(
+        text_of(&root, ".call-blocked"),
+        "Sign in to the contact center to place calls."
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_handshake_sets_user_context_and_language() {
+    let (root, _log, _mounted) = mount_shell(host_is_this_window(FloodLimits::default()));
+    post_from_host(&from_host(
+        "init",
+        json!({
+            "user": {"id": "u1", "email": "ada@example.com"},
+            "lang": "fr-CA",
+            "context": {"customer": {"id": "c1", "name": "Grace", "phones": [{"phone": "020 7946 0958", "type": "work"}]}}
+        }),
+    ));
+    eventually("French", || {
+        text_of(&root, ".dial-title") == "Numéro à appeler"
+    })
+    .await;
+    let number = root
+        .query_selector("button.customer-number")
+        .unwrap()
+        .unwrap();
+    assert_eq!(number.text_content().unwrap(), "020 7946 0958 (work)");
+    number.unchecked_ref::<web_sys::HtmlElement>().click();
+    tick().await;
+    assert_eq!(input_value(&root), "020 7946 0958");
+    assert_eq!(text_of(&root, ".dial-for"), "Pour Grace");
+}
+
+#[wasm_bindgen_test]
+async fn a_frame_of_another_origin_is_ignored() {
+    let (root, log, _mounted) = mount_shell(host_is_this_window(FloodLimits::default()));
+    // A data: frame has an opaque origin ("null"): another origin, as a hostile frame would be.
+    let message = from_host("click_to_call", json!({"phone": "+1 900 555 0100"}));
+    let frame: web_sys::HtmlIFrameElement = document()
+        .create_element("iframe")
+        .unwrap()
+        .unchecked_into();
+    let script = format!(
+        "<script>parent.postMessage({}, {:?});</script>",
+        serde_json::to_string(&message).unwrap(),
+        own_origin()
+    );
+    frame.set_src(&format!(
+        "data:text/html,{}",
+        js_sys::encode_uri_component(&script)
+    ));
+    document().body().unwrap().append_child(&frame).unwrap();
+    eventually("the frame's message to be refused", || {
+        log_has(log, "not from the host (last from origin \"null\")")
+    })
+    .await;
+    assert_eq!(input_value(&root), "", "nothing changed");
+    frame.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_forged_origin_is_ignored_even_from_the_host_window() {
+    let (root, log, _mounted) = mount_shell(host_is_this_window(FloodLimits::default()));
+    let init = web_sys::MessageEventInit::new();
+    init.set_data(&JsValue::from_str(&from_host(
+        "click_to_call",
+        json!({"phone": "+1 900 555 0100"}),
+    )));
+    init.set_origin("http://evil.test");
+    init.set_source(Some(window().as_ref()));
+    let event = web_sys::MessageEvent::new_with_event_init_dict("message", &init).unwrap();
+    window().dispatch_event(&event).unwrap();
+    eventually("the forged message to be refused", || {
+        log_has(log, "\"http://evil.test\"")
+    })
+    .await;
+    assert_eq!(input_value(&root), "");
+}
+
+#[wasm_bindgen_test]
+async fn bad_input_is_refused_with_its_reason_and_changes_nothing() {
+    let (root, log, _mounted) = mount_shell(host_is_this_window(FloodLimits::default()));
+    window()
+        .post_message(&js_sys::Object::new(), &own_origin())
+        .unwrap();
+    post_from_host("{not json");
+    post_from_host(
+        &json!({"protocol": "ccai-adapter", "version": 2, "type": "click_to_call"}).to_string(),
+    );
+    post_from_host(
+        &json!({"protocol": "ccai-adapter", "version": 1, "type": "dial_now", "id": "h-1"})
+            .to_string(),
+    );
+    post_from_host(&from_host("click_to_call", json!({"phone": 4155552671u64})));
+    post_from_host(&from_host(
+        "click_to_call",
+        json!({"phone": "x".repeat(70_000)}),
+    ));
+    for code in [
+        "protocol messages are JSON text",
+        "(not_json)",
+        "(unsupported_version): version 2 is not supported",
+        "(unknown_type): unknown message type \"dial_now\"",
+        "(bad_payload): bad click_to_call payload",
+        "(too_large)",
+    ] {
+        eventually(code, || log_has(log, code)).await;
+    }
+    assert_eq!(input_value(&root), "", "nothing changed");
+}
+
+#[wasm_bindgen_test]
+async fn a_flood_is_bounded_and_said_once_per_second() {
+    let (_root, log, _mounted) = mount_shell(host_is_this_window(FloodLimits {
+        capacity: 10,
+        per_second: 1,
+    }));
+    for i in 0..300 {
+        post_from_host(&from_host(
+            "click_to_call",
+            json!({"phone": format!("+1 415 555 {:04}", 1000 + i)}),
+        ));
+    }
+    eventually("a dropped note", || {
+        log_has(log, "host message(s): more than 1 per second")
+    })
+    .await;
+    gloo_timers::future::TimeoutFuture::new(100).await;
+    let filled = log
+        .entries()
+        .iter()
+        .filter(|e| e.text.contains("filled the dial pad"))
+        .count();
+    assert!(filled <= 10, "{filled} click-to-calls processed out of 300");
+    let notes = log
+        .entries()
+        .iter()
+        .filter(|e| e.text.contains("more than 1 per second"))
+        .count();
+    assert_eq!(notes, 1, "one note per second, not one per message");
+}
+
+#[wasm_bindgen_test]
+async fn api_requests_are_correlated_and_time_out() {
+    // A stand-in host that answers api_request for /v1/routing/statuses only.
+    let responder = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+        move |event: web_sys::MessageEvent| {
+            let Some(raw) = event.data().as_string() else {
+                return;
+            };
+            let Ok(message) = serde_json::from_str::<Value>(&raw) else {
+                return;
+            };
+            if message["type"] == "api_request"
+                && message["payload"]["path"] == "/v1/routing/statuses"
+            {
+                let reply = json!({"protocol": "ccai-adapter", "version": 1, "type": "api_response",
+                "reply_to": message["id"], "payload": {"status": 200, "body": {"data": [{"id": "s1"}]}}});
+                post_from_host(&reply.to_string());
+            }
+        },
+    );
+    window()
+        .add_event_listener_with_callback("message", responder.as_ref().unchecked_ref())
+        .unwrap();
+    let (bridge, log, _mounted) = mount_bridge(host_is_this_window(FloodLimits::default()));
+    let bridge = bridge.bridge().unwrap();
+    let answer = bridge
+        .request("GET", "/v1/routing/statuses", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (answer.status, &answer.body["data"][0]["id"]),
+        (200, &json!("s1"))
+    );
+    let late = bridge.request("GET", "/v1/never-answered", None).await;
+    assert_eq!(late, Err(BridgeError::Timeout(300)));
+    post_from_host(&json!({"protocol": "ccai-adapter", "version": 1, "type": "api_response", "reply_to": "a-99", "payload": {"status": 200}}).to_string());
+    eventually("an unknown answer to be dropped", || {
+        log_has(log, "no request is waiting for it")
+    })
+    .await;
+    window()
+        .remove_event_listener_with_callback("message", responder.as_ref().unchecked_ref())
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn outside_a_host_the_adapter_says_so_and_accepts_nothing() {
+    // The test page has no parentUrl and is not framed.
+    let (root, log, _mounted) = mount_shell(UseHostBridgeOptions::default());
+    assert!(text_of(&root, ".notice").contains("Running outside Kustomer"));
+    assert!(log_has(
+        log,
+        "running standalone: the page has no parentUrl parameter"
+    ));
+    post_from_host(&from_host(
+        "click_to_call",
+        json!({"phone": "+1 415 555 2671"}),
+    ));
+    gloo_timers::future::TimeoutFuture::new(50).await;
+    tick().await;
+    assert_eq!(input_value(&root), "");
+}
+
+/// `window.Kustomer`, built from Rust closures: records what the adapter calls.
+struct KustomerStandIn {
+    calls: Rc<RefCell<Vec<String>>>,
+    _closures: Vec<Closure<dyn FnMut(JsValue, JsValue)>>,
+}
+
+impl KustomerStandIn {
+    fn install() -> Self {
+        let calls: Rc<RefCell<Vec<String>>> = Rc::default();
+        let sdk = js_sys::Object::new();
+        let mut closures = Vec::new();
+        let mut method = |name: &'static str, body: Box<dyn FnMut(JsValue, JsValue)>| {
+            let calls = Rc::clone(&calls);
+            let mut body = body;
+            let closure =
+                Closure::<dyn FnMut(JsValue, JsValue)>::new(move |a: JsValue, b: JsValue| {
+                    calls.borrow_mut().push(name.to_owned());
+                    body(a, b);
+                });
+            js_sys::Reflect::set(&sdk, &JsValue::from_str(name), closure.as_ref()).unwrap();
+            closures.push(closure);
+        };
+        let context = r#"{"user": {"id": "u1", "attributes": {"email": "ada@example.com", "displayName": "Ada"}},
+            "customer": {"id": "c1", "attributes": {"displayName": "Grace", "phones": [{"phone": "+44 20 7946 0958"}]}}}"#;
+        method(
+            "initialize",
+            Box::new(move |callback: JsValue, _| {
+                let context = js_sys::JSON::parse(context).unwrap();
+                callback
+                    .unchecked_into::<js_sys::Function>()
+                    .call2(&JsValue::NULL, &context, &js_sys::Array::new())
+                    .unwrap();
+            }),
+        );
+        method("on", Box::new(|_, _| {}));
+        method("open", Box::new(|_, _| {}));
+        method("resize", Box::new(|_, _| {}));
+        method(
+            "request",
+            Box::new(|options: JsValue, callback: JsValue| {
+                let url = js_sys::Reflect::get(&options, &JsValue::from_str("url")).unwrap();
+                let body =
+                    js_sys::JSON::parse(&format!(r#"{{"url": {:?}}}"#, url.as_string().unwrap()))
+                        .unwrap();
+                callback
+                    .unchecked_into::<js_sys::Function>()
+                    .call2(&JsValue::NULL, &JsValue::NULL, &body)
+                    .unwrap();
+            }),
+        );
+        js_sys::Reflect::set(&window(), &JsValue::from_str("Kustomer"), &sdk).unwrap();
+        KustomerStandIn {
+            calls,
+            _closures: closures,
+        }
+    }
+
+    fn called(&self, name: &str) -> usize {
+        self.calls.borrow().iter().filter(|c| *c == name).count()
+    }
+}
+
+impl Drop for KustomerStandIn {
+    fn drop(&mut self) {
+        js_sys::Reflect::delete_property(&window(), &JsValue::from_str("Kustomer")).unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_cards_sdk_transport_works_against_a_stand_in() {
+    let sdk = KustomerStandIn::install();
+    let (bridge, log, _mounted) = mount_bridge(UseHostBridgeOptions::default());
+    assert_eq!(bridge.mode.get_untracked(), BridgeMode::CardsSdk);
+    assert_eq!((sdk.called("initialize"), sdk.called("on")), (1, 1));
+    let user = bridge
+        .state
+        .user
+        .get_untracked()
+        .expect("initialize brought the agent");
+    assert_eq!(user.email, "ada@example.com");
+    let customer = bridge.state.context.get_untracked().customer.unwrap();
+    assert_eq!(
+        (customer.name.as_deref(), customer.phones[0].phone.as_str()),
+        (Some("Grace"), "+44 20 7946 0958")
+    );
+
+    bridge.send(AdapterToHost::Open {});
+    bridge.send(AdapterToHost::Resize { height: 48 });
+    assert_eq!((sdk.called("open"), sdk.called("resize")), (1, 1));
+
+    let answer = bridge
+        .bridge()
+        .unwrap()
+        .request("GET", "/v1/users/current", None)
+        .await
+        .unwrap();
+    assert_eq!(answer.body["url"], "/v1/users/current");
+
+    bridge.send(AdapterToHost::OpenConversation {
+        customer_id: "c1".into(),
+        conversation_id: "k1".into(),
+    });
+    assert!(log_has(
+        log,
+        "the Cards SDK has no call to open a conversation"
+    ));
+}
