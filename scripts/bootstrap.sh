@@ -32,6 +32,13 @@ else
   apt_install nodejs npm
 fi
 
+if command -v curl >/dev/null; then
+  say "curl: present"
+else
+  say "installing curl (Debian)"
+  apt_install curl
+fi
+
 if [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ]; then
   say "chromium and chromedriver: present"
 else

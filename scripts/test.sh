@@ -39,8 +39,17 @@ cargo test --locked --workspace 2>&1 | tee "$logs/native.log"
 count_cargo "$logs/native.log" native
 
 step "layer 2: browser tests (wasm-bindgen-test in headless Chromium)"
+# A server on another port for the cross-origin frame tests: the simulator, on a fixed port so
+# the test binary (which reads the address at compile time) is not rebuilt on every run.
+export ADAPTER_TEST_FOREIGN_SERVER=http://127.0.0.1:8791
+cargo build --locked -q -p adapter-simulator || failed+=("simulator build")
+target/debug/adapter-simulator --listen 127.0.0.1:8791 --host-listen 127.0.0.1:0 >"$logs/foreign.log" 2>&1 &
+foreign_pid=$!
+for _ in $(seq 100); do curl -sf "$ADAPTER_TEST_FOREIGN_SERVER/healthz" >/dev/null && break; sleep 0.1; done
 cargo test --locked -p kustomer-adapter --target wasm32-unknown-unknown 2>&1 | tee "$logs/wasm.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("browser tests")
+kill "$foreign_pid" 2>/dev/null
+wait "$foreign_pid" 2>/dev/null
 count_cargo "$logs/wasm.log" browser
 
 step "release build of the widget, size report and budget"

@@ -107,6 +107,7 @@ pub fn AdapterShell(
                 <ConnectionLine state=connection.state />
                 <Show when=standalone>
                     <Notice
+                        kind="standalone"
                         text=Signal::derive(move || i18n.t(Text::Standalone).to_string())
                         detail=Signal::derive(move || match bridge.mode.get() {
                             BridgeMode::Standalone(reason) => reason.to_string(),
@@ -116,6 +117,7 @@ pub fn AdapterShell(
                 </Show>
                 <Show when=move || storage_problem.get().is_some()>
                     <Notice
+                        kind="storage"
                         text=Signal::derive(move || i18n.t(Text::StorageBlocked).to_string())
                         detail=Signal::derive(move || storage_problem.get().unwrap_or_default())
                     />

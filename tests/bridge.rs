@@ -198,6 +198,38 @@ async fn a_frame_of_another_origin_is_ignored() {
     frame.remove();
 }
 
+/// The simulator that scripts/test.sh starts for these tests: a server on another port.
+const FOREIGN_SERVER: Option<&str> = option_env!("ADAPTER_TEST_FOREIGN_SERVER");
+
+#[wasm_bindgen_test]
+async fn a_frame_served_on_another_port_is_ignored() {
+    let Some(server) = FOREIGN_SERVER else {
+        panic!("ADAPTER_TEST_FOREIGN_SERVER is not set: run the browser tests with scripts/test.sh, which starts a simulator for them");
+    };
+    let (root, log, _mounted) = mount_shell(host_is_this_window(FloodLimits::default()));
+    let frame: web_sys::HtmlIFrameElement = document()
+        .create_element("iframe")
+        .unwrap()
+        .unchecked_into();
+    let origin = own_origin();
+    let query = format!(
+        "adapter={}&host={}&target=parent",
+        js_sys::encode_uri_component(&origin),
+        js_sys::encode_uri_component(&origin)
+    );
+    frame.set_src(&format!("{server}/_sim/hostile.html?{query}"));
+    document().body().unwrap().append_child(&frame).unwrap();
+    let note = format!("not from the host (last from origin {server:?})");
+    eventually("the other port's messages to be refused", || {
+        log_has(log, &note)
+    })
+    .await;
+    gloo_timers::future::TimeoutFuture::new(50).await;
+    assert_eq!(input_value(&root), "", "nothing changed");
+    assert!(!log_has(log, "evil@example.com"), "its init was not taken");
+    frame.remove();
+}
+
 #[wasm_bindgen_test]
 async fn a_forged_origin_is_ignored_even_from_the_host_window() {
     let (root, log, _mounted) = mount_shell(host_is_this_window(FloodLimits::default()));
@@ -329,7 +361,7 @@ async fn api_requests_are_correlated_and_time_out() {
 async fn outside_a_host_the_adapter_says_so_and_accepts_nothing() {
     // The test page has no parentUrl and is not framed.
     let (root, log, _mounted) = mount_shell(UseHostBridgeOptions::default());
-    assert!(text_of(&root, ".notice").contains("Running outside Kustomer"));
+    assert!(text_of(&root, ".notice-standalone").contains("Running outside Kustomer"));
     assert!(log_has(
         log,
         "running standalone: the page has no parentUrl parameter"

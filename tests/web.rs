@@ -151,7 +151,7 @@ async fn the_minimised_state_is_kept_in_local_storage_across_mounts() {
     let mounted = mount(first.clone());
     assert!(!find(&first, "#adapter-body").hidden());
     assert!(
-        first.query_selector(".notice").unwrap().is_none(),
+        first.query_selector(".notice-storage").unwrap().is_none(),
         "storage works here"
     );
     find(&first, "button.minimise-toggle").click();
@@ -184,7 +184,7 @@ async fn blocked_storage_shows_a_note_and_the_toggle_still_works() {
         })
     });
     tick().await;
-    let notice = find(&root, ".notice");
+    let notice = find(&root, ".notice-storage");
     assert!(notice.text_content().unwrap().contains("blocks storage"));
     assert!(notice.title().contains("SecurityError"));
     find(&root, "button.minimise-toggle").click();

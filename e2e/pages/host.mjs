@@ -13,7 +13,7 @@ export class HostPage {
     this.minimiseToggle = this.adapter.locator("button.minimise-toggle");
     this.body = this.adapter.locator("#adapter-body");
     this.connectionLine = this.adapter.locator(".connection-line");
-    this.notice = this.adapter.locator(".notice");
+    this.storageNotice = this.adapter.locator(".notice-storage");
     this.dialInput = this.adapter.locator("#dial-input");
     this.dialPreview = this.adapter.locator(".dial-preview");
     this.dialFor = this.adapter.locator(".dial-for");

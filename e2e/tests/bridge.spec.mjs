@@ -90,7 +90,7 @@ test("minimising asks the host to shrink the frame, and click-to-call brings it 
 
 test("opened outside Kustomer, the adapter runs standalone and says so", async ({ page, stack }) => {
   await page.goto(stack.adapterUrl);
-  await expect(page.locator(".notice")).toContainText("Running outside Kustomer");
+  await expect(page.locator(".notice-standalone")).toContainText("Running outside Kustomer");
 });
 
 test("click-to-call fill latency over 200 clicks (host post to number in the DOM)", async ({ host }) => {

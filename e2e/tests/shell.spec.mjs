@@ -61,7 +61,7 @@ test("blocked storage: a visible note, and minimise still works for the session"
     }
   }, adapterOrigin);
   await host.goto();
-  await expect(host.notice).toContainText("blocks storage");
+  await expect(host.storageNotice).toContainText("blocks storage");
   await host.minimiseToggle.click();
   await expect(host.body).toBeHidden();
   await host.minimiseToggle.click();

@@ -4,6 +4,8 @@ use leptos::prelude::*;
 /// hover.
 #[component]
 pub fn Notice(
+    /// Which notice this is, as a class (`notice-{kind}`), for styling and tests.
+    kind: &'static str,
     /// What the agent is told.
     #[prop(into)]
     text: Signal<String>,
@@ -12,7 +14,7 @@ pub fn Notice(
     detail: Signal<String>,
 ) -> impl IntoView {
     view! {
-        <p class="notice" role="note" title=move || detail.get()>
+        <p class=format!("notice notice-{kind}") role="note" title=move || detail.get()>
             {move || text.get()}
         </p>
     }

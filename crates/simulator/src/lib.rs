@@ -172,13 +172,24 @@ async fn sim_reset(State(state): State<SimState>) -> StatusCode {
 }
 
 /// A page for a frame of another origin than the host's and the adapter's, which tries to drive
-/// the adapter (the host emulator loads it with `?hostile=1`).
+/// the adapter (the host emulator loads it with `?hostile=1`). Its COEP and CORP headers let it
+/// load inside pages that require them (the browser-test runner's page is cross-origin isolated).
 async fn hostile_page() -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        )],
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (
+                header::HeaderName::from_static("cross-origin-embedder-policy"),
+                HeaderValue::from_static("require-corp"),
+            ),
+            (
+                header::HeaderName::from_static("cross-origin-resource-policy"),
+                HeaderValue::from_static("cross-origin"),
+            ),
+        ],
         include_str!("../../../host/hostile.html"),
     )
         .into_response()
