@@ -29,6 +29,8 @@
     { id: "st-offline", name: "Offline", status_type: "offline" },
   ];
   let selected = customers[0];
+  // The desktop's language: the agent's browser's, as a Kustomer user's usually is.
+  langSelect.value = (navigator.language || "").toLowerCase().startsWith("fr") ? "fr-FR" : "en-US";
   let nextId = 0;
 
   let adapterUrl;

@@ -15,8 +15,10 @@ pub mod post_message;
 
 use std::{
     cell::{Cell, RefCell},
-    collections::HashMap,
+    future::Future,
+    pin::Pin,
     rc::Rc,
+    task::{Context as TaskContext, Poll, Waker},
     time::Duration,
 };
 
@@ -24,7 +26,6 @@ use adapter_core::host_protocol::{
     AdapterToHost, ApiResponse, ClickToCall, Context, Envelope, HostToAdapter, KustomerUser,
     UserStatusChanged, VERSION,
 };
-use futures::channel::oneshot;
 use leptos::prelude::*;
 use serde_json::Value;
 
@@ -62,37 +63,78 @@ pub enum BridgeError {
     Send(String),
 }
 
-/// What the host told the adapter, as signals.
-#[derive(Clone, Copy, Debug)]
+/// What the host told the adapter. One signal holds it all: readers take the part they need.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct HostState {
-    pub user: RwSignal<Option<KustomerUser>>,
-    pub context: RwSignal<Context>,
-    pub lang: RwSignal<Option<String>>,
-    pub click_to_call: RwSignal<Option<ClickToCallEvent>>,
-    pub user_status: RwSignal<Option<UserStatusChanged>>,
+    pub user: Option<KustomerUser>,
+    pub context: Context,
+    pub lang: Option<String>,
+    pub click_to_call: Option<ClickToCallEvent>,
+    pub user_status: Option<UserStatusChanged>,
     /// The host answered the handshake.
-    pub handshake: RwSignal<bool>,
+    pub handshake: bool,
 }
 
-impl Default for HostState {
-    fn default() -> Self {
-        HostState {
-            user: RwSignal::new(None),
-            context: RwSignal::new(Context::default()),
-            lang: RwSignal::new(None),
-            click_to_call: RwSignal::new(None),
-            user_status: RwSignal::new(None),
-            handshake: RwSignal::new(false),
+type Answer = Result<ApiResponse, BridgeError>;
+
+/// Where a request's answer lands, and who waits for it.
+#[derive(Default)]
+struct Slot {
+    answer: Option<Answer>,
+    waker: Option<Waker>,
+}
+
+/// The future of a request: ready once its slot holds an answer.
+struct Reply(Rc<RefCell<Slot>>);
+
+impl Future for Reply {
+    type Output = Answer;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Answer> {
+        let mut slot = self.0.borrow_mut();
+        match slot.answer.take() {
+            Some(answer) => Poll::Ready(answer),
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
         }
     }
 }
 
-type Pending = Rc<RefCell<HashMap<String, oneshot::Sender<Result<ApiResponse, String>>>>>;
+/// A request waiting for its answer, and the timer that fails it (dropped, so cancelled, with it).
+struct Waiting {
+    id: String,
+    slot: Rc<RefCell<Slot>>,
+    _timeout: gloo_timers::callback::Timeout,
+}
+
+impl Waiting {
+    fn answer(self, answer: Answer) {
+        let mut slot = self.slot.borrow_mut();
+        slot.answer = Some(answer);
+        if let Some(waker) = slot.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Requests waiting for answers: a handful at most, so a list.
+#[derive(Clone, Default)]
+struct Pending(Rc<RefCell<Vec<Waiting>>>);
+
+impl Pending {
+    fn take(&self, id: &str) -> Option<Waiting> {
+        let mut list = self.0.borrow_mut();
+        let at = list.iter().position(|w| w.id == id)?;
+        Some(list.swap_remove(at))
+    }
+}
 
 /// Where decoded host messages land, whichever transport brought them.
 #[derive(Clone)]
 pub struct Inbox {
-    state: HostState,
+    state: RwSignal<HostState>,
     pending: Pending,
     log: DebugLog,
     clicks: Rc<Cell<u64>>,
@@ -100,32 +142,32 @@ pub struct Inbox {
 
 impl Inbox {
     pub fn deliver(&self, envelope: Envelope<HostToAdapter>) {
-        let state = self.state;
         match envelope.message {
             HostToAdapter::Init(init) => {
                 self.log.info(format!(
                     "handshake: host user {} ({})",
                     init.user.id, init.user.email
                 ));
-                state.user.set(Some(init.user));
-                state.context.set(init.context);
-                state.lang.set(init.lang);
-                state.handshake.set(true);
+                self.state.update(|s| {
+                    s.user = Some(init.user);
+                    s.context = init.context;
+                    s.lang = init.lang;
+                    s.handshake = true;
+                });
             }
-            HostToAdapter::ContextChanged(context) => state.context.set(context),
+            HostToAdapter::ContextChanged(context) => self.state.update(|s| s.context = context),
             HostToAdapter::ClickToCall(request) => {
                 let seq = self.clicks.get() + 1;
                 self.clicks.set(seq);
-                state
-                    .click_to_call
-                    .set(Some(ClickToCallEvent { seq, request }));
+                self.state
+                    .update(|s| s.click_to_call = Some(ClickToCallEvent { seq, request }));
             }
             HostToAdapter::UserStatusChanged(status) => {
                 self.log.info(format!(
                     "Kustomer status: {} ({:?}) at {}",
                     status.name, status.status_type, status.at
                 ));
-                state.user_status.set(Some(status));
+                self.state.update(|s| s.user_status = Some(status));
             }
             HostToAdapter::ApiResponse(response) => {
                 self.resolve(envelope.reply_to.as_deref(), Ok(response))
@@ -134,12 +176,9 @@ impl Inbox {
     }
 
     /// Completes the request `reply_to` (a late or unknown answer is logged and dropped).
-    pub fn resolve(&self, reply_to: Option<&str>, result: Result<ApiResponse, String>) {
-        let waiting = reply_to.and_then(|id| self.pending.borrow_mut().remove(id));
-        match waiting {
-            Some(sender) => {
-                let _ = sender.send(result);
-            }
+    pub fn resolve(&self, reply_to: Option<&str>, result: Result<ApiResponse, BridgeError>) {
+        match reply_to.and_then(|id| self.pending.take(id)) {
+            Some(waiting) => waiting.answer(result),
             None => self.log.warn(format!(
                 "dropped an api_response for {}: no request is waiting for it (late or unknown)",
                 reply_to.unwrap_or("-")
@@ -212,33 +251,31 @@ impl HostBridge {
         body: Option<Value>,
     ) -> Result<ApiResponse, BridgeError> {
         let id = self.next_id();
-        let (sender, receiver) = oneshot::channel();
-        self.inner
-            .inbox
-            .pending
-            .borrow_mut()
-            .insert(id.clone(), sender);
+        let slot = Rc::new(RefCell::new(Slot::default()));
+        let timeout_ms = u32::try_from(self.inner.request_timeout.as_millis()).unwrap_or(u32::MAX);
+        let timeout = gloo_timers::callback::Timeout::new(timeout_ms, {
+            let (pending, id) = (self.inner.inbox.pending.clone(), id.clone());
+            move || {
+                if let Some(waiting) = pending.take(&id) {
+                    waiting.answer(Err(BridgeError::Timeout(timeout_ms)));
+                }
+            }
+        });
+        self.inner.inbox.pending.0.borrow_mut().push(Waiting {
+            id: id.clone(),
+            slot: Rc::clone(&slot),
+            _timeout: timeout,
+        });
         let message = AdapterToHost::ApiRequest {
             method: method.into(),
             path: path.into(),
             body,
         };
         if let Err(error) = self.post(Some(&id), &message) {
-            self.inner.inbox.pending.borrow_mut().remove(&id);
+            self.inner.inbox.pending.take(&id);
             return Err(error);
         }
-        let timeout_ms = u32::try_from(self.inner.request_timeout.as_millis()).unwrap_or(u32::MAX);
-        let timeout = gloo_timers::future::TimeoutFuture::new(timeout_ms);
-        match futures::future::select(receiver, timeout).await {
-            futures::future::Either::Left((Ok(result), _)) => result.map_err(BridgeError::Host),
-            futures::future::Either::Left((Err(_), _)) => {
-                Err(BridgeError::Host("the bridge closed".into()))
-            }
-            futures::future::Either::Right(_) => {
-                self.inner.inbox.pending.borrow_mut().remove(&id);
-                Err(BridgeError::Timeout(timeout_ms))
-            }
-        }
+        Reply(slot).await
     }
 }
 
@@ -294,7 +331,7 @@ impl Default for UseHostBridgeOptions {
 /// What [`use_host_bridge`] returns.
 #[derive(Clone, Copy, Debug)]
 pub struct UseHostBridgeReturn {
-    pub state: HostState,
+    pub state: RwSignal<HostState>,
     pub mode: Signal<BridgeMode>,
     bridge: StoredValue<Option<HostBridge>, LocalStorage>,
 }
@@ -324,10 +361,10 @@ fn page_parent_url() -> Option<String> {
 /// with `ready`.
 pub fn use_host_bridge(options: UseHostBridgeOptions) -> UseHostBridgeReturn {
     let log = use_debug_log();
-    let state = HostState::default();
+    let state = RwSignal::new(HostState::default());
     let inbox = Inbox {
         state,
-        pending: Rc::default(),
+        pending: Pending::default(),
         log,
         clicks: Rc::default(),
     };

@@ -20,18 +20,22 @@ pub struct Entry {
     pub text: String,
 }
 
+#[derive(Debug, Default)]
+struct Entries {
+    last_seq: u64,
+    entries: VecDeque<Entry>,
+}
+
 /// A shared, bounded log. `Copy`, so hooks and components take it by value.
 #[derive(Clone, Copy, Debug)]
 pub struct DebugLog {
-    entries: RwSignal<VecDeque<Entry>>,
-    next: RwSignal<u64>,
+    entries: RwSignal<Entries>,
 }
 
 impl Default for DebugLog {
     fn default() -> Self {
         DebugLog {
-            entries: RwSignal::new(VecDeque::with_capacity(CAPACITY)),
-            next: RwSignal::new(1),
+            entries: RwSignal::new(Entries::default()),
         }
     }
 }
@@ -43,17 +47,13 @@ impl DebugLog {
             Level::Info => leptos::logging::log!("adapter: {text}"),
             Level::Warn => leptos::logging::warn!("adapter: {text}"),
         }
-        let Some(seq) = self.next.try_update(|n| {
-            *n += 1;
-            *n - 1
-        }) else {
-            return;
-        };
-        self.entries.try_update(|entries| {
-            if entries.len() == CAPACITY {
-                entries.pop_front();
+        self.entries.try_update(|log| {
+            if log.entries.len() == CAPACITY {
+                log.entries.pop_front();
             }
-            entries.push_back(Entry { seq, level, text });
+            log.last_seq += 1;
+            let seq = log.last_seq;
+            log.entries.push_back(Entry { seq, level, text });
         });
     }
 
@@ -67,7 +67,8 @@ impl DebugLog {
 
     /// The entries, oldest first; reactive.
     pub fn entries(&self) -> Vec<Entry> {
-        self.entries.with(|e| e.iter().cloned().collect())
+        self.entries
+            .with(|log| log.entries.iter().cloned().collect())
     }
 }
 

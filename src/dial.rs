@@ -65,19 +65,21 @@ impl DialPad {
         *self = DialPad::default();
     }
 
-    /// Click-to-call: the CRM's number, as written, with its customer and conversation. The
-    /// agent still has to click Call.
+    /// Click-to-call: the CRM's number as written (so that when it is not a number the agent
+    /// sees why), with its customer and conversation. The agent still has to click Call.
     pub fn fill(&mut self, request: &ClickToCall) {
-        self.clear();
-        self.paste(&request.phone);
-        self.customer = request.customer.clone();
+        self.fill_number(&request.phone, request.customer.clone());
         self.conversation_id = request.conversation_id.clone();
     }
 
-    /// One of the current customer's numbers.
+    /// One of the current customer's numbers, as written in the CRM.
     pub fn fill_number(&mut self, number: &str, customer: Option<CustomerRef>) {
         self.clear();
-        self.paste(number);
+        self.text = number
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_CHARS)
+            .collect();
         self.customer = customer;
     }
 
@@ -154,5 +156,20 @@ mod tests {
         pad.press('3');
         assert_eq!(pad.customer, None);
         assert_eq!(pad.conversation_id, None);
+    }
+
+    #[test]
+    fn a_crm_number_is_shown_as_written_so_its_fault_can_be_explained() {
+        let mut pad = DialPad::default();
+        pad.fill(&ClickToCall {
+            phone: "555-01AB\u{7}".into(),
+            customer: None,
+            conversation_id: None,
+        });
+        assert_eq!(pad.text(), "555-01AB");
+        assert_eq!(
+            pad.preview(us()),
+            Some(Err(PhoneError::InvalidCharacter('A')))
+        );
     }
 }

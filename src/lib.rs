@@ -68,12 +68,15 @@ pub fn AdapterShell(
     let storage_problem = minimised.problem;
     let toggle = Callback::new(move |()| minimised.set.update(|m| *m = !*m));
     let standalone = move || matches!(bridge.mode.get(), BridgeMode::Standalone(_));
-    let customer = Signal::derive(move || bridge.state.context.with(|c| c.customer.clone()));
+    let customer = Signal::derive(move || bridge.state.with(|s| s.context.customer.clone()));
     let call_blocked = Signal::derive(move || Some(i18n.t(Text::CallNeedsSignIn).to_owned()));
 
     // The host's language wins over the browser's.
     Effect::new(move || {
-        if let Some(lang) = bridge.state.lang.get().as_deref().and_then(Lang::from_tag) {
+        let lang = bridge
+            .state
+            .with(|s| s.lang.as_deref().and_then(Lang::from_tag));
+        if let Some(lang) = lang.filter(|lang| *lang != i18n.lang.get_untracked()) {
             i18n.lang.set(lang);
         }
     });
@@ -87,12 +90,18 @@ pub fn AdapterShell(
         bridge.send(AdapterToHost::Resize { height });
     });
     // Click-to-call fills the dial pad (the agent still clicks Call) and brings the adapter up.
-    Effect::new(move || {
-        if let Some(event) = bridge.state.click_to_call.get() {
-            pad.update(|p| p.fill(&event.request));
-            minimised.set.set(false);
-            bridge.send(AdapterToHost::Open {});
-            log.info(format!("click-to-call #{} filled the dial pad", event.seq));
+    // The host state changes for other reasons too: only a new click counts.
+    Effect::new(move |handled: Option<u64>| {
+        let click = bridge.state.with(|s| s.click_to_call.clone());
+        match click {
+            Some(event) if Some(event.seq) != handled => {
+                pad.update(|p| p.fill(&event.request));
+                minimised.set.set(false);
+                bridge.send(AdapterToHost::Open {});
+                log.info(format!("click-to-call #{} filled the dial pad", event.seq));
+                event.seq
+            }
+            _ => handled.unwrap_or_default(),
         }
     });
 

@@ -451,11 +451,13 @@ async fn the_cards_sdk_transport_works_against_a_stand_in() {
     assert_eq!((sdk.called("initialize"), sdk.called("on")), (1, 1));
     let user = bridge
         .state
-        .user
-        .get_untracked()
+        .with_untracked(|s| s.user.clone())
         .expect("initialize brought the agent");
     assert_eq!(user.email, "ada@example.com");
-    let customer = bridge.state.context.get_untracked().customer.unwrap();
+    let customer = bridge
+        .state
+        .with_untracked(|s| s.context.customer.clone())
+        .unwrap();
     assert_eq!(
         (customer.name.as_deref(), customer.phones[0].phone.as_str()),
         (Some("Grace"), "+44 20 7946 0958")

@@ -11,7 +11,7 @@ use adapter_core::host_protocol::{
     AdapterToHost, ApiResponse, Context, Conversation, Customer, CustomerPhone, Envelope,
     HostToAdapter, Init, KustomerUser,
 };
-use serde::Deserialize;
+use serde_json::Value;
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
 
 use super::{BridgeError, Inbox};
@@ -50,81 +50,85 @@ pub fn detect(window: &web_sys::Window) -> Option<KustomerSdk> {
     (sdk.is_object() && initialize.is_function()).then(|| sdk.unchecked_into())
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct SdkAttributes {
-    #[serde(default, rename = "displayName")]
-    display_name: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    emails: Vec<SdkEmail>,
-    #[serde(default)]
-    phones: Vec<CustomerPhone>,
+/// A string field of a JSON object.
+fn text(value: &Value, key: &str) -> Option<String> {
+    value.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-#[derive(Debug, Deserialize)]
-struct SdkEmail {
-    email: String,
+/// Kustomer's entities carry their fields under `attributes`; flat ones are read too.
+fn attribute(entity: &Value, key: &str) -> Option<String> {
+    entity
+        .get("attributes")
+        .and_then(|attributes| text(attributes, key))
+        .or_else(|| text(entity, key))
 }
 
-#[derive(Debug, Deserialize)]
-struct SdkEntity {
-    id: String,
-    #[serde(default)]
-    attributes: SdkAttributes,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
+fn entity_id(entity: &Value, what: &str) -> Result<String, String> {
+    text(entity, "id").ok_or_else(|| format!("the {what} has no string id"))
 }
 
-impl SdkEntity {
-    fn name(&self) -> Option<String> {
-        (self.attributes.display_name.clone())
-            .or_else(|| self.attributes.name.clone())
-            .or_else(|| self.name.clone())
-    }
-
-    fn email(&self) -> Option<String> {
-        (self.attributes.email.clone())
-            .or_else(|| self.email.clone())
-            .or_else(|| self.attributes.emails.first().map(|e| e.email.clone()))
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct SdkContext {
-    #[serde(default)]
-    customer: Option<SdkEntity>,
-    #[serde(default)]
-    conversation: Option<SdkEntity>,
-    #[serde(default)]
-    user: Option<SdkEntity>,
+fn display_name(entity: &Value) -> Option<String> {
+    attribute(entity, "displayName").or_else(|| attribute(entity, "name"))
 }
 
 /// Reads an SDK context (as JSON text): the agent when the context names one with an email,
-/// and the customer and conversation.
+/// and the customer and conversation. Kustomer's shape is not public; it is read tolerantly.
 pub fn from_sdk_context(json: &str) -> Result<(Option<KustomerUser>, Context), String> {
-    let sdk: SdkContext = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    let user = sdk.user.and_then(|user| {
-        let email = user.email()?;
-        Some(KustomerUser {
-            name: user.name(),
-            id: user.id,
-            email,
-        })
-    });
-    let customer = sdk.customer.map(|customer| Customer {
-        name: customer.name(),
-        id: customer.id,
-        phones: customer.attributes.phones,
-    });
-    let conversation = sdk.conversation.map(|conversation| Conversation {
-        name: conversation.name(),
-        id: conversation.id,
-    });
+    let sdk: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    if !sdk.is_object() {
+        return Err("the context is not an object".into());
+    }
+    let present = |key: &str| sdk.get(key).filter(|v| !v.is_null());
+    let user = match present("user") {
+        Some(user) => {
+            let email = attribute(user, "email").or_else(|| {
+                let emails = user.get("attributes").and_then(|a| a.get("emails"));
+                emails.and_then(|e| e.get(0)).and_then(|e| text(e, "email"))
+            });
+            match email {
+                Some(email) => Some(KustomerUser {
+                    id: entity_id(user, "user")?,
+                    email,
+                    name: display_name(user),
+                }),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    let customer = match present("customer") {
+        Some(customer) => {
+            let phones = customer
+                .get("attributes")
+                .and_then(|a| a.get("phones"))
+                .and_then(Value::as_array)
+                .map(|phones| {
+                    phones
+                        .iter()
+                        .filter_map(|p| {
+                            Some(CustomerPhone {
+                                phone: text(p, "phone")?,
+                                kind: text(p, "type"),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(Customer {
+                id: entity_id(customer, "customer")?,
+                name: display_name(customer),
+                phones,
+            })
+        }
+        None => None,
+    };
+    let conversation = match present("conversation") {
+        Some(conversation) => Some(Conversation {
+            id: entity_id(conversation, "conversation")?,
+            name: display_name(conversation),
+        }),
+        None => None,
+    };
     Ok((
         user,
         Context {
@@ -224,9 +228,11 @@ impl CardsSdkTransport {
                                 body: serde_json::from_str(&json).unwrap_or_default(),
                             })
                         } else {
-                            Err(js_sys::JSON::stringify(&error)
-                                .map(String::from)
-                                .unwrap_or_default())
+                            Err(BridgeError::Host(
+                                js_sys::JSON::stringify(&error)
+                                    .map(String::from)
+                                    .unwrap_or_default(),
+                            ))
                         };
                         inbox.resolve(reply_to.as_deref(), result);
                     },

@@ -6,7 +6,7 @@
 //! why: size, JSON, namespace (other libraries' messages are not ours), version, type, payload.
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{value::RawValue, Value};
 
 /// The namespace that marks our messages among everything else posted to a window.
 pub const PROTOCOL: &str = "ccai-adapter";
@@ -208,7 +208,8 @@ pub enum DecodeError {
     NotJson(String),
     /// Not in our namespace: someone else's message in the same window. Ignored quietly.
     NotOurs,
-    UnsupportedVersion(Value),
+    /// The version, as it was written.
+    UnsupportedVersion(String),
     UnknownType(String),
     /// An envelope field (`id`, `reply_to`, `type`) is wrong.
     BadEnvelope(String),
@@ -258,61 +259,93 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-fn correlation_id(
-    object: &serde_json::Map<String, Value>,
-    field: &str,
-) -> Result<Option<String>, DecodeError> {
-    match object.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(id))
+/// The envelope, with every field left as raw JSON so each is judged on its own (and every
+/// payload is parsed from text by one deserializer, which keeps the widget small).
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(borrow, default)]
+    protocol: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    version: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    reply_to: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+fn correlation_id(raw: Option<&RawValue>, field: &str) -> Result<Option<String>, DecodeError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw.get() == "null" {
+        return Ok(None);
+    }
+    match serde_json::from_str::<String>(raw.get()) {
+        Ok(id)
             if !id.is_empty()
                 && id.chars().count() <= MAX_ID_CHARS
                 && !id.chars().any(char::is_control) =>
         {
-            Ok(Some(id.clone()))
+            Ok(Some(id))
         }
-        Some(_) => Err(DecodeError::BadEnvelope(format!(
+        _ => Err(DecodeError::BadEnvelope(format!(
             "{field} must be a string of 1 to {MAX_ID_CHARS} printable characters"
         ))),
     }
 }
 
-fn payload<T: DeserializeOwned>(kind: &'static str, value: Value) -> Result<T, DecodeError> {
-    serde_json::from_value(value).map_err(|e| DecodeError::BadPayload {
+fn payload<T: DeserializeOwned>(
+    kind: &'static str,
+    raw: Option<&RawValue>,
+) -> Result<T, DecodeError> {
+    serde_json::from_str(raw.map_or("{}", RawValue::get)).map_err(|e| DecodeError::BadPayload {
         kind,
         reason: e.to_string(),
     })
 }
 
-/// Decodes one message from the host, serialised as JSON.
-pub fn decode(raw: &str) -> Result<Envelope<HostToAdapter>, DecodeError> {
+/// Reads the envelope: `NotJson` unless `raw` is a JSON object, `NotOurs` unless its protocol
+/// is ours.
+fn envelope(raw: &str) -> Result<RawEnvelope<'_>, DecodeError> {
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::TooLarge { bytes: raw.len() });
     }
-    let value: Value =
-        serde_json::from_str(raw).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-    let Value::Object(mut object) = value else {
+    // serde reads a struct from an array too: only an object is an envelope.
+    if !raw.trim_start().starts_with('{') {
         return Err(DecodeError::NotJson(
             "a JSON value that is not an object".into(),
         ));
-    };
-    if object.get("protocol").and_then(Value::as_str) != Some(PROTOCOL) {
-        return Err(DecodeError::NotOurs);
     }
-    match object.get("version") {
-        Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
-        Some(v) => return Err(DecodeError::UnsupportedVersion(v.clone())),
-        None => return Err(DecodeError::UnsupportedVersion(Value::Null)),
+    let envelope: RawEnvelope =
+        serde_json::from_str(raw).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+    match envelope.protocol {
+        Some(protocol) if protocol.get() == PROTOCOL_JSON => Ok(envelope),
+        _ => Err(DecodeError::NotOurs),
     }
-    let id = correlation_id(&object, "id")?;
-    let reply_to = correlation_id(&object, "reply_to")?;
-    let kind = match object.get("type") {
-        Some(Value::String(kind)) => kind.clone(),
-        _ => return Err(DecodeError::BadEnvelope("type must be a string".into())),
-    };
-    let body = object
-        .remove("payload")
-        .unwrap_or(Value::Object(Default::default()));
+}
+
+const PROTOCOL_JSON: &str = "\"ccai-adapter\"";
+
+/// Decodes one message from the host, serialised as JSON.
+pub fn decode(raw: &str) -> Result<Envelope<HostToAdapter>, DecodeError> {
+    let envelope = envelope(raw)?;
+    match envelope.version {
+        Some(v) if v.get() == "1" => {}
+        Some(v) => {
+            let shown: String = v.get().chars().take(20).collect();
+            return Err(DecodeError::UnsupportedVersion(shown));
+        }
+        None => return Err(DecodeError::UnsupportedVersion("none".into())),
+    }
+    let id = correlation_id(envelope.id, "id")?;
+    let reply_to = correlation_id(envelope.reply_to, "reply_to")?;
+    let kind = envelope
+        .kind
+        .and_then(|k| serde_json::from_str::<String>(k.get()).ok())
+        .ok_or_else(|| DecodeError::BadEnvelope("type must be a string".into()))?;
+    let body = envelope.payload;
     let message = match kind.as_str() {
         "init" => HostToAdapter::Init(payload("init", body)?),
         "context_changed" => HostToAdapter::ContextChanged(payload("context_changed", body)?),
@@ -343,34 +376,30 @@ pub fn decode(raw: &str) -> Result<Envelope<HostToAdapter>, DecodeError> {
 /// The `id` of a refused message, to answer it with `rejected`; `None` when it had none, or when
 /// it is too large, not JSON, or not ours (those get no answer).
 pub fn refused_id(raw: &str) -> Option<String> {
-    if raw.len() > MAX_MESSAGE_BYTES {
-        return None;
-    }
-    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(raw) else {
-        return None;
-    };
-    if object.get("protocol").and_then(Value::as_str) != Some(PROTOCOL) {
-        return None;
-    }
-    correlation_id(&object, "id").ok().flatten()
+    correlation_id(envelope(raw).ok()?.id, "id").ok().flatten()
 }
 
-/// Serialises a message to the host.
+/// Serialises a message to the host. The message serialises as `{"type":..,"payload":..}`; the
+/// envelope's fields are put in front of those.
 pub fn encode(id: Option<&str>, reply_to: Option<&str>, message: &AdapterToHost) -> String {
-    let mut object = serde_json::Map::new();
-    object.insert("protocol".into(), PROTOCOL.into());
-    object.insert("version".into(), VERSION.into());
-    if let Some(id) = id {
-        object.insert("id".into(), id.into());
-    }
-    if let Some(reply_to) = reply_to {
-        object.insert("reply_to".into(), reply_to.into());
+    let mut out = format!("{{\"protocol\":{PROTOCOL_JSON},\"version\":{VERSION}");
+    for (field, value) in [("id", id), ("reply_to", reply_to)] {
+        if let Some(value) = value {
+            out.push_str(&format!(",\"{field}\":"));
+            // A string always serialises.
+            out.push_str(&serde_json::to_string(value).unwrap_or_default());
+        }
     }
     // A derived Serialize of this enum cannot fail: every field is a plain JSON value.
-    if let Ok(Value::Object(tagged)) = serde_json::to_value(message) {
-        object.extend(tagged);
+    let tagged = serde_json::to_string(message).unwrap_or_default();
+    match tagged.strip_prefix('{') {
+        Some(rest) if rest != "}" => {
+            out.push(',');
+            out.push_str(rest);
+        }
+        _ => out.push('}'),
     }
-    Value::Object(object).to_string()
+    out
 }
 
 #[cfg(test)]
