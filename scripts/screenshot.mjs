@@ -12,8 +12,11 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 640 }, locale: "en-US" });
   await page.goto(url);
-  const line = page.frameLocator("#adapter-frame").locator(".connection-line[data-state='connected']");
-  await line.waitFor({ timeout: 15_000 });
+  const adapter = page.frameLocator("#adapter-frame");
+  await adapter.locator(".connection-line[data-state='connected']").waitFor({ timeout: 15_000 });
+  // Show click-to-call: the phone icon beside a number fills the adapter's dial pad.
+  await page.getByRole("button", { name: "Call (415) 555-2671", exact: true }).click();
+  await adapter.locator(".dial-preview[data-state='valid']").waitFor();
   await page.screenshot({ path: out });
   console.log(`screenshot: ${out}`);
 } finally {
