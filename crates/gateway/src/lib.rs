@@ -1,12 +1,14 @@
 //! The adapter gateway: the only place that holds the CCAI tenant token and the Kustomer API
 //! key. The widget talks to it over HTTP (and, later, one WebSocket).
 //!
+//! - [`ccai`]: the CCAI Platform client (tenant credentials, shared rate budget, coalescing).
 //! - [`config`]: typed configuration from flags and environment.
 //! - [`store`]: SQLite with migrations.
 //! - [`http`]: the router, its middleware, and its handlers.
 
 pub use adapter_server_common::{init_tracing, shutdown_signal};
 
+pub mod ccai;
 pub mod config;
 pub mod http;
 pub mod store;

@@ -31,6 +31,14 @@ pub struct Config {
         default_value = "http://127.0.0.1:8700/"
     )]
     pub adapter_url: String,
+
+    /// The simulated CCAI tenant's subdomain: the HTTP Basic user name its API expects.
+    #[arg(long, env = "SIMULATOR_CCAI_SUBDOMAIN", default_value = "demo")]
+    pub ccai_subdomain: String,
+
+    /// The simulated CCAI tenant's API token: the HTTP Basic password its API expects.
+    #[arg(long, env = "SIMULATOR_CCAI_TOKEN", default_value = "sim-token")]
+    pub ccai_token: String,
 }
 
 impl Config {
@@ -41,6 +49,8 @@ impl Config {
             host_listen: "127.0.0.1:0".parse().expect("literal address"),
             host_dir,
             adapter_url: "http://127.0.0.1:8700/".into(),
+            ccai_subdomain: "demo".into(),
+            ccai_token: "sim-token".into(),
         }
     }
 }

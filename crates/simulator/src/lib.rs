@@ -6,6 +6,7 @@
 
 pub use adapter_server_common::{init_tracing, shutdown_signal};
 
+pub mod ccai;
 pub mod config;
 pub mod recorder;
 
@@ -27,7 +28,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 
-use crate::{config::Config, recorder::Recorder};
+use crate::{ccai::Ccai, config::Config, recorder::Recorder};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -38,6 +39,13 @@ pub struct SimState {
     pub adapter_url: String,
     /// The simulated APIs' own base URL, for the host emulator's hostile frame.
     pub api_url: String,
+    pub ccai: Ccai,
+}
+
+impl axum::extract::FromRef<SimState> for Ccai {
+    fn from_ref(state: &SimState) -> Ccai {
+        state.ccai.clone()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +90,7 @@ impl Simulator {
                 started: Instant::now(),
                 adapter_url: config.adapter_url,
                 api_url,
+                ccai: Ccai::new(config.ccai_subdomain, config.ccai_token),
             },
             host_dir: config.host_dir,
         };
@@ -125,7 +134,24 @@ impl Simulator {
 
 /// The simulated APIs. Every request is recorded, except reads of the recording itself.
 pub fn api_router(state: SimState) -> Router {
+    let ccai_api = Router::new()
+        .route("/manager/api/v1/agents", get(ccai::agents))
+        .route("/manager/api/v1/user_statuses", get(ccai::user_statuses))
+        .route(
+            "/apps/api/v1/agent_statuses",
+            post(ccai::set_agent_statuses),
+        )
+        .route("/apps/api/v1/calls", post(ccai::place_call))
+        .layer(middleware::from_fn_with_state(
+            state.ccai.clone(),
+            ccai::guard,
+        ));
     Router::new()
+        .merge(ccai_api)
+        .route(
+            "/_sim/ccai/outbound_numbers",
+            post(ccai::set_outbound_numbers),
+        )
         .route("/healthz", get(healthz))
         .route("/_sim/state", get(sim_state))
         .route("/_sim/reset", post(sim_reset))
@@ -162,12 +188,19 @@ async fn healthz(State(state): State<SimState>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn sim_state(State(state): State<SimState>) -> Json<recorder::Snapshot> {
-    Json(state.recorder.snapshot())
+async fn sim_state(State(state): State<SimState>) -> Json<serde_json::Value> {
+    let snapshot = state.recorder.snapshot();
+    let ccai = serde_json::to_value(&*state.ccai.data()).unwrap_or_default();
+    Json(json!({
+        "requests": snapshot.requests,
+        "dropped": snapshot.dropped,
+        "ccai": ccai,
+    }))
 }
 
 async fn sim_reset(State(state): State<SimState>) -> StatusCode {
     state.recorder.clear();
+    *state.ccai.data() = ccai::CcaiData::default();
     StatusCode::NO_CONTENT
 }
 

@@ -1,0 +1,582 @@
+//! The CCAI Platform client: HTTP Basic with the tenant's subdomain and API token (which never
+//! leave the gateway), one shared budget of the tenant's 10 requests per second, retries with
+//! backoff for what is safe to retry, and caches for what changes rarely (agents, statuses).
+//!
+//! [`StatusSetter`] coalesces the status changes of many agents into one `agent_statuses` call
+//! per status, and reads the per-agent results one by one.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    hash::{BuildHasher, Hasher},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use adapter_core::{backoff::Backoff, rate::TokenBucket};
+use reqwest::Method;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::config::Secret;
+
+/// Why a CCAI call failed, in words an agent or an admin can act on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CcaiError {
+    #[error("the CCAI Platform refused the gateway's credentials (check the tenant subdomain and API token)")]
+    Unauthorized,
+    #[error("the CCAI Platform tenant was not found (check the tenant URL and subdomain)")]
+    NotFound,
+    /// The platform's own message, e.g. "Agent is not available to take this call".
+    #[error("{0}")]
+    Rejected(String),
+    #[error("the CCAI Platform is limiting the gateway's requests; try again in a moment")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("the CCAI Platform failed (HTTP {status}); try again in a moment")]
+    Upstream { status: u16 },
+    #[error("the CCAI Platform did not answer in time")]
+    Timeout,
+    #[error("cannot reach the CCAI Platform: {0}")]
+    Network(String),
+    #[error("the CCAI Platform's answer could not be read: {0}")]
+    Decode(String),
+}
+
+impl CcaiError {
+    /// Whether trying again may succeed. A request the platform may have carried out is retried
+    /// only when `idempotent`; a refused one (429) always.
+    fn retryable(&self, idempotent: bool) -> bool {
+        match self {
+            CcaiError::RateLimited { .. } => true,
+            CcaiError::Upstream { .. } | CcaiError::Timeout | CcaiError::Network(_) => idempotent,
+            _ => false,
+        }
+    }
+}
+
+/// A status of the tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserStatus {
+    pub id: i64,
+    pub name: String,
+    #[serde(default)]
+    pub color: Option<String>,
+}
+
+impl UserStatus {
+    /// Set by the platform itself (Missed Call, Wrap-up, In-call, In-chat, and the built-ins
+    /// whose ids are not public): shown, never offered.
+    pub fn is_system(&self) -> bool {
+        self.id < 0 && !matches!(self.id, -1 | -2 | -3 | -4 | -10)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct StatusRef {
+    pub id: i64,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// An agent, as the Manager API lists them.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Agent {
+    pub id: i64,
+    pub email: String,
+    #[serde(default)]
+    pub status: Option<StatusRef>,
+}
+
+/// One agent's outcome of a status change: success is per agent.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct StatusResult {
+    pub agent_id: i64,
+    #[serde(default)]
+    pub previous_status: Option<StatusRef>,
+    #[serde(default)]
+    pub current_status: Option<StatusRef>,
+    /// Why it failed for this agent, e.g. "Agent can't be changed from system status 'In-call'".
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// An outbound call to place (click-to-call).
+#[derive(Clone, Debug, Serialize)]
+pub struct PlaceCall {
+    pub agent_email: String,
+    /// E.164.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_user_number: Option<String>,
+    /// The Kustomer conversation; the platform prefers it over the number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CallInfo {
+    pub id: i64,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// What placing a call did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallPlaced {
+    /// 201: the call is on its way.
+    Created(CallInfo),
+    /// 202: created, but the agent must finish it in the adapter (e.g. pick an outbound number).
+    NeedsAgent(CallInfo),
+}
+
+/// What the gateway asks of the CCAI Platform. One real implementation, [`HttpCcai`]; tests
+/// point it at the simulator.
+pub trait CcaiApi: Send + Sync {
+    fn user_statuses(&self) -> impl Future<Output = Result<Vec<UserStatus>, CcaiError>> + Send;
+    fn agent_id(&self, email: &str) -> impl Future<Output = Result<Option<i64>, CcaiError>> + Send;
+    fn set_status(
+        &self,
+        status: &str,
+        agent_ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<StatusResult>, CcaiError>> + Send;
+    fn place_call(
+        &self,
+        call: &PlaceCall,
+    ) -> impl Future<Output = Result<CallPlaced, CcaiError>> + Send;
+}
+
+/// The tenant's request budget, shared by every request this gateway makes. It refills at the
+/// tenant's rate but allows only half its burst: requests bunch up on the way (network jitter),
+/// and the slack keeps them from arriving over the limit.
+#[derive(Debug)]
+pub struct RateBudget {
+    bucket: std::sync::Mutex<TokenBucket>,
+    per_second: u32,
+    started: Instant,
+}
+
+impl RateBudget {
+    pub fn new(per_second: u32) -> Self {
+        let per_second = per_second.max(1);
+        RateBudget {
+            bucket: std::sync::Mutex::new(TokenBucket::new((per_second / 2).max(1), per_second)),
+            per_second,
+            started: Instant::now(),
+        }
+    }
+
+    /// Waits until a request may be sent.
+    pub async fn acquire(&self) {
+        loop {
+            let now_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            let taken = self
+                .bucket
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .try_take(now_ms);
+            if taken {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs_f64(1.0 / f64::from(self.per_second))).await;
+        }
+    }
+}
+
+/// How to reach the tenant.
+#[derive(Clone, Debug)]
+pub struct CcaiSettings {
+    /// `https://{subdomain}.{domain}`, without a trailing slash.
+    pub base_url: String,
+    pub subdomain: String,
+    pub token: Secret,
+    /// Requests per second for the whole tenant.
+    pub requests_per_second: u32,
+    /// How long one request may take.
+    pub timeout: Duration,
+    /// Attempts per request, retries included.
+    pub attempts: u32,
+    pub backoff: Backoff,
+    /// How long agents and statuses are cached.
+    pub cache_for: Duration,
+}
+
+impl CcaiSettings {
+    pub fn new(base_url: &str, subdomain: &str, token: Secret) -> Self {
+        CcaiSettings {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            subdomain: subdomain.to_owned(),
+            token,
+            requests_per_second: 10,
+            timeout: Duration::from_secs(10),
+            attempts: 4,
+            backoff: Backoff::default(),
+            cache_for: Duration::from_secs(300),
+        }
+    }
+}
+
+struct Cached<T> {
+    at: Instant,
+    value: T,
+}
+
+/// The CCAI Platform over HTTP.
+pub struct HttpCcai {
+    http: reqwest::Client,
+    settings: CcaiSettings,
+    budget: RateBudget,
+    agents: Mutex<Option<Cached<HashMap<String, i64>>>>,
+    statuses: Mutex<Option<Cached<Vec<UserStatus>>>>,
+}
+
+impl std::fmt::Debug for HttpCcai {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpCcai")
+            .field("base_url", &self.settings.base_url)
+            .field("subdomain", &self.settings.subdomain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A uniform draw in `[0, 1)` for backoff jitter, without a random-number crate.
+fn random_unit() -> f64 {
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn platform_message(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("message")?.as_str().map(str::to_owned)
+}
+
+impl HttpCcai {
+    pub fn new(settings: CcaiSettings) -> Result<Self, CcaiError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .user_agent(concat!(
+                "ccai-kustomer-adapter-gateway/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|e| CcaiError::Network(e.to_string()))?;
+        Ok(HttpCcai {
+            budget: RateBudget::new(settings.requests_per_second),
+            http,
+            settings,
+            agents: Mutex::default(),
+            statuses: Mutex::default(),
+        })
+    }
+
+    /// One request, within the budget, retried while `retryable`. Returns the status and body.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotent: bool,
+    ) -> Result<(u16, Vec<u8>), CcaiError> {
+        let url = format!("{}{path}", self.settings.base_url);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.budget.acquire().await;
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .basic_auth(&self.settings.subdomain, Some(self.settings.token.expose()));
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let outcome = match request.send().await {
+                Ok(response) => Self::classify(response).await,
+                Err(error) if error.is_timeout() => Err(CcaiError::Timeout),
+                Err(error) => Err(CcaiError::Network(error.to_string())),
+            };
+            match outcome {
+                Err(error) if attempt < self.settings.attempts && error.retryable(idempotent) => {
+                    let wait = match &error {
+                        CcaiError::RateLimited {
+                            retry_after: Some(after),
+                        } => (*after).min(Duration::from_secs(10)),
+                        _ => self.settings.backoff.delay(attempt, random_unit()),
+                    };
+                    tracing::warn!(%error, attempt, ?wait, path, "CCAI request failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn classify(response: reqwest::Response) -> Result<(u16, Vec<u8>), CcaiError> {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| CcaiError::Network(e.to_string()))?
+            .to_vec();
+        match status {
+            200..=299 => Ok((status, body)),
+            401 | 403 => Err(CcaiError::Unauthorized),
+            404 => Err(CcaiError::NotFound),
+            429 => Err(CcaiError::RateLimited { retry_after }),
+            400..=499 => Err(CcaiError::Rejected(platform_message(&body).unwrap_or_else(
+                || format!("the CCAI Platform refused the request (HTTP {status})"),
+            ))),
+            _ => Err(CcaiError::Upstream { status }),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CcaiError> {
+        serde_json::from_slice(body).map_err(|e| CcaiError::Decode(e.to_string()))
+    }
+
+    /// Every page of a Manager API list.
+    async fn list<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, CcaiError> {
+        const PER: usize = 100;
+        let mut all = Vec::new();
+        for page in 1.. {
+            let (_, body) = self
+                .send(
+                    Method::GET,
+                    &format!("{path}?page={page}&per={PER}"),
+                    None,
+                    true,
+                )
+                .await?;
+            let items: Vec<T> = Self::decode(&body)?;
+            let last = items.len() < PER;
+            all.extend(items);
+            if last || page >= 1_000 {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    fn fresh<T>(&self, cached: &Option<Cached<T>>) -> bool {
+        cached
+            .as_ref()
+            .is_some_and(|c| c.at.elapsed() < self.settings.cache_for)
+    }
+
+    async fn agents_by_email(&self, refresh: bool) -> Result<HashMap<String, i64>, CcaiError> {
+        let mut cache = self.agents.lock().await;
+        if refresh || !self.fresh(&cache) {
+            let agents: Vec<Agent> = self.list("/manager/api/v1/agents").await?;
+            let by_email = agents
+                .into_iter()
+                .map(|a| (a.email.to_lowercase(), a.id))
+                .collect();
+            *cache = Some(Cached {
+                at: Instant::now(),
+                value: by_email,
+            });
+        }
+        Ok(cache.as_ref().map(|c| c.value.clone()).unwrap_or_default())
+    }
+}
+
+impl CcaiApi for HttpCcai {
+    /// The tenant's statuses (cached).
+    async fn user_statuses(&self) -> Result<Vec<UserStatus>, CcaiError> {
+        let mut cache = self.statuses.lock().await;
+        if !self.fresh(&cache) {
+            let statuses = self.list("/manager/api/v1/user_statuses").await?;
+            *cache = Some(Cached {
+                at: Instant::now(),
+                value: statuses,
+            });
+        }
+        Ok(cache.as_ref().map(|c| c.value.clone()).unwrap_or_default())
+    }
+
+    /// The agent id for an email (case-insensitive), from the cached directory; a miss refreshes
+    /// it once, for agents added since.
+    async fn agent_id(&self, email: &str) -> Result<Option<i64>, CcaiError> {
+        let email = email.trim().to_lowercase();
+        if let Some(id) = self.agents_by_email(false).await?.get(&email) {
+            return Ok(Some(*id));
+        }
+        Ok(self.agents_by_email(true).await?.get(&email).copied())
+    }
+
+    /// Sets `status` (by name) for `agent_ids` in one call. Setting a status twice is harmless,
+    /// so this is retried like a read.
+    async fn set_status(
+        &self,
+        status: &str,
+        agent_ids: &[i64],
+    ) -> Result<Vec<StatusResult>, CcaiError> {
+        let body = json!({ "status": status, "agent_ids": agent_ids, "team_ids": [] });
+        let (_, body) = self
+            .send(
+                Method::POST,
+                "/apps/api/v1/agent_statuses",
+                Some(&body),
+                true,
+            )
+            .await?;
+        Self::decode(&body)
+    }
+
+    /// Places an outbound call. Never retried once the platform may have placed it (only a 429,
+    /// which refuses the request, is retried): a second call to a customer is worse than an error.
+    async fn place_call(&self, call: &PlaceCall) -> Result<CallPlaced, CcaiError> {
+        let mut body = serde_json::to_value(call).map_err(|e| CcaiError::Decode(e.to_string()))?;
+        body["call_type"] = json!("Voice Outbound (API)");
+        let (status, body) = self
+            .send(Method::POST, "/apps/api/v1/calls", Some(&body), false)
+            .await?;
+        let info: CallInfo = Self::decode(&body)?;
+        Ok(if status == 202 {
+            CallPlaced::NeedsAgent(info)
+        } else {
+            CallPlaced::Created(info)
+        })
+    }
+}
+
+struct StatusJob {
+    agent_id: i64,
+    status: String,
+    reply: oneshot::Sender<Result<StatusResult, CcaiError>>,
+}
+
+/// Coalesces status changes: requests arriving within `window` of each other go out as one
+/// `agent_statuses` call per status name (at most [`StatusSetter::MAX_AGENTS`] agents each).
+#[derive(Clone, Debug)]
+pub struct StatusSetter {
+    jobs: mpsc::Sender<StatusJob>,
+}
+
+impl StatusSetter {
+    pub const MAX_AGENTS: usize = 100;
+
+    /// Starts the coalescing task; it ends when every `StatusSetter` clone is dropped.
+    pub fn spawn<C: CcaiApi + 'static>(client: Arc<C>, window: Duration) -> Self {
+        let (jobs, mut queue) = mpsc::channel::<StatusJob>(10_000);
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                tokio::time::sleep(window).await;
+                let mut batch = vec![first];
+                while let Ok(job) = queue.try_recv() {
+                    batch.push(job);
+                }
+                let mut by_status: Vec<(String, Vec<StatusJob>)> = Vec::new();
+                for job in batch {
+                    match by_status
+                        .iter_mut()
+                        .find(|(s, jobs)| *s == job.status && jobs.len() < Self::MAX_AGENTS)
+                    {
+                        Some((_, jobs)) => jobs.push(job),
+                        None => by_status.push((job.status.clone(), vec![job])),
+                    }
+                }
+                for (status, jobs) in by_status {
+                    let mut ids: Vec<i64> = jobs.iter().map(|j| j.agent_id).collect();
+                    ids.dedup();
+                    let outcome = client.set_status(&status, &ids).await;
+                    for job in jobs {
+                        let answer = match &outcome {
+                            Ok(results) => results
+                                .iter()
+                                .find(|r| r.agent_id == job.agent_id)
+                                .cloned()
+                                .ok_or_else(|| {
+                                    CcaiError::Decode(format!(
+                                        "no result for agent {}",
+                                        job.agent_id
+                                    ))
+                                }),
+                            Err(error) => Err(error.clone()),
+                        };
+                        let _ = job.reply.send(answer);
+                    }
+                }
+            }
+        });
+        StatusSetter { jobs }
+    }
+
+    /// Sets one agent's status; resolves with that agent's own result.
+    pub async fn set(&self, agent_id: i64, status: &str) -> Result<StatusResult, CcaiError> {
+        let (reply, answer) = oneshot::channel();
+        let job = StatusJob {
+            agent_id,
+            status: status.to_owned(),
+            reply,
+        };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| CcaiError::Network("the status queue has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| CcaiError::Network("the status queue has stopped".into()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_statuses_are_not_offered() {
+        let status = |id| UserStatus {
+            id,
+            name: String::new(),
+            color: None,
+        };
+        for id in [-5, -6, -7, -8, -9, -11] {
+            assert!(status(id).is_system(), "{id}");
+        }
+        for id in [0, -1, -2, -3, -4, -10, 1, 42] {
+            assert!(!status(id).is_system(), "{id}");
+        }
+    }
+
+    #[test]
+    fn retry_rules() {
+        let cases = [
+            (CcaiError::RateLimited { retry_after: None }, false, true),
+            (CcaiError::Upstream { status: 503 }, true, true),
+            (CcaiError::Upstream { status: 503 }, false, false),
+            (CcaiError::Timeout, false, false),
+            (CcaiError::Network("refused".into()), true, true),
+            (
+                CcaiError::Rejected("Agent is not available to take this call".into()),
+                true,
+                false,
+            ),
+            (CcaiError::Unauthorized, true, false),
+        ];
+        for (error, idempotent, want) in cases {
+            assert_eq!(
+                error.retryable(idempotent),
+                want,
+                "{error:?} idempotent={idempotent}"
+            );
+        }
+    }
+
+    #[test]
+    fn jitter_draws_are_units() {
+        for _ in 0..1000 {
+            let r = random_unit();
+            assert!((0.0..1.0).contains(&r));
+        }
+    }
+}
