@@ -34,7 +34,7 @@ cargo clippy --locked -p kustomer-adapter --target wasm32-unknown-unknown --all-
   failed+=("clippy wasm32")
 
 step "layer 1: native tests (cargo test --workspace)"
-cargo test --locked --workspace 2>&1 | tee "$logs/native.log"
+cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$logs/native.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("native tests")
 count_cargo "$logs/native.log" native
 
@@ -46,7 +46,7 @@ cargo build --locked -q -p adapter-simulator || failed+=("simulator build")
 target/debug/adapter-simulator --listen 127.0.0.1:8791 --host-listen 127.0.0.1:0 >"$logs/foreign.log" 2>&1 &
 foreign_pid=$!
 for _ in $(seq 100); do curl -sf "$ADAPTER_TEST_FOREIGN_SERVER/healthz" >/dev/null && break; sleep 0.1; done
-cargo test --locked -p kustomer-adapter --target wasm32-unknown-unknown 2>&1 | tee "$logs/wasm.log"
+cargo test --locked -p kustomer-adapter --target wasm32-unknown-unknown --no-fail-fast 2>&1 | tee "$logs/wasm.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("browser tests")
 kill "$foreign_pid" 2>/dev/null
 wait "$foreign_pid" 2>/dev/null

@@ -142,7 +142,8 @@ pub fn api_router(state: SimState) -> Router {
             post(ccai::set_agent_statuses),
         )
         .route("/apps/api/v1/calls", post(ccai::place_call))
-        .layer(middleware::from_fn_with_state(
+        // Only the CCAI routes: a layer would also wrap the fallback, and a 404 would become 401.
+        .route_layer(middleware::from_fn_with_state(
             state.ccai.clone(),
             ccai::guard,
         ));
