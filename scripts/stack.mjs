@@ -113,6 +113,9 @@ export async function startStack(options = {}) {
       "--listen", `127.0.0.1:${ports.gateway}`,
       "--data-dir", path.join(dataDir, "gateway"),
       "--widget-dir", path.join(ROOT, "dist"),
+      // The demo's CCAI tenant is the simulator, and its agents sign in without passwords.
+      "--ccai-url", `http://127.0.0.1:${ports.simulator}`,
+      "--dev-sign-in",
     ],
     `http://127.0.0.1:${ports.gateway}/healthz`,
     { quiet },

@@ -29,6 +29,39 @@ pub struct Config {
     /// from another host), comma-separated, e.g. `https://adapter.example.com`.
     #[arg(long, env = "GATEWAY_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// The CCAI Platform tenant's URL, `https://{subdomain}.{domain}` (the simulator's by default).
+    #[arg(
+        long,
+        env = "GATEWAY_CCAI_URL",
+        default_value = "http://127.0.0.1:8710"
+    )]
+    pub ccai_url: String,
+
+    /// The tenant's subdomain: the user name of the API's HTTP Basic credentials.
+    #[arg(long, env = "GATEWAY_CCAI_SUBDOMAIN", default_value = "demo")]
+    pub ccai_subdomain: String,
+
+    /// The tenant's API token (Settings > Developer Settings > API Credentials). Never logged.
+    #[arg(
+        long,
+        env = "GATEWAY_CCAI_TOKEN",
+        default_value = "sim-token",
+        hide_default_value = true
+    )]
+    pub ccai_token: Secret,
+
+    /// Agents who may sign in: a JSON array of `{"email", "password_hash"}` (argon2 PHC strings).
+    #[arg(long, env = "GATEWAY_AGENTS_FILE", conflicts_with = "dev_sign_in")]
+    pub agents_file: Option<PathBuf>,
+
+    /// Demo only: any agent the CCAI tenant knows signs in by email, without a password.
+    #[arg(long, env = "GATEWAY_DEV_SIGN_IN")]
+    pub dev_sign_in: bool,
+
+    /// How long a session lasts without a refresh, in minutes.
+    #[arg(long, env = "GATEWAY_SESSION_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub session_minutes: u64,
 }
 
 impl Config {
@@ -39,6 +72,12 @@ impl Config {
             data_dir,
             widget_dir: None,
             allowed_origins: Vec::new(),
+            ccai_url: "http://127.0.0.1:8710".into(),
+            ccai_subdomain: "demo".into(),
+            ccai_token: Secret::new("sim-token"),
+            agents_file: None,
+            dev_sign_in: true,
+            session_minutes: 15,
         }
     }
 }
@@ -105,6 +144,23 @@ mod tests {
         assert_eq!(
             config.allowed_origins,
             ["https://a.example", "https://b.example"]
+        );
+    }
+
+    #[test]
+    fn agents_file_and_dev_sign_in_exclude_each_other() {
+        let error = Config::try_parse_from([
+            "adapter-gateway",
+            "--agents-file",
+            "a.json",
+            "--dev-sign-in",
+        ])
+        .unwrap_err();
+        assert!(error.to_string().contains("cannot be used with"), "{error}");
+        let config = Config::try_parse_from(["adapter-gateway", "--ccai-token", "t0k3n"]).unwrap();
+        assert!(
+            !format!("{config:?}").contains("t0k3n"),
+            "the token never prints"
         );
     }
 

@@ -8,7 +8,7 @@ use std::sync::{
 
 use adapter_core::health::{Health, HealthStatus};
 use axum::{
-    extract::State,
+    extract::{DefaultBodyLimit, State},
     http::{header, HeaderName, HeaderValue, Method, Request, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
@@ -16,7 +16,6 @@ use axum::{
 };
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
-    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     services::ServeDir,
     set_header::SetResponseHeaderLayer,
@@ -35,11 +34,13 @@ pub fn router(state: AppState) -> Router {
     let widget_dir = state.config.widget_dir.clone();
     let mut app = Router::new()
         .route("/healthz", get(healthz))
+        .nest("/api/v1", crate::api::routes())
         .with_state(state);
     if let Some(dir) = widget_dir {
         app = app.fallback_service(ServeDir::new(dir));
     }
-    app.layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+    // Enforced by the body extractors, so an oversized body gets the API's JSON error.
+    app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -1,6 +1,9 @@
 //! The adapter gateway: the only place that holds the CCAI tenant token and the Kustomer API
 //! key. The widget talks to it over HTTP (and, later, one WebSocket).
 //!
+//! - [`api`]: the agent API (sign-in and sessions, for now).
+//! - [`agents`]: who may sign in.
+//! - [`sessions`]: agent sessions (bearer tokens, stored hashed).
 //! - [`ccai`]: the CCAI Platform client (tenant credentials, shared rate budget, coalescing).
 //! - [`config`]: typed configuration from flags and environment.
 //! - [`store`]: SQLite with migrations.
@@ -8,16 +11,25 @@
 
 pub use adapter_server_common::{init_tracing, shutdown_signal};
 
+pub mod agents;
+pub mod api;
 pub mod ccai;
 pub mod config;
 pub mod http;
+pub mod sessions;
 pub mod store;
 
 use std::{future::Future, sync::Arc};
 
 use tokio::net::TcpListener;
 
-use crate::{config::Config, store::Store};
+use crate::{
+    agents::AgentDirectory,
+    ccai::{CcaiSettings, HttpCcai},
+    config::Config,
+    sessions::Sessions,
+    store::Store,
+};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -26,6 +38,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    pub sessions: Sessions,
+    pub directory: Arc<AgentDirectory>,
+    pub ccai: Arc<HttpCcai>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +55,12 @@ pub enum GatewayError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Directory(#[from] agents::DirectoryError),
+    #[error("configure who may sign in: --agents-file, or --dev-sign-in for the demo")]
+    NoSignIn,
+    #[error("cannot set up the CCAI Platform client: {0}")]
+    Ccai(#[from] ccai::CcaiError),
 }
 
 /// A gateway whose store is open and whose socket is bound, ready to serve.
@@ -50,7 +71,24 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(config: Config) -> Result<Gateway, GatewayError> {
+        let directory = match (&config.agents_file, config.dev_sign_in) {
+            (Some(path), _) => AgentDirectory::from_file(path)?,
+            (None, true) => {
+                tracing::warn!("development sign-in is on: anyone can sign in as any agent of the CCAI tenant, without a password");
+                AgentDirectory::Development
+            }
+            (None, false) => return Err(GatewayError::NoSignIn),
+        };
+        let ccai = HttpCcai::new(CcaiSettings::new(
+            &config.ccai_url,
+            &config.ccai_subdomain,
+            config.ccai_token.clone(),
+        ))?;
         let store = Store::open(&config.data_dir).await?;
+        let sessions = Sessions::new(
+            store.pool(),
+            std::time::Duration::from_secs(config.session_minutes.saturating_mul(60)),
+        );
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -72,6 +110,9 @@ impl Gateway {
             state: AppState {
                 store,
                 config: Arc::new(config),
+                sessions,
+                directory: Arc::new(directory),
+                ccai: Arc::new(ccai),
             },
         })
     }

@@ -16,6 +16,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("no randomness from the operating system: {0}")]
+    Random(String),
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -64,6 +66,10 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(count)
+    }
+
+    pub fn pool(&self) -> SqlitePool {
+        self.pool.clone()
     }
 
     pub async fn close(&self) {

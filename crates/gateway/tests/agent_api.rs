@@ -1,0 +1,294 @@
+//! The agent API over HTTP: sign-in rules, sessions, and errors with stable codes. The gateway
+//! talks to the simulator's CCAI side on loopback.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use adapter_gateway::{config::Config, Gateway};
+use adapter_simulator::Simulator;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+struct Stack {
+    gateway: String,
+    _stops: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("adapter-agent-api-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+async fn stack(name: &str, configure: impl FnOnce(&mut Config)) -> Stack {
+    let sim_config = adapter_simulator::config::Config::for_tests(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../host"),
+    );
+    let simulator = Simulator::start(sim_config).await.unwrap();
+    let (sim_api, _) = simulator.local_addrs().unwrap();
+    let (sim_stop, sim_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(simulator.serve(async {
+        let _ = sim_stopped.await;
+    }));
+
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut config = Config::for_tests(listen, temp_dir(name));
+    config.ccai_url = format!("http://{sim_api}");
+    configure(&mut config);
+    let gateway = Gateway::start(config).await.unwrap();
+    let addr = gateway.local_addr().unwrap();
+    let (gw_stop, gw_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gateway.serve(async {
+        let _ = gw_stopped.await;
+    }));
+    Stack {
+        gateway: format!("http://{addr}/api/v1"),
+        _stops: vec![sim_stop, gw_stop],
+    }
+}
+
+fn sign_in_body(email: &str, kustomer_email: &str, password: Option<&str>) -> Value {
+    json!({"email": email, "password": password, "kustomer_user": {"id": "kus-1", "email": kustomer_email}})
+}
+
+async fn call(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("-")
+}
+
+#[tokio::test]
+async fn sign_in_me_refresh_and_sign_out() {
+    let stack = stack("lifecycle", |_| {}).await;
+    let http = Client::new();
+    let (status, body) = call(http.post(format!("{}/sessions", stack.gateway)).json(
+        &sign_in_body("Ada.Lovelace@example.com", "ada.lovelace@example.com", None),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["agent_email"], "ada.lovelace@example.com");
+    assert_eq!(body["ccai_agent_id"], 101);
+    let token = body["token"].as_str().unwrap().to_owned();
+
+    let (status, me) = call(
+        http.get(format!("{}/me", stack.gateway))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(
+        (status, &me["kustomer_user_id"]),
+        (StatusCode::OK, &json!("kus-1"))
+    );
+
+    let (status, refreshed) = call(
+        http.post(format!("{}/sessions/refresh", stack.gateway))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let new_token = refreshed["token"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, token);
+    let (status, body) = call(
+        http.get(format!("{}/me", stack.gateway))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "session_expired"),
+        "the old token stops working"
+    );
+
+    let (status, _) = call(
+        http.delete(format!("{}/sessions", stack.gateway))
+            .bearer_auth(&new_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(
+        http.get(format!("{}/me", stack.gateway))
+            .bearer_auth(&new_token),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "session_expired")
+    );
+    let (status, body) = call(http.get(format!("{}/me", stack.gateway))).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+}
+
+#[tokio::test]
+async fn the_agent_email_must_be_the_kustomer_users() {
+    let stack = stack("mismatch", |_| {}).await;
+    let (status, body) = call(
+        Client::new()
+            .post(format!("{}/sessions", stack.gateway))
+            .json(&sign_in_body(
+                "grace.hopper@example.com",
+                "ada.lovelace@example.com",
+                None,
+            )),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "email_mismatch")
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("ada.lovelace@example.com")
+            && message.contains("grace.hopper@example.com"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_email_the_tenant_does_not_know_is_refused() {
+    let stack = stack("unknown", |_| {}).await;
+    let (status, body) = call(
+        Client::new()
+            .post(format!("{}/sessions", stack.gateway))
+            .json(&sign_in_body(
+                "nobody@example.com",
+                "nobody@example.com",
+                None,
+            )),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "unknown_agent")
+    );
+}
+
+#[tokio::test]
+async fn passwords_are_checked_against_the_agents_file() {
+    use argon2::{password_hash::SaltString, Argon2, PasswordHasher};
+    let salt = SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap();
+    let hash = Argon2::default()
+        .hash_password(b"correct horse battery staple", &salt)
+        .unwrap()
+        .to_string();
+    let dir = temp_dir("agents-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("agents.json");
+    std::fs::write(
+        &file,
+        json!([{"email": "grace.hopper@example.com", "password_hash": hash}]).to_string(),
+    )
+    .unwrap();
+    let stack = stack("passwords", |config| {
+        config.dev_sign_in = false;
+        config.agents_file = Some(file);
+    })
+    .await;
+    let http = Client::new();
+    let url = format!("{}/sessions", stack.gateway);
+    let email = "grace.hopper@example.com";
+    let (status, body) = call(
+        http.post(&url)
+            .json(&sign_in_body(email, email, Some("wrong"))),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "bad_credentials")
+    );
+    let (status, body) = call(http.post(&url).json(&sign_in_body(email, email, None))).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "bad_credentials")
+    );
+    let (status, body) = call(http.post(&url).json(&sign_in_body(
+        email,
+        email,
+        Some("correct horse battery staple"),
+    )))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn bad_requests_get_stable_codes() {
+    let stack = stack("bad-requests", |_| {}).await;
+    let http = Client::new();
+    let url = format!("{}/sessions", stack.gateway);
+    let cases = [
+        (
+            http.post(&url)
+                .header("content-type", "application/json")
+                .body("{"),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            http.post(&url).json(&json!({"email": "a@b"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_fields",
+        ),
+        (
+            http.post(&url).body("email=a@b"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not_json",
+        ),
+        (
+            http.post(&url)
+                .header("content-type", "application/json")
+                .body(format!("\"{}\"", "x".repeat(70_000))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        (
+            http.post(&url)
+                .json(&sign_in_body("not-an-email", "not-an-email", None)),
+            StatusCode::BAD_REQUEST,
+            "invalid_email",
+        ),
+        (
+            http.get(format!("{}/nowhere", stack.gateway)),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ];
+    for (request, want_status, want_code) in cases {
+        let (status, body) = call(request).await;
+        assert_eq!((status, code(&body)), (want_status, want_code), "{body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_tenant_is_a_clear_error_not_a_hang() {
+    let stack = stack("ccai-down", |config| {
+        config.ccai_url = "http://127.0.0.1:1".into()
+    })
+    .await;
+    let (status, body) = call(
+        Client::new()
+            .post(format!("{}/sessions", stack.gateway))
+            .json(&sign_in_body(
+                "ada.lovelace@example.com",
+                "ada.lovelace@example.com",
+                None,
+            )),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_GATEWAY, "ccai_unavailable")
+    );
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cannot reach the CCAI Platform"));
+}
