@@ -12,7 +12,7 @@ use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::json;
 
 use crate::{
-    ccai::{CcaiApi, CcaiError},
+    ccai::{CallPlaced, CcaiApi, CcaiError, PlaceCall},
     sessions::Session,
     store::StoreError,
     AppState,
@@ -236,8 +236,111 @@ async fn me(signed_in: SignedIn) -> Json<Session> {
 }
 
 /// The agent API's routes, nested under `/api/v1`.
+/// `GET /api/v1/statuses`: the tenant's statuses; system ones are shown but not selectable.
+async fn statuses(
+    State(state): State<AppState>,
+    _signed_in: SignedIn,
+) -> Result<Response, ApiError> {
+    let statuses: Vec<serde_json::Value> = state
+        .ccai
+        .user_statuses()
+        .await?
+        .into_iter()
+        .map(
+            |s| json!({"id": s.id, "name": s.name, "color": s.color, "selectable": !s.is_system()}),
+        )
+        .collect();
+    Ok(Json(json!({ "statuses": statuses })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NewCall {
+    /// E.164, as the dial pad showed it.
+    pub number: String,
+    /// The Kustomer conversation the call belongs to.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    /// ISO 639-1.
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+/// `+` and 8 to 15 digits: checked here too, whatever the widget did.
+fn is_e164(number: &str) -> bool {
+    number.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// The platform's documented refusals of a call, in words an agent can act on.
+fn call_refused(message: String) -> ApiError {
+    match message.as_str() {
+        "Agent is not available to take this call" => ApiError::new(
+            StatusCode::CONFLICT,
+            "agent_not_available",
+            "You are not Available in the contact center: set your status to Available to place a call.",
+        ),
+        "Not a valid agent email" => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_agent",
+            "The contact center does not know your email address; ask your administrator.",
+        ),
+        "end_user_number is not well-formed" => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_number",
+            "The contact center cannot dial this number; check it in the dial pad.",
+        ),
+        _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ccai_rejected", message),
+    }
+}
+
+/// `POST /api/v1/calls`: click-to-call, for the signed-in agent only.
+async fn place_call(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(request): ApiJson<NewCall>,
+) -> Result<Response, ApiError> {
+    let number = request.number.trim();
+    if !is_e164(number) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_number",
+            "The number must be in E.164 form: + and 8 to 15 digits.",
+        ));
+    }
+    let call = PlaceCall {
+        agent_email: signed_in.session.agent_email.clone(),
+        end_user_number: Some(number.to_owned()),
+        ticket_id: request.conversation_id.filter(|c| !c.trim().is_empty()),
+        lang: request.lang,
+    };
+    let placed = match state.ccai.place_call(&call).await {
+        Ok(placed) => placed,
+        Err(CcaiError::Rejected(message)) => return Err(call_refused(message)),
+        Err(other) => return Err(other.into()),
+    };
+    tracing::info!(agent = %call.agent_email, ?placed, "outbound call placed");
+    Ok(match placed {
+        CallPlaced::Created(info) => (
+            StatusCode::CREATED,
+            Json(json!({"call_id": info.id, "status": info.status, "needs_agent": false})),
+        )
+            .into_response(),
+        CallPlaced::NeedsAgent(info) => (
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "call_id": info.id, "status": info.status, "needs_agent": true,
+                "message": "The call is created: finish it in the adapter (for example, choose the outbound number).",
+            })),
+        )
+            .into_response(),
+    })
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/statuses", axum::routing::get(statuses))
+        .route("/calls", post(place_call))
         .route("/sessions", post(sign_in).delete(sign_out))
         .route("/sessions/refresh", post(refresh))
         .route("/me", axum::routing::get(me))
@@ -253,6 +356,53 @@ pub fn routes() -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn e164_is_checked_server_side() {
+        for good in ["+14155552671", "+33612345678", "+12345678"] {
+            assert!(is_e164(good), "{good}");
+        }
+        for bad in [
+            "14155552671",
+            "+1 415 555 2671",
+            "+1234567",
+            "+1234567890123456",
+            "+14155552671x",
+            "",
+        ] {
+            assert!(!is_e164(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn documented_refusals_become_agent_words() {
+        let cases = [
+            (
+                "Agent is not available to take this call",
+                StatusCode::CONFLICT,
+                "agent_not_available",
+            ),
+            (
+                "Not a valid agent email",
+                StatusCode::FORBIDDEN,
+                "unknown_agent",
+            ),
+            (
+                "end_user_number is not well-formed",
+                StatusCode::BAD_REQUEST,
+                "invalid_number",
+            ),
+            (
+                "Something new",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ccai_rejected",
+            ),
+        ];
+        for (message, status, code) in cases {
+            let error = call_refused(message.into());
+            assert_eq!((error.status, error.code), (status, code), "{message}");
+        }
+    }
 
     #[test]
     fn emails_match_whatever_their_case_and_spacing() {

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 struct Stack {
     gateway: String,
+    simulator: String,
     _stops: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -42,6 +43,7 @@ async fn stack(name: &str, configure: impl FnOnce(&mut Config)) -> Stack {
     }));
     Stack {
         gateway: format!("http://{addr}/api/v1"),
+        simulator: format!("http://{sim_api}"),
         _stops: vec![sim_stop, gw_stop],
     }
 }
@@ -291,4 +293,149 @@ async fn an_unreachable_tenant_is_a_clear_error_not_a_hang() {
         .as_str()
         .unwrap()
         .contains("cannot reach the CCAI Platform"));
+}
+
+/// Signs `email` in (development sign-in) and returns the bearer token.
+async fn signed_in(stack: &Stack, email: &str) -> String {
+    let (status, body) = call(
+        Client::new()
+            .post(format!("{}/sessions", stack.gateway))
+            .json(&sign_in_body(email, email, None)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn statuses_are_listed_with_system_ones_not_selectable() {
+    let stack = stack("statuses", |_| {}).await;
+    let token = signed_in(&stack, "grace.hopper@example.com").await;
+    let (status, body) = call(
+        Client::new()
+            .get(format!("{}/statuses", stack.gateway))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let statuses = body["statuses"].as_array().unwrap();
+    let selectable = |name: &str| {
+        statuses
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["selectable"].clone())
+    };
+    assert_eq!(selectable("Available"), Some(json!(true)));
+    assert_eq!(selectable("Training"), Some(json!(true)));
+    assert_eq!(selectable("In-call"), Some(json!(false)));
+    assert_eq!(selectable("Wrap-up"), Some(json!(false)));
+    let (status, body) = call(Client::new().get(format!("{}/statuses", stack.gateway))).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+}
+
+#[tokio::test]
+async fn click_to_call_places_the_call_for_the_signed_in_agent() {
+    let stack = stack("calls", |_| {}).await;
+    let token = signed_in(&stack, "grace.hopper@example.com").await;
+    let http = Client::new();
+    let (status, body) = call(
+        http.post(format!("{}/calls", stack.gateway))
+            .bearer_auth(&token)
+            .json(
+                &json!({"number": "+14155552671", "conversation_id": "conv-grace-1", "lang": "en"}),
+            ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["needs_agent"], false);
+    let state: Value = http
+        .get(format!("{}/_sim/state", stack.simulator))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recorded = &state["ccai"]["calls"][0];
+    assert_eq!(
+        recorded["agent_email"], "grace.hopper@example.com",
+        "the session's agent, never one from the body"
+    );
+    assert_eq!(recorded["end_user_number"], "+14155552671");
+    assert_eq!(recorded["ticket_id"], "conv-grace-1");
+
+    // Several outbound numbers: created, and the agent finishes it.
+    http.post(format!("{}/_sim/ccai/outbound_numbers", stack.simulator))
+        .json(&["+14155550100", "+14155550101"])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = call(
+        http.post(format!("{}/calls", stack.gateway))
+            .bearer_auth(&token)
+            .json(&json!({"number": "+14155552671"})),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["needs_agent"]),
+        (StatusCode::ACCEPTED, &json!(true)),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn refused_calls_say_what_to_do() {
+    let stack = stack("refused-calls", |_| {}).await;
+    let http = Client::new();
+    // Ada is Offline in the simulated tenant.
+    let token = signed_in(&stack, "ada.lovelace@example.com").await;
+    let (status, body) = call(
+        http.post(format!("{}/calls", stack.gateway))
+            .bearer_auth(&token)
+            .json(&json!({"number": "+14155552671"})),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "agent_not_available")
+    );
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("set your status to Available"));
+    let (status, body) = call(
+        http.post(format!("{}/calls", stack.gateway))
+            .bearer_auth(&token)
+            .json(&json!({"number": "415 555 2671"})),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_number")
+    );
+    let (status, body) = call(
+        http.post(format!("{}/calls", stack.gateway))
+            .json(&json!({"number": "+14155552671"})),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let state: Value = http
+        .get(format!("{}/_sim/state", stack.simulator))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        state["ccai"]["calls"].as_array().unwrap().len(),
+        0,
+        "no call was placed"
+    );
 }
