@@ -337,8 +337,67 @@ async fn place_call(
     })
 }
 
+#[derive(Deserialize)]
+pub struct NewStatus {
+    pub status_id: i64,
+}
+
+/// `PUT /api/v1/status`: sets the agent's status now; during a call or wrap-up the platform
+/// keeps it as the next status, and the answer says so.
+async fn set_status(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(request): ApiJson<NewStatus>,
+) -> Result<Response, ApiError> {
+    let statuses = state.ccai.user_statuses().await?;
+    let Some(target) = statuses.iter().find(|s| s.id == request.status_id) else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_status",
+            "The contact center has no such status.",
+        ));
+    };
+    if target.is_system() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "status_not_selectable",
+            format!(
+                "{} is set by the contact center itself and cannot be chosen.",
+                target.name
+            ),
+        ));
+    }
+    let result = state
+        .status_setter
+        .set(signed_in.session.ccai_agent_id, &target.name)
+        .await?;
+    let current = result
+        .current_status
+        .as_ref()
+        .map(|c| json!({"id": c.id, "name": c.name}));
+    let in_system_status = result
+        .current_status
+        .as_ref()
+        .and_then(|c| statuses.iter().find(|s| s.id == c.id))
+        .filter(|s| s.is_system());
+    match (result.message, in_system_status) {
+        (None, _) => Ok(Json(json!({"current": current, "next": null})).into_response()),
+        (Some(_), Some(busy)) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "current": current,
+                "next": {"id": target.id, "name": target.name},
+                "message": format!("You are {}: {} will apply after the call and wrap-up.", busy.name, target.name),
+            })),
+        )
+            .into_response()),
+        (Some(message), None) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ccai_rejected", message)),
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/status", axum::routing::put(set_status))
         .route("/statuses", axum::routing::get(statuses))
         .route("/calls", post(place_call))
         .route("/sessions", post(sign_in).delete(sign_out))

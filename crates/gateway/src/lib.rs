@@ -33,6 +33,9 @@ use crate::{
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// How long status changes wait to be sent together with other agents'.
+pub const STATUS_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// What every handler can reach, shared by `Arc`.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -41,6 +44,8 @@ pub struct AppState {
     pub sessions: Sessions,
     pub directory: Arc<AgentDirectory>,
     pub ccai: Arc<HttpCcai>,
+    /// Coalesces status changes into one CCAI call per status.
+    pub status_setter: ccai::StatusSetter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +89,7 @@ impl Gateway {
             &config.ccai_subdomain,
             config.ccai_token.clone(),
         ))?;
+        let ccai = Arc::new(ccai);
         let store = Store::open(&config.data_dir).await?;
         let sessions = Sessions::new(
             store.pool(),
@@ -112,7 +118,8 @@ impl Gateway {
                 config: Arc::new(config),
                 sessions,
                 directory: Arc::new(directory),
-                ccai: Arc::new(ccai),
+                status_setter: ccai::StatusSetter::spawn(Arc::clone(&ccai), STATUS_WINDOW),
+                ccai,
             },
         })
     }

@@ -439,3 +439,107 @@ async fn refused_calls_say_what_to_do() {
         "no call was placed"
     );
 }
+
+async fn put_status(stack: &Stack, token: &str, status_id: i64) -> (StatusCode, Value) {
+    call(
+        Client::new()
+            .put(format!("{}/status", stack.gateway))
+            .bearer_auth(token)
+            .json(&json!({ "status_id": status_id })),
+    )
+    .await
+}
+
+async fn sim_agent(stack: &Stack, id: i64) -> Value {
+    let state: Value = reqwest::get(format!("{}/_sim/state", stack.simulator))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    state["ccai"]["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_agent_sets_a_status_now_or_as_the_next_one_during_a_call() {
+    let stack = stack("set-status", |_| {}).await;
+    let token = signed_in(&stack, "grace.hopper@example.com").await;
+
+    let (status, body) = put_status(&stack, &token, -2).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["current"]["name"], "Break");
+    assert_eq!(body["next"], Value::Null);
+    assert_eq!(
+        sim_agent(&stack, 102).await["status_id"],
+        -2,
+        "the simulator received it"
+    );
+
+    // The platform puts Grace in a call; her change becomes the next status.
+    Client::new()
+        .post(format!("{}/_sim/ccai/agents/102/status", stack.simulator))
+        .json(&json!({"status_id": -7}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = put_status(&stack, &token, 1).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["current"]["name"], "In-call");
+    assert_eq!(body["next"]["name"], "Training");
+    assert_eq!(
+        body["message"],
+        "You are In-call: Training will apply after the call and wrap-up."
+    );
+    assert_eq!(sim_agent(&stack, 102).await["next_status_id"], 1);
+
+    // The call ends, wrap-up ends: the platform applies the next status.
+    for status_id in [-6, 0] {
+        Client::new()
+            .post(format!("{}/_sim/ccai/agents/102/status", stack.simulator))
+            .json(&json!({ "status_id": status_id }))
+            .send()
+            .await
+            .unwrap();
+    }
+    let grace = sim_agent(&stack, 102).await;
+    assert_eq!(
+        (&grace["status_id"], &grace["next_status_id"]),
+        (&json!(1), &Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn system_and_unknown_statuses_are_refused_before_the_platform_is_asked() {
+    let stack = stack("refused-status", |_| {}).await;
+    let token = signed_in(&stack, "grace.hopper@example.com").await;
+    let (status, body) = put_status(&stack, &token, -7).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "status_not_selectable")
+    );
+    assert_eq!(
+        body["error"]["message"],
+        "In-call is set by the contact center itself and cannot be chosen."
+    );
+    let (status, body) = put_status(&stack, &token, 4242).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "unknown_status")
+    );
+    let state: Value = reqwest::get(format!("{}/_sim/state", stack.simulator))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        state["ccai"]["status_requests"].as_array().unwrap().len(),
+        0
+    );
+}

@@ -405,6 +405,40 @@ pub async fn place_call(
     (code, Json(call)).into_response()
 }
 
+#[derive(Deserialize)]
+pub struct ForceStatus {
+    status_id: i64,
+}
+
+/// `POST /_sim/ccai/agents/{id}/status`: puts an agent in any status, system ones included, as
+/// the platform itself does when a call is offered or ends (tests and scenarios). Leaving a
+/// system status applies the agent's next status, when it has one.
+pub async fn force_status(
+    State(ccai): State<Ccai>,
+    axum::extract::Path(agent_id): axum::extract::Path<i64>,
+    Json(body): Json<ForceStatus>,
+) -> Response {
+    let mut data = ccai.data();
+    if data.status(body.status_id).is_none() {
+        return message(StatusCode::BAD_REQUEST, "unknown status id");
+    }
+    let Some(agent) = data.agents.iter_mut().find(|a| a.id == agent_id) else {
+        return message(StatusCode::NOT_FOUND, "Agent not found");
+    };
+    agent.status_id = match (
+        is_system_status(body.status_id),
+        agent.next_status_id.take(),
+    ) {
+        (false, Some(next)) => next,
+        (true, next) => {
+            agent.next_status_id = next;
+            body.status_id
+        }
+        (false, None) => body.status_id,
+    };
+    Json(json!({"agent_id": agent.id, "status_id": agent.status_id, "next_status_id": agent.next_status_id})).into_response()
+}
+
 /// `POST /_sim/ccai/outbound_numbers`: the tenant's outbound numbers (tests).
 pub async fn set_outbound_numbers(
     State(ccai): State<Ccai>,

@@ -149,6 +149,7 @@ pub fn api_router(state: SimState) -> Router {
         ));
     Router::new()
         .merge(ccai_api)
+        .route("/_sim/ccai/agents/{id}/status", post(ccai::force_status))
         .route(
             "/_sim/ccai/outbound_numbers",
             post(ccai::set_outbound_numbers),
