@@ -1,6 +1,7 @@
 //! The adapter's pure core: domain logic with no I/O, shared by the widget (wasm32) and the
 //! gateway (native), and tested natively.
 //!
+//! - [`agent_events`]: the gateway's event stream to an adapter (sequence, resume, snapshot).
 //! - [`lang`]: which of the supported languages to speak, from the host's or browser's preferences.
 //! - [`backoff`]: retry delays for anything that talks over a network.
 //! - [`connection`]: the state of the widget's link to the gateway.
@@ -9,6 +10,7 @@
 //! - [`host_protocol`]: protocol v1 between the host page (Kustomer) and the adapter.
 //! - [`rate`]: a token bucket, to bound work done for untrusted senders.
 
+pub mod agent_events;
 pub mod backoff;
 pub mod connection;
 pub mod health;

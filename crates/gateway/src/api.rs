@@ -1,6 +1,7 @@
 //! The agent API (JSON over HTTP): sign-in and sessions. Every error is
 //! `{"error": {"code", "message"}}` with a stable code and a message an agent can act on.
 
+use adapter_core::agent_events::{AgentEvent, CallView, StatusView};
 use axum::{
     extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Request, State},
     http::{header, request::Parts, StatusCode},
@@ -320,6 +321,15 @@ async fn place_call(
         Err(other) => return Err(other.into()),
     };
     tracing::info!(agent = %call.agent_email, ?placed, "outbound call placed");
+    let (CallPlaced::Created(info) | CallPlaced::NeedsAgent(info)) = &placed;
+    state.events.publish(
+        signed_in.session.ccai_agent_id,
+        AgentEvent::CallPlaced(CallView {
+            call_id: info.id,
+            number: number.to_owned(),
+            needs_agent: matches!(placed, CallPlaced::NeedsAgent(_)),
+        }),
+    );
     Ok(match placed {
         CallPlaced::Created(info) => (
             StatusCode::CREATED,
@@ -375,14 +385,41 @@ async fn set_status(
         .current_status
         .as_ref()
         .map(|c| json!({"id": c.id, "name": c.name}));
+    let view = |id: i64, name: &str| StatusView {
+        id,
+        name: name.to_owned(),
+    };
+    let current_view = result
+        .current_status
+        .as_ref()
+        .map(|c| view(c.id, c.name.as_deref().unwrap_or_default()));
     let in_system_status = result
         .current_status
         .as_ref()
         .and_then(|c| statuses.iter().find(|s| s.id == c.id))
         .filter(|s| s.is_system());
+    let agent_id = signed_in.session.ccai_agent_id;
     match (result.message, in_system_status) {
-        (None, _) => Ok(Json(json!({"current": current, "next": null})).into_response()),
-        (Some(_), Some(busy)) => Ok((
+        (None, _) => {
+            state.events.publish(
+                agent_id,
+                AgentEvent::StatusChanged {
+                    status: current_view,
+                    next_status: None,
+                },
+            );
+            Ok(Json(json!({"current": current, "next": null})).into_response())
+        }
+        (Some(_), Some(busy)) => {
+            let next_status = Some(view(target.id, &target.name));
+            state.events.publish(
+                agent_id,
+                AgentEvent::StatusChanged {
+                    status: current_view,
+                    next_status,
+                },
+            );
+            Ok((
             StatusCode::ACCEPTED,
             Json(json!({
                 "current": current,
@@ -390,14 +427,20 @@ async fn set_status(
                 "message": format!("You are {}: {} will apply after the call and wrap-up.", busy.name, target.name),
             })),
         )
-            .into_response()),
-        (Some(message), None) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ccai_rejected", message)),
+            .into_response())
+        }
+        (Some(message), None) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ccai_rejected",
+            message,
+        )),
     }
 }
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/status", axum::routing::put(set_status))
+        .route("/events", axum::routing::get(crate::events::stream))
         .route("/statuses", axum::routing::get(statuses))
         .route("/calls", post(place_call))
         .route("/sessions", post(sign_in).delete(sign_out))

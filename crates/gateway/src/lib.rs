@@ -4,6 +4,7 @@
 //! - [`api`]: the agent API (sign-in and sessions, for now).
 //! - [`agents`]: who may sign in.
 //! - [`sessions`]: agent sessions (bearer tokens, stored hashed).
+//! - [`events`]: the per-agent event log and its WebSocket stream (sequence, resume, snapshot).
 //! - [`ccai`]: the CCAI Platform client (tenant credentials, shared rate budget, coalescing).
 //! - [`config`]: typed configuration from flags and environment.
 //! - [`store`]: SQLite with migrations.
@@ -15,6 +16,7 @@ pub mod agents;
 pub mod api;
 pub mod ccai;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod sessions;
 pub mod store;
@@ -46,6 +48,7 @@ pub struct AppState {
     pub ccai: Arc<HttpCcai>,
     /// Coalesces status changes into one CCAI call per status.
     pub status_setter: ccai::StatusSetter,
+    pub events: events::EventHub,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,8 @@ impl Gateway {
                 sessions,
                 directory: Arc::new(directory),
                 status_setter: ccai::StatusSetter::spawn(Arc::clone(&ccai), STATUS_WINDOW),
+                // Each start forgets past events: its number is the stream's epoch.
+                events: events::EventHub::new(u64::try_from(starts).unwrap_or_default()),
                 ccai,
             },
         })

@@ -543,3 +543,110 @@ async fn system_and_unknown_statuses_are_refused_before_the_platform_is_asked() 
         0
     );
 }
+
+mod event_stream {
+    use super::*;
+    use futures_util::StreamExt;
+    use tokio_tungstenite::{connect_async, tungstenite::Message};
+
+    type Socket = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    async fn open(stack: &Stack, query: &str) -> Socket {
+        let url = format!(
+            "{}/events?{query}",
+            stack.gateway.replacen("http://", "ws://", 1)
+        );
+        connect_async(url).await.expect("the stream opens").0
+    }
+
+    /// The next stream message (heartbeats are 15 s apart, so none come during a test).
+    async fn next(socket: &mut Socket) -> Value {
+        loop {
+            let message = tokio::time::timeout(std::time::Duration::from_secs(5), socket.next())
+                .await
+                .expect("a message within 5 s")
+                .expect("the stream is open")
+                .expect("a valid frame");
+            if let Message::Text(text) = message {
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn events_are_numbered_and_a_reconnect_gets_exactly_what_it_missed() {
+        let stack = stack("events", |_| {}).await;
+        let token = signed_in(&stack, "grace.hopper@example.com").await;
+        let mut socket = open(&stack, &format!("token={token}")).await;
+        let hello = next(&mut socket).await;
+        assert_eq!(
+            (&hello["type"], &hello["seq"]),
+            (&json!("snapshot"), &json!(0))
+        );
+        let epoch = hello["epoch"].as_u64().unwrap();
+
+        put_status(&stack, &token, -2).await;
+        let event = next(&mut socket).await;
+        assert_eq!(
+            (&event["type"], &event["seq"]),
+            (&json!("event"), &json!(1))
+        );
+        assert_eq!(event["event"]["kind"], "status_changed");
+        assert_eq!(event["event"]["status"]["name"], "Break");
+        drop(socket);
+
+        // While disconnected: two more things happen.
+        put_status(&stack, &token, 0).await;
+        let placed = call(
+            Client::new()
+                .post(format!("{}/calls", stack.gateway))
+                .bearer_auth(&token)
+                .json(&json!({"number": "+14155552671"})),
+        )
+        .await;
+        assert_eq!(placed.0, StatusCode::CREATED, "{}", placed.1);
+
+        let mut socket = open(&stack, &format!("token={token}&epoch={epoch}&after=1")).await;
+        let missed = [next(&mut socket).await, next(&mut socket).await];
+        assert_eq!(
+            (&missed[0]["seq"], &missed[0]["event"]["status"]["name"]),
+            (&json!(2), &json!("Available"))
+        );
+        assert_eq!(
+            (&missed[1]["seq"], &missed[1]["event"]["kind"]),
+            (&json!(3), &json!("call_placed"))
+        );
+        assert_eq!(missed[1]["event"]["number"], "+14155552671");
+
+        // Another epoch (the gateway restarted): the whole state instead.
+        let mut socket = open(
+            &stack,
+            &format!("token={token}&epoch={}&after=1", epoch + 1),
+        )
+        .await;
+        let snapshot = next(&mut socket).await;
+        assert_eq!(
+            (&snapshot["type"], &snapshot["seq"]),
+            (&json!("snapshot"), &json!(3))
+        );
+        assert_eq!(snapshot["state"]["status"]["name"], "Available");
+        assert_eq!(snapshot["state"]["last_call"]["number"], "+14155552671");
+    }
+
+    #[tokio::test]
+    async fn a_stream_needs_a_live_session() {
+        let stack = stack("events-auth", |_| {}).await;
+        let url = format!(
+            "{}/events?token=nope",
+            stack.gateway.replacen("http://", "ws://", 1)
+        );
+        match connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401)
+            }
+            other => panic!("expected a 401, got {:?}", other.map(|_| ())),
+        }
+    }
+}
