@@ -270,7 +270,9 @@ mod tests {
         for name in ["a", "b", "c"] {
             hub.publish(1, status(name));
         }
-        let cases: &[(Option<(u64, u64)>, &[(char, u64)])] = &[
+        type Resume = Option<(u64, u64)>;
+        type Expected = &'static [(char, u64)];
+        let cases: &[(Resume, Expected)] = &[
             (None, &[('S', 3)]),
             (Some((7, 0)), &[('E', 1), ('E', 2), ('E', 3)]),
             (Some((7, 2)), &[('E', 3)]),
