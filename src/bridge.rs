@@ -71,8 +71,6 @@ pub struct HostState {
     pub lang: Option<String>,
     pub click_to_call: Option<ClickToCallEvent>,
     pub user_status: Option<UserStatusChanged>,
-    /// The host answered the handshake.
-    pub handshake: bool,
 }
 
 type Answer = Result<ApiResponse, BridgeError>;
@@ -137,7 +135,6 @@ pub struct Inbox {
     state: RwSignal<HostState>,
     pending: Pending,
     log: DebugLog,
-    clicks: Rc<Cell<u64>>,
 }
 
 impl Inbox {
@@ -152,15 +149,14 @@ impl Inbox {
                     s.user = Some(init.user);
                     s.context = init.context;
                     s.lang = init.lang;
-                    s.handshake = true;
                 });
             }
             HostToAdapter::ContextChanged(context) => self.state.update(|s| s.context = context),
             HostToAdapter::ClickToCall(request) => {
-                let seq = self.clicks.get() + 1;
-                self.clicks.set(seq);
-                self.state
-                    .update(|s| s.click_to_call = Some(ClickToCallEvent { seq, request }));
+                self.state.update(|s| {
+                    let seq = s.click_to_call.as_ref().map_or(0, |c| c.seq) + 1;
+                    s.click_to_call = Some(ClickToCallEvent { seq, request });
+                });
             }
             HostToAdapter::UserStatusChanged(status) => {
                 self.log.info(format!(
@@ -366,7 +362,6 @@ pub fn use_host_bridge(options: UseHostBridgeOptions) -> UseHostBridgeReturn {
         state,
         pending: Pending::default(),
         log,
-        clicks: Rc::default(),
     };
     let transport = match start_transport(options.host, inbox.clone(), log, options.flood) {
         Ok(transport) => transport,

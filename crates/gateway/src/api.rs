@@ -381,60 +381,49 @@ async fn set_status(
         .status_setter
         .set(signed_in.session.ccai_agent_id, &target.name)
         .await?;
-    let current = result
-        .current_status
-        .as_ref()
-        .map(|c| json!({"id": c.id, "name": c.name}));
     let view = |id: i64, name: &str| StatusView {
         id,
         name: name.to_owned(),
     };
-    let current_view = result
+    let current = result
         .current_status
         .as_ref()
         .map(|c| view(c.id, c.name.as_deref().unwrap_or_default()));
-    let in_system_status = result
+    let busy = result
         .current_status
         .as_ref()
         .and_then(|c| statuses.iter().find(|s| s.id == c.id))
         .filter(|s| s.is_system());
-    let agent_id = signed_in.session.ccai_agent_id;
-    match (result.message, in_system_status) {
-        (None, _) => {
-            state.events.publish(
-                agent_id,
-                AgentEvent::StatusChanged {
-                    status: current_view,
-                    next_status: None,
-                },
-            );
-            Ok(Json(json!({"current": current, "next": null})).into_response())
+    // A refusal while in a system status (a call, wrap-up) means the change waits as the next one.
+    let next = match (result.message, busy) {
+        (None, _) => None,
+        (Some(_), Some(_)) => Some(view(target.id, &target.name)),
+        (Some(message), None) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ccai_rejected",
+                message,
+            ))
         }
-        (Some(_), Some(busy)) => {
-            let next_status = Some(view(target.id, &target.name));
-            state.events.publish(
-                agent_id,
-                AgentEvent::StatusChanged {
-                    status: current_view,
-                    next_status,
-                },
-            );
-            Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({
-                "current": current,
-                "next": {"id": target.id, "name": target.name},
-                "message": format!("You are {}: {} will apply after the call and wrap-up.", busy.name, target.name),
-            })),
-        )
-            .into_response())
+    };
+    state.events.publish(
+        signed_in.session.ccai_agent_id,
+        AgentEvent::StatusChanged {
+            status: current.clone(),
+            next_status: next.clone(),
+        },
+    );
+    let mut body = json!({ "current": current, "next": next });
+    Ok(match busy.filter(|_| next.is_some()) {
+        None => Json(body).into_response(),
+        Some(busy) => {
+            body["message"] = json!(format!(
+                "You are {}: {} will apply after the call and wrap-up.",
+                busy.name, target.name
+            ));
+            (StatusCode::ACCEPTED, Json(body)).into_response()
         }
-        (Some(message), None) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "ccai_rejected",
-            message,
-        )),
-    }
+    })
 }
 
 pub fn routes() -> Router<AppState> {

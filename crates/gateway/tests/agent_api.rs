@@ -63,13 +63,41 @@ fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("-")
 }
 
+/// `POST /sessions` as `email`, the host saying the Kustomer user is `kustomer_email`.
+async fn sign_in(
+    stack: &Stack,
+    email: &str,
+    kustomer_email: &str,
+    password: Option<&str>,
+) -> (StatusCode, Value) {
+    call(
+        Client::new()
+            .post(format!("{}/sessions", stack.gateway))
+            .json(&sign_in_body(email, kustomer_email, password)),
+    )
+    .await
+}
+
+/// What the simulator recorded.
+async fn sim_state(stack: &Stack) -> Value {
+    reqwest::get(format!("{}/_sim/state", stack.simulator))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn sign_in_me_refresh_and_sign_out() {
     let stack = stack("lifecycle", |_| {}).await;
     let http = Client::new();
-    let (status, body) = call(http.post(format!("{}/sessions", stack.gateway)).json(
-        &sign_in_body("Ada.Lovelace@example.com", "ada.lovelace@example.com", None),
-    ))
+    let (status, body) = sign_in(
+        &stack,
+        "Ada.Lovelace@example.com",
+        "ada.lovelace@example.com",
+        None,
+    )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["agent_email"], "ada.lovelace@example.com");
@@ -130,14 +158,11 @@ async fn sign_in_me_refresh_and_sign_out() {
 #[tokio::test]
 async fn the_agent_email_must_be_the_kustomer_users() {
     let stack = stack("mismatch", |_| {}).await;
-    let (status, body) = call(
-        Client::new()
-            .post(format!("{}/sessions", stack.gateway))
-            .json(&sign_in_body(
-                "grace.hopper@example.com",
-                "ada.lovelace@example.com",
-                None,
-            )),
+    let (status, body) = sign_in(
+        &stack,
+        "grace.hopper@example.com",
+        "ada.lovelace@example.com",
+        None,
     )
     .await;
     assert_eq!(
@@ -155,16 +180,7 @@ async fn the_agent_email_must_be_the_kustomer_users() {
 #[tokio::test]
 async fn an_email_the_tenant_does_not_know_is_refused() {
     let stack = stack("unknown", |_| {}).await;
-    let (status, body) = call(
-        Client::new()
-            .post(format!("{}/sessions", stack.gateway))
-            .json(&sign_in_body(
-                "nobody@example.com",
-                "nobody@example.com",
-                None,
-            )),
-    )
-    .await;
+    let (status, body) = sign_in(&stack, "nobody@example.com", "nobody@example.com", None).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::FORBIDDEN, "unknown_agent")
@@ -192,29 +208,18 @@ async fn passwords_are_checked_against_the_agents_file() {
         config.agents_file = Some(file);
     })
     .await;
-    let http = Client::new();
-    let url = format!("{}/sessions", stack.gateway);
     let email = "grace.hopper@example.com";
-    let (status, body) = call(
-        http.post(&url)
-            .json(&sign_in_body(email, email, Some("wrong"))),
-    )
-    .await;
+    let (status, body) = sign_in(&stack, email, email, Some("wrong")).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::UNAUTHORIZED, "bad_credentials")
     );
-    let (status, body) = call(http.post(&url).json(&sign_in_body(email, email, None))).await;
+    let (status, body) = sign_in(&stack, email, email, None).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::UNAUTHORIZED, "bad_credentials")
     );
-    let (status, body) = call(http.post(&url).json(&sign_in_body(
-        email,
-        email,
-        Some("correct horse battery staple"),
-    )))
-    .await;
+    let (status, body) = sign_in(&stack, email, email, Some("correct horse battery staple")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
@@ -275,14 +280,11 @@ async fn an_unreachable_tenant_is_a_clear_error_not_a_hang() {
         config.ccai_url = "http://127.0.0.1:1".into()
     })
     .await;
-    let (status, body) = call(
-        Client::new()
-            .post(format!("{}/sessions", stack.gateway))
-            .json(&sign_in_body(
-                "ada.lovelace@example.com",
-                "ada.lovelace@example.com",
-                None,
-            )),
+    let (status, body) = sign_in(
+        &stack,
+        "ada.lovelace@example.com",
+        "ada.lovelace@example.com",
+        None,
     )
     .await;
     assert_eq!(
@@ -297,12 +299,7 @@ async fn an_unreachable_tenant_is_a_clear_error_not_a_hang() {
 
 /// Signs `email` in (development sign-in) and returns the bearer token.
 async fn signed_in(stack: &Stack, email: &str) -> String {
-    let (status, body) = call(
-        Client::new()
-            .post(format!("{}/sessions", stack.gateway))
-            .json(&sign_in_body(email, email, None)),
-    )
-    .await;
+    let (status, body) = sign_in(stack, email, email, None).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["token"].as_str().unwrap().to_owned()
 }
@@ -351,14 +348,7 @@ async fn click_to_call_places_the_call_for_the_signed_in_agent() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["needs_agent"], false);
-    let state: Value = http
-        .get(format!("{}/_sim/state", stack.simulator))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = sim_state(&stack).await;
     let recorded = &state["ccai"]["calls"][0];
     assert_eq!(
         recorded["agent_email"], "grace.hopper@example.com",
@@ -425,14 +415,7 @@ async fn refused_calls_say_what_to_do() {
         (status, code(&body)),
         (StatusCode::UNAUTHORIZED, "unauthenticated")
     );
-    let state: Value = http
-        .get(format!("{}/_sim/state", stack.simulator))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = sim_state(&stack).await;
     assert_eq!(
         state["ccai"]["calls"].as_array().unwrap().len(),
         0,
@@ -451,12 +434,7 @@ async fn put_status(stack: &Stack, token: &str, status_id: i64) -> (StatusCode, 
 }
 
 async fn sim_agent(stack: &Stack, id: i64) -> Value {
-    let state: Value = reqwest::get(format!("{}/_sim/state", stack.simulator))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = sim_state(stack).await;
     state["ccai"]["agents"]
         .as_array()
         .unwrap()
@@ -532,12 +510,7 @@ async fn system_and_unknown_statuses_are_refused_before_the_platform_is_asked() 
         (status, code(&body)),
         (StatusCode::UNPROCESSABLE_ENTITY, "unknown_status")
     );
-    let state: Value = reqwest::get(format!("{}/_sim/state", stack.simulator))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = sim_state(&stack).await;
     assert_eq!(
         state["ccai"]["status_requests"].as_array().unwrap().len(),
         0
