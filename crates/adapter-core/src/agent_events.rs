@@ -18,14 +18,176 @@ pub struct AgentState {
     pub status: Option<StatusView>,
     /// Set during a call or wrap-up; applied after.
     pub next_status: Option<StatusView>,
+    /// The call or chat in progress (ringing, connected, on hold, wrap-up).
+    #[serde(default)]
+    pub call: Option<CallView>,
+    /// The last call that ended, for "call back".
+    #[serde(default)]
     pub last_call: Option<CallView>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Voice call or chat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    #[default]
+    Voice,
+    Chat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    #[default]
+    Outbound,
+}
+
+/// Where a call or chat is, as the agent sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    /// Outbound: placed, not yet connected.
+    #[default]
+    Dialing,
+    /// Inbound: offered to the agent, who can answer.
+    Ringing,
+    Connected,
+    OnHold,
+    WrapUp,
+    /// Over (finished, abandoned, missed, sent to voicemail, failed).
+    Ended,
+}
+
+impl CallState {
+    pub fn is_over(self) -> bool {
+        matches!(self, CallState::Ended)
+    }
+}
+
+/// A call or chat of the agent's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallView {
     pub call_id: i64,
-    pub number: String,
+    #[serde(default)]
+    pub channel: Channel,
+    #[serde(default)]
+    pub direction: Direction,
+    #[serde(default)]
+    pub state: CallState,
+    /// The customer's number (E.164) for a voice call.
+    #[serde(default)]
+    pub number: Option<String>,
+    /// The Kustomer conversation the call belongs to, when known.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    /// When the call connected (Unix ms): the call timer counts from here, across reloads.
+    #[serde(default)]
+    pub connected_at_ms: Option<i64>,
+    /// When the call ended (Unix ms).
+    #[serde(default)]
+    pub ended_at_ms: Option<i64>,
+    #[serde(default)]
+    pub muted: bool,
+    /// Placed, but the agent must finish it (e.g. pick an outbound number).
+    #[serde(default)]
     pub needs_agent: bool,
+    /// Why it ended, when it did not simply finish (missed, abandoned, voicemail, failed).
+    #[serde(default)]
+    pub end_reason: Option<String>,
+}
+
+impl CallView {
+    /// How long the call has been (or was) connected at `now_ms`, in whole seconds.
+    pub fn connected_seconds(&self, now_ms: i64) -> Option<i64> {
+        let start = self.connected_at_ms?;
+        let end = self.ended_at_ms.unwrap_or(now_ms);
+        Some((end - start).max(0) / 1000)
+    }
+
+    /// A call that lasted under 10 seconds offers "call back" (a dropped line, a wrong turn).
+    pub fn offers_call_back(&self) -> bool {
+        self.state.is_over()
+            && self.channel == Channel::Voice
+            && self.number.is_some()
+            && self
+                .connected_at_ms
+                .zip(self.ended_at_ms)
+                .is_some_and(|(start, end)| end - start < 10_000)
+    }
+}
+
+/// A call control the connected upstream offers. The public CCAI API offers none: the widget
+/// shows only what is listed in the session's capabilities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallControl {
+    Answer,
+    Hold,
+    Resume,
+    Mute,
+    Unmute,
+    End,
+    Transfer,
+    Dtmf,
+    /// End the call and place a new one to the same number.
+    HangUpAndCallBack,
+    /// Call again the number of a call that lasted under 10 seconds.
+    CallBack,
+}
+
+impl CallControl {
+    pub const ALL: [CallControl; 10] = [
+        CallControl::Answer,
+        CallControl::Hold,
+        CallControl::Resume,
+        CallControl::Mute,
+        CallControl::Unmute,
+        CallControl::End,
+        CallControl::Transfer,
+        CallControl::Dtmf,
+        CallControl::HangUpAndCallBack,
+        CallControl::CallBack,
+    ];
+
+    /// The path segment of `POST /api/v1/calls/{id}/{action}`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallControl::Answer => "answer",
+            CallControl::Hold => "hold",
+            CallControl::Resume => "resume",
+            CallControl::Mute => "mute",
+            CallControl::Unmute => "unmute",
+            CallControl::End => "end",
+            CallControl::Transfer => "transfer",
+            CallControl::Dtmf => "dtmf",
+            CallControl::HangUpAndCallBack => "hang_up_and_call_back",
+            CallControl::CallBack => "call_back",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CallControl> {
+        CallControl::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// Whether this control makes sense for `call` (the widget offers only these).
+    pub fn applies_to(self, call: &CallView) -> bool {
+        use CallState::*;
+        let voice = call.channel == Channel::Voice;
+        match self {
+            CallControl::Answer => call.state == Ringing,
+            CallControl::Hold => voice && call.state == Connected,
+            CallControl::Resume => voice && call.state == OnHold,
+            CallControl::Mute => voice && call.state == Connected && !call.muted,
+            CallControl::Unmute => voice && matches!(call.state, Connected | OnHold) && call.muted,
+            CallControl::End => matches!(call.state, Dialing | Connected | OnHold),
+            CallControl::Transfer | CallControl::Dtmf => voice && call.state == Connected,
+            CallControl::HangUpAndCallBack => {
+                voice && call.number.is_some() && matches!(call.state, Connected | OnHold)
+            }
+            CallControl::CallBack => call.offers_call_back(),
+        }
+    }
 }
 
 /// Something that happened to the agent.
@@ -36,7 +198,8 @@ pub enum AgentEvent {
         status: Option<StatusView>,
         next_status: Option<StatusView>,
     },
-    CallPlaced(CallView),
+    /// A call or chat appeared or changed; the whole call is sent each time.
+    Call(CallView),
 }
 
 impl AgentEvent {
@@ -50,7 +213,17 @@ impl AgentEvent {
                 state.status = status.clone();
                 state.next_status = next_status.clone();
             }
-            AgentEvent::CallPlaced(call) => state.last_call = Some(call.clone()),
+            AgentEvent::Call(call) if call.state.is_over() => {
+                if state
+                    .call
+                    .as_ref()
+                    .is_some_and(|c| c.call_id == call.call_id)
+                {
+                    state.call = None;
+                }
+                state.last_call = Some(call.clone());
+            }
+            AgentEvent::Call(call) => state.call = Some(call.clone()),
         }
     }
 }
@@ -97,18 +270,129 @@ mod tests {
         .apply(&mut state);
         let call = CallView {
             call_id: 7,
-            number: "+14155552671".into(),
-            needs_agent: false,
+            number: Some("+14155552671".into()),
+            state: CallState::Connected,
+            connected_at_ms: Some(1_000),
+            ..CallView::default()
         };
-        AgentEvent::CallPlaced(call.clone()).apply(&mut state);
+        AgentEvent::Call(call.clone()).apply(&mut state);
         assert_eq!(
             state,
             AgentState {
-                status: Some(busy),
-                next_status: Some(next),
-                last_call: Some(call)
+                status: Some(busy.clone()),
+                next_status: Some(next.clone()),
+                call: Some(call.clone()),
+                last_call: None,
             }
         );
+        let ended = CallView {
+            state: CallState::Ended,
+            ended_at_ms: Some(5_000),
+            ..call
+        };
+        AgentEvent::Call(ended.clone()).apply(&mut state);
+        assert_eq!(state.call, None);
+        assert_eq!(state.last_call, Some(ended));
+    }
+
+    #[test]
+    fn an_ended_call_does_not_clear_another_one() {
+        let ringing = CallView {
+            call_id: 2,
+            state: CallState::Ringing,
+            ..CallView::default()
+        };
+        let mut state = AgentState {
+            call: Some(ringing.clone()),
+            ..AgentState::default()
+        };
+        AgentEvent::Call(CallView {
+            call_id: 1,
+            state: CallState::Ended,
+            ..CallView::default()
+        })
+        .apply(&mut state);
+        assert_eq!(state.call, Some(ringing));
+    }
+
+    #[test]
+    fn call_back_only_after_a_short_voice_call() {
+        let call = |connected: Option<i64>, ended: Option<i64>, state: CallState| CallView {
+            call_id: 1,
+            number: Some("+14155552671".into()),
+            state,
+            connected_at_ms: connected,
+            ended_at_ms: ended,
+            ..CallView::default()
+        };
+        let rows = [
+            (
+                "9.9 s then ended",
+                call(Some(0), Some(9_999), CallState::Ended),
+                true,
+            ),
+            (
+                "10 s then ended",
+                call(Some(0), Some(10_000), CallState::Ended),
+                false,
+            ),
+            (
+                "never connected",
+                call(None, Some(3_000), CallState::Ended),
+                false,
+            ),
+            (
+                "still connected",
+                call(Some(0), None, CallState::Connected),
+                false,
+            ),
+        ];
+        for (name, call, want) in rows {
+            assert_eq!(call.offers_call_back(), want, "{name}");
+            assert_eq!(CallControl::CallBack.applies_to(&call), want, "{name}");
+        }
+        let no_number = CallView {
+            number: None,
+            ..call(Some(0), Some(1_000), CallState::Ended)
+        };
+        assert!(!no_number.offers_call_back());
+    }
+
+    #[test]
+    fn controls_follow_the_call_state() {
+        use CallControl::*;
+        let offered = |state: CallState, muted: bool| -> Vec<CallControl> {
+            let call = CallView {
+                call_id: 1,
+                number: Some("+14155552671".into()),
+                state,
+                muted,
+                ..CallView::default()
+            };
+            CallControl::ALL
+                .into_iter()
+                .filter(|c| c.applies_to(&call))
+                .collect()
+        };
+        assert_eq!(offered(CallState::Ringing, false), vec![Answer]);
+        assert_eq!(
+            offered(CallState::Connected, false),
+            vec![Hold, Mute, End, Transfer, Dtmf, HangUpAndCallBack]
+        );
+        assert_eq!(
+            offered(CallState::Connected, true),
+            vec![Hold, Unmute, End, Transfer, Dtmf, HangUpAndCallBack]
+        );
+        assert_eq!(
+            offered(CallState::OnHold, false),
+            vec![Resume, End, HangUpAndCallBack]
+        );
+        assert_eq!(offered(CallState::WrapUp, false), vec![]);
+        assert_eq!(offered(CallState::Dialing, false), vec![End]);
+        for control in CallControl::ALL {
+            assert_eq!(CallControl::parse(control.as_str()), Some(control));
+        }
+        assert_eq!(CallControl::parse("explode"), None);
     }
 
     #[test]

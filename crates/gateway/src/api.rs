@@ -1,7 +1,7 @@
 //! The agent API (JSON over HTTP): sign-in and sessions. Every error is
 //! `{"error": {"code", "message"}}` with a stable code and a message an agent can act on.
 
-use adapter_core::agent_events::{AgentEvent, CallView, StatusView};
+use adapter_core::agent_events::{AgentEvent, CallState, CallView, Direction, StatusView};
 use axum::{
     extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Request, State},
     http::{header, request::Parts, StatusCode},
@@ -324,10 +324,14 @@ async fn place_call(
     let (CallPlaced::Created(info) | CallPlaced::NeedsAgent(info)) = &placed;
     state.events.publish(
         signed_in.session.ccai_agent_id,
-        AgentEvent::CallPlaced(CallView {
+        AgentEvent::Call(CallView {
             call_id: info.id,
-            number: number.to_owned(),
+            direction: Direction::Outbound,
+            state: CallState::Dialing,
+            number: Some(number.to_owned()),
+            conversation_id: call.ticket_id.clone(),
             needs_agent: matches!(placed, CallPlaced::NeedsAgent(_)),
+            ..CallView::default()
         }),
     );
     Ok(match placed {

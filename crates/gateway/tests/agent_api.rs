@@ -589,7 +589,7 @@ mod event_stream {
         );
         assert_eq!(
             (&missed[1]["seq"], &missed[1]["event"]["kind"]),
-            (&json!(3), &json!("call_placed"))
+            (&json!(3), &json!("call"))
         );
         assert_eq!(missed[1]["event"]["number"], "+14155552671");
 
@@ -605,7 +605,8 @@ mod event_stream {
             (&json!("snapshot"), &json!(3))
         );
         assert_eq!(snapshot["state"]["status"]["name"], "Available");
-        assert_eq!(snapshot["state"]["last_call"]["number"], "+14155552671");
+        assert_eq!(snapshot["state"]["call"]["number"], "+14155552671");
+        assert_eq!(snapshot["state"]["call"]["state"], "dialing");
     }
 
     #[tokio::test]
