@@ -8,6 +8,8 @@
 //! - [`health`]: the gateway's `/healthz` wire type.
 //! - [`phone`]: phone numbers to dial, normalised to E.164.
 //! - [`host_protocol`]: protocol v1 between the host page (Kustomer) and the adapter.
+//! - [`iso_time`]: the platform's ISO-8601 UTC timestamps to and from Unix milliseconds.
+//! - [`session_webhook`]: the CCAI Platform's session webhooks, decoded and checked.
 //! - [`rate`]: a token bucket, to bound work done for untrusted senders.
 
 pub mod agent_events;
@@ -15,9 +17,11 @@ pub mod backoff;
 pub mod connection;
 pub mod health;
 pub mod host_protocol;
+pub mod iso_time;
 pub mod lang;
 pub mod phone;
 pub mod rate;
+pub mod session_webhook;
 
 #[cfg(test)]
 mod testing;
