@@ -33,11 +33,49 @@ pub enum Text {
     CustomerNumbers,
     Standalone,
     Diagnostics,
+    SignInTitle,
+    Email,
+    Password,
+    SignIn,
+    SignOut,
+    SigningIn,
+    WaitingForKustomer,
+    SignInNeedsKustomer,
+    StatusMenu,
+    NextStatus,
+    StatusSystem,
+    StreamLive,
+    Reconnecting,
+    IncomingCall,
+    OutgoingCall,
+    IncomingChat,
+    Chat,
+    CallDialing,
+    CallRinging,
+    CallConnected,
+    CallOnHold,
+    CallWrapUp,
+    CallEnded,
+    Answer,
+    Hold,
+    Resume,
+    Mute,
+    Unmute,
+    EndCall,
+    Transfer,
+    TransferTo,
+    SendTones,
+    Tones,
+    HangUpAndCallBack,
+    CallBack,
+    LastCall,
+    CallTimer,
+    Muted,
 }
 
 impl Text {
     /// Every variant, for completeness tests.
-    pub const ALL: [Text; 22] = [
+    pub const ALL: [Text; 60] = [
         Text::AppName,
         Text::AdapterLabel,
         Text::StatusLabel,
@@ -60,6 +98,44 @@ impl Text {
         Text::CustomerNumbers,
         Text::Standalone,
         Text::Diagnostics,
+        Text::SignInTitle,
+        Text::Email,
+        Text::Password,
+        Text::SignIn,
+        Text::SignOut,
+        Text::SigningIn,
+        Text::WaitingForKustomer,
+        Text::SignInNeedsKustomer,
+        Text::StatusMenu,
+        Text::NextStatus,
+        Text::StatusSystem,
+        Text::StreamLive,
+        Text::Reconnecting,
+        Text::IncomingCall,
+        Text::OutgoingCall,
+        Text::IncomingChat,
+        Text::Chat,
+        Text::CallDialing,
+        Text::CallRinging,
+        Text::CallConnected,
+        Text::CallOnHold,
+        Text::CallWrapUp,
+        Text::CallEnded,
+        Text::Answer,
+        Text::Hold,
+        Text::Resume,
+        Text::Mute,
+        Text::Unmute,
+        Text::EndCall,
+        Text::Transfer,
+        Text::TransferTo,
+        Text::SendTones,
+        Text::Tones,
+        Text::HangUpAndCallBack,
+        Text::CallBack,
+        Text::LastCall,
+        Text::CallTimer,
+        Text::Muted,
     ];
 
     /// The wording in `lang`.
@@ -102,6 +178,44 @@ impl Text {
                 "Hors de Kustomer : l’appel direct et l’ouverture des conversations sont désactivés.",
             ),
             Text::Diagnostics => ("Diagnostics", "Journal de diagnostic"),
+            Text::SignInTitle => ("Sign in to the contact center", "Connexion au centre de contact"),
+            Text::Email => ("Email", "E-mail"),
+            Text::Password => ("Password", "Mot de passe"),
+            Text::SignIn => ("Sign in", "Se connecter"),
+            Text::SignOut => ("Sign out", "Se déconnecter"),
+            Text::SigningIn => ("Signing in…", "Connexion…"),
+            Text::WaitingForKustomer => ("Waiting for Kustomer to say who you are…", "En attente de l’identité transmise par Kustomer…"),
+            Text::SignInNeedsKustomer => ("Open the adapter inside Kustomer to sign in: it must know your Kustomer user.", "Ouvrez l’adaptateur dans Kustomer pour vous connecter : il doit connaître votre utilisateur Kustomer."),
+            Text::StatusMenu => ("Set your contact center status", "Choisir votre statut du centre de contact"),
+            Text::NextStatus => ("Next:", "Ensuite :"),
+            Text::StatusSystem => ("set by the contact center", "défini par le centre de contact"),
+            Text::StreamLive => ("Live", "En direct"),
+            Text::Reconnecting => ("Reconnecting…", "Reconnexion…"),
+            Text::IncomingCall => ("Incoming call", "Appel entrant"),
+            Text::OutgoingCall => ("Outgoing call", "Appel sortant"),
+            Text::IncomingChat => ("Incoming chat", "Chat entrant"),
+            Text::Chat => ("Chat", "Discussion"),
+            Text::CallDialing => ("Dialing…", "Numérotation…"),
+            Text::CallRinging => ("Ringing", "Sonnerie"),
+            Text::CallConnected => ("Connected", "En communication"),
+            Text::CallOnHold => ("On hold", "En attente"),
+            Text::CallWrapUp => ("Wrap-up", "Post-appel"),
+            Text::CallEnded => ("Ended", "Terminé"),
+            Text::Answer => ("Answer", "Répondre"),
+            Text::Hold => ("Hold", "Mettre en attente"),
+            Text::Resume => ("Resume", "Reprendre"),
+            Text::Mute => ("Mute", "Couper le micro"),
+            Text::Unmute => ("Unmute", "Rétablir le micro"),
+            Text::EndCall => ("End", "Raccrocher"),
+            Text::Transfer => ("Transfer", "Transférer"),
+            Text::TransferTo => ("Transfer to", "Transférer à"),
+            Text::SendTones => ("Send tones", "Envoyer les tonalités"),
+            Text::Tones => ("Tones to send", "Tonalités à envoyer"),
+            Text::HangUpAndCallBack => ("Hang up and call back", "Raccrocher et rappeler"),
+            Text::CallBack => ("Call back", "Rappeler"),
+            Text::LastCall => ("Last call", "Dernier appel"),
+            Text::CallTimer => ("Call duration", "Durée de l’appel"),
+            Text::Muted => ("Microphone off", "Micro coupé"),
         };
         match lang {
             Lang::En => en,
@@ -125,6 +239,34 @@ pub fn will_dial(lang: Lang, number: &DialNumber) -> String {
         (Lang::En, Some(ext)) => format!("Will dial {} ext. {ext}", number.e164),
         (Lang::Fr, None) => format!("Numéro composé : {}", number.e164),
         (Lang::Fr, Some(ext)) => format!("Numéro composé : {} poste {ext}", number.e164),
+    }
+}
+
+/// The seed rule: the contact-center account must be the Kustomer user's.
+pub fn email_mismatch(lang: Lang, kustomer_email: &str) -> String {
+    match lang {
+        Lang::En => format!(
+            "You are signed in to Kustomer as {kustomer_email}. Sign in to the contact center with the same email address, so that your status and calls follow you."
+        ),
+        Lang::Fr => format!(
+            "Vous êtes connecté à Kustomer en tant que {kustomer_email}. Connectez-vous au centre de contact avec la même adresse e-mail, pour que votre statut et vos appels vous suivent."
+        ),
+    }
+}
+
+/// "Calling +14155552671" once the platform accepted a call.
+pub fn calling(lang: Lang, number: &str) -> String {
+    match lang {
+        Lang::En => format!("Calling {number}"),
+        Lang::Fr => format!("Appel vers {number}"),
+    }
+}
+
+/// "Status: Break" once a status change is done.
+pub fn status_set(lang: Lang, name: &str) -> String {
+    match lang {
+        Lang::En => format!("Status: {name}"),
+        Lang::Fr => format!("Statut : {name}"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The CCAI Platform agent adapter for Kustomer: the widget agents keep open in Kustomer's
 //! sidebar.
 //!
+//! - [`agent`]: the signed-in agent: session, live event stream, agent API actions.
 //! - [`bridge`]: the host page (Kustomer) — protocol v1 over postMessage, or the Cards SDK.
 //! - [`gateway`]: the client of the adapter gateway (the only server the widget talks to).
 //! - [`dial`]: the dial pad's state, pure.
@@ -11,6 +12,7 @@
 //! - [`crash`]: a readable panel instead of a white frame when the widget panics.
 //! - [`components`]: the views.
 
+pub mod agent;
 pub mod bridge;
 pub mod components;
 pub mod crash;
@@ -26,10 +28,11 @@ use leptos::prelude::*;
 
 use crate::{
     bridge::{use_host_bridge, BridgeMode, UseHostBridgeOptions},
-    components::{ConnectionLine, Diagnostics, DialPad, Header, Notice},
+    agent::{use_agent, Outcome},
+    components::{CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, SignIn},
     debug_log::use_debug_log,
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
-    i18n::{use_i18n, Text},
+    i18n::{calling, status_set, use_i18n, Text},
     storage::{use_persisted_flag, KeyValueStore},
 };
 
@@ -61,15 +64,77 @@ pub fn AdapterShell(
 ) -> impl IntoView {
     let i18n = use_i18n();
     let log = use_debug_log();
-    let minimised = use_persisted_flag(store, MINIMISED_KEY, false);
+    let minimised = use_persisted_flag(store.clone(), MINIMISED_KEY, false);
+    let backoff = gateway.backoff;
+    let base = match gateway.base_url.clone() {
+        Some(url) => gateway::resolve_base_url(Some(&url), ""),
+        None => gateway::base_url(),
+    };
     let connection = use_gateway_connection(gateway);
     let bridge = use_host_bridge(host);
+    let agent = use_agent(base, store.clone(), backoff, log);
+    let signed_in = move || agent.session.with(Option::is_some);
     let pad = RwSignal::new(dial::DialPad::default());
     let storage_problem = minimised.problem;
     let toggle = Callback::new(move |()| minimised.set.update(|m| *m = !*m));
     let standalone = move || matches!(bridge.mode.get(), BridgeMode::Standalone(_));
     let customer = Signal::derive(move || bridge.state.with(|s| s.context.customer.clone()));
-    let call_blocked = Signal::derive(move || Some(i18n.t(Text::CallNeedsSignIn).to_owned()));
+    let call_blocked = Signal::derive(move || {
+        (!signed_in()).then(|| i18n.t(Text::CallNeedsSignIn).to_owned())
+    });
+    let user = Signal::derive(move || bridge.state.with(|s| s.user.clone()));
+    let place_call = Callback::new(move |(number, conversation): (String, Option<String>)| {
+        let conversation =
+            conversation.or_else(|| bridge.state.with_untracked(|s| s.context.conversation.as_ref().map(|c| c.id.clone())));
+        leptos::task::spawn_local(agent.place_call(number, conversation, i18n.lang.get_untracked().tag()));
+    });
+    // While signed in, the link that matters is the event stream.
+    let link = Signal::derive(move || {
+        if signed_in() {
+            agent.link.get()
+        } else {
+            connection.state.get()
+        }
+    });
+    let outcome = move || {
+        agent.outcome.get().map(|outcome| {
+            let lang = i18n.lang.get();
+            match outcome {
+                Outcome::StatusSet(name) => ("done", status_set(lang, &name)),
+                Outcome::Calling(number) => ("done", calling(lang, &number)),
+                Outcome::Pending(message) => ("pending", message),
+                Outcome::Failed(message) => ("failed", message),
+            }
+        })
+    };
+
+    // A session belongs to one Kustomer user: another user in this browser starts signed out.
+    Effect::new(move || {
+        let host_user = bridge.state.with(|s| s.user.as_ref().map(|u| u.id.clone()));
+        let session_user = agent
+            .session
+            .with(|s| s.as_ref().map(|s| s.kustomer_user_id.clone()));
+        if let (Some(host_user), Some(session_user)) = (host_user, session_user) {
+            if host_user != session_user {
+                log.warn("the Kustomer user changed: signing out of the contact center");
+                leptos::task::spawn_local(agent.sign_out());
+            }
+        }
+    });
+    // An incoming call or chat rings: bring the adapter up, once per call.
+    Effect::new(move |rung: Option<Option<i64>>| {
+        let ringing = agent.state.with(|s| {
+            s.call
+                .as_ref()
+                .filter(|c| c.state == adapter_core::agent_events::CallState::Ringing)
+                .map(|c| c.call_id)
+        });
+        if ringing.is_some() && ringing != rung.flatten() {
+            minimised.set.set(false);
+            bridge.send(AdapterToHost::Open {});
+        }
+        ringing
+    });
 
     // The host's language wins over the browser's.
     Effect::new(move || {
@@ -111,9 +176,9 @@ pub fn AdapterShell(
             class:minimised=move || minimised.value.get()
             aria-label=move || i18n.t(Text::AdapterLabel)
         >
-            <Header minimised=minimised.value on_toggle=toggle />
+            <Header minimised=minimised.value on_toggle=toggle agent=agent />
             <div id="adapter-body" class="adapter-body" hidden=move || minimised.value.get()>
-                <ConnectionLine state=connection.state />
+                <ConnectionLine state=link />
                 <Show when=standalone>
                     <Notice
                         kind="standalone"
@@ -131,12 +196,29 @@ pub fn AdapterShell(
                         detail=Signal::derive(move || storage_problem.get().unwrap_or_default())
                     />
                 </Show>
+                <Show when=move || !signed_in()>
+                    <SignIn agent=agent user=user standalone=Signal::derive(standalone) />
+                </Show>
+                <CallPanel agent=agent />
+                {move || outcome().map(|(kind, text)| view! {
+                    <p class=format!("outcome outcome-{kind}") role="status">{text}</p>
+                })}
                 <DialPad
                     pad=pad
                     default_country=page::default_country()
                     customer=customer
                     call_blocked=call_blocked
+                    on_call=place_call
                 />
+                <Show when=signed_in>
+                    <p class="signed-in-as">
+                        {move || agent.session.with(|s| s.as_ref().map(|s| s.agent_email.clone()))}
+                        " "
+                        <button type="button" class="button sign-out" on:click=move |_| leptos::task::spawn_local(agent.sign_out())>
+                            {move || i18n.t(Text::SignOut)}
+                        </button>
+                    </p>
+                </Show>
                 <Diagnostics log=log />
             </div>
         </main>

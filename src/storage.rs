@@ -91,6 +91,19 @@ impl KeyValueStore {
         }
     }
 
+    /// Deletes `key`.
+    pub fn remove(&mut self, key: &str) -> Result<(), StorageError> {
+        match self {
+            KeyValueStore::Local(storage) => storage
+                .remove_item(key)
+                .map_err(|e| StorageError::WriteFailed(js_text(&e))),
+            KeyValueStore::Memory { entries, .. } => {
+                entries.borrow_mut().remove(key);
+                Ok(())
+            }
+        }
+    }
+
     /// Writes `value`. When localStorage refuses, the store turns into memory (keeping the value)
     /// and the error says why.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), StorageError> {

@@ -27,6 +27,8 @@ pub fn DialPad(
     /// Why Call cannot be used now; `None` enables it.
     #[prop(into)]
     call_blocked: Signal<Option<String>>,
+    /// Called with the E.164 number and the conversation when the agent clicks Call.
+    on_call: Callback<(String, Option<String>)>,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let preview = move || pad.with(|p| p.preview(default_country));
@@ -133,6 +135,11 @@ pub fn DialPad(
                     class="button call"
                     disabled=move || call_blocked.with(Option::is_some) || preview_state() != "valid"
                     aria-describedby="call-blocked"
+                    on:click=move |_| {
+                        if let Some(Ok(number)) = preview() {
+                            on_call.run((number.e164, pad.with_untracked(|p| p.conversation_id.clone())));
+                        }
+                    }
                 >
                     {move || i18n.t(Text::Call)}
                 </button>

@@ -1,6 +1,10 @@
 use leptos::prelude::*;
 
-use crate::i18n::{use_i18n, Text};
+use crate::{
+    agent::Agent,
+    components::StatusMenu,
+    i18n::{use_i18n, Text},
+};
 
 /// The always-visible bar: product name, the agent's status area, and minimise/restore.
 #[component]
@@ -10,7 +14,10 @@ pub fn Header(
     minimised: Signal<bool>,
     /// Called when the agent asks to minimise or restore.
     on_toggle: Callback<()>,
+    /// The signed-in agent, whose status menu the header carries.
+    agent: Agent,
 ) -> impl IntoView {
+    let signed_in = move || agent.session.with(Option::is_some);
     let i18n = use_i18n();
     let toggle_label = move || {
         i18n.t(if minimised.get() {
@@ -22,13 +29,20 @@ pub fn Header(
     view! {
         <header class="adapter-header">
             <h1 class="adapter-name">{move || i18n.t(Text::AppName)}</h1>
-            <span
-                class="status-chip status-unknown"
-                role="status"
-                aria-label=move || i18n.t(Text::StatusLabel)
+            <Show
+                when=signed_in
+                fallback=move || view! {
+                    <span
+                        class="status-chip status-unknown"
+                        role="status"
+                        aria-label=move || i18n.t(Text::StatusLabel)
+                    >
+                        {move || i18n.t(Text::StatusNotSignedIn)}
+                    </span>
+                }
             >
-                {move || i18n.t(Text::StatusNotSignedIn)}
-            </span>
+                <StatusMenu agent=agent />
+            </Show>
             <button
                 type="button"
                 class="icon-button minimise-toggle"

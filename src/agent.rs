@@ -1,0 +1,685 @@
+//! The signed-in agent: the session (kept across reloads, refreshed before it expires), the
+//! live event stream from the gateway (a WebSocket that resumes where it left off), and the
+//! agent API calls behind the status menu, Call and the call controls.
+
+use std::time::Duration;
+
+use adapter_core::{
+    agent_events::{AgentState, CallControl, StatusView, StreamMessage},
+    backoff::Backoff,
+    connection::{Connection, ConnectionState},
+    host_protocol::KustomerUser,
+};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use wasm_bindgen::{closure::Closure, JsCast};
+
+use crate::{debug_log::DebugLog, gateway::GatewayError, storage::KeyValueStore};
+
+/// localStorage key of the session, so a reload (even mid-call) keeps the agent signed in.
+pub const SESSION_KEY: &str = "ccai-adapter.session";
+/// How long one agent API request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+/// Refresh this long before the session expires.
+const REFRESH_MARGIN_MS: i64 = 60_000;
+/// No message (the gateway sends a heartbeat every 15 s) for this long: the link is dead.
+const SILENCE_LIMIT_MS: f64 = 40_000.0;
+
+/// A session of the agent API, as the gateway issued it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub token: String,
+    pub agent_email: String,
+    pub ccai_agent_id: i64,
+    pub kustomer_user_id: String,
+    pub expires_at_ms: i64,
+}
+
+/// A status the agent may see in the menu.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct StatusOption {
+    pub id: i64,
+    pub name: String,
+    #[serde(default)]
+    pub color: String,
+    pub selectable: bool,
+}
+
+/// A refusal of the agent API (`{"error": {"code", "message"}}`), or why there was no answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiFailure {
+    /// HTTP status; 0 when no answer came.
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiFailure {
+    fn transport(error: GatewayError) -> Self {
+        ApiFailure {
+            status: 0,
+            code: "unreachable".into(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Why the session must be dropped: the gateway no longer knows it.
+fn is_session_gone(failure: &ApiFailure) -> bool {
+    failure.status == 401
+}
+
+/// One agent API request: JSON in, JSON out, aborted after [`REQUEST_TIMEOUT`].
+pub async fn api(
+    base: &str,
+    method: gloo_net::http::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<Value, ApiFailure> {
+    let timeout_ms = u32::try_from(REQUEST_TIMEOUT.as_millis()).unwrap_or(u32::MAX);
+    let controller = web_sys::AbortController::new()
+        .map_err(|e| ApiFailure::transport(GatewayError::Network(format!("{e:?}"))))?;
+    let signal = controller.signal();
+    let _timer = gloo_timers::callback::Timeout::new(timeout_ms, move || controller.abort());
+    let mut builder = gloo_net::http::RequestBuilder::new(&format!("{base}/api/v1{path}"))
+        .method(method)
+        .abort_signal(Some(&signal));
+    if let Some(token) = token {
+        builder = builder.header("Authorization", &format!("Bearer {token}"));
+    }
+    let request = match body {
+        Some(body) => builder.json(body),
+        None => builder.build(),
+    }
+    .map_err(|e| ApiFailure::transport(GatewayError::Network(e.to_string())))?;
+    let response = request.send().await.map_err(|e| {
+        ApiFailure::transport(if signal.aborted() {
+            GatewayError::Timeout(timeout_ms)
+        } else {
+            GatewayError::Network(e.to_string())
+        })
+    })?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let value: Value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).map_err(|e| {
+            ApiFailure::transport(GatewayError::Decode(format!("HTTP {status}: {e}")))
+        })?
+    };
+    if (200..300).contains(&status) {
+        return Ok(value);
+    }
+    let error = &value["error"];
+    Err(ApiFailure {
+        status,
+        code: error["code"].as_str().unwrap_or("http_error").to_owned(),
+        message: error["message"]
+            .as_str()
+            .map_or_else(|| GatewayError::Status(status).to_string(), str::to_owned),
+    })
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiFailure> {
+    serde_json::from_value(value)
+        .map_err(|e| ApiFailure::transport(GatewayError::Decode(e.to_string())))
+}
+
+/// What the agent is told after an action: good news, a wait, or a refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The status is now this one.
+    StatusSet(String),
+    /// The platform is placing a call to this number.
+    Calling(String),
+    /// Accepted, with what the agent must know (e.g. "applies after the call").
+    Pending(String),
+    Failed(String),
+}
+
+/// The live socket and the callbacks it holds; dropping it closes the socket.
+struct LiveSocket {
+    socket: web_sys::WebSocket,
+    _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    _on_close: Closure<dyn FnMut(web_sys::CloseEvent)>,
+    _on_open: Closure<dyn FnMut()>,
+}
+
+impl Drop for LiveSocket {
+    fn drop(&mut self) {
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        self.socket.set_onopen(None);
+        let _ = self.socket.close();
+    }
+}
+
+/// Where the stream is, to resume it after a drop.
+#[derive(Default)]
+struct StreamPosition {
+    epoch: Option<u64>,
+    seq: u64,
+    last_message_ms: f64,
+}
+
+struct Plumbing {
+    base: Result<String, GatewayError>,
+    store: KeyValueStore,
+    link: Connection,
+    socket: Option<LiveSocket>,
+    position: StreamPosition,
+    /// Bumped at every (re)connection and sign-out: callbacks of an older socket do nothing.
+    generation: u64,
+    reconnect: Option<gloo_timers::callback::Timeout>,
+    refresh: Option<gloo_timers::callback::Timeout>,
+    _watchdog: Option<gloo_timers::callback::Interval>,
+}
+
+/// The signed-in agent and everything the widget shows of it. `Copy`: hand it to any view.
+#[derive(Clone, Copy)]
+pub struct Agent {
+    pub session: RwSignal<Option<Session>>,
+    pub state: RwSignal<AgentState>,
+    pub statuses: RwSignal<Vec<StatusOption>>,
+    pub capabilities: RwSignal<Vec<CallControl>>,
+    /// The event stream's link (connected, reconnecting).
+    pub link: RwSignal<ConnectionState>,
+    /// The result of the agent's last action, shown until the next one.
+    pub outcome: RwSignal<Option<Outcome>>,
+    /// An action is in flight (buttons wait).
+    pub busy: RwSignal<bool>,
+    log: DebugLog,
+    plumbing: StoredValue<Plumbing, LocalStorage>,
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// The session of `store`, if one is kept and not expired.
+fn restore(store: &KeyValueStore) -> Option<Session> {
+    let text = store.get(SESSION_KEY)?;
+    let session: Session = serde_json::from_str(&text).ok()?;
+    (session.expires_at_ms as f64 > now_ms()).then_some(session)
+}
+
+fn ws_url(base: &str) -> String {
+    match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some((_, rest)) => format!("ws://{rest}"),
+        None => base.to_owned(),
+    }
+}
+
+/// Signs the agent in from the stored session, if any, and keeps the stream running.
+pub fn use_agent(
+    base: Result<String, GatewayError>,
+    store: KeyValueStore,
+    backoff: Backoff,
+    log: DebugLog,
+) -> Agent {
+    let restored = restore(&store);
+    let agent = Agent {
+        session: RwSignal::new(None),
+        state: RwSignal::new(AgentState::default()),
+        statuses: RwSignal::new(Vec::new()),
+        capabilities: RwSignal::new(Vec::new()),
+        link: RwSignal::new(ConnectionState::Connecting { attempt: 1 }),
+        outcome: RwSignal::new(None),
+        busy: RwSignal::new(false),
+        log,
+        plumbing: StoredValue::new_local(Plumbing {
+            base,
+            store,
+            link: Connection::new(backoff, Duration::from_secs(15)),
+            socket: None,
+            position: StreamPosition::default(),
+            generation: 0,
+            reconnect: None,
+            refresh: None,
+            _watchdog: None,
+        }),
+    };
+    let watchdog = gloo_timers::callback::Interval::new(10_000, move || agent.check_silence());
+    agent.plumbing.update_value(|p| p._watchdog = Some(watchdog));
+    on_cleanup(move || agent.stop());
+    if let Some(session) = restored {
+        agent.start(session);
+    }
+    agent
+}
+
+impl Agent {
+    fn base(&self) -> Result<String, ApiFailure> {
+        self.plumbing
+            .try_with_value(|p| p.base.clone())
+            .unwrap_or_else(|| Err(GatewayError::BadUrl("(disposed)".into())))
+            .map_err(ApiFailure::transport)
+    }
+
+    fn token(&self) -> Option<String> {
+        self.session
+            .with_untracked(|s| s.as_ref().map(|s| s.token.clone()))
+    }
+
+    /// Signs in as `email`, who must be the Kustomer user `user`.
+    pub async fn sign_in(
+        self,
+        email: String,
+        password: String,
+        user: KustomerUser,
+    ) -> Result<(), ApiFailure> {
+        let base = self.base()?;
+        let body = json!({
+            "email": email.trim(),
+            "password": (!password.is_empty()).then_some(password),
+            "kustomer_user": {"id": user.id, "email": user.email},
+        });
+        let value = api(
+            &base,
+            gloo_net::http::Method::POST,
+            "/sessions",
+            None,
+            Some(&body),
+        )
+        .await?;
+        let session: Session = decode(value)?;
+        self.log
+            .info(format!("signed in as {}", session.agent_email));
+        self.start(session);
+        Ok(())
+    }
+
+    /// Signs out here and at the gateway.
+    pub async fn sign_out(self) {
+        if let (Ok(base), Some(token)) = (self.base(), self.token()) {
+            let _ = api(
+                &base,
+                gloo_net::http::Method::DELETE,
+                "/sessions",
+                Some(&token),
+                None,
+            )
+            .await;
+        }
+        self.end_session();
+    }
+
+    /// Forgets the session (the gateway ended it, or the agent signed out).
+    fn end_session(&self) {
+        self.stop();
+        self.plumbing.update_value(|p| {
+            let _ = p.store.remove(SESSION_KEY);
+            p.position = StreamPosition::default();
+        });
+        let _ = self.session.try_set(None);
+        let _ = self.state.try_set(AgentState::default());
+        let _ = self.capabilities.try_set(Vec::new());
+    }
+
+    fn stop(&self) {
+        self.plumbing.try_update_value(|p| {
+            p.generation += 1;
+            p.socket = None;
+            p.reconnect = None;
+            p.refresh = None;
+        });
+    }
+
+    /// Takes `session` into use: keeps it, loads what the menus need, opens the stream, and
+    /// schedules the refresh.
+    fn start(self, session: Session) {
+        self.plumbing.update_value(|p| {
+            if let Ok(text) = serde_json::to_string(&session) {
+                let _ = p.store.set(SESSION_KEY, &text);
+            }
+        });
+        self.session.set(Some(session.clone()));
+        self.schedule_refresh(session.expires_at_ms);
+        self.connect();
+        leptos::task::spawn_local(async move { self.load().await });
+    }
+
+    /// The statuses and the upstream's call controls.
+    async fn load(self) {
+        let (Ok(base), Some(token)) = (self.base(), self.token()) else {
+            return;
+        };
+        let get = gloo_net::http::Method::GET;
+        match api(&base, get.clone(), "/me", Some(&token), None).await {
+            Ok(me) => {
+                let controls = me["capabilities"]
+                    .as_array()
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|c| c.as_str().and_then(CallControl::parse))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let _ = self.capabilities.try_set(controls);
+            }
+            Err(failure) if is_session_gone(&failure) => return self.end_session(),
+            Err(failure) => self.log.warn(format!("GET /me: {}", failure.message)),
+        }
+        match api(&base, get, "/statuses", Some(&token), None).await {
+            Ok(value) => match decode::<Vec<StatusOption>>(value["statuses"].clone()) {
+                Ok(list) => {
+                    let _ = self.statuses.try_set(list);
+                }
+                Err(failure) => self.log.warn(format!("statuses: {}", failure.message)),
+            },
+            Err(failure) => self.log.warn(format!("GET /statuses: {}", failure.message)),
+        }
+    }
+
+    fn schedule_refresh(self, expires_at_ms: i64) {
+        let wait = (expires_at_ms as f64 - now_ms() - REFRESH_MARGIN_MS as f64).max(5_000.0);
+        let timer = gloo_timers::callback::Timeout::new(wait.min(u32::MAX as f64) as u32, move || {
+            leptos::task::spawn_local(async move { self.refresh().await });
+        });
+        self.plumbing.update_value(|p| p.refresh = Some(timer));
+    }
+
+    /// Rotates the token; the stream reconnects with the new one where it left off.
+    async fn refresh(self) {
+        let (Ok(base), Some(token)) = (self.base(), self.token()) else {
+            return;
+        };
+        match api(
+            &base,
+            gloo_net::http::Method::POST,
+            "/sessions/refresh",
+            Some(&token),
+            None,
+        )
+        .await
+        .and_then(decode::<Session>)
+        {
+            Ok(session) => {
+                self.log.info("session refreshed");
+                self.plumbing.update_value(|p| {
+                    if let Ok(text) = serde_json::to_string(&session) {
+                        let _ = p.store.set(SESSION_KEY, &text);
+                    }
+                });
+                let expires = session.expires_at_ms;
+                let _ = self.session.try_set(Some(session));
+                self.schedule_refresh(expires);
+                self.connect();
+            }
+            Err(failure) if is_session_gone(&failure) => {
+                self.log.warn("the session ended at the gateway");
+                self.end_session();
+            }
+            Err(failure) => {
+                // The gateway is unreachable: try again soon, while the session lasts.
+                self.log
+                    .warn(format!("session refresh failed: {}", failure.message));
+                let retry_at = now_ms() as i64 + REFRESH_MARGIN_MS + 10_000;
+                self.schedule_refresh(retry_at);
+            }
+        }
+    }
+
+    /// (Re)opens the event stream, resuming after the last event seen.
+    fn connect(self) {
+        let Some(token) = self.token() else { return };
+        let Ok(base) = self.base() else { return };
+        let Some((generation, epoch, seq)) = self.plumbing.try_update_value(|p| {
+            p.generation += 1;
+            p.socket = None;
+            p.reconnect = None;
+            p.link.probe_started();
+            (p.generation, p.position.epoch, p.position.seq)
+        }) else {
+            return;
+        };
+        self.publish_link();
+        let mut url = format!("{}/api/v1/events?token={token}", ws_url(&base));
+        if let Some(epoch) = epoch {
+            url.push_str(&format!("&epoch={epoch}&after={seq}"));
+        }
+        let socket = match web_sys::WebSocket::new(&url) {
+            Ok(socket) => socket,
+            Err(error) => return self.dropped(generation, format!("{error:?}"), None),
+        };
+        let on_open = Closure::<dyn FnMut()>::new(move || {
+            if self.current(generation) {
+                self.plumbing.update_value(|p| {
+                    p.link.probe_succeeded();
+                    p.position.last_message_ms = now_ms();
+                });
+                self.publish_link();
+            }
+        });
+        let on_message = Closure::<dyn FnMut(_)>::new(move |event: web_sys::MessageEvent| {
+            if !self.current(generation) {
+                return;
+            }
+            match event.data().as_string() {
+                Some(text) => self.receive(&text),
+                None => self.log.warn("the event stream sent a non-text frame"),
+            }
+        });
+        let on_close = Closure::<dyn FnMut(_)>::new(move |event: web_sys::CloseEvent| {
+            let reason = format!("closed ({} {})", event.code(), event.reason());
+            self.dropped(generation, reason, Some(event.code()));
+        });
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        self.plumbing.update_value(|p| {
+            p.socket = Some(LiveSocket {
+                socket,
+                _on_message: on_message,
+                _on_close: on_close,
+                _on_open: on_open,
+            });
+        });
+    }
+
+    fn current(&self, generation: u64) -> bool {
+        self.plumbing
+            .try_with_value(|p| p.generation == generation)
+            .unwrap_or(false)
+    }
+
+    fn publish_link(&self) {
+        if let Some(state) = self.plumbing.try_with_value(|p| p.link.state().clone()) {
+            let _ = self.link.try_set(state);
+        }
+    }
+
+    /// The socket of `generation` closed: reconnect with backoff, or sign out when the gateway
+    /// ended the session (close code 4001).
+    fn dropped(self, generation: u64, reason: String, code: Option<u16>) {
+        if !self.current(generation) {
+            return;
+        }
+        if code == Some(4001) {
+            // The token was rotated elsewhere or expired: a refresh tells which.
+            leptos::task::spawn_local(async move { self.refresh().await });
+            return;
+        }
+        self.log.warn(format!("event stream: {reason}"));
+        let wait = self.plumbing.try_update_value(|p| {
+            p.socket = None;
+            p.link.probe_failed(reason, js_sys::Math::random())
+        });
+        self.publish_link();
+        let Some(wait) = wait else { return };
+        let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
+        let timer = gloo_timers::callback::Timeout::new(wait_ms, move || {
+            if self.current(generation) {
+                self.connect();
+            }
+        });
+        self.plumbing.update_value(|p| p.reconnect = Some(timer));
+    }
+
+    /// A half-open connection sends nothing: after [`SILENCE_LIMIT_MS`], start again.
+    fn check_silence(self) {
+        let stale = self.plumbing.try_with_value(|p| {
+            p.socket.is_some()
+                && p.position.last_message_ms > 0.0
+                && now_ms() - p.position.last_message_ms > SILENCE_LIMIT_MS
+        });
+        if stale == Some(true) {
+            let generation = self.plumbing.with_value(|p| p.generation);
+            self.dropped(generation, "no heartbeat".into(), None);
+        }
+    }
+
+    fn receive(&self, text: &str) {
+        let message: StreamMessage = match serde_json::from_str(text) {
+            Ok(message) => message,
+            Err(error) => {
+                self.log
+                    .warn(format!("event stream: unreadable message: {error}"));
+                return;
+            }
+        };
+        let position = self.plumbing.try_update_value(|p| {
+            p.position.last_message_ms = now_ms();
+            (p.position.epoch, p.position.seq)
+        });
+        let Some((epoch, seq)) = position else { return };
+        match message {
+            StreamMessage::Snapshot {
+                epoch: new_epoch,
+                seq: new_seq,
+                state,
+            } => {
+                self.state.set(state);
+                self.plumbing.update_value(|p| {
+                    p.position.epoch = Some(new_epoch);
+                    p.position.seq = new_seq;
+                });
+            }
+            StreamMessage::Event {
+                epoch: event_epoch,
+                seq: event_seq,
+                event,
+            } => {
+                if epoch.is_some_and(|e| e != event_epoch) || event_seq <= seq && epoch.is_some() {
+                    return;
+                }
+                self.state.update(|state| event.apply(state));
+                self.plumbing.update_value(|p| {
+                    p.position.epoch = Some(event_epoch);
+                    p.position.seq = event_seq;
+                });
+            }
+            StreamMessage::Heartbeat { .. } => {}
+        }
+    }
+
+    /// Runs one agent action: one at a time, its outcome shown to the agent.
+    async fn act(
+        self,
+        method: gloo_net::http::Method,
+        path: String,
+        body: Value,
+    ) -> Result<Value, ApiFailure> {
+        let base = self.base()?;
+        let Some(token) = self.token() else {
+            return Err(ApiFailure {
+                status: 401,
+                code: "unauthenticated".into(),
+                message: String::new(),
+            });
+        };
+        self.busy.set(true);
+        let result = api(&base, method, &path, Some(&token), Some(&body)).await;
+        let _ = self.busy.try_set(false);
+        if let Err(failure) = &result {
+            self.log.warn(format!(
+                "{path}: {} ({})",
+                failure.message, failure.code
+            ));
+            if is_session_gone(failure) {
+                self.end_session();
+            }
+        }
+        result
+    }
+
+    /// Sets the status now, or as the next status during a call.
+    pub async fn set_status(self, status: StatusView) {
+        let outcome = match self
+            .act(
+                gloo_net::http::Method::PUT,
+                "/status".into(),
+                json!({"status_id": status.id}),
+            )
+            .await
+        {
+            Ok(answer) => match answer["message"].as_str() {
+                Some(message) => Outcome::Pending(message.to_owned()),
+                None => Outcome::StatusSet(status.name),
+            },
+            Err(failure) => Outcome::Failed(failure.message),
+        };
+        let _ = self.outcome.try_set(Some(outcome));
+    }
+
+    /// Places a call to `number` (E.164), in `conversation_id` when known.
+    pub async fn place_call(self, number: String, conversation_id: Option<String>, lang: &str) {
+        let outcome = match self
+            .act(
+                gloo_net::http::Method::POST,
+                "/calls".into(),
+                json!({"number": number, "conversation_id": conversation_id, "lang": lang}),
+            )
+            .await
+        {
+            Ok(answer) => match answer["message"].as_str() {
+                Some(message) => Outcome::Pending(message.to_owned()),
+                None => Outcome::Calling(number),
+            },
+            Err(failure) => Outcome::Failed(failure.message),
+        };
+        let _ = self.outcome.try_set(Some(outcome));
+    }
+
+    /// Asks the upstream to apply `control` to call `call_id`; `extra` carries DTMF digits or a
+    /// transfer target.
+    pub async fn control(self, call_id: i64, control: CallControl, extra: Value) {
+        let path = format!("/calls/{call_id}/{}", control.as_str());
+        match self.act(gloo_net::http::Method::POST, path, extra).await {
+            Ok(_) => {
+                let _ = self.outcome.try_set(None);
+            }
+            Err(failure) => {
+                let _ = self.outcome.try_set(Some(Outcome::Failed(failure.message)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_urls_follow_the_gateway_scheme() {
+        assert_eq!(ws_url("https://gw.example.com"), "wss://gw.example.com");
+        assert_eq!(ws_url("http://127.0.0.1:8700"), "ws://127.0.0.1:8700");
+    }
+
+    #[test]
+    fn a_session_survives_a_round_trip() {
+        let session = Session {
+            token: "t".into(),
+            agent_email: "ada@example.com".into(),
+            ccai_agent_id: 101,
+            kustomer_user_id: "u1".into(),
+            expires_at_ms: 1,
+        };
+        let text = serde_json::to_string(&session).unwrap_or_default();
+        assert_eq!(serde_json::from_str::<Session>(&text).ok(), Some(session));
+    }
+}

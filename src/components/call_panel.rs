@@ -1,0 +1,210 @@
+use adapter_core::agent_events::{CallControl, CallState, CallView, Channel, Direction};
+use leptos::prelude::*;
+use serde_json::json;
+
+use crate::{
+    agent::Agent,
+    i18n::{use_i18n, Text},
+};
+
+/// "m:ss", or "h:mm:ss" past an hour.
+pub fn format_duration(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+fn state_text(state: CallState) -> Text {
+    match state {
+        CallState::Dialing => Text::CallDialing,
+        CallState::Ringing => Text::CallRinging,
+        CallState::Connected => Text::CallConnected,
+        CallState::OnHold => Text::CallOnHold,
+        CallState::WrapUp => Text::CallWrapUp,
+        CallState::Ended => Text::CallEnded,
+    }
+}
+
+fn kind_text(call: &CallView) -> Text {
+    match (call.channel, call.direction) {
+        (Channel::Chat, Direction::Inbound) => Text::IncomingChat,
+        (Channel::Chat, Direction::Outbound) => Text::Chat,
+        (Channel::Voice, Direction::Inbound) => Text::IncomingCall,
+        (Channel::Voice, Direction::Outbound) => Text::OutgoingCall,
+    }
+}
+
+fn control_text(control: CallControl) -> Text {
+    match control {
+        CallControl::Answer => Text::Answer,
+        CallControl::Hold => Text::Hold,
+        CallControl::Resume => Text::Resume,
+        CallControl::Mute => Text::Mute,
+        CallControl::Unmute => Text::Unmute,
+        CallControl::End => Text::EndCall,
+        CallControl::Transfer => Text::Transfer,
+        CallControl::Dtmf => Text::SendTones,
+        CallControl::HangUpAndCallBack => Text::HangUpAndCallBack,
+        CallControl::CallBack => Text::CallBack,
+    }
+}
+
+/// The controls to show for `call`: those the upstream offers and the call's state allows.
+pub fn offered_controls(call: &CallView, capabilities: &[CallControl]) -> Vec<CallControl> {
+    CallControl::ALL
+        .into_iter()
+        .filter(|c| capabilities.contains(c) && c.applies_to(call))
+        .collect()
+}
+
+/// The call or chat in progress (or the last one, while it offers "call back"): who, its state,
+/// a timer that counts from when it connected (so it is right after a reload), and the
+/// controls the connected upstream offers.
+#[component]
+pub fn CallPanel(agent: Agent) -> impl IntoView {
+    let i18n = use_i18n();
+    let now = RwSignal::new(js_sys::Date::now() as i64);
+    let tick = gloo_timers::callback::Interval::new(1_000, move || {
+        let _ = now.try_set(js_sys::Date::now() as i64);
+    });
+    let tick = StoredValue::new_local(Some(tick));
+    on_cleanup(move || tick.set_value(None));
+    let shown = move || {
+        agent.state.with(|s| {
+            s.call.clone().or_else(|| {
+                s.last_call
+                    .clone()
+                    .filter(|c| CallControl::CallBack.applies_to(c))
+            })
+        })
+    };
+    let digits = RwSignal::new(String::new());
+    let target = RwSignal::new(String::new());
+    let run = move |call_id: i64, control: CallControl| {
+        let extra = match control {
+            CallControl::Dtmf => json!({"digits": digits.get_untracked()}),
+            CallControl::Transfer => json!({"target": target.get_untracked().trim()}),
+            _ => json!({}),
+        };
+        leptos::task::spawn_local(agent.control(call_id, control, extra));
+    };
+    move || {
+        shown().map(|call| {
+            let controls = agent.capabilities.with(|caps| offered_controls(&call, caps));
+            let timer = call.connected_at_ms.map(|_| {
+                let call = call.clone();
+                move || format_duration(call.connected_seconds(now.get()).unwrap_or_default())
+            });
+            let who = call
+                .number
+                .clone()
+                .or_else(|| call.conversation_id.clone())
+                .unwrap_or_default();
+            let ringing = call.state == CallState::Ringing;
+            let state = call.state;
+            let muted = call.muted;
+            let kind = if state.is_over() {
+                Text::LastCall
+            } else {
+                kind_text(&call)
+            };
+            let call_id = call.call_id;
+            let buttons = controls
+                .iter()
+                .copied()
+                .filter(|c| !matches!(c, CallControl::Dtmf | CallControl::Transfer))
+                .map(|control| {
+                    view! {
+                        <button
+                            type="button"
+                            class=format!("button control control-{}", control.as_str())
+                            class:primary=control == CallControl::Answer
+                            disabled=move || agent.busy.get()
+                            on:click=move |_| run(call_id, control)
+                        >
+                            {move || i18n.t(control_text(control))}
+                        </button>
+                    }
+                })
+                .collect_view();
+            let with_input = |control: CallControl, value: RwSignal<String>, label: Text, kind: &'static str| {
+                controls.contains(&control).then(|| {
+                    view! {
+                        <div class=format!("control-field control-{}", control.as_str())>
+                            <input
+                                type=kind
+                                aria-label=move || i18n.t(label)
+                                placeholder=move || i18n.t(label)
+                                prop:value=move || value.get()
+                                on:input=move |e| value.set(event_target_value(&e))
+                            />
+                            <button
+                                type="button"
+                                class="button"
+                                disabled=move || agent.busy.get() || value.with(|v| v.trim().is_empty())
+                                on:click=move |_| run(call_id, control)
+                            >
+                                {move || i18n.t(control_text(control))}
+                            </button>
+                        </div>
+                    }
+                })
+            };
+            let tones = with_input(CallControl::Dtmf, digits, Text::Tones, "tel");
+            let transfer = with_input(CallControl::Transfer, target, Text::TransferTo, "text");
+            view! {
+                <section
+                    class="call-panel"
+                    class:ringing=ringing
+                    data-state=format!("{state:?}").to_lowercase()
+                    aria-live="assertive"
+                >
+                    <p class="call-kind">{move || i18n.t(kind)}</p>
+                    <p class="call-who">{who}</p>
+                    <p class="call-state">
+                        <span class="call-state-text">{move || i18n.t(state_text(state))}</span>
+                        {timer.map(|timer| view! {
+                            <span class="call-timer" role="timer" aria-label=move || i18n.t(Text::CallTimer)>{timer}</span>
+                        })}
+                        <span class="call-muted" hidden=!muted>{move || i18n.t(Text::Muted)}</span>
+                    </p>
+                    <div class="call-controls">{buttons}</div>
+                    {tones}
+                    {transfer}
+                </section>
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(0), "0:00");
+        assert_eq!(format_duration(65), "1:05");
+        assert_eq!(format_duration(3_725), "1:02:05");
+        assert_eq!(format_duration(-3), "0:00");
+    }
+
+    #[test]
+    fn only_offered_controls_show() {
+        let call = CallView {
+            call_id: 1,
+            state: CallState::Connected,
+            number: Some("+14155552671".into()),
+            ..CallView::default()
+        };
+        assert_eq!(offered_controls(&call, &[]), vec![], "public API: none");
+        assert_eq!(
+            offered_controls(&call, &[CallControl::End, CallControl::Answer]),
+            vec![CallControl::End]
+        );
+    }
+}

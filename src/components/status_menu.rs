@@ -1,0 +1,120 @@
+use adapter_core::agent_events::StatusView;
+use leptos::prelude::*;
+
+use crate::{
+    agent::Agent,
+    i18n::{use_i18n, Text},
+};
+
+/// A CCAI colour name (`light_blue`) as a CSS class; anything else falls back to a neutral chip.
+pub fn chip_class(color: &str) -> String {
+    let known = [
+        "green",
+        "red",
+        "orange",
+        "purple",
+        "yellow",
+        "light_blue",
+        "blue",
+        "grey",
+        "dark_green",
+    ];
+    let color = if known.contains(&color) {
+        color
+    } else {
+        "none"
+    };
+    format!("status-chip chip-{color}")
+}
+
+/// The agent's contact-center status: a coloured chip and a menu of the tenant's statuses.
+/// System statuses (In-call, Wrap-up…) are shown but cannot be chosen; during a call the choice
+/// becomes the next status, shown until it applies.
+#[component]
+pub fn StatusMenu(agent: Agent) -> impl IntoView {
+    let i18n = use_i18n();
+    let current = move || agent.state.with(|s| s.status.clone());
+    let color_of = move |id: i64| {
+        agent.statuses.with(|list| {
+            list.iter()
+                .find(|s| s.id == id)
+                .map(|s| s.color.clone())
+                .unwrap_or_default()
+        })
+    };
+    let chip = move || chip_class(&current().map(|s| color_of(s.id)).unwrap_or_default());
+    let choose = move |event: leptos::ev::Event| {
+        let Ok(id) = event_target_value(&event).parse::<i64>() else {
+            return;
+        };
+        let chosen = agent.statuses.with_untracked(|list| {
+            list.iter()
+                .find(|s| s.id == id && s.selectable)
+                .map(|s| StatusView {
+                    id: s.id,
+                    name: s.name.clone(),
+                })
+        });
+        if let Some(status) = chosen {
+            leptos::task::spawn_local(agent.set_status(status));
+        }
+    };
+    let options = move || {
+        let selected = current().map(|s| s.id);
+        let mut list = agent.statuses.get();
+        // The current status may be one the list does not have (yet): show it anyway.
+        if let Some(status) = current().filter(|c| !list.iter().any(|s| s.id == c.id)) {
+            list.push(crate::agent::StatusOption {
+                id: status.id,
+                name: status.name,
+                color: String::new(),
+                selectable: false,
+            });
+        }
+        list.into_iter()
+            .map(|s| {
+                let label = if s.selectable {
+                    s.name.clone()
+                } else {
+                    format!("{} ({})", s.name, i18n.t(Text::StatusSystem))
+                };
+                view! {
+                    <option value=s.id.to_string() disabled=!s.selectable selected=selected == Some(s.id)>
+                        {label}
+                    </option>
+                }
+            })
+            .collect_view()
+    };
+    let next = move || agent.state.with(|s| s.next_status.clone());
+    view! {
+        <div class="status-menu">
+            <span class=chip aria-hidden="true"></span>
+            <select
+                class="status-select"
+                aria-label=move || i18n.t(Text::StatusMenu)
+                disabled=move || agent.busy.get()
+                on:change=choose
+            >
+                <option value="" disabled selected=move || current().is_none()>"…"</option>
+                {options}
+            </select>
+            <span class="next-status" hidden=move || next().is_none()>
+                {move || next().map(|n| format!("{} {}", i18n.t(Text::NextStatus), n.name))}
+            </span>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colours_become_known_classes_only() {
+        assert_eq!(super::chip_class("light_blue"), "status-chip chip-light_blue");
+        assert_eq!(
+            super::chip_class("\" onclick=\"x"),
+            "status-chip chip-none"
+        );
+        assert_eq!(super::chip_class(""), "status-chip chip-none");
+    }
+}
