@@ -16,6 +16,8 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::{faults::Faults, webhooks::Webhooks};
+
 /// The tenant's request budget, per second (the platform's documented limit).
 pub const REQUESTS_PER_SECOND: u32 = 10;
 
@@ -67,8 +69,16 @@ pub struct CcaiData {
     /// The tenant's outbound numbers; with more than one, a call without `outbound_number`
     /// waits for the agent to pick one (202).
     pub outbound_numbers: Vec<String>,
+    /// Calls and chats, with their states (see [`crate::sessions`]).
+    pub sessions: Vec<crate::sessions::SimSession>,
     #[serde(skip)]
-    next_call_id: i64,
+    pub(crate) next_call_id: i64,
+}
+
+/// Whether the agent is busy with a call or chat (In-chat, In-call, Wrap-up): a change then
+/// waits as the next status. Missed Call is a system status the agent may leave.
+pub fn blocks_changes(id: i64) -> bool {
+    matches!(id, -8..=-6)
 }
 
 /// Whether a status is set by the platform itself (never by an API call).
@@ -115,17 +125,26 @@ impl Default for CcaiData {
             calls: Vec::new(),
             status_requests: Vec::new(),
             outbound_numbers: vec!["+14155550100".into()],
+            sessions: Vec::new(),
             next_call_id: 1000,
         }
     }
 }
 
 impl CcaiData {
-    fn status(&self, id: i64) -> Option<&UserStatus> {
+    /// Back to the initial data; call and session ids keep counting, so that an id never names
+    /// two calls (a timer or a gateway may still hold an old one).
+    pub fn reset(&mut self) {
+        let next_call_id = self.next_call_id;
+        *self = CcaiData::default();
+        self.next_call_id = next_call_id;
+    }
+
+    pub(crate) fn status(&self, id: i64) -> Option<&UserStatus> {
         self.statuses.iter().find(|s| s.id == id)
     }
 
-    fn status_ref(&self, id: i64) -> serde_json::Value {
+    pub(crate) fn status_ref(&self, id: i64) -> serde_json::Value {
         match self.status(id) {
             Some(s) => json!({"id": s.id, "name": s.name}),
             None => json!({"id": id, "name": null}),
@@ -133,7 +152,7 @@ impl CcaiData {
     }
 }
 
-/// The CCAI side of the simulator: its data, credentials and request budget.
+/// The CCAI side of the simulator: its data, credentials, request budget, faults and webhooks.
 #[derive(Clone)]
 pub struct Ccai {
     pub data: Arc<Mutex<CcaiData>>,
@@ -141,6 +160,14 @@ pub struct Ccai {
     pub token: String,
     budget: Arc<Mutex<TokenBucket>>,
     started: std::time::Instant,
+    pub webhooks: Webhooks,
+    pub faults: Faults,
+    /// How long wrap-up lasts before it ends by itself; zero: only `wrap_up_done` ends it.
+    pub wrap_up: std::time::Duration,
+    /// Whether the call-control extension is on (off, its routes 404 like the public API's).
+    pub call_controls: bool,
+    /// The simulated API's own base URL (recording URLs point here).
+    pub api_url: String,
 }
 
 impl std::fmt::Debug for Ccai {
@@ -153,8 +180,13 @@ impl std::fmt::Debug for Ccai {
 }
 
 impl Ccai {
-    pub fn new(subdomain: String, token: String) -> Self {
+    pub fn new(subdomain: String, token: String, webhooks: Webhooks) -> Self {
         Ccai {
+            webhooks,
+            faults: Faults::default(),
+            wrap_up: std::time::Duration::from_secs(5),
+            call_controls: true,
+            api_url: String::new(),
             data: Arc::default(),
             subdomain,
             token,
@@ -184,12 +216,15 @@ impl Ccai {
     }
 }
 
-fn message(code: StatusCode, text: &str) -> Response {
+pub(crate) fn message(code: StatusCode, text: &str) -> Response {
     (code, Json(json!({ "message": text }))).into_response()
 }
 
-/// HTTP Basic and the tenant's request budget, before any CCAI handler.
+/// Injected faults, HTTP Basic and the tenant's request budget, before any CCAI handler.
 pub async fn guard(State(ccai): State<Ccai>, request: Request, next: Next) -> Response {
+    if let Some(faulted) = crate::faults::respond(ccai.faults.verdict().await) {
+        return faulted;
+    }
     if !ccai.authorised(&request) {
         return message(StatusCode::UNAUTHORIZED, "Unauthorized");
     }
@@ -234,7 +269,12 @@ pub async fn agents(State(ccai): State<Ccai>, Query(paging): Query<Paging>) -> R
         .map(|a| {
             json!({
                 "id": a.id, "email": a.email, "first_name": a.first_name, "last_name": a.last_name,
-                "agent_number": format!("A{}", a.id), "status": data.status(a.status_id),
+                "agent_number": format!("A{}", a.id),
+                "status": data.status(a.status_id).map_or_else(
+                    || json!({"id": a.status_id, "name": null, "color": null}),
+                    |s| json!({"id": s.id, "name": s.name, "color": s.color}),
+                ),
+                "status_updated_at": null, "crm_authenticated": true,
                 "online": a.online, "wrap_up": a.status_id == -6, "call_count": 0, "chat_count": 0,
                 "roles": ["agent"], "teams": [], "channels": ["voice", "chat"],
             })
@@ -295,7 +335,7 @@ pub async fn set_agent_statuses(
         let previous = data.status_ref(current);
         let message = if is_system_status(target.id) {
             Some(format!("Status '{}' can't be set", target.name))
-        } else if is_system_status(current) {
+        } else if blocks_changes(current) {
             let name = data
                 .status(current)
                 .map(|s| s.name.clone())
@@ -382,10 +422,10 @@ pub async fn place_call(
             "Agent is not available to take this call",
         );
     }
-    data.next_call_id += 1;
+    let call_id = data.take_call_id();
     let must_pick = request.outbound_number.is_none() && data.outbound_numbers.len() > 1;
     let call = Call {
-        id: data.next_call_id,
+        id: call_id,
         call_type: "Voice Outbound (API)".into(),
         status: if must_pick { "selecting" } else { "assigned" }.into(),
         agent_email: agent.email.clone(),
@@ -397,6 +437,14 @@ pub async fn place_call(
         lang: request.lang,
     };
     data.calls.push(call.clone());
+    data.outbound_placed(
+        &ccai,
+        call.id,
+        agent.id,
+        call.end_user_number.clone(),
+        call.ticket_id.clone(),
+        must_pick,
+    );
     let code = if must_pick {
         StatusCode::ACCEPTED
     } else {

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::Parser;
 
-#[derive(Parser, Clone, Debug)]
+#[derive(Parser, Clone)]
 #[command(
     name = "adapter-simulator",
     version,
@@ -39,6 +39,33 @@ pub struct Config {
     /// The simulated CCAI tenant's API token: the HTTP Basic password its API expects.
     #[arg(long, env = "SIMULATOR_CCAI_TOKEN", default_value = "sim-token")]
     pub ccai_token: String,
+
+    /// Where session webhooks go (the gateway's `/webhooks/ccai`); none: no webhooks are sent.
+    #[arg(long, env = "SIMULATOR_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// HTTP Basic user name the webhooks carry.
+    #[arg(long, env = "SIMULATOR_WEBHOOK_USER", default_value = "ccai-webhooks")]
+    pub webhook_user: String,
+
+    /// HTTP Basic password the webhooks carry. Never logged.
+    #[arg(
+        long,
+        env = "SIMULATOR_WEBHOOK_PASSWORD",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub webhook_password: String,
+
+    /// Seconds of wrap-up after a call or chat ends before the agent's next status applies;
+    /// 0: only `POST /_sim/calls/{id}/wrap_up_done` ends it.
+    #[arg(long, env = "SIMULATOR_WRAP_UP_SECONDS", default_value_t = 5)]
+    pub wrap_up_seconds: u64,
+
+    /// Offer the simulator-only call-control extension (`/ext/call-control/v1`); `false`
+    /// answers 404 there, like the public CCAI API.
+    #[arg(long, env = "SIMULATOR_CALL_CONTROLS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub call_controls: bool,
 }
 
 impl Config {
@@ -51,6 +78,58 @@ impl Config {
             adapter_url: "http://127.0.0.1:8700/".into(),
             ccai_subdomain: "demo".into(),
             ccai_token: "sim-token".into(),
+            webhook_url: None,
+            webhook_user: "ccai-webhooks".into(),
+            webhook_password: String::new(),
+            wrap_up_seconds: 0,
+            call_controls: true,
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("host_listen", &self.host_listen)
+            .field("host_dir", &self.host_dir)
+            .field("adapter_url", &self.adapter_url)
+            .field("ccai_subdomain", &self.ccai_subdomain)
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_user", &self.webhook_user)
+            .field("wrap_up_seconds", &self.wrap_up_seconds)
+            .field("call_controls", &self.call_controls)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhooks_are_off_unless_a_url_is_given_and_secrets_never_print() {
+        let config = Config::try_parse_from(["adapter-simulator"]).unwrap();
+        assert_eq!(config.webhook_url, None);
+        assert_eq!(config.wrap_up_seconds, 5);
+        assert!(config.call_controls);
+        let config = Config::try_parse_from([
+            "adapter-simulator",
+            "--webhook-url",
+            "http://127.0.0.1:8700/webhooks/ccai",
+            "--webhook-password",
+            "hunter2",
+            "--ccai-token",
+            "t0k3n",
+            "--call-controls",
+            "false",
+        ])
+        .unwrap();
+        assert!(!config.call_controls);
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("t0k3n"),
+            "{printed}"
+        );
     }
 }

@@ -8,7 +8,10 @@ pub use adapter_server_common::{init_tracing, shutdown_signal};
 
 pub mod ccai;
 pub mod config;
+pub mod faults;
 pub mod recorder;
+pub mod sessions;
+pub mod webhooks;
 
 use std::{
     future::{Future, IntoFuture},
@@ -28,7 +31,12 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 
-use crate::{ccai::Ccai, config::Config, recorder::Recorder};
+use crate::{
+    ccai::Ccai,
+    config::Config,
+    recorder::Recorder,
+    webhooks::{Target, Webhooks},
+};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -82,6 +90,29 @@ impl Simulator {
             "http://{}",
             api.local_addr().map_err(SimulatorError::Serve)?
         );
+        let target = config.webhook_url.map(|url| Target {
+            url,
+            user: config.webhook_user,
+            password: config.webhook_password,
+        });
+        match &target {
+            Some(target) => {
+                tracing::info!(url = %target.url, "session webhooks go to {}", target.url)
+            }
+            None => tracing::info!("no --webhook-url: session webhooks are off"),
+        }
+        let webhooks = Webhooks::spawn(
+            target,
+            adapter_core::backoff::Backoff {
+                initial: std::time::Duration::from_millis(200),
+                max: std::time::Duration::from_secs(5),
+                ..adapter_core::backoff::Backoff::default()
+            },
+        );
+        let mut ccai = Ccai::new(config.ccai_subdomain, config.ccai_token, webhooks);
+        ccai.wrap_up = std::time::Duration::from_secs(config.wrap_up_seconds);
+        ccai.call_controls = config.call_controls;
+        ccai.api_url = api_url.clone();
         let simulator = Simulator {
             api,
             host,
@@ -90,7 +121,7 @@ impl Simulator {
                 started: Instant::now(),
                 adapter_url: config.adapter_url,
                 api_url,
-                ccai: Ccai::new(config.ccai_subdomain, config.ccai_token),
+                ccai,
             },
             host_dir: config.host_dir,
         };
@@ -107,6 +138,11 @@ impl Simulator {
 
     pub fn recorder(&self) -> Recorder {
         self.state.recorder.clone()
+    }
+
+    /// The webhook sender, e.g. to point it at a gateway started after the simulator.
+    pub fn webhooks(&self) -> Webhooks {
+        self.state.ccai.webhooks.clone()
     }
 
     /// Serves both listeners until `shutdown` completes.
@@ -142,6 +178,14 @@ pub fn api_router(state: SimState) -> Router {
             post(ccai::set_agent_statuses),
         )
         .route("/apps/api/v1/calls", post(ccai::place_call))
+        .route(
+            "/ext/call-control/v1/capabilities",
+            get(sessions::capabilities),
+        )
+        .route(
+            "/ext/call-control/v1/calls/{id}/{action}",
+            post(sessions::control),
+        )
         // Only the CCAI routes: a layer would also wrap the fallback, and a 404 would become 401.
         .route_layer(middleware::from_fn_with_state(
             state.ccai.clone(),
@@ -154,6 +198,9 @@ pub fn api_router(state: SimState) -> Router {
             "/_sim/ccai/outbound_numbers",
             post(ccai::set_outbound_numbers),
         )
+        .merge(scenario_routes())
+        .route("/_sim/faults", post(set_faults))
+        .route("/_sim/recordings/{name}", get(recording))
         .route("/healthz", get(healthz))
         .route("/_sim/state", get(sim_state))
         .route("/_sim/reset", post(sim_reset))
@@ -163,8 +210,17 @@ pub fn api_router(state: SimState) -> Router {
 }
 
 /// The host emulator: static files, plus `config.js` telling the page where the adapter is.
+/// The scenario driver, also on the host emulator's origin so its page calls it same-origin.
+fn scenario_routes() -> Router<SimState> {
+    Router::new()
+        .route("/_sim/scenarios", post(sessions::scenario))
+        .route("/_sim/sessions", get(sessions::list))
+        .route("/_sim/calls/{id}/{event}", post(sessions::platform_event))
+}
+
 pub fn host_router(state: SimState, host_dir: &std::path::Path) -> Router {
     Router::new()
+        .merge(scenario_routes())
         .route("/config.js", get(host_config))
         .fallback_service(ServeDir::new(host_dir))
         .with_state(state)
@@ -197,13 +253,89 @@ async fn sim_state(State(state): State<SimState>) -> Json<serde_json::Value> {
         "requests": snapshot.requests,
         "dropped": snapshot.dropped,
         "ccai": ccai,
+        "webhooks": state.ccai.webhooks.deliveries(),
+        "faults": state.ccai.faults.snapshot(),
     }))
 }
 
 async fn sim_reset(State(state): State<SimState>) -> StatusCode {
     state.recorder.clear();
-    *state.ccai.data() = ccai::CcaiData::default();
+    state.ccai.data().reset();
+    state.ccai.webhooks.clear();
+    state.ccai.faults.reset();
     StatusCode::NO_CONTENT
+}
+
+/// `POST /_sim/faults`: faults on the CCAI routes until the next one or `/_sim/reset`.
+async fn set_faults(
+    State(state): State<SimState>,
+    body: Result<Json<faults::FaultSpec>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let spec = match body {
+        Ok(Json(spec)) => spec,
+        Err(rejection) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"message": rejection.body_text()})),
+            )
+                .into_response()
+        }
+    };
+    match faults::FaultState::from_spec(&spec) {
+        Ok(faults) => {
+            state.ccai.faults.set(faults.clone());
+            Json(faults).into_response()
+        }
+        Err(message) => {
+            (StatusCode::BAD_REQUEST, Json(json!({ "message": message }))).into_response()
+        }
+    }
+}
+
+/// `GET /_sim/recordings/{id}.wav`: a voicemail recording (one second of silence), so the
+/// URL a voicemail webhook carries can be fetched.
+async fn recording(
+    State(state): State<SimState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    let known = name
+        .strip_suffix(".wav")
+        .and_then(|id| id.parse::<i64>().ok())
+        .is_some_and(|id| {
+            state
+                .ccai
+                .data()
+                .sessions
+                .iter()
+                .any(|s| s.id == id && s.recording_url.is_some())
+        });
+    if !known {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"))],
+        silent_wav(8000),
+    )
+        .into_response()
+}
+
+/// `samples` of silence, 8 kHz, 8-bit mono PCM.
+fn silent_wav(samples: u32) -> Vec<u8> {
+    let mut wav = Vec::with_capacity(44 + samples as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + samples).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&8000u32.to_le_bytes()); // bytes per second
+    wav.extend_from_slice(&1u16.to_le_bytes()); // block align
+    wav.extend_from_slice(&8u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&samples.to_le_bytes());
+    wav.resize(44 + samples as usize, 0x80);
+    wav
 }
 
 /// A page for a frame of another origin than the host's and the adapter's, which tries to drive

@@ -91,3 +91,242 @@ async fn serves_the_host_emulator_with_an_escaped_adapter_url() {
     assert_eq!(hostile.status(), 200);
     assert!(hostile.text().await.unwrap().contains("must ignore"));
 }
+
+const BASIC: (&str, &str) = ("demo", "sim-token");
+
+async fn start_with(
+    configure: impl FnOnce(&mut Config),
+) -> (String, String, tokio::sync::oneshot::Sender<()>) {
+    let mut config = Config::for_tests(host_dir());
+    configure(&mut config);
+    let simulator = Simulator::start(config).await.unwrap();
+    let (api, host) = simulator.local_addrs().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(simulator.serve(async {
+        let _ = rx.await;
+    }));
+    (format!("http://{api}"), format!("http://{host}"), tx)
+}
+
+async fn json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn faults_answer_statuses_then_drop_connections_then_pass_until_reset() {
+    let (api, _host, _stop) = start().await;
+    let client = reqwest::Client::new();
+    let statuses = || {
+        client
+            .get(format!("{api}/manager/api/v1/user_statuses"))
+            .basic_auth(BASIC.0, Some(BASIC.1))
+    };
+    let (code, _) = json(
+        client
+            .post(format!("{api}/_sim/faults"))
+            .json(&serde_json::json!({"status": 503, "count": 2, "drop": 1, "latency_ms": 50})),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let started = std::time::Instant::now();
+    assert_eq!(status(statuses()).await, 503);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(50),
+        "latency applies"
+    );
+    assert_eq!(status(statuses()).await, 503);
+    let dropped = match statuses().send().await {
+        Ok(response) => response.bytes().await.map(|_| ()),
+        Err(error) => Err(error),
+    };
+    assert!(dropped.is_err(), "the connection is dropped");
+    assert_eq!(status(statuses()).await, 200);
+
+    json(
+        client
+            .post(format!("{api}/_sim/faults"))
+            .json(&serde_json::json!({"status": 429})),
+    )
+    .await;
+    let limited = statuses().send().await.unwrap();
+    assert_eq!(limited.status().as_u16(), 429);
+    assert_eq!(limited.headers()["retry-after"], "1");
+
+    let (code, body) = json(
+        client
+            .post(format!("{api}/_sim/faults"))
+            .json(&serde_json::json!({"status": 200})),
+    )
+    .await;
+    assert_eq!((code, body["message"].as_str().is_some()), (400, true));
+    json(
+        client
+            .post(format!("{api}/_sim/faults"))
+            .json(&serde_json::json!({"latency_ms": 5000})),
+    )
+    .await;
+    assert_eq!(status(client.post(format!("{api}/_sim/reset"))).await, 204);
+    let started = std::time::Instant::now();
+    assert_eq!(status(statuses()).await, 200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "reset clears latency"
+    );
+}
+
+#[tokio::test]
+async fn call_controls_are_an_extension_the_public_api_does_not_have() {
+    let (api, _host, _stop) = start_with(|c| c.call_controls = false).await;
+    let client = reqwest::Client::new();
+    let capabilities = client
+        .get(format!("{api}/ext/call-control/v1/capabilities"))
+        .basic_auth(BASIC.0, Some(BASIC.1));
+    assert_eq!(status(capabilities).await, 404);
+
+    let (api, host, _stop2) = start().await;
+    let (code, body) = json(
+        client
+            .get(format!("{api}/ext/call-control/v1/capabilities"))
+            .basic_auth(BASIC.0, Some(BASIC.1)),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(body["controls"].as_array().map(Vec::len), Some(10));
+    assert_eq!(
+        status(client.get(format!("{api}/ext/call-control/v1/capabilities"))).await,
+        401,
+        "behind the same Basic auth"
+    );
+
+    // The host emulator's origin drives scenarios on the same state.
+    let (code, session) = json(
+        client
+            .post(format!("{host}/_sim/scenarios"))
+            .json(&serde_json::json!({"kind": "inbound_call", "agent_id": 102})),
+    )
+    .await;
+    assert_eq!(
+        (code, &session["status"]),
+        (201, &serde_json::json!("ringing"))
+    );
+    let id = session["id"].as_i64().unwrap();
+    let control = |action: &str, body: serde_json::Value| {
+        client
+            .post(format!("{api}/ext/call-control/v1/calls/{id}/{action}"))
+            .basic_auth(BASIC.0, Some(BASIC.1))
+            .json(&body)
+    };
+    let (code, body) = json(control("hold", serde_json::json!({"agent_id": 102}))).await;
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (409, Some("Can't hold a call that is ringing"))
+    );
+    let (code, body) = json(control("answer", serde_json::json!({"agent_id": 102}))).await;
+    assert_eq!(
+        (code, &body["status"]),
+        (200, &serde_json::json!("connected"))
+    );
+    let (code, _) = json(control("dtmf", serde_json::json!({"agent_id": 102}))).await;
+    assert_eq!(code, 400, "dtmf needs digits");
+    let (code, _) = json(control("explode", serde_json::json!({"agent_id": 102}))).await;
+    assert_eq!(code, 404);
+    let (code, body) = json(client.get(format!("{api}/_sim/state"))).await;
+    assert_eq!(code, 200);
+    let grace = body["ccai"]["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == 102)
+        .cloned()
+        .unwrap();
+    assert_eq!(grace["status_id"], -7, "In-call once answered");
+}
+
+#[tokio::test]
+async fn webhooks_are_delivered_in_order_with_basic_auth_and_retried() {
+    use std::sync::{Arc, Mutex};
+    type Received = Vec<(Option<String>, serde_json::Value)>;
+    let received: Arc<Mutex<Received>> = Arc::default();
+    let failures = Arc::new(std::sync::atomic::AtomicU32::new(1));
+    let app = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::Json<serde_json::Value>| {
+                    let received = received.clone();
+                    let failures = failures.clone();
+                    async move {
+                        // The first attempt fails: the same event must come again, first.
+                        if failures
+                            .fetch_update(
+                                std::sync::atomic::Ordering::SeqCst,
+                                std::sync::atomic::Ordering::SeqCst,
+                                |n| n.checked_sub(1),
+                            )
+                            .is_ok()
+                        {
+                            return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                        }
+                        let auth = headers
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        received.lock().unwrap().push((auth, body.0));
+                        axum::http::StatusCode::OK
+                    }
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (api, _host, _stop) = start_with(|c| {
+        c.webhook_url = Some(hook);
+        c.webhook_user = "hooks".into();
+        c.webhook_password = "pw".into();
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let (_, session) = json(client.post(format!("{api}/_sim/scenarios")).json(
+        &serde_json::json!({"kind": "abandoned", "agent_id": 102, "conversation_id": "conv-9"}),
+    ))
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while received.lock().unwrap().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two webhooks within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let received = received.lock().unwrap().clone();
+    let types: Vec<&str> = received
+        .iter()
+        .map(|(_, b)| b["event_type"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(types, ["call.offered", "call.abandoned"]);
+    // "hooks:pw" in base64.
+    assert_eq!(received[0].0.as_deref(), Some("Basic aG9va3M6cHc="));
+    let offered = &received[0].1;
+    assert_eq!(offered["session"]["id"], session["id"]);
+    assert_eq!(offered["session"]["out_ticket_id"], "conv-9");
+    assert_eq!(
+        offered["agent"]["status"],
+        serde_json::json!({"id": 0, "name": "Available"})
+    );
+    assert!(
+        adapter_core::session_webhook::decode(offered.to_string().as_bytes()).is_ok(),
+        "the gateway's decoder accepts it"
+    );
+    let (_, state) = json(client.get(format!("{api}/_sim/state"))).await;
+    let first = &state["webhooks"][0];
+    assert_eq!(
+        (&first["state"], &first["attempts"]),
+        (&serde_json::json!("delivered"), &serde_json::json!(2))
+    );
+}

@@ -1,0 +1,1082 @@
+//! Calls and chats as the platform runs them, with the platform's status rules, and the
+//! session webhooks they emit:
+//!
+//! - answer / customer connects: In-call (-7), In-chat (-8) for a chat;
+//! - end (or transfer): Wrap-up (-6); wrap-up done (`POST /_sim/calls/{id}/wrap_up_done`, or
+//!   after `--wrap-up-seconds`): the agent's next status if any, else Available;
+//! - a missed offer: Missed Call (-5).
+//!
+//! Three ways in: the scenario driver (`POST /_sim/scenarios`), the customer's and platform's
+//! side (`POST /_sim/calls/{id}/{connect|miss|customer_hang_up|wrap_up_done}`), and the agent's
+//! call controls, a simulator-only extension of the API (`/ext/call-control/v1/...`), which the
+//! public CCAI API does not have (`--call-controls false` makes them 404 like it).
+
+use adapter_core::{agent_events::Direction, iso_time::format_utc_ms};
+use axum::{
+    extract::{rejection::JsonRejection, Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::ccai::{message, Ccai, CcaiData};
+
+/// The agent controls the extension offers, as `GET /ext/call-control/v1/capabilities` lists them.
+pub const CONTROLS: [&str; 10] = [
+    "answer",
+    "hold",
+    "resume",
+    "mute",
+    "unmute",
+    "end",
+    "transfer",
+    "dtmf",
+    "hang_up_and_call_back",
+    "call_back",
+];
+
+const IN_CALL: i64 = -7;
+const IN_CHAT: i64 = -8;
+const WRAP_UP: i64 = -6;
+const MISSED_CALL: i64 = -5;
+const AVAILABLE: i64 = 0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionType {
+    Call,
+    Chat,
+}
+
+impl SessionType {
+    fn as_str(self) -> &'static str {
+        match self {
+            SessionType::Call => "call",
+            SessionType::Chat => "chat",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Outbound, waiting for the agent to pick an outbound number.
+    Selecting,
+    /// Outbound, dialing the customer.
+    Assigned,
+    /// Inbound, offered to the agent.
+    Ringing,
+    Connected,
+    OnHold,
+    WrapUp,
+    Finished,
+    Missed,
+    Abandoned,
+    Voicemail,
+}
+
+impl SessionStatus {
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            SessionStatus::Selecting
+                | SessionStatus::Assigned
+                | SessionStatus::Ringing
+                | SessionStatus::Connected
+                | SessionStatus::OnHold
+                | SessionStatus::WrapUp
+        )
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Selecting => "selecting",
+            SessionStatus::Assigned => "assigned",
+            SessionStatus::Ringing => "ringing",
+            SessionStatus::Connected => "connected",
+            SessionStatus::OnHold => "on_hold",
+            SessionStatus::WrapUp => "wrap_up",
+            SessionStatus::Finished => "finished",
+            SessionStatus::Missed => "missed",
+            SessionStatus::Abandoned => "abandoned",
+            SessionStatus::Voicemail => "voicemail",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SmartActionResult {
+    pub name: String,
+    pub result: String,
+}
+
+/// A call or chat.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimSession {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: SessionType,
+    pub direction: Direction,
+    pub status: SessionStatus,
+    pub agent_id: Option<i64>,
+    /// The customer's number (a call) or identifier (a chat).
+    pub number: Option<String>,
+    pub conversation_id: Option<String>,
+    pub created_at_ms: i64,
+    pub connected_at_ms: Option<i64>,
+    pub ended_at_ms: Option<i64>,
+    pub muted: bool,
+    pub end_reason: Option<String>,
+    /// Every DTMF digit sent, in order.
+    pub dtmf: String,
+    pub transferred_to: Option<String>,
+    pub recording_url: Option<String>,
+    pub rating: Option<u8>,
+    pub smart_actions: Vec<SmartActionResult>,
+}
+
+impl SimSession {
+    fn new(
+        id: i64,
+        kind: SessionType,
+        direction: Direction,
+        status: SessionStatus,
+        agent_id: Option<i64>,
+    ) -> Self {
+        SimSession {
+            id,
+            kind,
+            direction,
+            status,
+            agent_id,
+            number: None,
+            conversation_id: None,
+            created_at_ms: now_ms(),
+            connected_at_ms: None,
+            ended_at_ms: None,
+            muted: false,
+            end_reason: None,
+            dtmf: String::new(),
+            transferred_to: None,
+            recording_url: None,
+            rating: None,
+            smart_actions: Vec::new(),
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// Why an action was refused: the HTTP status and the platform-style message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Refusal {
+    fn conflict(message: impl Into<String>) -> Self {
+        Refusal {
+            status: StatusCode::CONFLICT,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Refusal {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        message(self.status, &self.message)
+    }
+}
+
+/// Something that happens to a session: the agent's controls, then the customer's and the
+/// platform's side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Answer,
+    Hold,
+    Resume,
+    Mute,
+    Unmute,
+    End,
+    Transfer(String),
+    Dtmf(String),
+    HangUpAndCallBack,
+    CallBack,
+    /// The customer answers an outbound call.
+    Connect,
+    /// The agent let an offer ring out.
+    Miss,
+    /// The customer hangs up (before being served, it is abandoned).
+    CustomerHangUp,
+    WrapUpDone,
+}
+
+impl Action {
+    fn name(&self) -> &'static str {
+        match self {
+            Action::Answer => "answer",
+            Action::Hold => "hold",
+            Action::Resume => "resume",
+            Action::Mute => "mute",
+            Action::Unmute => "unmute",
+            Action::End => "end",
+            Action::Transfer(_) => "transfer",
+            Action::Dtmf(_) => "dtmf",
+            Action::HangUpAndCallBack => "hang_up_and_call_back",
+            Action::CallBack => "call_back",
+            Action::Connect => "connect",
+            Action::Miss => "miss",
+            Action::CustomerHangUp => "customer_hang_up",
+            Action::WrapUpDone => "wrap_up_done",
+        }
+    }
+}
+
+fn valid_digits(digits: &str) -> bool {
+    (1..=32).contains(&digits.len())
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+}
+
+impl CcaiData {
+    fn session_index(&self, id: i64) -> Option<usize> {
+        self.sessions.iter().position(|s| s.id == id)
+    }
+
+    fn new_session_id(&mut self) -> i64 {
+        self.next_call_id += 1;
+        self.next_call_id
+    }
+
+    fn agent_status(&self, agent_id: i64) -> Option<i64> {
+        self.agents
+            .iter()
+            .find(|a| a.id == agent_id)
+            .map(|a| a.status_id)
+    }
+
+    /// Puts the agent in a system status (the next status waits).
+    fn set_system_status(&mut self, agent_id: Option<i64>, status_id: i64) {
+        if let Some(agent) = self.agents.iter_mut().find(|a| Some(a.id) == agent_id) {
+            agent.status_id = status_id;
+        }
+    }
+
+    /// Wrap-up is over: the next status, else Available.
+    fn leave_wrap_up(&mut self, agent_id: Option<i64>) {
+        if let Some(agent) = self.agents.iter_mut().find(|a| Some(a.id) == agent_id) {
+            agent.status_id = agent.next_status_id.take().unwrap_or(AVAILABLE);
+        }
+    }
+
+    fn live_session_of(&self, agent_id: i64) -> Option<&SimSession> {
+        self.sessions
+            .iter()
+            .rev()
+            .find(|s| s.agent_id == Some(agent_id) && s.status.is_live())
+    }
+
+    /// The session webhook for `event` on the session at `index`, queued for delivery.
+    fn emit(&self, ccai: &Ccai, index: usize, event: &str, extra: Value) {
+        if !ccai.webhooks.enabled() {
+            return;
+        }
+        let Some(session) = self.sessions.get(index) else {
+            return;
+        };
+        let event_id = ccai.webhooks.next_event_id();
+        let agent = session
+            .agent_id
+            .and_then(|id| self.agents.iter().find(|a| a.id == id))
+            .map(|a| {
+                json!({
+                    "id": a.id, "email": a.email,
+                    "status": self.status_ref(a.status_id),
+                    "next_status": a.next_status_id.map(|id| self.status_ref(id)),
+                })
+            });
+        let mut payload = json!({
+            "event_id": event_id,
+            "event_type": format!("{}.{event}", session.kind.as_str()),
+            "occurred_at": format_utc_ms(now_ms()),
+            "session": {
+                "type": session.kind.as_str(),
+                "id": session.id,
+                "status": session.status.as_str(),
+                "direction": session.direction,
+                "end_user": {"identifier": session.number},
+                "out_ticket_id": session.conversation_id,
+                "connected_at": session.connected_at_ms.map(format_utc_ms),
+                "ends_at": session.ended_at_ms.map(format_utc_ms),
+                "muted": session.muted,
+                "end_reason": session.end_reason,
+            },
+            "agent": agent,
+        });
+        if let (Some(body), Value::Object(extra)) = (payload.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        ccai.webhooks.enqueue(event_id, payload);
+    }
+
+    /// Ends the conversation: wrap-up for the agent, ended on its own after `ccai.wrap_up`.
+    fn enter_wrap_up(&mut self, ccai: &Ccai, index: usize, reason: Option<String>) {
+        let now = now_ms();
+        let (id, agent_id) = match self.sessions.get_mut(index) {
+            Some(session) => {
+                session.status = SessionStatus::WrapUp;
+                session.ended_at_ms = Some(now);
+                session.end_reason = reason;
+                (session.id, session.agent_id)
+            }
+            None => return,
+        };
+        self.set_system_status(agent_id, WRAP_UP);
+        if !ccai.wrap_up.is_zero() {
+            let ccai = ccai.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(ccai.wrap_up).await;
+                let mut data = ccai.data();
+                // Refused when the agent already ended wrap-up: nothing to do then.
+                let _ = data.act(&ccai, id, None, Action::WrapUpDone);
+            });
+        }
+    }
+
+    /// A new outbound call for the agent, to `number`.
+    fn place_outbound(
+        &mut self,
+        ccai: &Ccai,
+        agent_id: Option<i64>,
+        number: Option<String>,
+        conversation_id: Option<String>,
+        status: SessionStatus,
+    ) -> usize {
+        let id = self.new_session_id();
+        let mut session =
+            SimSession::new(id, SessionType::Call, Direction::Outbound, status, agent_id);
+        session.number = number;
+        session.conversation_id = conversation_id;
+        self.sessions.push(session);
+        let index = self.sessions.len() - 1;
+        self.emit(ccai, index, "assigned", json!({}));
+        index
+    }
+
+    /// Applies `action` to session `id`; `agent_id` (the agent's controls) must own it.
+    /// Returns the session the action leaves the agent with (a new one for the call-back
+    /// actions).
+    pub fn act(
+        &mut self,
+        ccai: &Ccai,
+        id: i64,
+        agent_id: Option<i64>,
+        action: Action,
+    ) -> Result<SimSession, Refusal> {
+        let index = self
+            .session_index(id)
+            .ok_or_else(|| Refusal::not_found("Call not found"))?;
+        let session = self.sessions[index].clone();
+        if let Some(agent_id) = agent_id {
+            if session.agent_id != Some(agent_id) {
+                return Err(Refusal::conflict(format!(
+                    "{} {id} is not assigned to agent {agent_id}",
+                    session.kind.as_str()
+                )));
+            }
+        }
+        use SessionStatus as S;
+        let voice = session.kind == SessionType::Call;
+        let refuse = || {
+            Refusal::conflict(format!(
+                "Can't {} a {} that is {}",
+                action.name().replace('_', " "),
+                session.kind.as_str(),
+                session.status.as_str().replace('_', " ")
+            ))
+        };
+        let mut result_index = index;
+        match (&action, session.status) {
+            (Action::Answer, S::Ringing) => {
+                let s = &mut self.sessions[index];
+                s.status = S::Connected;
+                s.connected_at_ms = Some(now_ms());
+                let busy = if voice { IN_CALL } else { IN_CHAT };
+                self.set_system_status(session.agent_id, busy);
+                self.emit(ccai, index, "connected", json!({}));
+            }
+            (Action::Connect, S::Assigned | S::Selecting) if voice => {
+                let s = &mut self.sessions[index];
+                s.status = S::Connected;
+                s.connected_at_ms = Some(now_ms());
+                self.set_system_status(session.agent_id, IN_CALL);
+                self.emit(ccai, index, "connected", json!({}));
+            }
+            (Action::Hold, S::Connected) if voice => {
+                self.sessions[index].status = S::OnHold;
+                self.emit(ccai, index, "held", json!({}));
+            }
+            (Action::Resume, S::OnHold) if voice => {
+                self.sessions[index].status = S::Connected;
+                self.emit(ccai, index, "resumed", json!({}));
+            }
+            (Action::Mute, S::Connected | S::OnHold) if voice && !session.muted => {
+                self.sessions[index].muted = true;
+                self.emit(ccai, index, "muted", json!({}));
+            }
+            (Action::Unmute, S::Connected | S::OnHold) if voice && session.muted => {
+                self.sessions[index].muted = false;
+                self.emit(ccai, index, "unmuted", json!({}));
+            }
+            (Action::End, S::Assigned | S::Selecting | S::Connected | S::OnHold)
+            | (Action::CustomerHangUp, S::Assigned | S::Connected | S::OnHold) => {
+                let reason = (session.connected_at_ms.is_none()).then(|| "not_answered".into());
+                self.enter_wrap_up(ccai, index, reason);
+                self.emit(ccai, index, "ended", json!({}));
+            }
+            (Action::CustomerHangUp, S::Ringing) => {
+                let s = &mut self.sessions[index];
+                s.status = S::Abandoned;
+                s.ended_at_ms = Some(now_ms());
+                s.end_reason = Some("abandoned".into());
+                self.emit(ccai, index, "abandoned", json!({}));
+            }
+            (Action::Miss, S::Ringing) => {
+                let s = &mut self.sessions[index];
+                s.status = S::Missed;
+                s.ended_at_ms = Some(now_ms());
+                s.end_reason = Some("missed".into());
+                self.set_system_status(session.agent_id, MISSED_CALL);
+                self.emit(ccai, index, "missed", json!({}));
+            }
+            (Action::Transfer(target), S::Connected | S::OnHold) if voice => {
+                let target = target.trim();
+                if target.is_empty() || target.chars().count() > 100 {
+                    return Err(Refusal::bad_request("target must be 1 to 100 characters"));
+                }
+                self.sessions[index].transferred_to = Some(target.to_owned());
+                self.enter_wrap_up(ccai, index, Some("transferred".into()));
+                self.emit(
+                    ccai,
+                    index,
+                    "transferred",
+                    json!({"transfer": {"target": target}}),
+                );
+            }
+            (Action::Dtmf(digits), S::Connected) if voice => {
+                if !valid_digits(digits) {
+                    return Err(Refusal::bad_request(
+                        "digits must be 1 to 32 of 0-9, * and #",
+                    ));
+                }
+                self.sessions[index].dtmf.push_str(digits);
+                self.emit(ccai, index, "dtmf", json!({"dtmf": {"digits": digits}}));
+            }
+            (Action::HangUpAndCallBack, S::Connected | S::OnHold)
+                if voice && session.number.is_some() =>
+            {
+                let s = &mut self.sessions[index];
+                s.status = S::Finished;
+                s.ended_at_ms = Some(now_ms());
+                s.end_reason = Some("called_back".into());
+                self.emit(ccai, index, "ended", json!({}));
+                // The agent stays In-call: the new call is dialing.
+                result_index = self.place_outbound(
+                    ccai,
+                    session.agent_id,
+                    session.number.clone(),
+                    session.conversation_id.clone(),
+                    S::Assigned,
+                );
+            }
+            (Action::CallBack, S::Finished) if voice && session.number.is_some() => {
+                let short = session
+                    .connected_at_ms
+                    .zip(session.ended_at_ms)
+                    .is_some_and(|(start, end)| end - start < 10_000);
+                if !short {
+                    return Err(Refusal::conflict(
+                        "Call back is offered only after a call under 10 seconds",
+                    ));
+                }
+                if let Some(live) = session.agent_id.and_then(|a| self.live_session_of(a)) {
+                    return Err(Refusal::conflict(format!(
+                        "The agent is busy with {} {}",
+                        live.kind.as_str(),
+                        live.id
+                    )));
+                }
+                result_index = self.place_outbound(
+                    ccai,
+                    session.agent_id,
+                    session.number.clone(),
+                    session.conversation_id.clone(),
+                    S::Assigned,
+                );
+            }
+            (Action::WrapUpDone, S::WrapUp) => {
+                self.sessions[index].status = S::Finished;
+                self.leave_wrap_up(session.agent_id);
+                self.emit(ccai, index, "wrap_up_ended", json!({}));
+            }
+            _ => return Err(refuse()),
+        }
+        Ok(self.sessions[result_index].clone())
+    }
+
+    /// An outbound call placed through `POST /apps/api/v1/calls` becomes a session.
+    pub fn outbound_placed(
+        &mut self,
+        ccai: &Ccai,
+        call_id: i64,
+        agent_id: i64,
+        number: Option<String>,
+        conversation_id: Option<String>,
+        selecting: bool,
+    ) {
+        let status = if selecting {
+            SessionStatus::Selecting
+        } else {
+            SessionStatus::Assigned
+        };
+        let mut session = SimSession::new(
+            call_id,
+            SessionType::Call,
+            Direction::Outbound,
+            status,
+            Some(agent_id),
+        );
+        session.number = number;
+        session.conversation_id = conversation_id;
+        self.sessions.push(session);
+        self.emit(ccai, self.sessions.len() - 1, "assigned", json!({}));
+    }
+
+    /// The id the next placed call gets.
+    pub fn take_call_id(&mut self) -> i64 {
+        self.new_session_id()
+    }
+}
+
+/// `POST /_sim/scenarios`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    kind: ScenarioKind,
+    #[serde(default = "default_agent")]
+    agent_id: i64,
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    conversation_id: Option<String>,
+    /// CSAT: 1 to 5 (5 by default).
+    #[serde(default)]
+    rating: Option<i64>,
+    /// SmartAction: its name and result.
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    result: Option<String>,
+}
+
+fn default_agent() -> i64 {
+    102
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScenarioKind {
+    InboundCall,
+    Chat,
+    Voicemail,
+    Abandoned,
+    SmartAction,
+    Csat,
+}
+
+const DEFAULT_NUMBER: &str = "+14155552671";
+
+fn bounded(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, Refusal> {
+    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+        Some(v) if v.chars().count() > max => Err(Refusal::bad_request(format!(
+            "{field} must be at most {max} characters"
+        ))),
+        other => Ok(other),
+    }
+}
+
+impl CcaiData {
+    pub fn run_scenario(&mut self, ccai: &Ccai, scenario: Scenario) -> Result<SimSession, Refusal> {
+        let agent_id = scenario.agent_id;
+        let status = self
+            .agent_status(agent_id)
+            .ok_or_else(|| Refusal::not_found("Agent not found"))?;
+        let number = bounded(scenario.number, "number", 32)?.or(Some(DEFAULT_NUMBER.into()));
+        let conversation_id = bounded(scenario.conversation_id, "conversation_id", 100)?;
+        let offer = |data: &mut CcaiData, kind: SessionType| -> Result<usize, Refusal> {
+            let routable = status == AVAILABLE || (kind == SessionType::Chat && status == IN_CHAT);
+            if !routable {
+                return Err(Refusal::conflict(format!(
+                    "Agent {agent_id} is not Available: work is offered only to Available agents"
+                )));
+            }
+            let id = data.new_session_id();
+            let mut session = SimSession::new(
+                id,
+                kind,
+                Direction::Inbound,
+                SessionStatus::Ringing,
+                Some(agent_id),
+            );
+            session.number = number.clone();
+            session.conversation_id = conversation_id.clone();
+            data.sessions.push(session);
+            let index = data.sessions.len() - 1;
+            data.emit(ccai, index, "offered", json!({}));
+            Ok(index)
+        };
+        let index = match scenario.kind {
+            ScenarioKind::InboundCall => offer(self, SessionType::Call)?,
+            ScenarioKind::Chat => offer(self, SessionType::Chat)?,
+            ScenarioKind::Abandoned => {
+                let index = offer(self, SessionType::Call)?;
+                let id = self.sessions[index].id;
+                self.act(ccai, id, None, Action::CustomerHangUp)?;
+                index
+            }
+            ScenarioKind::Voicemail => {
+                let id = self.new_session_id();
+                let mut session = SimSession::new(
+                    id,
+                    SessionType::Call,
+                    Direction::Inbound,
+                    SessionStatus::Voicemail,
+                    Some(agent_id),
+                );
+                session.number = number;
+                session.conversation_id = conversation_id;
+                session.ended_at_ms = Some(now_ms());
+                session.end_reason = Some("voicemail".into());
+                let url = format!("{}/_sim/recordings/{id}.wav", ccai.api_url);
+                session.recording_url = Some(url.clone());
+                self.sessions.push(session);
+                let index = self.sessions.len() - 1;
+                self.emit(
+                    ccai,
+                    index,
+                    "voicemail",
+                    json!({"voicemail": {"recording_url": url}}),
+                );
+                index
+            }
+            ScenarioKind::SmartAction => {
+                let index = self.latest_session_of(agent_id).ok_or_else(|| {
+                    Refusal::conflict(format!(
+                        "Agent {agent_id} has no call or chat for a SmartAction"
+                    ))
+                })?;
+                let name = bounded(scenario.name, "name", 100)?
+                    .unwrap_or_else(|| "Get Verification".into());
+                let result =
+                    bounded(scenario.result, "result", 256)?.unwrap_or_else(|| "verified".into());
+                self.sessions[index].smart_actions.push(SmartActionResult {
+                    name: name.clone(),
+                    result: result.clone(),
+                });
+                self.emit(
+                    ccai,
+                    index,
+                    "smart_action",
+                    json!({"smart_action": {"name": name, "result": result}}),
+                );
+                index
+            }
+            ScenarioKind::Csat => {
+                let rating = scenario.rating.unwrap_or(5);
+                let rating = u8::try_from(rating)
+                    .ok()
+                    .filter(|r| (1..=5).contains(r))
+                    .ok_or_else(|| Refusal::bad_request("rating must be 1 to 5"))?;
+                let index = self.latest_session_of(agent_id).ok_or_else(|| {
+                    Refusal::conflict(format!("Agent {agent_id} has no call or chat to rate"))
+                })?;
+                self.sessions[index].rating = Some(rating);
+                self.emit(ccai, index, "csat", json!({"csat": {"rating": rating}}));
+                index
+            }
+        };
+        Ok(self.sessions[index].clone())
+    }
+
+    fn latest_session_of(&self, agent_id: i64) -> Option<usize> {
+        self.sessions
+            .iter()
+            .rposition(|s| s.agent_id == Some(agent_id))
+    }
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Refusal> {
+    body.map(|Json(value)| value)
+        .map_err(|rejection| Refusal::bad_request(rejection.body_text()))
+}
+
+/// `POST /_sim/scenarios`: 201 with the session.
+pub async fn scenario(
+    State(ccai): State<Ccai>,
+    body: Result<Json<Scenario>, JsonRejection>,
+) -> Response {
+    let result = json_body(body).and_then(|scenario| ccai.data().run_scenario(&ccai, scenario));
+    match result {
+        Ok(session) => (StatusCode::CREATED, Json(session)).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `GET /_sim/sessions`: every call and chat, oldest first.
+pub async fn list(State(ccai): State<Ccai>) -> Json<Vec<SimSession>> {
+    Json(ccai.data().sessions.clone())
+}
+
+/// `POST /_sim/calls/{id}/{event}`: the customer's or the platform's side.
+pub async fn platform_event(
+    State(ccai): State<Ccai>,
+    Path((id, event)): Path<(String, String)>,
+) -> Response {
+    let action = match event.as_str() {
+        "connect" => Action::Connect,
+        "miss" => Action::Miss,
+        "customer_hang_up" => Action::CustomerHangUp,
+        "wrap_up_done" => Action::WrapUpDone,
+        _ => return Refusal::not_found("Unknown event").into_response(),
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return Refusal::not_found("Call not found").into_response();
+    };
+    match ccai.data().act(&ccai, id, None, action) {
+        Ok(session) => Json(session).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `GET /ext/call-control/v1/capabilities`.
+pub async fn capabilities(State(ccai): State<Ccai>) -> Response {
+    if !ccai.call_controls {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    Json(json!({ "controls": CONTROLS })).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ControlBody {
+    agent_id: Option<i64>,
+    #[serde(default)]
+    digits: Option<String>,
+    #[serde(default)]
+    target: Option<String>,
+}
+
+/// `POST /ext/call-control/v1/calls/{id}/{action}` with `{"agent_id", "digits"?, "target"?}`.
+pub async fn control(
+    State(ccai): State<Ccai>,
+    Path((id, action)): Path<(String, String)>,
+    body: Result<Json<ControlBody>, JsonRejection>,
+) -> Response {
+    if !ccai.call_controls {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    let Ok(id) = id.parse::<i64>() else {
+        return Refusal::not_found("Call not found").into_response();
+    };
+    let body = match json_body(body) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let Some(agent_id) = body.agent_id else {
+        return message(StatusCode::BAD_REQUEST, "agent_id is required");
+    };
+    let action = match action.as_str() {
+        "answer" => Action::Answer,
+        "hold" => Action::Hold,
+        "resume" => Action::Resume,
+        "mute" => Action::Mute,
+        "unmute" => Action::Unmute,
+        "end" => Action::End,
+        "transfer" => match body.target {
+            Some(target) => Action::Transfer(target),
+            None => return message(StatusCode::BAD_REQUEST, "target is required"),
+        },
+        "dtmf" => match body.digits {
+            Some(digits) => Action::Dtmf(digits),
+            None => return message(StatusCode::BAD_REQUEST, "digits is required"),
+        },
+        "hang_up_and_call_back" => Action::HangUpAndCallBack,
+        "call_back" => Action::CallBack,
+        _ => return message(StatusCode::NOT_FOUND, "Unknown call control"),
+    };
+    match ccai.data().act(&ccai, id, Some(agent_id), action) {
+        Ok(session) => Json(session).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhooks::{Target, Webhooks};
+
+    fn ccai() -> Ccai {
+        let webhooks = Webhooks::spawn(
+            Some(Target {
+                url: "http://127.0.0.1:9/nowhere".into(),
+                user: "u".into(),
+                password: "p".into(),
+            }),
+            adapter_core::backoff::Backoff::default(),
+        );
+        let mut ccai = Ccai::new("demo".into(), "t".into(), webhooks);
+        ccai.wrap_up = std::time::Duration::ZERO;
+        ccai
+    }
+
+    fn status_of(data: &CcaiData, agent: i64) -> i64 {
+        data.agent_status(agent).unwrap_or(i64::MIN)
+    }
+
+    fn inbound(data: &mut CcaiData, ccai: &Ccai, kind: ScenarioKind) -> i64 {
+        let scenario = Scenario {
+            kind,
+            agent_id: 102,
+            number: None,
+            conversation_id: Some("conv-1".into()),
+            rating: None,
+            name: None,
+            result: None,
+        };
+        data.run_scenario(ccai, scenario)
+            .map(|s| s.id)
+            .unwrap_or(-1)
+    }
+
+    #[tokio::test]
+    async fn an_inbound_call_follows_the_platform_status_rules() {
+        let ccai = ccai();
+        let mut data = CcaiData::default();
+        data.agents[1].next_status_id = Some(-2);
+        let id = inbound(&mut data, &ccai, ScenarioKind::InboundCall);
+        type Outcome = Result<(SessionStatus, i64), StatusCode>;
+        let steps: Vec<(Action, Outcome)> = vec![
+            (Action::Hold, Err(StatusCode::CONFLICT)),
+            (Action::Answer, Ok((SessionStatus::Connected, IN_CALL))),
+            (Action::Answer, Err(StatusCode::CONFLICT)),
+            (Action::Hold, Ok((SessionStatus::OnHold, IN_CALL))),
+            (Action::Dtmf("1".into()), Err(StatusCode::CONFLICT)),
+            (Action::Resume, Ok((SessionStatus::Connected, IN_CALL))),
+            (Action::Dtmf("12x".into()), Err(StatusCode::BAD_REQUEST)),
+            (
+                Action::Dtmf("12#".into()),
+                Ok((SessionStatus::Connected, IN_CALL)),
+            ),
+            (Action::Mute, Ok((SessionStatus::Connected, IN_CALL))),
+            (Action::Mute, Err(StatusCode::CONFLICT)),
+            (Action::Unmute, Ok((SessionStatus::Connected, IN_CALL))),
+            (Action::End, Ok((SessionStatus::WrapUp, WRAP_UP))),
+            (Action::End, Err(StatusCode::CONFLICT)),
+            // Wrap-up done: the next status (Break) rather than Available.
+            (Action::WrapUpDone, Ok((SessionStatus::Finished, -2))),
+        ];
+        for (action, want) in steps {
+            let got = data
+                .act(&ccai, id, None, action.clone())
+                .map(|s| (s.status, status_of(&data, 102)))
+                .map_err(|r| r.status);
+            assert_eq!(got, want, "{action:?}");
+        }
+        assert_eq!(data.sessions[0].dtmf, "12#");
+        assert_eq!(data.agents[1].next_status_id, None);
+        let events: Vec<String> = ccai
+            .webhooks
+            .deliveries()
+            .into_iter()
+            .map(|d| d.event_type)
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "call.offered",
+                "call.connected",
+                "call.held",
+                "call.resumed",
+                "call.dtmf",
+                "call.muted",
+                "call.unmuted",
+                "call.ended",
+                "call.wrap_up_ended"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn offers_go_to_available_agents_and_a_missed_one_sets_missed_call() {
+        let ccai = ccai();
+        let mut data = CcaiData::default();
+        let id = inbound(&mut data, &ccai, ScenarioKind::InboundCall);
+        assert_eq!(
+            data.act(&ccai, id, Some(103), Action::Answer)
+                .map(|_| ())
+                .map_err(|r| r.status),
+            Err(StatusCode::CONFLICT),
+            "another agent's call"
+        );
+        data.act(&ccai, id, None, Action::Miss)
+            .map(|_| ())
+            .unwrap_or_else(|r| panic!("{r:?}"));
+        assert_eq!(status_of(&data, 102), MISSED_CALL);
+        let refused = data.run_scenario(
+            &ccai,
+            Scenario {
+                kind: ScenarioKind::InboundCall,
+                agent_id: 102,
+                number: None,
+                conversation_id: None,
+                rating: None,
+                name: None,
+                result: None,
+            },
+        );
+        assert_eq!(
+            refused.map(|_| ()).map_err(|r| r.status),
+            Err(StatusCode::CONFLICT)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chat_makes_the_agent_in_chat_and_has_no_voice_controls() {
+        let ccai = ccai();
+        let mut data = CcaiData::default();
+        let id = inbound(&mut data, &ccai, ScenarioKind::Chat);
+        assert!(data.act(&ccai, id, None, Action::Answer).is_ok());
+        assert_eq!(status_of(&data, 102), IN_CHAT);
+        assert_eq!(
+            data.act(&ccai, id, None, Action::Hold)
+                .map_err(|r| r.status)
+                .map(|_| ()),
+            Err(StatusCode::CONFLICT)
+        );
+        assert!(data.act(&ccai, id, None, Action::End).is_ok());
+        assert_eq!(status_of(&data, 102), WRAP_UP);
+    }
+
+    #[tokio::test]
+    async fn call_back_needs_a_short_finished_call_and_hang_up_and_call_back_places_a_new_one() {
+        let ccai = ccai();
+        let mut data = CcaiData::default();
+        let id = inbound(&mut data, &ccai, ScenarioKind::InboundCall);
+        for action in [Action::Answer, Action::End, Action::WrapUpDone] {
+            assert!(data.act(&ccai, id, None, action).is_ok());
+        }
+        let again = data.act(&ccai, id, Some(102), Action::CallBack);
+        let again = again.unwrap_or_else(|r| panic!("{r:?}"));
+        assert_ne!(again.id, id);
+        assert_eq!(
+            (again.direction, again.status, again.number.as_deref()),
+            (
+                Direction::Outbound,
+                SessionStatus::Assigned,
+                Some(DEFAULT_NUMBER)
+            )
+        );
+        assert_eq!(
+            data.act(&ccai, id, Some(102), Action::CallBack)
+                .map_err(|r| r.status)
+                .map(|_| ()),
+            Err(StatusCode::CONFLICT),
+            "busy with the new call"
+        );
+        assert!(data.act(&ccai, again.id, None, Action::Connect).is_ok());
+        let third = data
+            .act(&ccai, again.id, Some(102), Action::HangUpAndCallBack)
+            .unwrap_or_else(|r| panic!("{r:?}"));
+        assert_eq!(data.sessions[1].status, SessionStatus::Finished);
+        assert_eq!(third.status, SessionStatus::Assigned);
+        assert_eq!(status_of(&data, 102), IN_CALL);
+        // A long call offers no call back.
+        data.sessions[1].ended_at_ms = data.sessions[1].connected_at_ms.map(|c| c + 10_000);
+        data.act(&ccai, third.id, None, Action::End)
+            .map(|_| ())
+            .unwrap_or_else(|r| panic!("{r:?}"));
+        data.act(&ccai, third.id, None, Action::WrapUpDone)
+            .map(|_| ())
+            .unwrap_or_else(|r| panic!("{r:?}"));
+        let long = data.act(&ccai, again.id, Some(102), Action::CallBack);
+        assert_eq!(
+            long.map(|_| ()).map_err(|r| r.message),
+            Err("Call back is offered only after a call under 10 seconds".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn csat_and_smart_action_attach_to_the_latest_session() {
+        let ccai = ccai();
+        let mut data = CcaiData::default();
+        let csat = |data: &mut CcaiData, rating| {
+            data.run_scenario(
+                &ccai,
+                Scenario {
+                    kind: ScenarioKind::Csat,
+                    agent_id: 102,
+                    number: None,
+                    conversation_id: None,
+                    rating: Some(rating),
+                    name: None,
+                    result: None,
+                },
+            )
+            .map(|s| s.rating)
+            .map_err(|r| r.status)
+        };
+        assert_eq!(
+            csat(&mut data, 4),
+            Err(StatusCode::CONFLICT),
+            "nothing to rate yet"
+        );
+        inbound(&mut data, &ccai, ScenarioKind::Voicemail);
+        assert!(data.sessions[0]
+            .recording_url
+            .as_deref()
+            .is_some_and(|u| u.ends_with(".wav")));
+        assert_eq!(csat(&mut data, 6), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(csat(&mut data, 4), Ok(Some(4)));
+        inbound(&mut data, &ccai, ScenarioKind::SmartAction);
+        assert_eq!(data.sessions[0].smart_actions.len(), 1);
+        let events: Vec<String> = ccai
+            .webhooks
+            .deliveries()
+            .into_iter()
+            .map(|d| d.event_type)
+            .collect();
+        assert_eq!(events, ["call.voicemail", "call.csat", "call.smart_action"]);
+    }
+}
