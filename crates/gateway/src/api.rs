@@ -202,6 +202,7 @@ async fn sign_in(
         .sessions
         .issue(&email, agent_id, &request.kustomer_user.id)
         .await?;
+    seed_status(&state, agent_id).await;
     tracing::info!(agent = %email, agent_id, "agent signed in");
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
@@ -231,9 +232,50 @@ async fn sign_out(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/me`: who is signed in, until when.
-async fn me(signed_in: SignedIn) -> Json<Session> {
-    Json(signed_in.session)
+/// `GET /api/v1/me`: who is signed in, until when, and the call controls on offer.
+async fn me(State(state): State<AppState>, signed_in: SignedIn) -> Response {
+    let mut body = serde_json::to_value(&signed_in.session).unwrap_or_else(|_| json!({}));
+    let controls: Vec<&str> = state
+        .capabilities
+        .get()
+        .into_iter()
+        .map(|c| c.as_str())
+        .collect();
+    body["capabilities"] = json!(controls);
+    Json(body).into_response()
+}
+
+/// Publishes the agent's status as the platform has it, so the first snapshot of a new stream
+/// carries it. A failure is logged: sign-in does not depend on it.
+async fn seed_status(state: &AppState, agent_id: i64) {
+    let status = match state.ccai.agent_status(agent_id).await {
+        Ok(Some(status)) => status,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::warn!(%error, agent_id, "cannot read the agent's status at sign-in");
+            return;
+        }
+    };
+    let name = match status.name {
+        Some(name) => name,
+        None => state
+            .ccai
+            .user_statuses()
+            .await
+            .ok()
+            .and_then(|all| all.into_iter().find(|s| s.id == status.id))
+            .map(|s| s.name)
+            .unwrap_or_default(),
+    };
+    let next = state.events.state(agent_id).next_status;
+    state.events.publish_status(
+        agent_id,
+        Some(StatusView {
+            id: status.id,
+            name,
+        }),
+        next,
+    );
 }
 
 /// The agent API's routes, nested under `/api/v1`.
@@ -436,6 +478,7 @@ pub fn routes() -> Router<AppState> {
         .route("/events", axum::routing::get(crate::events::stream))
         .route("/statuses", axum::routing::get(statuses))
         .route("/calls", post(place_call))
+        .route("/calls/{id}/{action}", post(crate::controls::control))
         .route("/sessions", post(sign_in).delete(sign_out))
         .route("/sessions/refresh", post(refresh))
         .route("/me", axum::routing::get(me))

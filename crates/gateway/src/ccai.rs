@@ -32,6 +32,10 @@ pub enum CcaiError {
     /// The platform's own message, e.g. "Agent is not available to take this call".
     #[error("{0}")]
     Rejected(String),
+    /// 409: the request does not fit the current state (a call control on a call that has
+    /// moved on); the platform's message.
+    #[error("{0}")]
+    Conflict(String),
     #[error("the CCAI Platform is limiting the gateway's requests; try again in a moment")]
     RateLimited { retry_after: Option<Duration> },
     #[error("the CCAI Platform failed (HTTP {status}); try again in a moment")]
@@ -146,6 +150,21 @@ pub trait CcaiApi: Send + Sync {
         &self,
         call: &PlaceCall,
     ) -> impl Future<Output = Result<CallPlaced, CcaiError>> + Send;
+    /// The agent's current status, read fresh (not cached).
+    fn agent_status(
+        &self,
+        agent_id: i64,
+    ) -> impl Future<Output = Result<Option<StatusRef>, CcaiError>> + Send;
+    /// The call controls the upstream offers (`GET /ext/call-control/v1/capabilities`, an
+    /// extension the public API does not have: [`CcaiError::NotFound`] there).
+    fn call_controls(&self) -> impl Future<Output = Result<Vec<String>, CcaiError>> + Send;
+    /// Applies a call control (`POST /ext/call-control/v1/calls/{id}/{action}`); never retried.
+    fn call_control(
+        &self,
+        call_id: i64,
+        action: &str,
+        body: &Value,
+    ) -> impl Future<Output = Result<Value, CcaiError>> + Send;
 }
 
 /// The tenant's request budget, shared by every request this gateway makes. It refills at the
@@ -332,6 +351,9 @@ impl HttpCcai {
             401 | 403 => Err(CcaiError::Unauthorized),
             404 => Err(CcaiError::NotFound),
             429 => Err(CcaiError::RateLimited { retry_after }),
+            409 => Err(CcaiError::Conflict(platform_message(&body).unwrap_or_else(
+                || "the CCAI Platform refused the request in the call's current state".into(),
+            ))),
             400..=499 => Err(CcaiError::Rejected(platform_message(&body).unwrap_or_else(
                 || format!("the CCAI Platform refused the request (HTTP {status})"),
             ))),
@@ -446,6 +468,63 @@ impl CcaiApi for HttpCcai {
         } else {
             CallPlaced::Created(info)
         })
+    }
+
+    async fn agent_status(&self, agent_id: i64) -> Result<Option<StatusRef>, CcaiError> {
+        self.read_agent_status(agent_id).await
+    }
+
+    /// One attempt (a 429 is waited out): at startup an unreachable upstream must not hold the
+    /// gateway up, and the refresh tries again later.
+    async fn call_controls(&self) -> Result<Vec<String>, CcaiError> {
+        let (_, body) = self
+            .send(
+                Method::GET,
+                "/ext/call-control/v1/capabilities",
+                None,
+                false,
+            )
+            .await?;
+        Ok(Self::decode::<Capabilities>(&body)?.controls)
+    }
+
+    async fn call_control(
+        &self,
+        call_id: i64,
+        action: &str,
+        body: &Value,
+    ) -> Result<Value, CcaiError> {
+        let path = format!("/ext/call-control/v1/calls/{call_id}/{action}");
+        let (_, body) = self.send(Method::POST, &path, Some(body), false).await?;
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        Self::decode(&body)
+    }
+}
+
+#[derive(Deserialize)]
+struct Capabilities {
+    #[serde(default)]
+    controls: Vec<String>,
+}
+
+impl HttpCcai {
+    /// The agent's status from a fresh read of the agents list; also refreshes the directory.
+    async fn read_agent_status(&self, agent_id: i64) -> Result<Option<StatusRef>, CcaiError> {
+        let agents: Vec<Agent> = self.list("/manager/api/v1/agents").await?;
+        let status = agents
+            .iter()
+            .find(|a| a.id == agent_id)
+            .and_then(|a| a.status.clone());
+        *self.agents.lock().await = Some(Cached {
+            at: Instant::now(),
+            value: agents
+                .into_iter()
+                .map(|a| (a.email.to_lowercase(), a.id))
+                .collect(),
+        });
+        Ok(status)
     }
 }
 

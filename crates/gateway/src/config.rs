@@ -59,6 +59,15 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_DEV_SIGN_IN")]
     pub dev_sign_in: bool,
 
+    /// User name the CCAI Platform's session webhooks must carry (HTTP Basic). Without it and
+    /// `--webhook-password`, `POST /webhooks/ccai` answers 503 `webhooks_disabled`.
+    #[arg(long, env = "GATEWAY_WEBHOOK_USER")]
+    pub webhook_user: Option<String>,
+
+    /// Password the session webhooks must carry (HTTP Basic). Never logged.
+    #[arg(long, env = "GATEWAY_WEBHOOK_PASSWORD", hide_env_values = true)]
+    pub webhook_password: Option<Secret>,
+
     /// How long a session lasts without a refresh, in minutes.
     #[arg(long, env = "GATEWAY_SESSION_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
     pub session_minutes: u64,
@@ -77,6 +86,8 @@ impl Config {
             ccai_token: Secret::new("sim-token"),
             agents_file: None,
             dev_sign_in: true,
+            webhook_user: None,
+            webhook_password: None,
             session_minutes: 15,
         }
     }
@@ -162,6 +173,22 @@ mod tests {
             !format!("{config:?}").contains("t0k3n"),
             "the token never prints"
         );
+    }
+
+    #[test]
+    fn webhook_credentials_are_optional_and_the_password_never_prints() {
+        let config = Config::try_parse_from(["adapter-gateway"]).unwrap();
+        assert_eq!((config.webhook_user, config.webhook_password), (None, None));
+        let config = Config::try_parse_from([
+            "adapter-gateway",
+            "--webhook-user",
+            "ccai",
+            "--webhook-password",
+            "s3cr3t-hook",
+        ])
+        .unwrap();
+        assert_eq!(config.webhook_user.as_deref(), Some("ccai"));
+        assert!(!format!("{config:?}").contains("s3cr3t-hook"));
     }
 
     #[test]

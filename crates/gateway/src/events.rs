@@ -99,6 +99,35 @@ impl EventHub {
         log.last_seq
     }
 
+    /// What the gateway knows of the agent now (the folded state).
+    pub fn state(&self, agent_id: i64) -> AgentState {
+        self.agents()
+            .get(&agent_id)
+            .map(|log| log.state.clone())
+            .unwrap_or_default()
+    }
+
+    /// Publishes the agent's statuses only when they differ from what the log already says,
+    /// so repeated reports (every webhook carries them) do not flood the stream.
+    pub fn publish_status(
+        &self,
+        agent_id: i64,
+        status: Option<adapter_core::agent_events::StatusView>,
+        next_status: Option<adapter_core::agent_events::StatusView>,
+    ) -> Option<u64> {
+        let current = self.state(agent_id);
+        if current.status == status && current.next_status == next_status {
+            return None;
+        }
+        Some(self.publish(
+            agent_id,
+            AgentEvent::StatusChanged {
+                status,
+                next_status,
+            },
+        ))
+    }
+
     /// The current state, as a snapshot message.
     pub fn snapshot(&self, agent_id: i64) -> StreamMessage {
         let mut agents = self.agents();

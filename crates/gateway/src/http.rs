@@ -35,6 +35,10 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", crate::api::routes())
+        .route(
+            "/webhooks/ccai",
+            axum::routing::post(crate::webhooks::receive),
+        )
         .with_state(state);
     if let Some(dir) = widget_dir {
         app = app.fallback_service(ServeDir::new(dir));

@@ -5,6 +5,8 @@
 //! - [`agents`]: who may sign in.
 //! - [`sessions`]: agent sessions (bearer tokens, stored hashed).
 //! - [`events`]: the per-agent event log and its WebSocket stream (sequence, resume, snapshot).
+//! - [`webhooks`]: the CCAI Platform's session webhooks in, published on the event stream.
+//! - [`controls`]: call controls the upstream offers, discovered and forwarded.
 //! - [`ccai`]: the CCAI Platform client (tenant credentials, shared rate budget, coalescing).
 //! - [`config`]: typed configuration from flags and environment.
 //! - [`store`]: SQLite with migrations.
@@ -16,10 +18,12 @@ pub mod agents;
 pub mod api;
 pub mod ccai;
 pub mod config;
+pub mod controls;
 pub mod events;
 pub mod http;
 pub mod sessions;
 pub mod store;
+pub mod webhooks;
 
 use std::{future::Future, sync::Arc};
 
@@ -49,6 +53,8 @@ pub struct AppState {
     /// Coalesces status changes into one CCAI call per status.
     pub status_setter: ccai::StatusSetter,
     pub events: events::EventHub,
+    /// The call controls the CCAI upstream offers.
+    pub capabilities: controls::Capabilities,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +100,31 @@ impl Gateway {
         ))?;
         let ccai = Arc::new(ccai);
         let store = Store::open(&config.data_dir).await?;
+        let horizon = sessions::now_ms() - webhooks::KEEP_DAYS * 86_400_000;
+        match store.prune_webhooks(horizon).await? {
+            0 => {}
+            pruned => tracing::info!(
+                pruned,
+                "forgot webhook event ids older than {} days",
+                webhooks::KEEP_DAYS
+            ),
+        }
+        match (&config.webhook_user, &config.webhook_password) {
+            (Some(_), Some(_)) => tracing::info!("session webhooks are on: POST /webhooks/ccai"),
+            _ => tracing::warn!("session webhooks are off (no --webhook-user and --webhook-password): calls will not reach the agents' adapters"),
+        }
+        let capabilities = controls::Capabilities::default();
+        // Bounded: an unreachable upstream must not hold the gateway up; the refresh retries.
+        if tokio::time::timeout(
+            controls::STARTUP_DISCOVERY,
+            capabilities.discover(ccai.as_ref()),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!("the CCAI upstream did not say which call controls it offers in time; offering none for now");
+        }
+        capabilities.spawn_refresh(Arc::clone(&ccai), controls::REFRESH_EVERY);
         let sessions = Sessions::new(
             store.pool(),
             std::time::Duration::from_secs(config.session_minutes.saturating_mul(60)),
@@ -125,6 +156,7 @@ impl Gateway {
                 // Each start forgets past events: its number is the stream's epoch.
                 events: events::EventHub::new(u64::try_from(starts).unwrap_or_default()),
                 ccai,
+                capabilities,
             },
         })
     }

@@ -68,6 +68,37 @@ impl Store {
         Ok(count)
     }
 
+    /// Records a received webhook; `false` when its `event_id` was already recorded (a replay).
+    pub async fn record_webhook(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        agent_id: Option<i64>,
+        payload: &str,
+        received_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(event_id)
+        .bind(event_type)
+        .bind(agent_id)
+        .bind(payload)
+        .bind(received_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets webhooks received before `before_ms`; returns how many.
+    pub async fn prune_webhooks(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM webhook_events WHERE received_at_ms < ?")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub fn pool(&self) -> SqlitePool {
         self.pool.clone()
     }

@@ -556,7 +556,12 @@ mod event_stream {
         let hello = next(&mut socket).await;
         assert_eq!(
             (&hello["type"], &hello["seq"]),
-            (&json!("snapshot"), &json!(0))
+            (&json!("snapshot"), &json!(1))
+        );
+        assert_eq!(
+            hello["state"]["status"],
+            json!({"id": 0, "name": "Available"}),
+            "sign-in read the agent's status from the platform"
         );
         let epoch = hello["epoch"].as_u64().unwrap();
 
@@ -564,7 +569,7 @@ mod event_stream {
         let event = next(&mut socket).await;
         assert_eq!(
             (&event["type"], &event["seq"]),
-            (&json!("event"), &json!(1))
+            (&json!("event"), &json!(2))
         );
         assert_eq!(event["event"]["kind"], "status_changed");
         assert_eq!(event["event"]["status"]["name"], "Break");
@@ -581,15 +586,15 @@ mod event_stream {
         .await;
         assert_eq!(placed.0, StatusCode::CREATED, "{}", placed.1);
 
-        let mut socket = open(&stack, &format!("token={token}&epoch={epoch}&after=1")).await;
+        let mut socket = open(&stack, &format!("token={token}&epoch={epoch}&after=2")).await;
         let missed = [next(&mut socket).await, next(&mut socket).await];
         assert_eq!(
             (&missed[0]["seq"], &missed[0]["event"]["status"]["name"]),
-            (&json!(2), &json!("Available"))
+            (&json!(3), &json!("Available"))
         );
         assert_eq!(
             (&missed[1]["seq"], &missed[1]["event"]["kind"]),
-            (&json!(3), &json!("call"))
+            (&json!(4), &json!("call"))
         );
         assert_eq!(missed[1]["event"]["number"], "+14155552671");
 
@@ -602,7 +607,7 @@ mod event_stream {
         let snapshot = next(&mut socket).await;
         assert_eq!(
             (&snapshot["type"], &snapshot["seq"]),
-            (&json!("snapshot"), &json!(3))
+            (&json!("snapshot"), &json!(4))
         );
         assert_eq!(snapshot["state"]["status"]["name"], "Available");
         assert_eq!(snapshot["state"]["call"]["number"], "+14155552671");
