@@ -43,7 +43,7 @@
   const adapterOrigin = adapterUrl.origin;
 
   // Exposed for end-to-end tests and for poking at the emulator from the console.
-  const emulator = { log: [], send, clickToCall, adapterOrigin };
+  const emulator = { log: [], send, clickToCall, adapterOrigin, scenario, customerAnswers };
   window.hostEmulator = emulator;
 
   function log(direction, type, detail) {
@@ -195,6 +195,67 @@
         break;
     }
   });
+
+  // The simulated contact center, driven same-origin (the simulator serves this page).
+  const scenarioAgent = document.getElementById("scenario-agent");
+  const scenarioResult = document.getElementById("scenario-result");
+
+  function agentId(options) {
+    const id = Number((options && options.agent_id) || scenarioAgent.value || 102);
+    return Number.isInteger(id) && id > 0 ? id : 102;
+  }
+
+  async function simulator(method, path, body) {
+    const response = await fetch(path, {
+      method,
+      headers: body ? { "content-type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const json = await response.json().catch(() => null);
+    return { ok: response.ok, status: response.status, body: json };
+  }
+
+  function report(what, result) {
+    const text = result.ok
+      ? `${what}: ${result.body.type || "call"} ${result.body.id} is ${result.body.status}`
+      : `${what} refused (${result.status}): ${(result.body && result.body.message) || "no reason given"}`;
+    scenarioResult.textContent = text;
+    log("note", what, text);
+  }
+
+  /** Runs a scenario (inbound_call, chat, voicemail, abandoned, smart_action, csat); resolves
+   * with the session JSON, or {error, status} when the simulator refused. */
+  async function scenario(kind, options) {
+    const body = Object.assign(
+      { kind, conversation_id: selected.conversation || null },
+      options || {},
+      { agent_id: agentId(options) },
+    );
+    const result = await simulator("POST", "/_sim/scenarios", body);
+    report(kind, result);
+    return result.ok ? result.body : { error: (result.body && result.body.message) || "refused", status: result.status };
+  }
+
+  /** The customer answers the agent's latest outbound call that is still dialing. */
+  async function customerAnswers(options) {
+    const id = agentId(options);
+    const sessions = await simulator("GET", "/_sim/sessions");
+    const dialing = (sessions.body || [])
+      .filter((s) => s.agent_id === id && s.direction === "outbound" && (s.status === "assigned" || s.status === "selecting"))
+      .pop();
+    if (!dialing) {
+      scenarioResult.textContent = `No outbound call of agent ${id} is dialing.`;
+      return { error: "no outbound call is dialing", status: 404 };
+    }
+    const result = await simulator("POST", `/_sim/calls/${dialing.id}/connect`);
+    report("customer answers", result);
+    return result.ok ? result.body : { error: (result.body && result.body.message) || "refused", status: result.status };
+  }
+
+  for (const button of document.querySelectorAll("[data-scenario]")) {
+    button.addEventListener("click", () => scenario(button.dataset.scenario));
+  }
+  document.getElementById("customer-answers").addEventListener("click", () => customerAnswers());
 
   renderCustomers();
   adapterUrl.searchParams.set("parentUrl", window.location.href);

@@ -2,6 +2,7 @@
 // (agent API + the built widget from dist/). Used by the demo (`node scripts/stack.mjs`) and by
 // the end-to-end tests (imported), so both run the same thing.
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -41,15 +42,15 @@ async function waitHealthy(url, child, name, deadlineMs) {
 
 /** One child process that can be stopped and started again with the same arguments. */
 class Service {
-  constructor(name, bin, args, healthUrl, { quiet }) {
-    Object.assign(this, { name, bin, args, healthUrl, quiet, child: null });
+  constructor(name, bin, args, healthUrl, { quiet, env }) {
+    Object.assign(this, { name, bin, args, healthUrl, quiet, env: env ?? {}, child: null });
   }
 
   async start() {
     const child = spawn(this.bin, this.args, {
       cwd: ROOT,
       stdio: ["ignore", this.quiet ? "ignore" : "inherit", this.quiet ? "pipe" : "inherit"],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "info" },
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "info", ...this.env },
     });
     this.stderr = "";
     child.stderr?.on("data", (chunk) => {
@@ -94,6 +95,11 @@ export async function startStack(options = {}) {
   mkdirSync(dataDir, { recursive: true });
 
   const adapterUrl = `http://127.0.0.1:${ports.gateway}/`;
+  // The simulator's session webhooks go to the gateway, with development credentials made up
+  // for this run. They travel in the environment (not on command lines, where any local user
+  // can read them) and are never printed.
+  const webhookUser = "ccai-webhooks";
+  const webhookPassword = randomBytes(18).toString("base64url");
   const simulator = new Service(
     "simulator",
     bin("adapter-simulator"),
@@ -104,7 +110,14 @@ export async function startStack(options = {}) {
       "--adapter-url", adapterUrl,
     ],
     `http://127.0.0.1:${ports.simulator}/healthz`,
-    { quiet },
+    {
+      quiet,
+      env: {
+        SIMULATOR_WEBHOOK_URL: `http://127.0.0.1:${ports.gateway}/webhooks/ccai`,
+        SIMULATOR_WEBHOOK_USER: webhookUser,
+        SIMULATOR_WEBHOOK_PASSWORD: webhookPassword,
+      },
+    },
   );
   const gateway = new Service(
     "gateway",
@@ -118,7 +131,10 @@ export async function startStack(options = {}) {
       "--dev-sign-in",
     ],
     `http://127.0.0.1:${ports.gateway}/healthz`,
-    { quiet },
+    {
+      quiet,
+      env: { GATEWAY_WEBHOOK_USER: webhookUser, GATEWAY_WEBHOOK_PASSWORD: webhookPassword },
+    },
   );
   await simulator.start();
   try {
