@@ -70,14 +70,44 @@ fn is_session_gone(failure: &ApiFailure) -> bool {
     failure.status == 401
 }
 
-/// One agent API request: JSON in, JSON out, aborted after [`REQUEST_TIMEOUT`].
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
+/// An answer that may carry a note for the agent (e.g. a status kept as the next one).
+#[derive(Deserialize)]
+struct Note {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Me {
+    #[serde(default)]
+    capabilities: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Statuses {
+    statuses: Vec<StatusOption>,
+}
+
+/// One agent API request, aborted after [`REQUEST_TIMEOUT`]: the body of a 2xx answer, else
+/// the refusal.
 pub async fn api(
     base: &str,
     method: gloo_net::http::Method,
     path: &str,
     token: Option<&str>,
     body: Option<&Value>,
-) -> Result<Value, ApiFailure> {
+) -> Result<String, ApiFailure> {
     let timeout_ms = u32::try_from(REQUEST_TIMEOUT.as_millis()).unwrap_or(u32::MAX);
     let controller = web_sys::AbortController::new()
         .map_err(|e| ApiFailure::transport(GatewayError::Network(format!("{e:?}"))))?;
@@ -90,7 +120,9 @@ pub async fn api(
         builder = builder.header("Authorization", &format!("Bearer {token}"));
     }
     let request = match body {
-        Some(body) => builder.json(body),
+        Some(body) => builder
+            .header("Content-Type", "application/json")
+            .body(body.to_string()),
         None => builder.build(),
     }
     .map_err(|e| ApiFailure::transport(GatewayError::Network(e.to_string())))?;
@@ -103,28 +135,25 @@ pub async fn api(
     })?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
-    let value: Value = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).map_err(|e| {
-            ApiFailure::transport(GatewayError::Decode(format!("HTTP {status}: {e}")))
-        })?
-    };
     if (200..300).contains(&status) {
-        return Ok(value);
+        return Ok(text);
     }
-    let error = &value["error"];
-    Err(ApiFailure {
-        status,
-        code: error["code"].as_str().unwrap_or("http_error").to_owned(),
-        message: error["message"]
-            .as_str()
-            .map_or_else(|| GatewayError::Status(status).to_string(), str::to_owned),
+    Err(match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => ApiFailure {
+            status,
+            code: body.error.code,
+            message: body.error.message,
+        },
+        Err(_) => ApiFailure {
+            status,
+            code: "http_error".into(),
+            message: GatewayError::Status(status).to_string(),
+        },
     })
 }
 
-fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiFailure> {
-    serde_json::from_value(value)
+fn decode<T: serde::de::DeserializeOwned>(text: String) -> Result<T, ApiFailure> {
+    serde_json::from_str(&text)
         .map_err(|e| ApiFailure::transport(GatewayError::Decode(e.to_string())))
 }
 
@@ -244,7 +273,9 @@ pub fn use_agent(
         }),
     };
     let watchdog = gloo_timers::callback::Interval::new(10_000, move || agent.check_silence());
-    agent.plumbing.update_value(|p| p._watchdog = Some(watchdog));
+    agent
+        .plumbing
+        .update_value(|p| p._watchdog = Some(watchdog));
     on_cleanup(move || agent.stop());
     if let Some(session) = restored {
         agent.start(session);
@@ -350,24 +381,24 @@ impl Agent {
         };
         let get = gloo_net::http::Method::GET;
         match api(&base, get.clone(), "/me", Some(&token), None).await {
-            Ok(me) => {
-                let controls = me["capabilities"]
-                    .as_array()
-                    .map(|list| {
-                        list.iter()
-                            .filter_map(|c| c.as_str().and_then(CallControl::parse))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let _ = self.capabilities.try_set(controls);
-            }
+            Ok(text) => match decode::<Me>(text) {
+                Ok(me) => {
+                    let controls = me
+                        .capabilities
+                        .iter()
+                        .filter_map(|c| CallControl::parse(c))
+                        .collect();
+                    let _ = self.capabilities.try_set(controls);
+                }
+                Err(failure) => self.log.warn(format!("GET /me: {}", failure.message)),
+            },
             Err(failure) if is_session_gone(&failure) => return self.end_session(),
             Err(failure) => self.log.warn(format!("GET /me: {}", failure.message)),
         }
         match api(&base, get, "/statuses", Some(&token), None).await {
-            Ok(value) => match decode::<Vec<StatusOption>>(value["statuses"].clone()) {
+            Ok(text) => match decode::<Statuses>(text) {
                 Ok(list) => {
-                    let _ = self.statuses.try_set(list);
+                    let _ = self.statuses.try_set(list.statuses);
                 }
                 Err(failure) => self.log.warn(format!("statuses: {}", failure.message)),
             },
@@ -377,9 +408,10 @@ impl Agent {
 
     fn schedule_refresh(self, expires_at_ms: i64) {
         let wait = (expires_at_ms as f64 - now_ms() - REFRESH_MARGIN_MS as f64).max(5_000.0);
-        let timer = gloo_timers::callback::Timeout::new(wait.min(u32::MAX as f64) as u32, move || {
-            leptos::task::spawn_local(async move { self.refresh().await });
-        });
+        let timer =
+            gloo_timers::callback::Timeout::new(wait.min(u32::MAX as f64) as u32, move || {
+                leptos::task::spawn_local(async move { self.refresh().await });
+            });
         self.plumbing.update_value(|p| p.refresh = Some(timer));
     }
 
@@ -583,7 +615,7 @@ impl Agent {
         method: gloo_net::http::Method,
         path: String,
         body: Value,
-    ) -> Result<Value, ApiFailure> {
+    ) -> Result<String, ApiFailure> {
         let base = self.base()?;
         let Some(token) = self.token() else {
             return Err(ApiFailure {
@@ -596,10 +628,8 @@ impl Agent {
         let result = api(&base, method, &path, Some(&token), Some(&body)).await;
         let _ = self.busy.try_set(false);
         if let Err(failure) = &result {
-            self.log.warn(format!(
-                "{path}: {} ({})",
-                failure.message, failure.code
-            ));
+            self.log
+                .warn(format!("{path}: {} ({})", failure.message, failure.code));
             if is_session_gone(failure) {
                 self.end_session();
             }
@@ -617,8 +647,8 @@ impl Agent {
             )
             .await
         {
-            Ok(answer) => match answer["message"].as_str() {
-                Some(message) => Outcome::Pending(message.to_owned()),
+            Ok(answer) => match decode::<Note>(answer).ok().and_then(|n| n.message) {
+                Some(message) => Outcome::Pending(message),
                 None => Outcome::StatusSet(status.name),
             },
             Err(failure) => Outcome::Failed(failure.message),
@@ -636,8 +666,8 @@ impl Agent {
             )
             .await
         {
-            Ok(answer) => match answer["message"].as_str() {
-                Some(message) => Outcome::Pending(message.to_owned()),
+            Ok(answer) => match decode::<Note>(answer).ok().and_then(|n| n.message) {
+                Some(message) => Outcome::Pending(message),
                 None => Outcome::Calling(number),
             },
             Err(failure) => Outcome::Failed(failure.message),

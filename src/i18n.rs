@@ -358,6 +358,13 @@ impl I18n {
     pub fn t(&self, text: Text) -> &'static str {
         text.in_lang(self.lang.get())
     }
+
+    /// The wording of `text` as a signal, for views: one type for every text, so the views
+    /// share one rendering path instead of one per closure.
+    pub fn text(&self, text: Text) -> Signal<&'static str> {
+        let lang = self.lang;
+        Signal::derive(move || text.in_lang(lang.get()))
+    }
 }
 
 /// Provides the translation context, starting from the browser's language, and keeps

@@ -27,8 +27,8 @@ use adapter_core::{host_protocol::AdapterToHost, lang::Lang};
 use leptos::prelude::*;
 
 use crate::{
-    bridge::{use_host_bridge, BridgeMode, UseHostBridgeOptions},
     agent::{use_agent, Outcome},
+    bridge::{use_host_bridge, BridgeMode, UseHostBridgeOptions},
     components::{CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, SignIn},
     debug_log::use_debug_log,
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
@@ -79,14 +79,20 @@ pub fn AdapterShell(
     let toggle = Callback::new(move |()| minimised.set.update(|m| *m = !*m));
     let standalone = move || matches!(bridge.mode.get(), BridgeMode::Standalone(_));
     let customer = Signal::derive(move || bridge.state.with(|s| s.context.customer.clone()));
-    let call_blocked = Signal::derive(move || {
-        (!signed_in()).then(|| i18n.t(Text::CallNeedsSignIn).to_owned())
-    });
+    let call_blocked =
+        Signal::derive(move || (!signed_in()).then(|| i18n.t(Text::CallNeedsSignIn).to_owned()));
     let user = Signal::derive(move || bridge.state.with(|s| s.user.clone()));
     let place_call = Callback::new(move |(number, conversation): (String, Option<String>)| {
-        let conversation =
-            conversation.or_else(|| bridge.state.with_untracked(|s| s.context.conversation.as_ref().map(|c| c.id.clone())));
-        leptos::task::spawn_local(agent.place_call(number, conversation, i18n.lang.get_untracked().tag()));
+        let conversation = conversation.or_else(|| {
+            bridge
+                .state
+                .with_untracked(|s| s.context.conversation.as_ref().map(|c| c.id.clone()))
+        });
+        leptos::task::spawn_local(agent.place_call(
+            number,
+            conversation,
+            i18n.lang.get_untracked().tag(),
+        ));
     });
     // While signed in, the link that matters is the event stream.
     let link = Signal::derive(move || {
@@ -174,7 +180,7 @@ pub fn AdapterShell(
         <main
             class="adapter"
             class:minimised=move || minimised.value.get()
-            aria-label=move || i18n.t(Text::AdapterLabel)
+            aria-label=i18n.text(Text::AdapterLabel)
         >
             <Header minimised=minimised.value on_toggle=toggle agent=agent />
             <div id="adapter-body" class="adapter-body" hidden=move || minimised.value.get()>
@@ -215,7 +221,7 @@ pub fn AdapterShell(
                         {move || agent.session.with(|s| s.as_ref().map(|s| s.agent_email.clone()))}
                         " "
                         <button type="button" class="button sign-out" on:click=move |_| leptos::task::spawn_local(agent.sign_out())>
-                            {move || i18n.t(Text::SignOut)}
+                            {i18n.text(Text::SignOut)}
                         </button>
                     </p>
                 </Show>

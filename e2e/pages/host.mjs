@@ -1,3 +1,5 @@
+import { expect } from "@playwright/test";
+
 // Page object of the host emulator and of the adapter inside its iframe.
 export class HostPage {
   constructor(page, stack) {
@@ -19,6 +21,22 @@ export class HostPage {
     this.dialFor = this.adapter.locator(".dial-for");
     this.callButton = this.adapter.locator("button.call");
     this.diagnostics = this.adapter.locator(".diagnostics");
+    this.emailInput = this.adapter.locator(".sign-in input[name='email']");
+    this.signInButton = this.adapter.locator(".sign-in button[type='submit']");
+    this.signInError = this.adapter.locator(".sign-in .form-error");
+    this.statusSelect = this.adapter.locator("select.status-select");
+    this.nextStatus = this.adapter.locator(".next-status");
+    this.outcome = this.adapter.locator(".outcome");
+    this.callPanel = this.adapter.locator(".call-panel");
+  }
+
+  /** Signs in as the host's Kustomer user (the demo gateway accepts it without a password). */
+  async signIn() {
+    await this.handshake();
+    await expect(this.emailInput).toHaveValue(/@/);
+    await this.signInButton.click();
+    await expect(this.statusSelect).toBeVisible();
+    await expect(this.statusSelect.locator("option[value='0']")).toHaveCount(1);
   }
 
   async goto(query = "") {

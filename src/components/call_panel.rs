@@ -168,9 +168,9 @@ pub fn CallPanel(agent: Agent) -> impl IntoView {
                     <p class="call-state">
                         <span class="call-state-text">{move || i18n.t(state_text(state))}</span>
                         {timer.map(|timer| view! {
-                            <span class="call-timer" role="timer" aria-label=move || i18n.t(Text::CallTimer)>{timer}</span>
+                            <span class="call-timer" role="timer" aria-label=i18n.text(Text::CallTimer)>{timer}</span>
                         })}
-                        <span class="call-muted" hidden=!muted>{move || i18n.t(Text::Muted)}</span>
+                        <span class="call-muted" hidden=!muted>{i18n.text(Text::Muted)}</span>
                     </p>
                     <div class="call-controls">{buttons}</div>
                     {tones}

@@ -14,7 +14,7 @@ pub fn Diagnostics(
     let i18n = use_i18n();
     view! {
         <details class="diagnostics">
-            <summary>{move || i18n.t(Text::Diagnostics)}</summary>
+            <summary>{i18n.text(Text::Diagnostics)}</summary>
             <ol class="diagnostics-entries">
                 <For each=move || log.entries() key=|entry| entry.seq let:entry>
                     <li class:warn=entry.level == Level::Warn>{entry.text}</li>

@@ -82,7 +82,7 @@ pub fn DialPad(
     view! {
         <section class="dial-pad" aria-labelledby="dial-title">
             <label id="dial-title" class="dial-title" for="dial-input">
-                {move || i18n.t(Text::DialPadTitle)}
+                {i18n.text(Text::DialPadTitle)}
             </label>
             <p class="dial-for" hidden=move || for_whom().is_none()>{for_whom}</p>
             <input
@@ -101,7 +101,7 @@ pub fn DialPad(
             <output class="dial-preview" for="dial-input" aria-live="polite" data-state=preview_state>
                 {preview_text}
             </output>
-            <div class="keypad" role="group" aria-label=move || i18n.t(Text::Keypad)>
+            <div class="keypad" role="group" aria-label=i18n.text(Text::Keypad)>
                 {KEYS
                     .into_iter()
                     .map(|key| {
@@ -115,8 +115,8 @@ pub fn DialPad(
                 <button
                     type="button"
                     class="key key-backspace"
-                    aria-label=move || i18n.t(Text::Backspace)
-                    title=move || i18n.t(Text::Backspace)
+                    aria-label=i18n.text(Text::Backspace)
+                    title=i18n.text(Text::Backspace)
                     on:click=move |_| pad.update(dial::DialPad::backspace)
                 >
                     <span aria-hidden="true">"⌫"</span>
@@ -128,7 +128,7 @@ pub fn DialPad(
                     class="button clear-number"
                     on:click=move |_| pad.update(dial::DialPad::clear)
                 >
-                    {move || i18n.t(Text::ClearNumber)}
+                    {i18n.text(Text::ClearNumber)}
                 </button>
                 <button
                     type="button"
@@ -141,14 +141,14 @@ pub fn DialPad(
                         }
                     }
                 >
-                    {move || i18n.t(Text::Call)}
+                    {i18n.text(Text::Call)}
                 </button>
             </div>
             <p id="call-blocked" class="call-blocked" hidden=move || call_blocked.with(Option::is_none)>
                 {move || call_blocked.get()}
             </p>
             <div class="customer-numbers" hidden=move || !has_numbers()>
-                <h2 class="section-title">{move || i18n.t(Text::CustomerNumbers)}</h2>
+                <h2 class="section-title">{i18n.text(Text::CustomerNumbers)}</h2>
                 <ul>{customer_numbers}</ul>
             </div>
         </section>

@@ -28,16 +28,16 @@ pub fn Header(
     };
     view! {
         <header class="adapter-header">
-            <h1 class="adapter-name">{move || i18n.t(Text::AppName)}</h1>
+            <h1 class="adapter-name">{i18n.text(Text::AppName)}</h1>
             <Show
                 when=signed_in
                 fallback=move || view! {
                     <span
                         class="status-chip status-unknown"
                         role="status"
-                        aria-label=move || i18n.t(Text::StatusLabel)
+                        aria-label=i18n.text(Text::StatusLabel)
                     >
-                        {move || i18n.t(Text::StatusNotSignedIn)}
+                        {i18n.text(Text::StatusNotSignedIn)}
                     </span>
                 }
             >

@@ -69,10 +69,10 @@ pub fn SignIn(
     };
     view! {
         <form class="sign-in" on:submit=submit aria-labelledby="sign-in-title">
-            <h2 id="sign-in-title" class="section-title">{move || i18n.t(Text::SignInTitle)}</h2>
+            <h2 id="sign-in-title" class="section-title">{i18n.text(Text::SignInTitle)}</h2>
             <p class="sign-in-blocked" hidden=move || blocked().is_none()>{blocked}</p>
             <label class="field">
-                <span>{move || i18n.t(Text::Email)}</span>
+                <span>{i18n.text(Text::Email)}</span>
                 <input
                     name="email"
                     type="email"
@@ -83,7 +83,7 @@ pub fn SignIn(
                 />
             </label>
             <label class="field">
-                <span>{move || i18n.t(Text::Password)}</span>
+                <span>{i18n.text(Text::Password)}</span>
                 <input
                     name="password"
                     type="password"

@@ -92,7 +92,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
             <span class=chip aria-hidden="true"></span>
             <select
                 class="status-select"
-                aria-label=move || i18n.t(Text::StatusMenu)
+                aria-label=i18n.text(Text::StatusMenu)
                 disabled=move || agent.busy.get()
                 on:change=choose
             >
@@ -110,11 +110,11 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
 mod tests {
     #[test]
     fn colours_become_known_classes_only() {
-        assert_eq!(super::chip_class("light_blue"), "status-chip chip-light_blue");
         assert_eq!(
-            super::chip_class("\" onclick=\"x"),
-            "status-chip chip-none"
+            super::chip_class("light_blue"),
+            "status-chip chip-light_blue"
         );
+        assert_eq!(super::chip_class("\" onclick=\"x"), "status-chip chip-none");
         assert_eq!(super::chip_class(""), "status-chip chip-none");
     }
 }

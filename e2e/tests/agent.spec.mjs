@@ -1,0 +1,80 @@
+// The agent's day through the gateway: sign in as the Kustomer user, change status from the
+// menu and see the simulator receive it, click a phone icon and Call, and the simulator records
+// the call with that number and the agent's email.
+import { expect, test } from "../fixtures.mjs";
+
+async function simState(stack) {
+  const response = await fetch(`${stack.simulatorUrl}/_sim/state`);
+  return (await response.json()).ccai;
+}
+
+async function resetSimulator(stack) {
+  await fetch(`${stack.simulatorUrl}/_sim/reset`, { method: "POST" });
+}
+
+test.beforeEach(async ({ stack }) => {
+  await resetSimulator(stack);
+});
+
+test("sign-in is refused for another email than the Kustomer user's, with the reason", async ({ host }) => {
+  await host.goto();
+  await host.handshake();
+  await expect(host.emailInput).toHaveValue("ada.lovelace@example.com");
+  await host.emailInput.fill("grace.hopper@example.com");
+  await host.signInButton.click();
+  await expect(host.signInError).toContainText("You are signed in to Kustomer as ada.lovelace@example.com");
+  await expect(host.statusSelect).toHaveCount(0);
+});
+
+test("sign in, set a status from the menu, and the simulator receives it", async ({ host, stack }) => {
+  await host.goto();
+  await host.signIn();
+  // Ada starts Offline in the simulator; the menu shows the tenant's statuses, system ones disabled.
+  await expect(host.statusSelect.locator("option[value='-7']")).toBeDisabled();
+  await host.statusSelect.selectOption({ label: "Available" });
+  await expect(host.outcome).toHaveText("Status: Available");
+  const state = await simState(stack);
+  expect(state.status_requests).toContainEqual({ status: "Available", agent_ids: [101] });
+  expect(state.agents.find((a) => a.id === 101).status.name).toBe("Available");
+  await expect(host.statusSelect).toHaveValue("0");
+});
+
+test("click a phone icon, click Call, and the simulator places that call for the agent", async ({ host, stack }) => {
+  await host.goto();
+  await host.signIn();
+  await host.statusSelect.selectOption({ label: "Available" });
+  await expect(host.outcome).toHaveText("Status: Available");
+  await host.phoneIcon("(415) 555-2671").click();
+  await expect(host.callButton).toBeEnabled();
+  await host.callButton.click();
+  await expect(host.outcome).toHaveText("Calling +14155552671");
+  const calls = (await simState(stack)).calls;
+  expect(calls).toHaveLength(1);
+  expect(calls[0]).toMatchObject({
+    end_user_number: "+14155552671",
+    agent_email: "ada.lovelace@example.com",
+    call_type: "Voice Outbound (API)",
+  });
+  // The call shows in the panel, from the gateway's event stream.
+  await expect(host.callPanel).toContainText("+14155552671");
+});
+
+test("Call while not Available says why in the agent's words", async ({ host }) => {
+  await host.goto();
+  await host.signIn();
+  await host.phoneIcon("(415) 555-2671").click();
+  await host.callButton.click();
+  await expect(host.outcome).toContainText("set your status to Available");
+});
+
+test("a reload keeps the agent signed in, and sign-out ends it", async ({ host }) => {
+  await host.goto();
+  await host.signIn();
+  await host.reload();
+  await expect(host.statusSelect).toBeVisible();
+  await expect(host.connectionLine).toHaveAttribute("data-state", "connected");
+  await host.adapter.locator("button.sign-out").click();
+  await expect(host.signInButton).toBeVisible();
+  await host.reload();
+  await expect(host.signInButton).toBeVisible();
+});
