@@ -30,6 +30,11 @@ export class HostPage {
     this.callPanel = this.adapter.locator(".call-panel");
   }
 
+  /** A call control button of the call panel (answer, hold, resume, end, …). */
+  control(action) {
+    return this.callPanel.locator(`button.control-${action}`);
+  }
+
   /** Signs in as the host's Kustomer user (the demo gateway accepts it without a password). */
   async signIn() {
     await this.handshake();

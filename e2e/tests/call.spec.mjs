@@ -1,0 +1,127 @@
+// Calls through the gateway's event stream: an inbound call rings (and asks the host to open the
+// adapter), is answered, held, resumed and ended with the controls the simulator offers; the
+// gateway can stop for 10 s mid-call and the adapter comes back with nothing lost; a reload
+// mid-call restores the call and its timer.
+import { expect, test } from "../fixtures.mjs";
+
+const ADA = 101;
+
+async function sim(stack, method, path, body) {
+  const response = await fetch(`${stack.simulatorUrl}${path}`, {
+    method,
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return response.json().catch(() => null);
+}
+
+async function agentStatus(stack) {
+  const state = await sim(stack, "GET", "/_sim/state");
+  return state.ccai.agents.find((a) => a.id === ADA).status.name;
+}
+
+/** Signs Ada in, makes her Available, and offers her an inbound call; returns the call id. */
+async function ringing(host) {
+  await host.goto();
+  await host.signIn();
+  await host.statusSelect.selectOption({ label: "Available" });
+  await expect(host.outcome).toHaveText("Status: Available");
+  const session = await host.page.evaluate(
+    (agent) => window.hostEmulator.scenario("inbound_call", { agent_id: agent, number: "+14155552671" }),
+    ADA,
+  );
+  expect(session.error).toBeUndefined();
+  await expect(host.callPanel).toHaveAttribute("data-state", "ringing");
+  return session.id;
+}
+
+test.beforeEach(async ({ stack }) => {
+  await sim(stack, "POST", "/_sim/reset");
+});
+
+test("an inbound call rings, is answered, held, resumed and ended", async ({ host, stack }) => {
+  await host.goto();
+  // Minimised: the ring must bring the adapter up.
+  await host.signIn();
+  await host.minimiseToggle.click();
+  await expect(host.body).toBeHidden();
+  const openedBefore = await host.messageLog.locator("li[data-type='open']").count();
+  await host.statusSelect.selectOption({ label: "Available" });
+  await host.page.evaluate(
+    (agent) => window.hostEmulator.scenario("inbound_call", { agent_id: agent, number: "+14155552671" }),
+    ADA,
+  );
+  await expect(host.body).toBeVisible();
+  await expect(host.callPanel).toHaveAttribute("data-state", "ringing");
+  await expect(host.callPanel).toContainText("Incoming call");
+  await expect(host.callPanel).toContainText("+14155552671");
+  expect(await host.messageLog.locator("li[data-type='open']").count()).toBeGreaterThan(openedBefore);
+
+  await host.control("answer").click();
+  await expect(host.callPanel).toHaveAttribute("data-state", "connected");
+  await expect(host.callPanel.locator(".call-timer")).toHaveText(/^0:0\d$/);
+  await expect(host.statusSelect).toHaveValue("-7");
+  expect(await agentStatus(stack)).toBe("In-call");
+
+  await host.control("hold").click();
+  await expect(host.callPanel).toHaveAttribute("data-state", "onhold");
+  await host.control("resume").click();
+  await expect(host.callPanel).toHaveAttribute("data-state", "connected");
+
+  // A status chosen during the call waits as the next status.
+  await host.statusSelect.selectOption({ label: "Break" });
+  await expect(host.nextStatus).toHaveText("Next: Break");
+
+  await host.control("end").click();
+  await expect(host.callPanel).toHaveAttribute("data-state", "wrapup");
+  await expect(host.statusSelect).toHaveValue("-6");
+  // After wrap-up the next status applies, in the simulator and in the adapter.
+  await expect.poll(() => agentStatus(stack), { timeout: 15_000 }).toBe("Break");
+  await expect(host.statusSelect).toHaveValue("-2", { timeout: 15_000 });
+  await expect(host.nextStatus).toBeHidden();
+});
+
+test("the gateway stops for 10 s mid-call: the adapter says so, then resumes with nothing lost", async ({
+  host,
+  stack,
+}) => {
+  const callId = await ringing(host);
+  await host.control("answer").click();
+  await expect(host.callPanel).toHaveAttribute("data-state", "connected");
+  // 1. Nothing happens while the gateway is away: it comes back knowing the call.
+  try {
+    await stack.gateway.stop();
+    await expect(host.connectionLine).toHaveAttribute("data-state", "offline");
+    await host.page.waitForTimeout(10_000);
+  } finally {
+    await stack.gateway.start();
+  }
+  await expect(host.connectionLine).toHaveAttribute("data-state", "connected", { timeout: 20_000 });
+  await expect(host.callPanel).toHaveAttribute("data-state", "connected");
+  await expect(host.callPanel).toContainText("+14155552671");
+  await expect(host.statusSelect).toHaveValue("-7");
+  // 2. The customer hangs up while the gateway is away: the webhook waits, retries, arrives.
+  try {
+    await stack.gateway.stop();
+    await expect(host.connectionLine).toHaveAttribute("data-state", "offline");
+    await sim(stack, "POST", `/_sim/calls/${callId}/customer_hang_up`);
+    await host.page.waitForTimeout(3_000);
+  } finally {
+    await stack.gateway.start();
+  }
+  await expect(host.connectionLine).toHaveAttribute("data-state", "connected", { timeout: 20_000 });
+  await expect(host.callPanel).toHaveAttribute("data-state", "wrapup", { timeout: 20_000 });
+  await expect(host.statusSelect).toHaveValue("-6");
+});
+
+test("a reload mid-call comes back in the same call with the right timer", async ({ host }) => {
+  await ringing(host);
+  await host.control("answer").click();
+  await expect(host.callPanel).toHaveAttribute("data-state", "connected");
+  await host.page.waitForTimeout(3_000);
+  await host.reload();
+  await expect(host.callPanel).toHaveAttribute("data-state", "connected");
+  await expect(host.callPanel).toContainText("+14155552671");
+  await expect(host.callPanel.locator(".call-timer")).toHaveText(/^0:0[3-9]$/);
+  await expect(host.control("hold")).toBeVisible();
+});
