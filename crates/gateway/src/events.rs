@@ -88,6 +88,10 @@ impl EventHub {
     pub fn publish(&self, agent_id: i64, event: AgentEvent) -> u64 {
         let mut agents = self.agents();
         let log = agents.entry(agent_id).or_insert_with(AgentLog::new);
+        Self::append(log, event)
+    }
+
+    fn append(log: &mut AgentLog, event: AgentEvent) -> u64 {
         log.last_seq += 1;
         event.apply(&mut log.state);
         if log.buffer.len() == BUFFER {
@@ -115,12 +119,14 @@ impl EventHub {
         status: Option<adapter_core::agent_events::StatusView>,
         next_status: Option<adapter_core::agent_events::StatusView>,
     ) -> Option<u64> {
-        let current = self.state(agent_id);
-        if current.status == status && current.next_status == next_status {
+        let mut agents = self.agents();
+        let log = agents.entry(agent_id).or_insert_with(AgentLog::new);
+        if log.state.status == status && log.state.next_status == next_status {
             return None;
         }
-        Some(self.publish(
-            agent_id,
+        // Checked and published under one lock: two reports cannot both pass the check.
+        Some(Self::append(
+            log,
             AgentEvent::StatusChanged {
                 status,
                 next_status,
@@ -334,6 +340,24 @@ mod tests {
         }
         let (first, _) = hub.subscribe(5, Some((1, 20)));
         assert_eq!(first.len(), BUFFER - 10, "events 21.. are all still there");
+    }
+
+    #[test]
+    fn a_status_is_published_only_when_it_changes() {
+        let hub = EventHub::new(1);
+        let view = |name: &str| {
+            Some(StatusView {
+                id: 0,
+                name: name.into(),
+            })
+        };
+        assert_eq!(hub.publish_status(3, view("In-call"), None), Some(1));
+        assert_eq!(hub.publish_status(3, view("In-call"), None), None);
+        assert_eq!(
+            hub.publish_status(3, view("In-call"), view("Break")),
+            Some(2)
+        );
+        assert_eq!(hub.state(3).next_status, view("Break"));
     }
 
     #[test]
