@@ -35,7 +35,7 @@ test("sign in, set a status from the menu, and the simulator receives it", async
   await expect(host.outcome).toHaveText("Status: Available");
   const state = await simState(stack);
   expect(state.status_requests).toContainEqual({ status: "Available", agent_ids: [101] });
-  expect(state.agents.find((a) => a.id === 101).status.name).toBe("Available");
+  expect(state.agents.find((a) => a.id === 101).status_id).toBe(0);
   await expect(host.statusSelect).toHaveValue("0");
 });
 

@@ -15,9 +15,12 @@ async function sim(stack, method, path, body) {
   return response.json().catch(() => null);
 }
 
+const STATUS = { available: 0, break: -2, wrapUp: -6, inCall: -7 };
+
+/** Ada's status id in the simulator. */
 async function agentStatus(stack) {
   const state = await sim(stack, "GET", "/_sim/state");
-  return state.ccai.agents.find((a) => a.id === ADA).status.name;
+  return state.ccai.agents.find((a) => a.id === ADA).status_id;
 }
 
 /** Signs Ada in, makes her Available, and offers her an inbound call; returns the call id. */
@@ -47,6 +50,7 @@ test("an inbound call rings, is answered, held, resumed and ended", async ({ hos
   await expect(host.body).toBeHidden();
   const openedBefore = await host.messageLog.locator("li[data-type='open']").count();
   await host.statusSelect.selectOption({ label: "Available" });
+  await expect(host.outcome).toHaveText("Status: Available");
   await host.page.evaluate(
     (agent) => window.hostEmulator.scenario("inbound_call", { agent_id: agent, number: "+14155552671" }),
     ADA,
@@ -61,7 +65,7 @@ test("an inbound call rings, is answered, held, resumed and ended", async ({ hos
   await expect(host.callPanel).toHaveAttribute("data-state", "connected");
   await expect(host.callPanel.locator(".call-timer")).toHaveText(/^0:0\d$/);
   await expect(host.statusSelect).toHaveValue("-7");
-  expect(await agentStatus(stack)).toBe("In-call");
+  expect(await agentStatus(stack)).toBe(STATUS.inCall);
 
   await host.control("hold").click();
   await expect(host.callPanel).toHaveAttribute("data-state", "onhold");
@@ -76,7 +80,7 @@ test("an inbound call rings, is answered, held, resumed and ended", async ({ hos
   await expect(host.callPanel).toHaveAttribute("data-state", "wrapup");
   await expect(host.statusSelect).toHaveValue("-6");
   // After wrap-up the next status applies, in the simulator and in the adapter.
-  await expect.poll(() => agentStatus(stack), { timeout: 15_000 }).toBe("Break");
+  await expect.poll(() => agentStatus(stack), { timeout: 15_000 }).toBe(STATUS.break);
   await expect(host.statusSelect).toHaveValue("-2", { timeout: 15_000 });
   await expect(host.nextStatus).toBeHidden();
 });

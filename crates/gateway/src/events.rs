@@ -1,9 +1,10 @@
-//! Agent events: a per-agent, numbered log kept in memory (the newest [`BUFFER`] events and the
-//! folded state), fanned out live to the adapter's WebSocket.
+//! Agent events: a per-agent, numbered log (the newest [`BUFFER`] events and the folded state),
+//! fanned out live to the adapter's WebSocket, and written behind to SQLite so that a restart
+//! of the gateway loses nothing: the epoch and the numbering carry on.
 //!
 //! Resuming with `epoch` and `after` gets exactly the missed events when they are all still in
-//! the buffer, and a full snapshot otherwise (another epoch after a restart, a gap, or a client
-//! too slow to keep up). Publishing never waits for a client.
+//! the buffer, and a full snapshot otherwise (another epoch after the store was lost, a gap, or
+//! a client too slow to keep up). Publishing never waits for a client nor for the disk.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -21,9 +22,10 @@ use axum::{
     response::Response,
 };
 use serde::Deserialize;
-use tokio::sync::broadcast;
+use sqlx::SqlitePool;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::{api::ApiError, AppState};
+use crate::{api::ApiError, store::StoreError, AppState};
 
 /// Events kept per agent for resuming.
 pub const BUFFER: usize = 256;
@@ -50,11 +52,27 @@ impl AgentLog {
     }
 }
 
+/// What the writer is asked to do, in publishing order.
+enum Write {
+    Event {
+        agent_id: i64,
+        seq: u64,
+        event: String,
+        state: String,
+    },
+    /// Answered once everything sent before is on disk.
+    Flush(oneshot::Sender<()>),
+}
+
 /// Every agent's event log. Cheap to clone.
 #[derive(Clone)]
 pub struct EventHub {
     epoch: u64,
     agents: Arc<Mutex<HashMap<i64, AgentLog>>>,
+    /// The write-behind to the store; `None` keeps the log in memory only.
+    writer: Option<mpsc::UnboundedSender<Write>>,
+    /// Set when the gateway stops: the streams close so that the server can finish.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -66,12 +84,100 @@ impl std::fmt::Debug for EventHub {
 }
 
 impl EventHub {
-    /// `epoch` must change whenever past events are forgotten (each gateway start).
+    /// A log in memory only; `epoch` must change whenever past events are forgotten.
     pub fn new(epoch: u64) -> Self {
         EventHub {
             epoch,
             agents: Arc::default(),
+            writer: None,
+            closing: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// The log kept in `pool`: loads every agent's state and newest events, and writes new
+    /// events behind. The epoch is the store's: it changes only with a new store.
+    pub async fn open(pool: SqlitePool) -> Result<Self, StoreError> {
+        let epoch = match sqlx::query_as::<_, (String,)>(
+            "SELECT value FROM gateway_meta WHERE key = 'event_epoch'",
+        )
+        .fetch_optional(&pool)
+        .await?
+        .and_then(|(value,)| value.parse::<u64>().ok())
+        {
+            Some(epoch) => epoch,
+            None => {
+                let mut bytes = [0u8; 8];
+                getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
+                // 48 bits: exact as a JavaScript number.
+                let epoch = (u64::from_le_bytes(bytes) >> 16).max(1);
+                sqlx::query(
+                    "INSERT OR REPLACE INTO gateway_meta (key, value) VALUES ('event_epoch', ?)",
+                )
+                .bind(epoch.to_string())
+                .execute(&pool)
+                .await?;
+                epoch
+            }
+        };
+        let mut agents = HashMap::new();
+        let states: Vec<(i64, i64, String)> =
+            sqlx::query_as("SELECT agent_id, last_seq, state FROM agent_state")
+                .fetch_all(&pool)
+                .await?;
+        for (agent_id, last_seq, state) in states {
+            let mut log = AgentLog::new();
+            log.last_seq = u64::try_from(last_seq).unwrap_or_default();
+            match serde_json::from_str(&state) {
+                Ok(state) => log.state = state,
+                Err(error) => {
+                    tracing::warn!(agent_id, %error, "stored agent state unreadable: starting from an empty state");
+                }
+            }
+            let events: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT seq, event FROM agent_events WHERE agent_id = ? ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(agent_id)
+            .bind(BUFFER as i64)
+            .fetch_all(&pool)
+            .await?;
+            for (seq, event) in events.into_iter().rev() {
+                match serde_json::from_str::<AgentEvent>(&event) {
+                    Ok(event) => log
+                        .buffer
+                        .push_back((u64::try_from(seq).unwrap_or_default(), event)),
+                    // A hole in the buffer would make a resume skip it: keep only what follows.
+                    Err(error) => {
+                        tracing::warn!(agent_id, seq, %error, "stored agent event unreadable");
+                        log.buffer.clear();
+                    }
+                }
+            }
+            agents.insert(agent_id, log);
+        }
+        tracing::info!(epoch, agents = agents.len(), "agent event logs loaded");
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(write_behind(pool, receiver));
+        Ok(EventHub {
+            epoch,
+            agents: Arc::new(Mutex::new(agents)),
+            writer: Some(sender),
+            closing: Arc::new(watch::channel(false).0),
+        })
+    }
+
+    /// Waits until every event published so far is in the store.
+    pub async fn flush(&self) {
+        if let Some(writer) = &self.writer {
+            let (done, wait) = oneshot::channel();
+            if writer.send(Write::Flush(done)).is_ok() {
+                let _ = wait.await;
+            }
+        }
+    }
+
+    /// Closes every stream (the gateway is stopping; adapters reconnect to the next one).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 
     pub fn epoch(&self) -> u64 {
@@ -88,16 +194,43 @@ impl EventHub {
     pub fn publish(&self, agent_id: i64, event: AgentEvent) -> u64 {
         let mut agents = self.agents();
         let log = agents.entry(agent_id).or_insert_with(AgentLog::new);
-        Self::append(log, event)
+        self.append(agent_id, log, event)
     }
 
-    fn append(log: &mut AgentLog, event: AgentEvent) -> u64 {
+    fn append(&self, agent_id: i64, log: &mut AgentLog, event: AgentEvent) -> u64 {
         log.last_seq += 1;
         event.apply(&mut log.state);
         if log.buffer.len() == BUFFER {
             log.buffer.pop_front();
         }
         log.buffer.push_back((log.last_seq, event.clone()));
+        if let Some(writer) = &self.writer {
+            // Sent under the log's lock: the writer sees the events in publishing order.
+            match (
+                serde_json::to_string(&event),
+                serde_json::to_string(&log.state),
+            ) {
+                (Ok(event), Ok(state)) => {
+                    if writer
+                        .send(Write::Event {
+                            agent_id,
+                            seq: log.last_seq,
+                            event,
+                            state,
+                        })
+                        .is_err()
+                    {
+                        tracing::error!(
+                            agent_id,
+                            "the event store writer has stopped: this event lives in memory only"
+                        );
+                    }
+                }
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::error!(agent_id, %error, "an agent event could not be encoded for the store");
+                }
+            }
+        }
         // No receiver is not an error: the agent's adapter may be offline.
         let _ = log.live.send((log.last_seq, event));
         log.last_seq
@@ -125,7 +258,8 @@ impl EventHub {
             return None;
         }
         // Checked and published under one lock: two reports cannot both pass the check.
-        Some(Self::append(
+        Some(self.append(
+            agent_id,
             log,
             AgentEvent::StatusChanged {
                 status,
@@ -178,6 +312,65 @@ impl EventHub {
         };
         (first, receiver)
     }
+}
+
+/// Writes events in order, in batches of whatever is waiting; a failed write is logged and
+/// the log carries on in memory.
+async fn write_behind(pool: SqlitePool, mut receiver: mpsc::UnboundedReceiver<Write>) {
+    let mut batch = Vec::new();
+    while receiver.recv_many(&mut batch, 512).await > 0 {
+        let mut flushed = Vec::new();
+        let mut events = Vec::new();
+        for write in batch.drain(..) {
+            match write {
+                Write::Event {
+                    agent_id,
+                    seq,
+                    event,
+                    state,
+                } => events.push((agent_id, seq as i64, event, state)),
+                Write::Flush(done) => flushed.push(done),
+            }
+        }
+        if !events.is_empty() {
+            if let Err(error) = write_events(&pool, &events).await {
+                tracing::error!(%error, count = events.len(), "agent events not stored (they stay in memory)");
+            }
+        }
+        for done in flushed {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn write_events(
+    pool: &SqlitePool,
+    events: &[(i64, i64, String, String)],
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for (agent_id, seq, event, state) in events {
+        sqlx::query("INSERT OR REPLACE INTO agent_events (agent_id, seq, event) VALUES (?, ?, ?)")
+            .bind(agent_id)
+            .bind(seq)
+            .bind(event)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO agent_state (agent_id, last_seq, state) VALUES (?, ?, ?) \
+             ON CONFLICT (agent_id) DO UPDATE SET last_seq = excluded.last_seq, state = excluded.state",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .bind(state)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM agent_events WHERE agent_id = ? AND seq <= ?")
+            .bind(agent_id)
+            .bind(seq - BUFFER as i64)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
 }
 
 #[derive(Deserialize)]
@@ -240,8 +433,17 @@ async fn serve(
     }
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    let mut closing = hub.closing.subscribe();
     loop {
         tokio::select! {
+            changed = closing.changed() => {
+                if changed.is_ok() && !*closing.borrow_and_update() {
+                    continue;
+                }
+                let close = CloseFrame { code: 1012, reason: "gateway restarting".into() };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                break;
+            }
             received = live.recv() => {
                 let message = match received {
                     Ok((event_seq, _)) if event_seq <= seq => continue,
@@ -297,6 +499,46 @@ mod tests {
                 StreamMessage::Heartbeat { seq, .. } => ('H', *seq),
             })
             .collect()
+    }
+
+    #[tokio::test]
+    async fn the_log_survives_a_restart_with_its_epoch_and_numbering() {
+        let dir = std::env::temp_dir().join(format!("adapter-events-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::store::Store::open(&dir).await.unwrap();
+        let hub = EventHub::open(store.pool()).await.unwrap();
+        for name in ["a", "b", "c"] {
+            hub.publish(1, status(name));
+        }
+        for i in 0..(BUFFER + 5) {
+            hub.publish(2, status(&format!("s{i}")));
+        }
+        hub.flush().await;
+        let (epoch, state) = (hub.epoch(), hub.state(1));
+        drop(hub);
+        store.close().await;
+
+        let store = crate::store::Store::open(&dir).await.unwrap();
+        let hub = EventHub::open(store.pool()).await.unwrap();
+        assert_eq!(hub.epoch(), epoch, "same store, same epoch");
+        assert!(epoch < 1 << 48, "exact in JavaScript");
+        assert_eq!(hub.state(1), state);
+        let (first, _) = hub.subscribe(1, Some((epoch, 1)));
+        assert_eq!(seqs(&first), [('E', 2), ('E', 3)]);
+        assert_eq!(hub.publish(1, status("d")), 4, "numbering carries on");
+        // Past the buffer, only the newest events were kept.
+        let (first, _) = hub.subscribe(2, Some((epoch, 4)));
+        assert_eq!(seqs(&first), [('S', BUFFER as u64 + 5)]);
+        let (first, _) = hub.subscribe(2, Some((epoch, 5)));
+        assert_eq!(first.len(), BUFFER);
+        let (rows,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM agent_events WHERE agent_id = 2")
+                .fetch_one(&store.pool())
+                .await
+                .unwrap();
+        assert_eq!(rows, BUFFER as i64, "the store keeps the buffer only");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

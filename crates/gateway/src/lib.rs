@@ -138,6 +138,7 @@ impl Gateway {
                 })?;
         let local = listener.local_addr().map_err(GatewayError::Serve)?;
         let starts = store.record_start(VERSION, &local.to_string()).await?;
+        let events = events::EventHub::open(store.pool()).await?;
         tracing::info!(
             version = VERSION,
             data_dir = %config.data_dir.display(),
@@ -153,8 +154,7 @@ impl Gateway {
                 sessions,
                 directory: Arc::new(directory),
                 status_setter: ccai::StatusSetter::spawn(Arc::clone(&ccai), STATUS_WINDOW),
-                // Each start forgets past events: its number is the stream's epoch.
-                events: events::EventHub::new(u64::try_from(starts).unwrap_or_default()),
+                events,
                 ccai,
                 capabilities,
             },
@@ -171,11 +171,18 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), GatewayError> {
         let store = self.state.store.clone();
+        let events = self.state.events.clone();
         let app = http::router(self.state);
+        let streams = events.clone();
         let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                // Open streams would hold the shutdown until killed: close them first.
+                streams.close_streams();
+            })
             .await
             .map_err(GatewayError::Serve);
+        events.flush().await;
         store.close().await;
         tracing::info!("gateway stopped");
         served
