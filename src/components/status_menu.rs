@@ -87,6 +87,16 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
             .collect_view()
     };
     let next = move || agent.state.with(|s| s.next_status.clone());
+    // The gateway's status wins over what was picked (a choice during a call is only the next
+    // status). Set after the options render, whichever of the two changed.
+    let select = NodeRef::<leptos::html::Select>::new();
+    Effect::new(move || {
+        let value = current().map(|s| s.id.to_string()).unwrap_or_default();
+        agent.statuses.track();
+        if let Some(select) = select.get() {
+            select.set_value(&value);
+        }
+    });
     view! {
         <div class="status-menu">
             <span class=chip aria-hidden="true"></span>
@@ -94,6 +104,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
                 class="status-select"
                 aria-label=i18n.text(Text::StatusMenu)
                 disabled=move || agent.busy.get()
+                node_ref=select
                 on:change=choose
             >
                 <option value="" disabled selected=move || current().is_none()>"…"</option>
