@@ -4,11 +4,18 @@
 
 use std::time::Duration;
 
-use adapter_core::connection::ConnectionState;
+use adapter_core::{
+    agent_events::{AgentState, CallControl, CallState, CallView, Direction, StatusView},
+    backoff::Backoff,
+    connection::ConnectionState,
+    host_protocol::KustomerUser,
+};
 use kustomer_adapter::{
+    agent::{use_agent, Agent, Session, StatusOption},
     bridge::{HostChoice, StandaloneReason, UseHostBridgeOptions},
-    components::{ConnectionLine, Header},
+    components::{CallPanel, ConnectionLine, Header, SignIn, StatusMenu},
     crash,
+    debug_log::DebugLog,
     gateway::{fetch_health, GatewayError, UseGatewayConnectionOptions},
     i18n::{I18n, Lang},
     storage::{KeyValueStore, StorageError},
@@ -56,6 +63,32 @@ fn no_gateway() -> UseGatewayConnectionOptions {
     }
 }
 
+/// An agent whose gateway refuses connections: its signals are set by the test.
+fn offline_agent() -> Agent {
+    use_agent(
+        Ok("http://127.0.0.1:1".into()),
+        KeyValueStore::memory(StorageError::Unavailable),
+        Backoff::default(),
+        DebugLog::default(),
+    )
+}
+
+fn status(id: i64, name: &str) -> StatusView {
+    StatusView {
+        id,
+        name: name.into(),
+    }
+}
+
+fn option(id: i64, name: &str, color: &str, selectable: bool) -> StatusOption {
+    StatusOption {
+        id,
+        name: name.into(),
+        color: color.into(),
+        selectable,
+    }
+}
+
 #[wasm_bindgen_test]
 async fn connection_line_shows_each_state_with_its_reason() {
     let root = container();
@@ -100,8 +133,10 @@ async fn header_toggle_reports_clicks_and_labels_itself_in_french() {
     let clicks = RwSignal::new(0);
     let _mounted = leptos::mount::mount_to(root.clone(), move || {
         in_lang(Lang::Fr);
+        let agent = offline_agent();
         view! {
             <Header
+                agent=agent
                 minimised=minimised
                 on_toggle=Callback::new(move |()| {
                     clicks.update(|n| *n += 1);
@@ -227,4 +262,167 @@ async fn an_unreachable_gateway_is_a_network_error_not_a_panic() {
         .await
         .unwrap_err();
     assert!(matches!(error, GatewayError::Network(_)), "{error:?}");
+}
+
+#[wasm_bindgen_test]
+async fn the_status_menu_offers_only_selectable_statuses_and_shows_the_gateways() {
+    let root = container();
+    let agent = std::rc::Rc::new(std::cell::Cell::new(None));
+    let _mounted = leptos::mount::mount_to(root.clone(), {
+        let agent = std::rc::Rc::clone(&agent);
+        move || {
+            in_lang(Lang::En);
+            let a = offline_agent();
+            agent.set(Some(a));
+            view! { <StatusMenu agent=a /> }
+        }
+    });
+    let agent = agent.get().unwrap();
+    agent.statuses.set(vec![
+        option(0, "Available", "green", true),
+        option(-2, "Break", "orange", true),
+        option(-7, "In-call", "blue", false),
+    ]);
+    agent.state.set(AgentState {
+        status: Some(status(-7, "In-call")),
+        next_status: Some(status(-2, "Break")),
+        ..AgentState::default()
+    });
+    tick().await;
+    tick().await;
+    let select: web_sys::HtmlSelectElement = find(&root, "select.status-select").unchecked_into();
+    assert_eq!(select.value(), "-7", "the gateway's status is shown");
+    let in_call: web_sys::HtmlOptionElement = find(&root, "option[value='-7']").unchecked_into();
+    assert!(in_call.disabled(), "a system status cannot be chosen");
+    assert_eq!(in_call.text(), "In-call (set by the contact center)");
+    assert_eq!(
+        find(&root, ".next-status").text_content().unwrap(),
+        "Next: Break"
+    );
+    assert!(find(&root, ".status-chip")
+        .class_name()
+        .contains("chip-blue"));
+    // The call ends: the next status is the status, and the pending line goes.
+    agent.state.set(AgentState {
+        status: Some(status(-2, "Break")),
+        ..AgentState::default()
+    });
+    tick().await;
+    tick().await;
+    assert_eq!(select.value(), "-2");
+    assert!(find(&root, ".next-status").hidden());
+}
+
+#[wasm_bindgen_test]
+async fn the_call_panel_shows_only_the_controls_the_upstream_offers() {
+    let root = container();
+    let agent = std::rc::Rc::new(std::cell::Cell::new(None));
+    let _mounted = leptos::mount::mount_to(root.clone(), {
+        let agent = std::rc::Rc::clone(&agent);
+        move || {
+            in_lang(Lang::En);
+            let a = offline_agent();
+            agent.set(Some(a));
+            view! { <CallPanel agent=a /> }
+        }
+    });
+    let agent = agent.get().unwrap();
+    assert!(
+        root.query_selector(".call-panel").unwrap().is_none(),
+        "no call, no panel"
+    );
+    let connected_at = js_sys::Date::now() as i64 - 65_000;
+    agent.state.set(AgentState {
+        call: Some(CallView {
+            call_id: 7,
+            direction: Direction::Inbound,
+            state: CallState::Connected,
+            number: Some("+14155552671".into()),
+            connected_at_ms: Some(connected_at),
+            ..CallView::default()
+        }),
+        ..AgentState::default()
+    });
+    tick().await;
+    let panel = find(&root, ".call-panel");
+    assert_eq!(
+        panel.get_attribute("data-state").as_deref(),
+        Some("connected")
+    );
+    assert_eq!(
+        find(&root, ".call-kind").text_content().unwrap(),
+        "Incoming call"
+    );
+    assert_eq!(find(&root, ".call-timer").text_content().unwrap(), "1:05");
+    assert_eq!(
+        root.query_selector_all(".call-controls button")
+            .unwrap()
+            .length(),
+        0,
+        "the public CCAI API offers no controls: none is shown"
+    );
+    agent.capabilities.set(vec![
+        CallControl::Hold,
+        CallControl::End,
+        CallControl::Answer,
+        CallControl::Dtmf,
+    ]);
+    tick().await;
+    let labels: Vec<String> = (0..root
+        .query_selector_all(".call-controls button")
+        .unwrap()
+        .length())
+        .filter_map(|i| {
+            root.query_selector_all(".call-controls button")
+                .unwrap()
+                .item(i)
+        })
+        .filter_map(|node| node.text_content())
+        .collect();
+    assert_eq!(labels, ["Hold", "End"], "offered and valid while connected");
+    assert!(root
+        .query_selector(".control-dtmf input")
+        .unwrap()
+        .is_some());
+}
+
+#[wasm_bindgen_test]
+async fn sign_in_with_another_email_than_the_kustomer_users_is_explained_not_sent() {
+    let root = container();
+    let user = RwSignal::new(Some(KustomerUser {
+        id: "u1".into(),
+        email: "ada@example.com".into(),
+        name: None,
+    }));
+    let agent = std::rc::Rc::new(std::cell::Cell::new(None));
+    let _mounted = leptos::mount::mount_to(root.clone(), {
+        let agent = std::rc::Rc::clone(&agent);
+        move || {
+            in_lang(Lang::En);
+            let a = offline_agent();
+            agent.set(Some(a));
+            view! { <SignIn agent=a user=user standalone=Signal::derive(|| false) /> }
+        }
+    });
+    let agent = agent.get().unwrap();
+    tick().await;
+    let email: web_sys::HtmlInputElement = find(&root, "input[name='email']").unchecked_into();
+    assert_eq!(
+        email.value(),
+        "ada@example.com",
+        "the Kustomer user's email is offered"
+    );
+    email.set_value("grace@example.com");
+    email
+        .dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    find(&root, "button[type='submit']").click();
+    tick().await;
+    let error = find(&root, ".form-error");
+    assert!(!error.hidden());
+    assert!(error
+        .text_content()
+        .unwrap()
+        .starts_with("You are signed in to Kustomer as ada@example.com."));
+    assert_eq!(agent.session.get_untracked(), None::<Session>);
 }
