@@ -67,10 +67,8 @@ pub fn offered_controls(call: &CallView, capabilities: &[CallControl]) -> Vec<Ca
 #[component]
 pub fn CallPanel(agent: Agent) -> impl IntoView {
     let i18n = use_i18n();
-    let now = RwSignal::new(js_sys::Date::now() as i64);
-    let tick = gloo_timers::callback::Interval::new(1_000, move || {
-        let _ = now.try_set(js_sys::Date::now() as i64);
-    });
+    let now = Trigger::new();
+    let tick = gloo_timers::callback::Interval::new(1_000, move || now.notify());
     let tick = StoredValue::new_local(Some(tick));
     on_cleanup(move || tick.set_value(None));
     let shown = move || {
@@ -97,7 +95,12 @@ pub fn CallPanel(agent: Agent) -> impl IntoView {
             let controls = agent.capabilities.with(|caps| offered_controls(&call, caps));
             let timer = call.connected_at_ms.map(|_| {
                 let call = call.clone();
-                move || format_duration(call.connected_seconds(now.get()).unwrap_or_default())
+                move || {
+                    // Ticks with `now`, reads the clock itself: right from the first render.
+                    now.track();
+                    let now = js_sys::Date::now() as i64;
+                    format_duration(call.connected_seconds(now).unwrap_or_default())
+                }
             });
             let who = call
                 .number
