@@ -614,7 +614,7 @@ impl Agent {
         self,
         method: gloo_net::http::Method,
         path: String,
-        body: Value,
+        body: Option<Value>,
     ) -> Result<String, ApiFailure> {
         let base = self.base()?;
         let Some(token) = self.token() else {
@@ -625,7 +625,7 @@ impl Agent {
             });
         };
         self.busy.set(true);
-        let result = api(&base, method, &path, Some(&token), Some(&body)).await;
+        let result = api(&base, method, &path, Some(&token), body.as_ref()).await;
         let _ = self.busy.try_set(false);
         if let Err(failure) = &result {
             self.log
@@ -643,7 +643,7 @@ impl Agent {
             .act(
                 gloo_net::http::Method::PUT,
                 "/status".into(),
-                json!({"status_id": status.id}),
+                Some(json!({"status_id": status.id})),
             )
             .await
         {
@@ -656,13 +656,25 @@ impl Agent {
         let _ = self.outcome.try_set(Some(outcome));
     }
 
+    /// Cancels the pending next status (after wrap-up the agent is then Available).
+    pub async fn cancel_next_status(self) {
+        let outcome = match self
+            .act(gloo_net::http::Method::DELETE, "/status/next".into(), None)
+            .await
+        {
+            Ok(_) => None,
+            Err(failure) => Some(Outcome::Failed(failure.message)),
+        };
+        let _ = self.outcome.try_set(outcome);
+    }
+
     /// Places a call to `number` (E.164), in `conversation_id` when known.
     pub async fn place_call(self, number: String, conversation_id: Option<String>, lang: &str) {
         let outcome = match self
             .act(
                 gloo_net::http::Method::POST,
                 "/calls".into(),
-                json!({"number": number, "conversation_id": conversation_id, "lang": lang}),
+                Some(json!({"number": number, "conversation_id": conversation_id, "lang": lang})),
             )
             .await
         {
@@ -679,7 +691,10 @@ impl Agent {
     /// transfer target.
     pub async fn control(self, call_id: i64, control: CallControl, extra: Value) {
         let path = format!("/calls/{call_id}/{}", control.as_str());
-        match self.act(gloo_net::http::Method::POST, path, extra).await {
+        match self
+            .act(gloo_net::http::Method::POST, path, Some(extra))
+            .await
+        {
             Ok(_) => {
                 let _ = self.outcome.try_set(None);
             }

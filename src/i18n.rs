@@ -71,11 +71,12 @@ pub enum Text {
     LastCall,
     CallTimer,
     Muted,
+    CancelNextStatus,
 }
 
 impl Text {
     /// Every variant, for completeness tests.
-    pub const ALL: [Text; 60] = [
+    pub const ALL: [Text; 61] = [
         Text::AppName,
         Text::AdapterLabel,
         Text::StatusLabel,
@@ -136,6 +137,7 @@ impl Text {
         Text::LastCall,
         Text::CallTimer,
         Text::Muted,
+        Text::CancelNextStatus,
     ];
 
     /// The wording in `lang`.
@@ -216,6 +218,10 @@ impl Text {
             Text::LastCall => ("Last call", "Dernier appel"),
             Text::CallTimer => ("Call duration", "Durée de l’appel"),
             Text::Muted => ("Microphone off", "Micro coupé"),
+            Text::CancelNextStatus => (
+                "Cancel the next status: Available after the call",
+                "Annuler le statut suivant : Disponible après l’appel",
+            ),
         };
         match lang {
             Lang::En => en,

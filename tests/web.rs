@@ -296,7 +296,7 @@ async fn the_status_menu_offers_only_selectable_statuses_and_shows_the_gateways(
     assert!(in_call.disabled(), "a system status cannot be chosen");
     assert_eq!(in_call.text(), "In-call (set by the contact center)");
     assert_eq!(
-        find(&root, ".next-status").text_content().unwrap(),
+        find(&root, ".next-status-name").text_content().unwrap(),
         "Next: Break"
     );
     assert!(find(&root, ".status-chip")

@@ -25,7 +25,7 @@ export class HostPage {
     this.signInButton = this.adapter.locator(".sign-in button[type='submit']");
     this.signInError = this.adapter.locator(".sign-in .form-error");
     this.statusSelect = this.adapter.locator("select.status-select");
-    this.nextStatus = this.adapter.locator(".next-status");
+    this.nextStatus = this.adapter.locator(".next-status-name");
     this.outcome = this.adapter.locator(".outcome");
     this.callPanel = this.adapter.locator(".call-panel");
   }

@@ -1,6 +1,9 @@
 // The agent's day through the gateway: sign in as the Kustomer user, change status from the
 // menu and see the simulator receive it, click a phone icon and Call, and the simulator records
 // the call with that number and the agent's email.
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
 import { expect, test } from "../fixtures.mjs";
 
 async function simState(stack) {
@@ -77,4 +80,45 @@ test("a reload keeps the agent signed in, and sign-out ends it", async ({ host }
   await expect(host.signInButton).toBeVisible();
   await host.reload();
   await expect(host.signInButton).toBeVisible();
+});
+
+test("status change latency over 100 changes (menu change to the simulator's agent_statuses call)", async ({
+  host,
+  stack,
+}) => {
+  await host.goto();
+  await host.signIn();
+  const frame = host.adapterFrame();
+  const before = (await simState(stack)).status_requests.length;
+  const simRequests = async () => (await (await fetch(`${stack.simulatorUrl}/_sim/state`)).json()).requests;
+  const firstRequest = (await simRequests()).length;
+  const changes = [];
+  for (let i = 0; i < 100; i++) {
+    const [id, name] = i % 2 === 0 ? ["0", "Available"] : ["-2", "Break"];
+    const changedAt = await frame.evaluate((value) => {
+      const select = document.querySelector("select.status-select");
+      const at = performance.timeOrigin + performance.now();
+      select.value = value;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+      return at;
+    }, id);
+    await expect(host.outcome).toHaveText(`Status: ${name}`);
+    changes.push(changedAt);
+  }
+  const state = await simState(stack);
+  expect(state.status_requests.length - before).toBe(100);
+  const received = (await simRequests())
+    .slice(firstRequest)
+    .filter((r) => r.method === "POST" && r.path === "/apps/api/v1/agent_statuses")
+    .map((r) => r.at_ms);
+  expect(received).toHaveLength(100);
+  const latencies = received.map((at, i) => at - changes[i]).sort((a, b) => a - b);
+  const pick = (q) => latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)];
+  const result = { changes: latencies.length, p50_ms: pick(0.5), p99_ms: pick(0.99), max_ms: latencies.at(-1) };
+  const out = path.join(import.meta.dirname, "..", "results");
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, "status-change-latency.json"), JSON.stringify(result, null, 2));
+  console.log(`status change latency: ${JSON.stringify(result)}`);
+  // A budget, not a measurement: the gateway coalesces for 50 ms; an order of magnitude more is a regression.
+  expect(result.p99_ms).toBeLessThan(1000);
 });

@@ -72,7 +72,11 @@ test("an inbound call rings, is answered, held, resumed and ended", async ({ hos
   await host.control("resume").click();
   await expect(host.callPanel).toHaveAttribute("data-state", "connected");
 
-  // A status chosen during the call waits as the next status.
+  // A status chosen during the call waits as the next status, and can be cancelled.
+  await host.statusSelect.selectOption({ label: "Meal" });
+  await expect(host.nextStatus).toHaveText("Next: Meal");
+  await host.adapter.locator("button.cancel-next").click();
+  await expect(host.nextStatus).toBeHidden();
   await host.statusSelect.selectOption({ label: "Break" });
   await expect(host.nextStatus).toHaveText("Next: Break");
 

@@ -111,7 +111,19 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
                 {options}
             </select>
             <span class="next-status" hidden=move || next().is_none()>
-                {move || next().map(|n| format!("{} {}", i18n.t(Text::NextStatus), n.name))}
+                <span class="next-status-name">
+                    {move || next().map(|n| format!("{} {}", i18n.t(Text::NextStatus), n.name))}
+                </span>
+                <button
+                    type="button"
+                    class="icon-button cancel-next"
+                    aria-label=i18n.text(Text::CancelNextStatus)
+                    title=i18n.text(Text::CancelNextStatus)
+                    disabled=move || agent.busy.get()
+                    on:click=move |_| leptos::task::spawn_local(agent.cancel_next_status())
+                >
+                    <span aria-hidden="true">"×"</span>
+                </button>
             </span>
         </div>
     }

@@ -472,9 +472,55 @@ async fn set_status(
     })
 }
 
+/// `DELETE /api/v1/status/next`: cancels the pending next status. The platform has no "no next
+/// status": after wrap-up an agent without one becomes Available. So cancelling makes Available
+/// the next status upstream, and the adapter shows none pending. Only while the agent is in a
+/// system status (a call, wrap-up): otherwise Available would apply at once.
+async fn cancel_next_status(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, ApiError> {
+    let agent_id = signed_in.session.ccai_agent_id;
+    let known = state.events.state(agent_id);
+    let statuses = state.ccai.user_statuses().await?;
+    let in_system_status = known
+        .status
+        .as_ref()
+        .and_then(|current| statuses.iter().find(|s| s.id == current.id))
+        .is_some_and(|s| s.is_system());
+    if known.next_status.is_none() || !in_system_status {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_next_status",
+            "There is no next status to cancel.",
+        ));
+    }
+    let Some(available) = statuses.iter().find(|s| s.id == 0) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "ccai_unavailable",
+            "The contact center lists no Available status.",
+        ));
+    };
+    let result = state.status_setter.set(agent_id, &available.name).await?;
+    let current = result.current_status.as_ref().map(|c| StatusView {
+        id: c.id,
+        name: c.name.clone().unwrap_or_default(),
+    });
+    state.events.publish(
+        agent_id,
+        AgentEvent::StatusChanged {
+            status: current.clone(),
+            next_status: None,
+        },
+    );
+    Ok(Json(json!({ "current": current, "next": null })).into_response())
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/status", axum::routing::put(set_status))
+        .route("/status/next", axum::routing::delete(cancel_next_status))
         .route("/events", axum::routing::get(crate::events::stream))
         .route("/statuses", axum::routing::get(statuses))
         .route("/calls", post(place_call))
