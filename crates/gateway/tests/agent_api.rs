@@ -493,6 +493,41 @@ async fn the_agent_sets_a_status_now_or_as_the_next_one_during_a_call() {
 }
 
 #[tokio::test]
+async fn a_pending_next_status_can_be_cancelled_during_a_call_only() {
+    let stack = stack("cancel-next", |_| {}).await;
+    let token = signed_in(&stack, "grace.hopper@example.com").await;
+    let cancel = || {
+        call(
+            Client::new()
+                .delete(format!("{}/status/next", stack.gateway))
+                .bearer_auth(&token),
+        )
+    };
+    let (status, body) = cancel().await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "no_next_status");
+
+    Client::new()
+        .post(format!("{}/_sim/ccai/agents/102/status", stack.simulator))
+        .json(&json!({"status_id": -7}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = put_status(&stack, &token, -2).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) = cancel().await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["current"]["name"], "In-call");
+    assert_eq!(body["next"], Value::Null);
+    let grace = sim_agent(&stack, 102).await;
+    assert_eq!(
+        (&grace["status_id"], &grace["next_status_id"]),
+        (&json!(-7), &json!(0)),
+        "upstream, Available after the call (the platform's default) replaces Break"
+    );
+}
+
+#[tokio::test]
 async fn system_and_unknown_statuses_are_refused_before_the_platform_is_asked() {
     let stack = stack("refused-status", |_| {}).await;
     let token = signed_in(&stack, "grace.hopper@example.com").await;
