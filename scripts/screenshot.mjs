@@ -14,9 +14,22 @@ try {
   await page.goto(url);
   const adapter = page.frameLocator("#adapter-frame");
   await adapter.locator(".connection-line[data-state='connected']").waitFor({ timeout: 15_000 });
-  // Show click-to-call: the phone icon beside a number fills the adapter's dial pad.
+  // Signed in, Available, in an inbound call; click-to-call has filled the dial pad.
+  await page.locator("#message-log li[data-type='init']").first().waitFor();
+  if (await adapter.locator(".sign-in").count()) {
+    await adapter.locator(".sign-in button[type='submit']").click();
+  }
+  const menu = adapter.locator("select.status-select");
+  await menu.locator("option[value='0']").waitFor({ state: "attached" });
+  await menu.selectOption({ label: "Available" });
+  await adapter.locator(".outcome", { hasText: "Available" }).waitFor();
+  await page.locator("#scenario-agent").fill("101");
+  await page.evaluate(() => window.hostEmulator.scenario("inbound_call", { agent_id: 101, number: "+33612345678" }));
+  await adapter.locator(".call-panel button.control-answer").click();
+  await adapter.locator(".call-panel[data-state='connected']").waitFor();
   await page.getByRole("button", { name: "Call (415) 555-2671", exact: true }).click();
   await adapter.locator(".dial-preview[data-state='valid']").waitFor();
+  await page.waitForTimeout(2_500);
   await page.screenshot({ path: out });
   console.log(`screenshot: ${out}`);
 } finally {

@@ -190,7 +190,7 @@ impl Text {
             Text::SignInNeedsKustomer => ("Open the adapter inside Kustomer to sign in: it must know your Kustomer user.", "Ouvrez l’adaptateur dans Kustomer pour vous connecter : il doit connaître votre utilisateur Kustomer."),
             Text::StatusMenu => ("Set your contact center status", "Choisir votre statut du centre de contact"),
             Text::NextStatus => ("Next:", "Ensuite :"),
-            Text::StatusSystem => ("set by the contact center", "défini par le centre de contact"),
+            Text::StatusSystem => ("Set by the contact center", "Défini par le centre de contact"),
             Text::StreamLive => ("Live", "En direct"),
             Text::Reconnecting => ("Reconnecting…", "Reconnexion…"),
             Text::IncomingCall => ("Incoming call", "Appel entrant"),

@@ -294,7 +294,11 @@ async fn the_status_menu_offers_only_selectable_statuses_and_shows_the_gateways(
     assert_eq!(select.value(), "-7", "the gateway's status is shown");
     let in_call: web_sys::HtmlOptionElement = find(&root, "option[value='-7']").unchecked_into();
     assert!(in_call.disabled(), "a system status cannot be chosen");
-    assert_eq!(in_call.text(), "In-call (set by the contact center)");
+    assert_eq!(in_call.text(), "In-call");
+    assert_eq!(
+        in_call.get_attribute("title").as_deref(),
+        Some("Set by the contact center")
+    );
     assert_eq!(
         find(&root, ".next-status-name").text_content().unwrap(),
         "Next: Break"

@@ -73,14 +73,12 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
         }
         list.into_iter()
             .map(|s| {
-                let label = if s.selectable {
-                    s.name.clone()
-                } else {
-                    format!("{} ({})", s.name, i18n.t(Text::StatusSystem))
-                };
+                // System statuses keep their plain name (the menu is narrow); being disabled
+                // says they cannot be chosen, and the tooltip says why.
+                let why = (!s.selectable).then(|| i18n.t(Text::StatusSystem));
                 view! {
-                    <option value=s.id.to_string() disabled=!s.selectable selected=selected == Some(s.id)>
-                        {label}
+                    <option value=s.id.to_string() disabled=!s.selectable selected=selected == Some(s.id) title=why>
+                        {s.name}
                     </option>
                 }
             })
