@@ -122,3 +122,24 @@ test("status change latency over 100 changes (menu change to the simulator's age
   // A budget, not a measurement: the gateway coalesces for 50 ms; an order of magnitude more is a regression.
   expect(result.p99_ms).toBeLessThan(1000);
 });
+
+test("the contact center failing or answering garbage is said plainly, and nothing stays stuck", async ({
+  host,
+  stack,
+}) => {
+  await host.goto();
+  await host.signIn();
+  // The platform answers 500 to the next requests: the change fails with a reason.
+  await fetch(`${stack.simulatorUrl}/_sim/faults`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ latency_ms: 0, status: 500, count: 10, drop: 0 }),
+  });
+  await host.statusSelect.selectOption({ label: "Break" });
+  await expect(host.adapter.locator(".outcome-failed")).toContainText("the CCAI Platform failed (HTTP 500); try again in a moment");
+  await expect(host.statusSelect).toBeEnabled();
+  // The platform recovers: the same change goes through.
+  await fetch(`${stack.simulatorUrl}/_sim/reset`, { method: "POST" });
+  await host.statusSelect.selectOption({ label: "Break" });
+  await expect(host.outcome).toHaveText("Status: Break");
+});
