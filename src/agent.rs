@@ -566,7 +566,7 @@ impl Agent {
     }
 
     fn receive(&self, text: &str) {
-        let message: StreamMessage = match serde_json::from_str(text) {
+        let message = match adapter_core::agent_events::decode_message(text) {
             Ok(message) => message,
             Err(error) => {
                 self.log

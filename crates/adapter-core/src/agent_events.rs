@@ -248,6 +248,74 @@ pub enum StreamMessage {
     Heartbeat { epoch: u64, seq: u64 },
 }
 
+/// Decodes a stream message. Same result as the derived `Deserialize`, without serde's
+/// buffering of internally tagged enums: much less code in the widget, which decodes every
+/// message it receives with this.
+pub fn decode_message(text: &str) -> Result<StreamMessage, serde_json::Error> {
+    use serde::de::Error;
+    use serde_json::value::RawValue;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Snapshot,
+        Event,
+        Heartbeat,
+    }
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "type")]
+        kind: Kind,
+        epoch: u64,
+        seq: u64,
+        #[serde(default)]
+        state: Option<AgentState>,
+        #[serde(default, borrow)]
+        event: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum EventKind {
+        StatusChanged,
+        Call,
+    }
+    #[derive(Deserialize)]
+    struct EventHead {
+        kind: EventKind,
+        #[serde(default)]
+        status: Option<StatusView>,
+        #[serde(default)]
+        next_status: Option<StatusView>,
+    }
+
+    let head: Head<'_> = serde_json::from_str(text)?;
+    let (epoch, seq) = (head.epoch, head.seq);
+    Ok(match head.kind {
+        Kind::Heartbeat => StreamMessage::Heartbeat { epoch, seq },
+        Kind::Snapshot => StreamMessage::Snapshot {
+            epoch,
+            seq,
+            state: head
+                .state
+                .ok_or_else(|| serde_json::Error::missing_field("state"))?,
+        },
+        Kind::Event => {
+            let raw = head
+                .event
+                .ok_or_else(|| serde_json::Error::missing_field("event"))?;
+            let event_head: EventHead = serde_json::from_str(raw.get())?;
+            let event = match event_head.kind {
+                EventKind::StatusChanged => AgentEvent::StatusChanged {
+                    status: event_head.status,
+                    next_status: event_head.next_status,
+                },
+                EventKind::Call => AgentEvent::Call(serde_json::from_str(raw.get())?),
+            };
+            StreamMessage::Event { epoch, seq, event }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +461,76 @@ mod tests {
             assert_eq!(CallControl::parse(control.as_str()), Some(control));
         }
         assert_eq!(CallControl::parse("explode"), None);
+    }
+
+    #[test]
+    fn the_light_decoder_agrees_with_the_derived_one() {
+        let call = CallView {
+            call_id: 9,
+            channel: Channel::Chat,
+            direction: Direction::Inbound,
+            state: CallState::OnHold,
+            number: Some("+14155552671".into()),
+            conversation_id: Some("conv-1".into()),
+            connected_at_ms: Some(5),
+            ended_at_ms: None,
+            muted: true,
+            needs_agent: false,
+            end_reason: Some("x".into()),
+        };
+        let messages = [
+            StreamMessage::Heartbeat { epoch: 1, seq: 2 },
+            StreamMessage::Snapshot {
+                epoch: 1,
+                seq: 3,
+                state: AgentState {
+                    status: Some(StatusView {
+                        id: -7,
+                        name: "In-call".into(),
+                    }),
+                    next_status: None,
+                    call: Some(call.clone()),
+                    last_call: None,
+                },
+            },
+            StreamMessage::Event {
+                epoch: 1,
+                seq: 4,
+                event: AgentEvent::Call(call),
+            },
+            StreamMessage::Event {
+                epoch: 1,
+                seq: 5,
+                event: AgentEvent::StatusChanged {
+                    status: None,
+                    next_status: Some(StatusView {
+                        id: -2,
+                        name: "Break".into(),
+                    }),
+                },
+            },
+        ];
+        for message in messages {
+            let text = serde_json::to_string(&message).unwrap();
+            assert_eq!(decode_message(&text).unwrap(), message, "{text}");
+            assert_eq!(
+                serde_json::from_str::<StreamMessage>(&text).unwrap(),
+                message
+            );
+        }
+        for bad in [
+            "",
+            "[]",
+            r#"{"type":"snapshot","epoch":1,"seq":1}"#,
+            r#"{"type":"event","epoch":1,"seq":1}"#,
+            r#"{"type":"event","epoch":1,"seq":1,"event":{"kind":"explode"}}"#,
+            r#"{"type":"event","epoch":1,"seq":1,"event":{"kind":"call"}}"#,
+            r#"{"type":"nope","epoch":1,"seq":1}"#,
+            r#"{"type":"heartbeat","epoch":-1,"seq":1}"#,
+        ] {
+            assert!(decode_message(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<StreamMessage>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
