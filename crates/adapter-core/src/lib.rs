@@ -11,6 +11,7 @@
 //! - [`iso_time`]: the platform's ISO-8601 UTC timestamps to and from Unix milliseconds.
 //! - [`session_webhook`]: the CCAI Platform's session webhooks, decoded and checked.
 //! - [`rate`]: a token bucket, to bound work done for untrusted senders.
+//! - [`status_policy`]: Kustomer → CCAI status inheritance and the write-back, as decisions.
 
 pub mod agent_events;
 pub mod backoff;
@@ -22,6 +23,7 @@ pub mod lang;
 pub mod phone;
 pub mod rate;
 pub mod session_webhook;
+pub mod status_policy;
 
 #[cfg(test)]
 mod testing;
