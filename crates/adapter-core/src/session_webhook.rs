@@ -15,8 +15,15 @@
 //! ```
 //!
 //! Optional detail objects: `voicemail {recording_url}`, `csat {rating 1..5, comment}`,
-//! `smart_action {name, result}`, `transfer {target}`, `dtmf {digits}`. Unknown keys are ignored
-//! (the platform adds keys over time); unknown event types and statuses are refused.
+//! `smart_action {name, status, result, error, files}`, `transfer {target, agent_email}`,
+//! `dtmf {digits}`, `transcript {text}`. Unknown keys are ignored (the platform adds keys over
+//! time); unknown event types and statuses are refused.
+//!
+//! What the CRM sync needs beyond the call (where the session came from, the menu, the language,
+//! durations, the recording, SDK custom data, which call a call-back follows) is optional on
+//! `session` and decoded into [`CrmFacts`]; the names follow the Manager API's call model
+//! (`selected_menu`, `menu_path`, `lang`, `queue_duration`, `call_duration`, `hold_duration`,
+//! `recording_url`, `custom_data`).
 
 use serde::Deserialize;
 
@@ -72,10 +79,20 @@ pub enum EventKind {
     Voicemail,
     SmartAction,
     Csat,
+    /// The call's recording can be fetched (`session.recording_url`).
+    RecordingReady,
+    /// The chat's transcript is ready (`transcript {text}`).
+    TranscriptReady,
+    /// An agent read the voicemail.
+    VoicemailRead,
+    /// An agent dismissed the voicemail.
+    VoicemailDismissed,
+    /// An agent called the voicemail's caller back.
+    VoicemailCalledBack,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::Assigned,
         EventKind::Offered,
         EventKind::Connected,
@@ -92,6 +109,11 @@ impl EventKind {
         EventKind::Voicemail,
         EventKind::SmartAction,
         EventKind::Csat,
+        EventKind::RecordingReady,
+        EventKind::TranscriptReady,
+        EventKind::VoicemailRead,
+        EventKind::VoicemailDismissed,
+        EventKind::VoicemailCalledBack,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -112,6 +134,11 @@ impl EventKind {
             EventKind::Voicemail => "voicemail",
             EventKind::SmartAction => "smart_action",
             EventKind::Csat => "csat",
+            EventKind::RecordingReady => "recording_ready",
+            EventKind::TranscriptReady => "transcript_ready",
+            EventKind::VoicemailRead => "voicemail_read",
+            EventKind::VoicemailDismissed => "voicemail_dismissed",
+            EventKind::VoicemailCalledBack => "voicemail_called_back",
         }
     }
 
@@ -119,7 +146,14 @@ impl EventKind {
     pub fn changes_the_call(self) -> bool {
         !matches!(
             self,
-            EventKind::Voicemail | EventKind::SmartAction | EventKind::Csat
+            EventKind::Voicemail
+                | EventKind::SmartAction
+                | EventKind::Csat
+                | EventKind::RecordingReady
+                | EventKind::TranscriptReady
+                | EventKind::VoicemailRead
+                | EventKind::VoicemailDismissed
+                | EventKind::VoicemailCalledBack
         )
     }
 }
@@ -197,7 +231,7 @@ impl SessionStatus {
 }
 
 /// The call or chat the event is about.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Session {
     pub channel: Channel,
     pub id: i64,
@@ -211,6 +245,120 @@ pub struct Session {
     pub ended_at_ms: Option<i64>,
     pub muted: bool,
     pub end_reason: Option<String>,
+    /// What the CRM sync needs beyond the call.
+    pub crm: CrmFacts,
+}
+
+/// Where a session came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A phone call through the IVR.
+    Ivr,
+    /// The Mobile SDK (call or chat).
+    MobileSdk,
+    /// The Web SDK (call or chat).
+    WebSdk,
+    /// Placed by an agent (click-to-call, call back).
+    Agent,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Ivr => "ivr",
+            Origin::MobileSdk => "mobile_sdk",
+            Origin::WebSdk => "web_sdk",
+            Origin::Agent => "agent",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Origin> {
+        [
+            Origin::Ivr,
+            Origin::MobileSdk,
+            Origin::WebSdk,
+            Origin::Agent,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == text)
+    }
+
+    pub fn is_sdk(self) -> bool {
+        matches!(self, Origin::MobileSdk | Origin::WebSdk)
+    }
+}
+
+/// The leaf queue the customer selected (`selected_menu`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Menu {
+    pub id: i64,
+    pub name: String,
+}
+
+/// The type an SDK custom data value declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CustomType {
+    String,
+    Number,
+    /// Unix milliseconds.
+    Date,
+    Url,
+    Boolean,
+}
+
+/// One entry of the SDK's `custom_data` (`{key: {label, value, type}}`), its value checked
+/// against its type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomDatum {
+    pub key: String,
+    pub label: Option<String>,
+    pub kind: CustomType,
+    pub value: CustomValue,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CustomValue {
+    Text(String),
+    Number(f64),
+    Bool(bool),
+}
+
+/// Why a call was placed after another one (the widget's "Hang up and call back" and "Call
+/// back" after a call under 10 seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackReason {
+    HangUpAndCallBack,
+    CallBack,
+}
+
+/// The call this one follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallbackOf {
+    pub session_id: i64,
+    pub reason: CallbackReason,
+}
+
+/// The session facts only the CRM sync reads. All optional on the wire.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CrmFacts {
+    pub origin: Option<Origin>,
+    pub menu: Option<Menu>,
+    /// The menu path the customer took, e.g. "Support > Billing".
+    pub menu_path: Option<String>,
+    /// ISO 639-1.
+    pub lang: Option<String>,
+    /// The end user's phone (E.164) when `identifier` is an app user id.
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub queue_seconds: Option<u32>,
+    pub call_seconds: Option<u32>,
+    pub hold_seconds: Option<u32>,
+    /// The call's recording, when recording is on.
+    pub recording_url: Option<String>,
+    pub custom_data: Vec<CustomDatum>,
+    pub callback_of: Option<CallbackOf>,
 }
 
 /// The agent the session belongs to, and its statuses after the event.
@@ -227,15 +375,57 @@ pub struct Agent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Detail {
     None,
-    Voicemail { recording_url: String },
-    Csat { rating: u8, comment: Option<String> },
-    SmartAction { name: String, result: String },
-    Transfer { target: Option<String> },
-    Dtmf { digits: Option<String> },
+    Voicemail {
+        recording_url: String,
+    },
+    Csat {
+        rating: u8,
+        comment: Option<String>,
+    },
+    SmartAction(SmartAction),
+    Transfer {
+        target: Option<String>,
+        /// The agent who receives the call, when it went to an agent.
+        agent_email: Option<String>,
+    },
+    Dtmf {
+        digits: Option<String>,
+    },
+    Transcript {
+        text: String,
+    },
 }
 
-/// A decoded, checked session webhook.
+/// A SmartAction's outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmartAction {
+    pub name: String,
+    pub outcome: SmartActionOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmartActionOutcome {
+    Completed {
+        result: String,
+        files: Vec<SharedFile>,
+    },
+    /// Failed on the user's side, e.g. "fingerprint access not enabled".
+    Failed { error: String },
+}
+
+/// A file the end user shared through a SmartAction (photo, screenshot, video).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedFile {
+    pub name: String,
+    pub url: String,
+    pub content_type: String,
+}
+
+/// Longest chat transcript taken (it must fit the 64 KiB webhook body anyway).
+pub const MAX_TRANSCRIPT_CHARS: usize = 60_000;
+
+/// A decoded, checked session webhook.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SessionWebhook {
     pub event_id: String,
     pub channel: Channel,
@@ -265,6 +455,45 @@ struct WireWebhook {
     transfer: Option<WireTransfer>,
     #[serde(default)]
     dtmf: Option<WireDtmf>,
+    #[serde(default)]
+    transcript: Option<WireTranscript>,
+}
+
+#[derive(Deserialize)]
+struct WireTranscript {
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireMenu {
+    id: Option<i64>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireCustomDatum {
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    value: serde_json::Value,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    invisible_to_agent: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct WireCallbackOf {
+    session_id: Option<i64>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireFile {
+    name: Option<String>,
+    url: Option<String>,
+    #[serde(default)]
+    content_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -287,12 +516,38 @@ struct WireSession {
     muted: Option<bool>,
     #[serde(default)]
     end_reason: Option<String>,
+    #[serde(default)]
+    origin: Option<String>,
+    #[serde(default)]
+    selected_menu: Option<WireMenu>,
+    #[serde(default)]
+    menu_path: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    queue_duration: Option<i64>,
+    #[serde(default)]
+    call_duration: Option<i64>,
+    #[serde(default)]
+    hold_duration: Option<i64>,
+    #[serde(default)]
+    recording_url: Option<String>,
+    #[serde(default)]
+    custom_data: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    callback_of: Option<WireCallbackOf>,
 }
 
 #[derive(Deserialize)]
 struct WireEndUser {
     #[serde(default)]
     identifier: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -328,13 +583,22 @@ struct WireCsat {
 #[derive(Deserialize)]
 struct WireSmartAction {
     name: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
     result: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    files: Vec<WireFile>,
 }
 
 #[derive(Deserialize)]
 struct WireTransfer {
     #[serde(default)]
     target: Option<String>,
+    #[serde(default)]
+    agent_email: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -372,6 +636,99 @@ fn timestamp(value: Option<String>, field: &str) -> Result<Option<i64>, InvalidW
             ))
         }),
     }
+}
+
+/// A lower-cased email address, checked for an `@`.
+fn email_text(value: Option<String>, field: &str) -> Result<Option<String>, InvalidWebhook> {
+    let email = text(value, field, 254)?.map(|e| e.to_lowercase());
+    if email.as_deref().is_some_and(|e| !e.contains('@')) {
+        return Err(invalid(format!("{field} is not an email address")));
+    }
+    Ok(email)
+}
+
+/// An http(s) URL.
+fn url(value: Option<String>, field: &str) -> Result<Option<String>, InvalidWebhook> {
+    let url = text(value, field, MAX_URL_CHARS)?;
+    if url
+        .as_deref()
+        .is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+    {
+        return Err(invalid(format!("{field} must be an http(s) URL")));
+    }
+    Ok(url)
+}
+
+/// A duration in whole seconds, at most a day.
+fn seconds(value: Option<i64>, field: &str) -> Result<Option<u32>, InvalidWebhook> {
+    match value {
+        None => Ok(None),
+        Some(s) if (0..=86_400).contains(&s) => Ok(u32::try_from(s).ok()),
+        Some(_) => Err(invalid(format!("{field} must be 0 to 86400 seconds"))),
+    }
+}
+
+/// Most custom data entries taken from one session.
+pub const MAX_CUSTOM_DATA: usize = 50;
+
+/// The SDK's `custom_data`, each value checked against its declared type. Entries the agent
+/// must not see (`invisible_to_agent`) are kept: the CRM mapping decides where they go.
+fn custom_data(
+    value: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Vec<CustomDatum>, InvalidWebhook> {
+    let Some(map) = value else {
+        return Ok(Vec::new());
+    };
+    if map.len() > MAX_CUSTOM_DATA {
+        return Err(invalid(format!(
+            "session.custom_data has more than {MAX_CUSTOM_DATA} entries"
+        )));
+    }
+    let mut data = Vec::with_capacity(map.len());
+    for (key, entry) in map {
+        let field = format!("session.custom_data.{}", truncate(&key));
+        if key.is_empty() || key.chars().count() > 100 || key.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "{field}: keys are 1 to 100 characters without control characters"
+            )));
+        }
+        let entry: WireCustomDatum = serde_json::from_value(entry)
+            .map_err(|_| invalid(format!("{field} must be {{label, value, type}}")))?;
+        let _ = entry.invisible_to_agent;
+        let kind = match entry.kind.as_deref() {
+            None | Some("string") => CustomType::String,
+            Some("number") => CustomType::Number,
+            Some("date") => CustomType::Date,
+            Some("url") => CustomType::Url,
+            Some("boolean") => CustomType::Boolean,
+            Some(_) => {
+                return Err(invalid(format!(
+                    "{field}.type must be string, number, date, url or boolean"
+                )))
+            }
+        };
+        let mismatch = || invalid(format!("{field}.value does not match its type"));
+        let value = match (kind, entry.value) {
+            (CustomType::String, serde_json::Value::String(s)) => CustomValue::Text(
+                text(Some(s), &format!("{field}.value"), 1024)?.unwrap_or_default(),
+            ),
+            (CustomType::Url, serde_json::Value::String(s)) => {
+                CustomValue::Text(url(Some(s), &format!("{field}.value"))?.unwrap_or_default())
+            }
+            (CustomType::Number | CustomType::Date, serde_json::Value::Number(n)) => {
+                CustomValue::Number(n.as_f64().filter(|f| f.is_finite()).ok_or_else(mismatch)?)
+            }
+            (CustomType::Boolean, serde_json::Value::Bool(b)) => CustomValue::Bool(b),
+            _ => return Err(mismatch()),
+        };
+        data.push(CustomDatum {
+            key,
+            label: text(entry.label, &format!("{field}.label"), 100)?,
+            kind,
+            value,
+        });
+    }
+    Ok(data)
 }
 
 fn positive_id(value: i64, field: &str) -> Result<i64, InvalidWebhook> {
@@ -447,13 +804,67 @@ pub fn decode(body: &[u8]) -> Result<SessionWebhook, InvalidWebhook> {
             ))
         }
     };
-    let end_user = match session.end_user {
-        Some(user) => text(
-            user.identifier,
-            "session.end_user.identifier",
-            MAX_TEXT_CHARS,
-        )?,
-        None => None,
+    let (end_user, phone, email, name) = match session.end_user {
+        Some(user) => (
+            text(
+                user.identifier,
+                "session.end_user.identifier",
+                MAX_TEXT_CHARS,
+            )?,
+            text(user.phone, "session.end_user.phone", 32)?,
+            email_text(user.email, "session.end_user.email")?,
+            text(user.name, "session.end_user.name", 100)?,
+        ),
+        None => (None, None, None, None),
+    };
+    let crm = CrmFacts {
+        origin: match text(session.origin, "session.origin", 32)? {
+            None => None,
+            Some(o) => Some(Origin::parse(&o).ok_or_else(|| {
+                invalid("session.origin must be \"ivr\", \"mobile_sdk\", \"web_sdk\" or \"agent\"")
+            })?),
+        },
+        menu: match session.selected_menu {
+            None => None,
+            Some(menu) => Some(Menu {
+                id: positive_id(
+                    required(menu.id, "session.selected_menu.id")?,
+                    "session.selected_menu.id",
+                )?,
+                name: required(
+                    text(menu.name, "session.selected_menu.name", 100)?,
+                    "session.selected_menu.name",
+                )?,
+            }),
+        },
+        menu_path: text(session.menu_path, "session.menu_path", MAX_TEXT_CHARS)?,
+        lang: text(session.lang, "session.lang", 16)?,
+        phone,
+        email,
+        name,
+        queue_seconds: seconds(session.queue_duration, "session.queue_duration")?,
+        call_seconds: seconds(session.call_duration, "session.call_duration")?,
+        hold_seconds: seconds(session.hold_duration, "session.hold_duration")?,
+        recording_url: url(session.recording_url, "session.recording_url")?,
+        custom_data: custom_data(session.custom_data)?,
+        callback_of: match session.callback_of {
+            None => None,
+            Some(of) => Some(CallbackOf {
+                session_id: positive_id(
+                    required(of.session_id, "session.callback_of.session_id")?,
+                    "session.callback_of.session_id",
+                )?,
+                reason: match of.reason.as_deref() {
+                    Some("hang_up_and_call_back") => CallbackReason::HangUpAndCallBack,
+                    Some("call_back") => CallbackReason::CallBack,
+                    _ => {
+                        return Err(invalid(
+                            "session.callback_of.reason must be \"hang_up_and_call_back\" or \"call_back\"",
+                        ))
+                    }
+                },
+            }),
+        },
     };
     let session = Session {
         channel: session_channel,
@@ -470,6 +881,7 @@ pub fn decode(body: &[u8]) -> Result<SessionWebhook, InvalidWebhook> {
         ended_at_ms: timestamp(session.ends_at, "session.ends_at")?,
         muted: session.muted.unwrap_or(false),
         end_reason: text(session.end_reason, "session.end_reason", MAX_TEXT_CHARS)?,
+        crm,
     };
 
     let agent = match wire.agent {
@@ -522,21 +934,88 @@ pub fn decode(body: &[u8]) -> Result<SessionWebhook, InvalidWebhook> {
         }
         EventKind::SmartAction => {
             let action = required(wire.smart_action, "smart_action")?;
-            Detail::SmartAction {
-                name: required(
-                    text(action.name, "smart_action.name", 100)?,
-                    "smart_action.name",
-                )?,
-                result: required(
-                    text(action.result, "smart_action.result", MAX_TEXT_CHARS)?,
-                    "smart_action.result",
-                )?,
-            }
+            let name = required(
+                text(action.name, "smart_action.name", 100)?,
+                "smart_action.name",
+            )?;
+            let outcome = match action.status.as_deref() {
+                None | Some("completed") => {
+                    if action.files.len() > 10 {
+                        return Err(invalid("smart_action.files has more than 10 files"));
+                    }
+                    let mut files = Vec::with_capacity(action.files.len());
+                    for file in action.files {
+                        files.push(SharedFile {
+                            name: required(
+                                text(file.name, "smart_action.files.name", 100)?,
+                                "smart_action.files.name",
+                            )?,
+                            url: required(
+                                url(file.url, "smart_action.files.url")?,
+                                "smart_action.files.url",
+                            )?,
+                            content_type: text(
+                                file.content_type,
+                                "smart_action.files.content_type",
+                                100,
+                            )?
+                            .unwrap_or_else(|| "application/octet-stream".into()),
+                        });
+                    }
+                    SmartActionOutcome::Completed {
+                        result: required(
+                            text(action.result, "smart_action.result", MAX_TEXT_CHARS)?,
+                            "smart_action.result",
+                        )?,
+                        files,
+                    }
+                }
+                Some("failed") => SmartActionOutcome::Failed {
+                    error: required(
+                        text(action.error, "smart_action.error", MAX_TEXT_CHARS)?,
+                        "smart_action.error",
+                    )?,
+                },
+                Some(_) => {
+                    return Err(invalid(
+                        "smart_action.status must be \"completed\" or \"failed\"",
+                    ))
+                }
+            };
+            Detail::SmartAction(SmartAction { name, outcome })
         }
-        EventKind::Transferred => Detail::Transfer {
-            target: match wire.transfer {
-                Some(t) => text(t.target, "transfer.target", 100)?,
-                None => None,
+        EventKind::TranscriptReady => {
+            let transcript = required(wire.transcript, "transcript")?;
+            let body = required(transcript.text, "transcript.text")?;
+            let count = body.chars().count();
+            if count > MAX_TRANSCRIPT_CHARS {
+                return Err(invalid(format!(
+                    "transcript.text is too long ({count} characters, at most {MAX_TRANSCRIPT_CHARS})"
+                )));
+            }
+            // A transcript has lines: only newlines and tabs among the control characters.
+            if body
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+            {
+                return Err(invalid("transcript.text contains control characters"));
+            }
+            if body.trim().is_empty() {
+                return Err(invalid("transcript.text is empty"));
+            }
+            Detail::Transcript { text: body }
+        }
+        EventKind::RecordingReady if session.crm.recording_url.is_none() => {
+            return Err(invalid("session.recording_url is missing"));
+        }
+        EventKind::Transferred => match wire.transfer {
+            Some(t) => Detail::Transfer {
+                target: text(t.target, "transfer.target", 100)?,
+                agent_email: email_text(t.agent_email, "transfer.agent_email")?,
+            },
+            None => Detail::Transfer {
+                target: None,
+                agent_email: None,
             },
         },
         EventKind::Dtmf => Detail::Dtmf {
@@ -938,10 +1417,13 @@ mod tests {
                 "call.smart_action",
                 "smart_action",
                 json!({"name": "Get Verification", "result": "verified"}),
-                Ok(Detail::SmartAction {
+                Ok(Detail::SmartAction(SmartAction {
                     name: "Get Verification".into(),
-                    result: "verified".into(),
-                }),
+                    outcome: SmartActionOutcome::Completed {
+                        result: "verified".into(),
+                        files: Vec::new(),
+                    },
+                })),
             ),
             (
                 "call.smart_action",
@@ -963,6 +1445,7 @@ mod tests {
                 json!({"target": "Billing"}),
                 Ok(Detail::Transfer {
                     target: Some("Billing".into()),
+                    agent_email: None,
                 }),
             ),
         ];
@@ -975,6 +1458,157 @@ mod tests {
                 (Err(g), Err(w)) => assert!(g.contains(w), "{event} {value}: {g}"),
                 _ => panic!("{event} {value}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn crm_facts_are_decoded_and_checked() {
+        let mut body = example();
+        body["session"]["origin"] = json!("mobile_sdk");
+        body["session"]["selected_menu"] = json!({"id": 7, "name": "Billing"});
+        body["session"]["menu_path"] = json!("Support > Billing");
+        body["session"]["lang"] = json!("fr");
+        body["session"]["end_user"] = json!({"identifier": "app-user-9", "phone": "+33612345678",
+            "email": "Jean@Example.com", "name": "Jean"});
+        body["session"]["queue_duration"] = json!(12);
+        body["session"]["call_duration"] = json!(95);
+        body["session"]["hold_duration"] = json!(0);
+        body["session"]["recording_url"] = json!("https://r.example/1001.wav");
+        body["session"]["custom_data"] = json!({
+            "order": {"label": "Order", "value": "A-17", "type": "string"},
+            "vip": {"label": "VIP", "value": true, "type": "boolean"},
+            "spent": {"value": 120.5, "type": "number"}});
+        body["session"]["callback_of"] = json!({"session_id": 1000, "reason": "call_back"});
+        let webhook = decode(body.to_string().as_bytes()).map_err(|e| e.0);
+        let crm = webhook.map(|w| w.session.crm);
+        let crm = crm.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(crm.origin, Some(Origin::MobileSdk));
+        assert_eq!(
+            crm.menu,
+            Some(Menu {
+                id: 7,
+                name: "Billing".into()
+            })
+        );
+        assert_eq!(crm.email.as_deref(), Some("jean@example.com"));
+        assert_eq!(crm.phone.as_deref(), Some("+33612345678"));
+        assert_eq!(
+            (crm.queue_seconds, crm.call_seconds, crm.hold_seconds),
+            (Some(12), Some(95), Some(0))
+        );
+        assert_eq!(crm.custom_data.len(), 3);
+        assert!(crm
+            .custom_data
+            .iter()
+            .any(|d| d.key == "vip" && d.value == CustomValue::Bool(true)));
+        assert_eq!(
+            crm.callback_of,
+            Some(CallbackOf {
+                session_id: 1000,
+                reason: CallbackReason::CallBack
+            })
+        );
+
+        let refused: Vec<(&str, Value, &str)> = vec![
+            ("origin", json!("fax"), "session.origin must be"),
+            (
+                "selected_menu",
+                json!({"id": 0, "name": "x"}),
+                "selected_menu.id must be a positive",
+            ),
+            (
+                "call_duration",
+                json!(-1),
+                "call_duration must be 0 to 86400",
+            ),
+            (
+                "recording_url",
+                json!("file:///etc/passwd"),
+                "must be an http(s) URL",
+            ),
+            (
+                "custom_data",
+                json!({"n": {"value": "12", "type": "number"}}),
+                "does not match its type",
+            ),
+            (
+                "custom_data",
+                json!({"n": {"value": 1, "type": "color"}}),
+                "type must be string",
+            ),
+            (
+                "callback_of",
+                json!({"session_id": 5, "reason": "again"}),
+                "callback_of.reason must be",
+            ),
+        ];
+        for (key, value, want) in refused {
+            let mut body = example();
+            body["session"][key] = value.clone();
+            let got = reason(&body);
+            assert!(got.contains(want), "{key} {value}: {got}");
+        }
+    }
+
+    #[test]
+    fn crm_only_events_carry_their_details() {
+        let event = |name: &str, extra: Value| {
+            let mut body = with(&["event_type"], json!(name));
+            if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+                body.extend(extra);
+            }
+            decode(body.to_string().as_bytes()).map_err(|e| e.0)
+        };
+        let failed = event(
+            "call.smart_action",
+            json!({"smart_action": {"name": "Get Verification", "status": "failed",
+                "error": "fingerprint access not enabled"}}),
+        );
+        assert_eq!(
+            failed.map(|w| w.detail),
+            Ok(Detail::SmartAction(SmartAction {
+                name: "Get Verification".into(),
+                outcome: SmartActionOutcome::Failed {
+                    error: "fingerprint access not enabled".into()
+                },
+            }))
+        );
+        let files = event(
+            "call.smart_action",
+            json!({"smart_action": {"name": "Request Photos", "result": "2 photos",
+                "files": [{"name": "a.jpg", "url": "https://f.example/a.jpg", "content_type": "image/jpeg"}]}}),
+        );
+        assert!(matches!(files.map(|w| w.detail),
+            Ok(Detail::SmartAction(SmartAction { outcome: SmartActionOutcome::Completed { files, .. }, .. })) if files.len() == 1));
+        let transcript = event(
+            "chat.transcript_ready",
+            json!({"transcript": {"text": "Agent: hi\nCustomer: hello"}}),
+        );
+        assert!(transcript.is_err(), "a chat event needs a chat session");
+        let mut body = with(&["event_type"], json!("chat.transcript_ready"));
+        body["session"]["type"] = json!("chat");
+        body["transcript"] = json!({"text": "Agent: hi\nCustomer: hello"});
+        let got = decode(body.to_string().as_bytes()).map_err(|e| e.0);
+        assert_eq!(
+            got.map(|w| w.detail),
+            Ok(Detail::Transcript {
+                text: "Agent: hi\nCustomer: hello".into()
+            })
+        );
+        body["transcript"] = json!({"text": "a\u{0007}b"});
+        assert!(reason(&body).contains("control characters"));
+        let no_url = event("call.recording_ready", json!({}));
+        assert_eq!(
+            no_url.map(|w| w.kind),
+            Err("session.recording_url is missing".into())
+        );
+        for kind in [
+            "voicemail_read",
+            "voicemail_dismissed",
+            "voicemail_called_back",
+        ] {
+            let got = event(&format!("call.{kind}"), json!({})).map(|w| w.call_view());
+            assert_eq!(got, Ok(None), "{kind} leaves the agent's call alone");
         }
     }
 
