@@ -11,6 +11,7 @@
 //! - [`iso_time`]: the platform's ISO-8601 UTC timestamps to and from Unix milliseconds.
 //! - [`session_webhook`]: the CCAI Platform's session webhooks, decoded and checked.
 //! - [`rate`]: a token bucket, to bound work done for untrusted senders.
+//! - [`tabs`]: one leader among the tabs of the same agent.
 //! - [`status_policy`]: Kustomer → CCAI status inheritance and the write-back, as decisions.
 
 pub mod agent_events;
@@ -24,6 +25,7 @@ pub mod phone;
 pub mod rate;
 pub mod session_webhook;
 pub mod status_policy;
+pub mod tabs;
 
 #[cfg(test)]
 mod testing;

@@ -481,14 +481,17 @@ mod tests {
         let mut bidirectional = config(PriorityRule::LatestWins);
         bidirectional.bidirectional = true;
         let one_way = config(PriorityRule::LatestWins);
-        let rows: [(
-            &str,
-            &InheritanceConfig,
+        /// Name, configuration, new CCAI status, whether it is a system one, current Kustomer
+        /// status, what is written.
+        type Row<'a> = (
+            &'a str,
+            &'a InheritanceConfig,
             i64,
             bool,
-            Option<&str>,
-            Option<&str>,
-        ); 7] = [
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let rows: [Row<'_>; 7] = [
             (
                 "one-way mode writes nothing back",
                 &one_way,
