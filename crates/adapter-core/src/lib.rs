@@ -5,6 +5,7 @@
 //! - [`lang`]: which of the supported languages to speak, from the host's or browser's preferences.
 //! - [`backoff`]: retry delays for anything that talks over a network.
 //! - [`connection`]: the state of the widget's link to the gateway.
+//! - [`crm`]: the CRM sync rules: session events in, Kustomer operations out.
 //! - [`health`]: the gateway's `/healthz` wire type.
 //! - [`phone`]: phone numbers to dial, normalised to E.164.
 //! - [`host_protocol`]: protocol v1 between the host page (Kustomer) and the adapter.
@@ -17,6 +18,7 @@
 pub mod agent_events;
 pub mod backoff;
 pub mod connection;
+pub mod crm;
 pub mod health;
 pub mod host_protocol;
 pub mod iso_time;
