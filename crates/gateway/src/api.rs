@@ -13,7 +13,7 @@ use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::json;
 
 use crate::{
-    ccai::{CallPlaced, CcaiApi, CcaiError, PlaceCall},
+    ccai::{CallPlaced, CcaiApi, CcaiError, PlaceCall, UserStatus},
     sessions::Session,
     store::StoreError,
     AppState,
@@ -242,6 +242,7 @@ async fn me(State(state): State<AppState>, signed_in: SignedIn) -> Response {
         .map(|c| c.as_str())
         .collect();
     body["capabilities"] = json!(controls);
+    body["admin"] = json!(state.config.is_admin(&signed_in.session.agent_email));
     Json(body).into_response()
 }
 
@@ -396,6 +397,69 @@ async fn place_call(
 #[derive(Deserialize)]
 pub struct NewStatus {
     pub status_id: i64,
+    /// When the agent picked it (Unix ms, the browser's clock); now when missing. Ranks it
+    /// against Kustomer changes when status inheritance is on.
+    #[serde(default)]
+    pub at_ms: Option<i64>,
+}
+
+/// What a status change did.
+pub struct StatusChange {
+    pub current: Option<StatusView>,
+    /// Set when the change waits as the next status (a call, wrap-up).
+    pub next: Option<StatusView>,
+    /// The system status the agent is in, when the change waits.
+    pub busy: Option<UserStatus>,
+}
+
+/// Sets `target` for `agent_id` upstream (coalesced with other agents' changes) and publishes
+/// the result on the agent's stream. During a call or wrap-up the platform keeps it as the next
+/// status.
+pub async fn change_status(
+    state: &AppState,
+    agent_id: i64,
+    statuses: &[UserStatus],
+    target: &UserStatus,
+) -> Result<StatusChange, ApiError> {
+    let result = state.status_setter.set(agent_id, &target.name).await?;
+    let view = |id: i64, name: &str| StatusView {
+        id,
+        name: name.to_owned(),
+    };
+    let current = result
+        .current_status
+        .as_ref()
+        .map(|c| view(c.id, c.name.as_deref().unwrap_or_default()));
+    let busy = result
+        .current_status
+        .as_ref()
+        .and_then(|c| statuses.iter().find(|s| s.id == c.id))
+        .filter(|s| s.is_system())
+        .cloned();
+    // A refusal while in a system status (a call, wrap-up) means the change waits as the next one.
+    let next = match (result.message, &busy) {
+        (None, _) => None,
+        (Some(_), Some(_)) => Some(view(target.id, &target.name)),
+        (Some(message), None) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ccai_rejected",
+                message,
+            ))
+        }
+    };
+    state.events.publish(
+        agent_id,
+        AgentEvent::StatusChanged {
+            status: current.clone(),
+            next_status: next.clone(),
+        },
+    );
+    Ok(StatusChange {
+        current,
+        next,
+        busy,
+    })
 }
 
 /// `PUT /api/v1/status`: sets the agent's status now; during a call or wrap-up the platform
@@ -423,44 +487,31 @@ async fn set_status(
             ),
         ));
     }
-    let result = state
-        .status_setter
-        .set(signed_in.session.ccai_agent_id, &target.name)
-        .await?;
-    let view = |id: i64, name: &str| StatusView {
-        id,
-        name: name.to_owned(),
-    };
-    let current = result
-        .current_status
-        .as_ref()
-        .map(|c| view(c.id, c.name.as_deref().unwrap_or_default()));
-    let busy = result
-        .current_status
-        .as_ref()
-        .and_then(|c| statuses.iter().find(|s| s.id == c.id))
-        .filter(|s| s.is_system());
-    // A refusal while in a system status (a call, wrap-up) means the change waits as the next one.
-    let next = match (result.message, busy) {
-        (None, _) => None,
-        (Some(_), Some(_)) => Some(view(target.id, &target.name)),
-        (Some(message), None) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "ccai_rejected",
-                message,
-            ))
-        }
-    };
-    state.events.publish(
-        signed_in.session.ccai_agent_id,
-        AgentEvent::StatusChanged {
-            status: current.clone(),
-            next_status: next.clone(),
-        },
+    let agent_id = signed_in.session.ccai_agent_id;
+    let at = crate::inheritance::clamp_at(request.at_ms, crate::sessions::now_ms());
+    let in_conversation = state
+        .inheritance
+        .condition(&state.events.state(agent_id), &statuses)
+        == adapter_core::status_policy::Condition::InConversation;
+    if !state
+        .inheritance
+        .adapter_change_is_current(agent_id, at, in_conversation)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "superseded",
+            "Your Kustomer status changed after you picked this one, and the latest change wins: your status follows Kustomer's.",
+        ));
+    }
+    let change = change_status(&state, agent_id, &statuses, target).await?;
+    state.inheritance.remember(
+        agent_id,
+        adapter_core::status_policy::Source::Adapter,
+        at,
+        change.next.is_some(),
     );
-    let mut body = json!({ "current": current, "next": next });
-    Ok(match busy.filter(|_| next.is_some()) {
+    let mut body = json!({ "current": change.current, "next": change.next });
+    Ok(match change.busy.filter(|_| change.next.is_some()) {
         None => Json(body).into_response(),
         Some(busy) => {
             body["message"] = json!(format!(
@@ -521,6 +572,19 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/status", axum::routing::put(set_status))
         .route("/status/next", axum::routing::delete(cancel_next_status))
+        .route(
+            "/status-inheritance",
+            axum::routing::get(crate::inheritance::get_settings)
+                .put(crate::inheritance::put_settings),
+        )
+        .route(
+            "/status-inheritance/audit",
+            axum::routing::get(crate::inheritance::audit),
+        )
+        .route(
+            "/kustomer-status",
+            post(crate::inheritance::kustomer_status),
+        )
         .route("/events", axum::routing::get(crate::events::stream))
         .route("/statuses", axum::routing::get(statuses))
         .route("/calls", post(place_call))

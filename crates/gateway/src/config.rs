@@ -68,12 +68,24 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_WEBHOOK_PASSWORD", hide_env_values = true)]
     pub webhook_password: Option<Secret>,
 
+    /// Emails of the agents who administer the adapter (status inheritance settings),
+    /// comma-separated.
+    #[arg(long, env = "GATEWAY_ADMIN_EMAILS", value_delimiter = ',')]
+    pub admin_emails: Vec<String>,
+
     /// How long a session lasts without a refresh, in minutes.
     #[arg(long, env = "GATEWAY_SESSION_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
     pub session_minutes: u64,
 }
 
 impl Config {
+    /// Whether `email` administers the adapter.
+    pub fn is_admin(&self, email: &str) -> bool {
+        self.admin_emails
+            .iter()
+            .any(|admin| admin.trim().eq_ignore_ascii_case(email.trim()))
+    }
+
     /// The configuration with every default, listening on `listen`, storing in `data_dir`.
     pub fn for_tests(listen: SocketAddr, data_dir: PathBuf) -> Self {
         Config {
@@ -88,6 +100,7 @@ impl Config {
             dev_sign_in: true,
             webhook_user: None,
             webhook_password: None,
+            admin_emails: Vec::new(),
             session_minutes: 15,
         }
     }

@@ -6,6 +6,7 @@
 //! - [`sessions`]: agent sessions (bearer tokens, stored hashed).
 //! - [`events`]: the per-agent event log and its WebSocket stream (sequence, resume, snapshot).
 //! - [`webhooks`]: the CCAI Platform's session webhooks in, published on the event stream.
+//! - [`inheritance`]: Kustomer → CCAI status inheritance: the admin's settings and the policy.
 //! - [`controls`]: call controls the upstream offers, discovered and forwarded.
 //! - [`ccai`]: the CCAI Platform client (tenant credentials, shared rate budget, coalescing).
 //! - [`config`]: typed configuration from flags and environment.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod controls;
 pub mod events;
 pub mod http;
+pub mod inheritance;
 pub mod sessions;
 pub mod store;
 pub mod webhooks;
@@ -55,6 +57,8 @@ pub struct AppState {
     pub events: events::EventHub,
     /// The call controls the CCAI upstream offers.
     pub capabilities: controls::Capabilities,
+    /// Status inheritance settings and per-agent memory.
+    pub inheritance: inheritance::Inheritance,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +143,7 @@ impl Gateway {
         let local = listener.local_addr().map_err(GatewayError::Serve)?;
         let starts = store.record_start(VERSION, &local.to_string()).await?;
         let events = events::EventHub::open(store.pool()).await?;
+        let inheritance = inheritance::Inheritance::load(&store.pool()).await?;
         tracing::info!(
             version = VERSION,
             data_dir = %config.data_dir.display(),
@@ -157,6 +162,7 @@ impl Gateway {
                 events,
                 ccai,
                 capabilities,
+                inheritance,
             },
         })
     }

@@ -664,3 +664,232 @@ mod event_stream {
         }
     }
 }
+
+mod inheritance {
+    use super::*;
+
+    const KUSTOMER: [(&str, &str); 3] = [
+        ("st-available", "Available"),
+        ("st-lunch", "Lunch"),
+        ("st-email", "Email only"),
+    ];
+
+    fn settings(enabled: bool, rule: &str, mapping: Value) -> Value {
+        json!({
+            "enabled": enabled,
+            "rule": rule,
+            "bidirectional": false,
+            "mapping": mapping,
+            "kustomer_statuses": KUSTOMER.iter().map(|(id, name)| json!({"id": id, "name": name})).collect::<Vec<_>>(),
+        })
+    }
+
+    async fn put_settings(stack: &Stack, token: &str, body: &Value) -> (StatusCode, Value) {
+        call(
+            Client::new()
+                .put(format!("{}/status-inheritance", stack.gateway))
+                .bearer_auth(token)
+                .json(body),
+        )
+        .await
+    }
+
+    async fn kustomer_change(
+        stack: &Stack,
+        token: &str,
+        status_id: &str,
+        at_ms: i64,
+    ) -> (StatusCode, Value) {
+        call(
+            Client::new()
+                .post(format!("{}/kustomer-status", stack.gateway))
+                .bearer_auth(token)
+                .json(&json!({"status_id": status_id, "at_ms": at_ms})),
+        )
+        .await
+    }
+
+    async fn force(stack: &Stack, agent: i64, status_id: i64) {
+        Client::new()
+            .post(format!(
+                "{}/_sim/ccai/agents/{agent}/status",
+                stack.simulator
+            ))
+            .json(&json!({ "status_id": status_id }))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn now() -> i64 {
+        adapter_gateway::sessions::now_ms()
+    }
+
+    /// Grace administers; she turns inheritance on with Lunch → Meal, Email only → Unavailable.
+    async fn configured(name: &str, rule: &str) -> (Stack, String) {
+        let stack = stack(name, |config| {
+            config.admin_emails = vec!["grace.hopper@example.com".into()];
+        })
+        .await;
+        let token = signed_in(&stack, "grace.hopper@example.com").await;
+        let body = settings(
+            true,
+            rule,
+            json!({"st-lunch": -4, "st-email": -1, "st-available": 0}),
+        );
+        let (status, answer) = put_settings(&stack, &token, &body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        (stack, token)
+    }
+
+    #[tokio::test]
+    async fn only_admins_save_settings_every_problem_is_listed_and_every_save_is_audited() {
+        let stack = stack("inherit-settings", |config| {
+            config.admin_emails = vec!["Grace.Hopper@example.com".into()];
+        })
+        .await;
+        let alan = signed_in(&stack, "alan.turing@example.com").await;
+        let grace = signed_in(&stack, "grace.hopper@example.com").await;
+        let good = settings(true, "latest_wins", json!({"st-lunch": -4}));
+        let (status, body) = put_settings(&stack, &alan, &good).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::FORBIDDEN, "admins_only")
+        );
+
+        let bad = settings(
+            true,
+            "latest_wins",
+            json!({"st-lunch": -7, "st-gone": 0, "st-email": 99}),
+        );
+        let (status, body) = put_settings(&stack, &grace, &bad).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings")
+        );
+        let problems = body["error"]["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 3, "{body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("In-call is set by the contact center itself"));
+
+        let (status, body) = put_settings(&stack, &grace, &good).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = call(
+            Client::new()
+                .get(format!("{}/status-inheritance", stack.gateway))
+                .bearer_auth(&alan),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["settings"]["enabled"], true);
+        assert_eq!(body["settings"]["mapping"]["st-lunch"], -4);
+        assert_eq!(body["admin"], false);
+        let (status, body) = call(
+            Client::new()
+                .get(format!("{}/status-inheritance/audit", stack.gateway))
+                .bearer_auth(&grace),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let entries = body["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "refused saves leave no trace");
+        assert_eq!(entries[0]["actor"], "grace.hopper@example.com");
+        assert_eq!(entries[0]["old"], Value::Null);
+        assert_eq!(entries[0]["new"]["mapping"]["st-lunch"], -4);
+    }
+
+    #[tokio::test]
+    async fn kustomer_changes_follow_the_policy_through_to_the_simulator() {
+        let (stack, token) = configured("inherit-flow", "latest_wins").await;
+        // Grace is Available: Lunch applies now as Meal.
+        let (status, body) = kustomer_change(&stack, &token, "st-lunch", now()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["decision"], json!({"action": "set_now", "value": -4}));
+        assert_eq!(sim_agent(&stack, 102).await["status_id"], -4);
+        // Unmapped: ignored, and said so.
+        let (_, body) = kustomer_change(&stack, &token, "st-busy", now()).await;
+        assert_eq!(
+            body["decision"],
+            json!({"action": "ignore", "value": "unmapped"})
+        );
+        // In a call: Email only becomes the next status (Unavailable), applied after wrap-up.
+        force(&stack, 102, -7).await;
+        put_status(&stack, &token, -2).await; // the gateway learns of the call
+        let (_, body) = kustomer_change(&stack, &token, "st-email", now()).await;
+        assert_eq!(
+            body["decision"],
+            json!({"action": "set_next", "value": -1}),
+            "{body}"
+        );
+        assert_eq!(sim_agent(&stack, 102).await["next_status_id"], -1);
+        for status_id in [-6, 0] {
+            force(&stack, 102, status_id).await;
+        }
+        assert_eq!(sim_agent(&stack, 102).await["status_id"], -1);
+    }
+
+    #[tokio::test]
+    async fn offline_agents_and_stale_changes_are_ignored() {
+        let (stack, token) = configured("inherit-ignored", "latest_wins").await;
+        // The agent picks Break now; a Kustomer change made a second earlier arrives after.
+        let (status, _) = put_status(&stack, &token, -2).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, body) = kustomer_change(&stack, &token, "st-lunch", now() - 1_000).await;
+        assert_eq!(
+            body["decision"],
+            json!({"action": "ignore", "value": "older_than_agents_change"})
+        );
+        assert_eq!(sim_agent(&stack, 102).await["status_id"], -2);
+        // And the other way: a Kustomer change applied, then an adapter click made before it.
+        let (_, body) = kustomer_change(&stack, &token, "st-lunch", now()).await;
+        assert_eq!(body["decision"]["action"], "set_now");
+        let (status, body) = call(
+            Client::new()
+                .put(format!("{}/status", stack.gateway))
+                .bearer_auth(&token)
+                .json(&json!({"status_id": 1, "at_ms": now() - 2_000})),
+        )
+        .await;
+        assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "superseded"));
+        // Offline in CCAI: ignored.
+        let (status, _) = put_status(&stack, &token, -10).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, body) = kustomer_change(&stack, &token, "st-available", now()).await;
+        assert_eq!(
+            body["decision"],
+            json!({"action": "ignore", "value": "offline"})
+        );
+        assert_eq!(sim_agent(&stack, 102).await["status_id"], -10);
+    }
+
+    #[tokio::test]
+    async fn rule_2_kustomer_replaces_even_a_later_next_status_of_the_agent() {
+        for (rule, want) in [
+            (
+                "latest_wins",
+                json!({"action": "ignore", "value": "agents_next_is_later"}),
+            ),
+            (
+                "kustomer_overrides_next",
+                json!({"action": "set_next", "value": -4}),
+            ),
+        ] {
+            let (stack, token) = configured(&format!("inherit-{rule}"), rule).await;
+            force(&stack, 102, -7).await;
+            let kustomer_at = now();
+            // The agent chose Break as the next status after the Kustomer change was made.
+            let (status, _) = call(
+                Client::new()
+                    .put(format!("{}/status", stack.gateway))
+                    .bearer_auth(&token)
+                    .json(&json!({"status_id": -2, "at_ms": kustomer_at + 500})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+            let (_, body) = kustomer_change(&stack, &token, "st-lunch", kustomer_at).await;
+            assert_eq!(body["decision"], want, "{rule}");
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! Agent status inheritance in the gateway: the admin's settings (stored per organisation,
+//! audited) and the policy of [`adapter_core::status_policy`] applied to the Kustomer status
+//! changes an agent's leader tab reports, and to the agent's own changes.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+};
+
+use adapter_core::{
+    agent_events::AgentState,
+    status_policy::{self, Catalogue, Condition, Decision, InheritanceConfig, Source, SyncMemory},
+};
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::SqlitePool;
+
+use crate::{
+    api::{change_status, ApiError, ApiJson, SignedIn},
+    ccai::{CcaiApi, UserStatus},
+    sessions::now_ms,
+    store::StoreError,
+    AppState,
+};
+
+/// The settings' key in `org_settings`.
+pub const SETTINGS_KEY: &str = "status_inheritance";
+/// How far in the past a change's own time is believed; older stamps count as this old.
+const PAST_SLACK_MS: i64 = 5 * 60_000;
+/// How far in the future (clock skew) a change's own time is believed.
+const FUTURE_SLACK_MS: i64 = 5_000;
+/// At most this many Kustomer statuses in the settings.
+const MAX_KUSTOMER_STATUSES: usize = 200;
+
+/// A change's own time, kept within a window around the gateway's clock, so that a wrong (or
+/// hostile) clock cannot rank a change before or after every other.
+pub fn clamp_at(at: Option<i64>, now: i64) -> i64 {
+    at.map_or(now, |at| {
+        at.clamp(now - PAST_SLACK_MS, now + FUTURE_SLACK_MS)
+    })
+}
+
+/// A Kustomer routing status, as the admin's view lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KustomerStatus {
+    pub id: String,
+    pub name: String,
+}
+
+/// What admins save: the configuration, and the Kustomer statuses it was made against (read
+/// from Kustomer by the admin's adapter).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    #[serde(flatten)]
+    pub config: InheritanceConfig,
+    #[serde(default)]
+    pub kustomer_statuses: Vec<KustomerStatus>,
+}
+
+/// Inheritance state shared by the handlers. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Inheritance {
+    settings: Arc<RwLock<Settings>>,
+    memory: Arc<Mutex<HashMap<i64, SyncMemory>>>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Inheritance {
+    /// The saved settings (off when none were saved).
+    pub async fn load(pool: &SqlitePool) -> Result<Self, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM org_settings WHERE key = ?")
+            .bind(SETTINGS_KEY)
+            .fetch_optional(pool)
+            .await?;
+        let settings = match row {
+            Some((value,)) => serde_json::from_str(&value).unwrap_or_else(|error| {
+                tracing::error!(%error, "stored status inheritance settings unreadable: inheritance is off until an admin saves them again");
+                Settings::default()
+            }),
+            None => Settings::default(),
+        };
+        Ok(Inheritance {
+            settings: Arc::new(RwLock::new(settings)),
+            memory: Arc::default(),
+        })
+    }
+
+    pub fn settings(&self) -> Settings {
+        read(&self.settings).clone()
+    }
+
+    pub fn config(&self) -> InheritanceConfig {
+        read(&self.settings).config.clone()
+    }
+
+    fn memory_of(&self, agent_id: i64) -> SyncMemory {
+        self.memory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&agent_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Records a change applied for `agent_id`.
+    pub fn remember(&self, agent_id: i64, source: Source, at: i64, as_next: bool) {
+        let mut memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        status_policy::remember(memory.entry(agent_id).or_default(), source, at, as_next);
+    }
+
+    /// Where the agent is, from the gateway's view of its CCAI status.
+    pub fn condition(&self, state: &AgentState, statuses: &[UserStatus]) -> Condition {
+        match state.status.as_ref().map(|s| s.id) {
+            Some(-10) => Condition::Offline,
+            Some(id) if statuses.iter().any(|s| s.id == id && s.is_system()) => {
+                Condition::InConversation
+            }
+            _ => Condition::Free,
+        }
+    }
+
+    /// The memory the policy reads: a next status that has applied or been cancelled is
+    /// nobody's choice any more.
+    fn effective_memory(&self, agent_id: i64, state: &AgentState) -> SyncMemory {
+        let mut memory = self.memory_of(agent_id);
+        if state.next_status.is_none() {
+            status_policy::next_settled(&mut memory);
+        }
+        memory
+    }
+
+    /// Whether the agent's own change made at `at` is still the latest.
+    pub fn adapter_change_is_current(&self, agent_id: i64, at: i64, in_conversation: bool) -> bool {
+        let memory = self.memory_of(agent_id);
+        status_policy::adapter_change_is_current(&self.config(), &memory, at, in_conversation)
+    }
+
+    /// Saves `settings` as `actor`, with the previous value in the audit trail.
+    pub async fn save(
+        &self,
+        pool: &SqlitePool,
+        actor: &str,
+        settings: Settings,
+    ) -> Result<(), StoreError> {
+        let value = serde_json::to_string(&settings)
+            .map_err(|e| StoreError::Random(format!("settings not encodable: {e}")))?;
+        let now = now_ms();
+        let mut tx = pool.begin().await?;
+        let old: Option<(String,)> = sqlx::query_as("SELECT value FROM org_settings WHERE key = ?")
+            .bind(SETTINGS_KEY)
+            .fetch_optional(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO org_settings (key, value, updated_at_ms, updated_by) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+             updated_at_ms = excluded.updated_at_ms, updated_by = excluded.updated_by",
+        )
+        .bind(SETTINGS_KEY)
+        .bind(&value)
+        .bind(now)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO settings_audit (at_ms, actor, key, old_value, new_value) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(now)
+        .bind(actor)
+        .bind(SETTINGS_KEY)
+        .bind(old.map(|(v,)| v))
+        .bind(&value)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = settings;
+        Ok(())
+    }
+}
+
+/// `GET /api/v1/status-inheritance`: the settings (every agent reads whether inheritance is on;
+/// admins edit them), the CCAI statuses a Kustomer status can map to, and whether the reader is
+/// an admin.
+pub async fn get_settings(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, ApiError> {
+    let statuses = state.ccai.user_statuses().await?;
+    let ccai: Vec<_> = statuses
+        .iter()
+        .map(|s| json!({"id": s.id, "name": s.name, "selectable": !s.is_system()}))
+        .collect();
+    let settings = state.inheritance.settings();
+    Ok(Json(json!({
+        "settings": settings,
+        "ccai_statuses": ccai,
+        "admin": state.config.is_admin(&signed_in.session.agent_email),
+        "bidirectional_available": false,
+        "login_inherited": false,
+    }))
+    .into_response())
+}
+
+/// `PUT /api/v1/status-inheritance`: admins only; every problem is listed, nothing is saved
+/// unless there is none.
+pub async fn put_settings(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(settings): ApiJson<Settings>,
+) -> Result<Response, ApiError> {
+    let actor = signed_in.session.agent_email.clone();
+    if !state.config.is_admin(&actor) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admins_only",
+            "Only an administrator can change status inheritance.",
+        ));
+    }
+    if settings.kustomer_statuses.len() > MAX_KUSTOMER_STATUSES
+        || settings.config.mapping.len() > MAX_KUSTOMER_STATUSES
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_many_statuses",
+            format!("At most {MAX_KUSTOMER_STATUSES} Kustomer statuses."),
+        ));
+    }
+    let statuses = state.ccai.user_statuses().await?;
+    let kustomer: Vec<(String, String)> = settings
+        .kustomer_statuses
+        .iter()
+        .map(|s| (s.id.clone(), s.name.clone()))
+        .collect();
+    let ccai: Vec<(i64, String, bool)> = statuses
+        .iter()
+        .map(|s| (s.id, s.name.clone(), s.is_system()))
+        .collect();
+    let mut problems: Vec<String> = settings
+        .config
+        .problems(&Catalogue {
+            kustomer: &kustomer,
+            ccai: &ccai,
+        })
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if settings.config.bidirectional {
+        problems.push(
+            "writing statuses back to Kustomer needs the gateway's Kustomer connection, which is not configured".into(),
+        );
+    }
+    if !problems.is_empty() {
+        let message = format!("Not saved: {}.", problems.join("; "));
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": {"code": "invalid_settings", "message": message, "problems": problems}})),
+        )
+            .into_response());
+    }
+    state
+        .inheritance
+        .save(&state.store.pool(), &actor, settings.clone())
+        .await?;
+    tracing::info!(admin = %actor, enabled = settings.config.enabled, mapped = settings.config.mapping.len(), "status inheritance settings saved");
+    Ok(Json(json!({ "settings": settings })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/status-inheritance/audit`: admins only; newest first.
+pub async fn audit(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
+    if !state.config.is_admin(&signed_in.session.agent_email) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admins_only",
+            "Only an administrator can read the settings' history.",
+        ));
+    }
+    let limit = i64::from(query.limit.unwrap_or(50).clamp(1, 500));
+    let rows: Vec<(i64, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT at_ms, actor, old_value, new_value FROM settings_audit WHERE key = ? ORDER BY id DESC LIMIT ?",
+    )
+    .bind(SETTINGS_KEY)
+    .bind(limit)
+    .fetch_all(&state.store.pool())
+    .await
+    .map_err(StoreError::from)?;
+    let entries: Vec<_> = rows
+        .into_iter()
+        .map(|(at_ms, actor, old, new)| {
+            let parse = |v: &str| serde_json::from_str::<serde_json::Value>(v).unwrap_or_default();
+            json!({"at_ms": at_ms, "actor": actor, "old": old.as_deref().map(parse), "new": parse(&new)})
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries })).into_response())
+}
+
+/// What the leader tab reports: the agent's Kustomer status changed.
+#[derive(Deserialize)]
+pub struct KustomerStatusChanged {
+    pub status_id: String,
+    /// When it changed (Unix ms); now when missing.
+    #[serde(default)]
+    pub at_ms: Option<i64>,
+}
+
+/// `POST /api/v1/kustomer-status`: a Kustomer status change of the signed-in agent, decided by
+/// the policy. The answer says what was done and why, for the adapter to tell the agent.
+pub async fn kustomer_status(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(change): ApiJson<KustomerStatusChanged>,
+) -> Result<Response, ApiError> {
+    if change.status_id.is_empty() || change.status_id.len() > 200 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_status",
+            "The Kustomer status id must be 1 to 200 characters.",
+        ));
+    }
+    let agent_id = signed_in.session.ccai_agent_id;
+    let at = clamp_at(change.at_ms, now_ms());
+    let statuses = state.ccai.user_statuses().await?;
+    let known = state.events.state(agent_id);
+    let condition = state.inheritance.condition(&known, &statuses);
+    let memory = state.inheritance.effective_memory(agent_id, &known);
+    let decision = status_policy::on_kustomer_change(
+        &state.inheritance.config(),
+        &memory,
+        condition,
+        known.status.as_ref().map(|s| s.id),
+        known.next_status.as_ref().map(|s| s.id),
+        &change.status_id,
+        at,
+    );
+    let target = match decision {
+        Decision::SetNow(id) | Decision::SetNext(id) => statuses.iter().find(|s| s.id == id),
+        Decision::Ignore(_) => None,
+    };
+    let applied = match (decision, target) {
+        (Decision::Ignore(_), _) => None,
+        (_, None) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "mapping_stale",
+                "The status this Kustomer status is mapped to no longer exists in the contact center; ask your administrator to update the mapping.",
+            ))
+        }
+        (_, Some(target)) => {
+            let change = change_status(&state, agent_id, &statuses, target).await?;
+            state.inheritance.remember(
+                agent_id,
+                Source::Kustomer,
+                at,
+                change.next.is_some(),
+            );
+            Some(change)
+        }
+    };
+    tracing::info!(agent_id, kustomer_status = %change.status_id, ?decision, "Kustomer status change");
+    Ok(Json(json!({
+        "decision": decision,
+        "current": applied.as_ref().and_then(|c| c.current.clone()),
+        "next": applied.as_ref().and_then(|c| c.next.clone()),
+    }))
+    .into_response())
+}
