@@ -185,11 +185,23 @@
         break;
       }
       case "api_request":
-        // The emulator does not proxy the Kustomer API: it says so, in Kustomer's error format.
-        send("api_response", {
-          status: 501,
-          body: { errors: [{ code: "not_implemented", message: "the host emulator does not proxy the Kustomer API" }] },
-        }, { reply_to: message.id });
+        // The Kustomer API as the agent: the routing statuses (for the admins' status mapping);
+        // anything else is refused in Kustomer's error format.
+        if (payload.method === "GET" && payload.path === "/v1/routing/statuses") {
+          send("api_response", {
+            status: 200,
+            body: {
+              data: statuses.map((s) => ({
+                type: "routing_status", id: s.id, attributes: { name: s.name, statusType: s.status_type },
+              })),
+            },
+          }, { reply_to: message.id });
+        } else {
+          send("api_response", {
+            status: 501,
+            body: { errors: [{ code: "not_implemented", message: "the host emulator answers GET /v1/routing/statuses only" }] },
+          }, { reply_to: message.id });
+        }
         break;
       default:
         break;

@@ -8,7 +8,7 @@
 # The budget only goes down. Raising it needs a measured reason in the commit message.
 set -euo pipefail
 
-BUDGET_GZIP_BYTES=230000
+BUDGET_GZIP_BYTES=270000
 
 dir=${1:-${TRUNK_STAGING_DIR:-dist}}
 # As a Trunk hook, only release builds ship; a debug build is not measured.

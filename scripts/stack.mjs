@@ -129,6 +129,8 @@ export async function startStack(options = {}) {
       // The demo's CCAI tenant is the simulator, and its agents sign in without passwords.
       "--ccai-url", `http://127.0.0.1:${ports.simulator}`,
       "--dev-sign-in",
+      // The host emulator's user administers the demo (status inheritance settings).
+      "--admin-emails", "ada.lovelace@example.com",
     ],
     `http://127.0.0.1:${ports.gateway}/healthz`,
     {

@@ -99,6 +99,49 @@ struct Statuses {
     statuses: Vec<StatusOption>,
 }
 
+/// A Kustomer routing status, as the admin's settings list it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KustomerStatus {
+    pub id: String,
+    pub name: String,
+}
+
+/// Status inheritance as saved by an admin.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InheritanceSettings {
+    pub enabled: bool,
+    /// `latest_wins` or `kustomer_overrides_next`.
+    pub rule: String,
+    #[serde(default)]
+    pub bidirectional: bool,
+    /// Kustomer status id → CCAI status id.
+    #[serde(default)]
+    pub mapping: std::collections::BTreeMap<String, i64>,
+    #[serde(default)]
+    pub kustomer_statuses: Vec<KustomerStatus>,
+}
+
+/// What the gateway says of status inheritance.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct InheritanceView {
+    pub settings: InheritanceSettings,
+    pub ccai_statuses: Vec<StatusOption>,
+    pub admin: bool,
+}
+
+/// What the gateway did with a Kustomer status change.
+#[derive(Deserialize)]
+struct Inherited {
+    decision: Decision,
+}
+
+#[derive(Deserialize)]
+struct Decision {
+    action: String,
+    #[serde(default)]
+    value: Option<serde_json::Value>,
+}
+
 /// One agent API request, aborted after [`REQUEST_TIMEOUT`]: the body of a 2xx answer, else
 /// the refusal.
 pub async fn api(
@@ -166,6 +209,15 @@ pub enum Outcome {
     Calling(String),
     /// Accepted, with what the agent must know (e.g. "applies after the call").
     Pending(String),
+    /// The Kustomer status (named) was inherited now.
+    KustomerApplied(String),
+    /// The Kustomer status (named) waits as the next status.
+    KustomerNext(String),
+    /// The Kustomer status (named) was not inherited, and the policy's reason code.
+    KustomerIgnored {
+        name: String,
+        why: String,
+    },
     Failed(String),
 }
 
@@ -218,6 +270,8 @@ pub struct Agent {
     pub link: RwSignal<ConnectionState>,
     /// The result of the agent's last action, shown until the next one.
     pub outcome: RwSignal<Option<Outcome>>,
+    /// Status inheritance, once loaded.
+    pub inheritance: RwSignal<Option<InheritanceView>>,
     /// An action is in flight (buttons wait).
     pub busy: RwSignal<bool>,
     log: DebugLog,
@@ -258,6 +312,7 @@ pub fn use_agent(
         capabilities: RwSignal::new(Vec::new()),
         link: RwSignal::new(ConnectionState::Connecting { attempt: 1 }),
         outcome: RwSignal::new(None),
+        inheritance: RwSignal::new(None),
         busy: RwSignal::new(false),
         log,
         plumbing: StoredValue::new_local(Plumbing {
@@ -395,6 +450,7 @@ impl Agent {
             Err(failure) if is_session_gone(&failure) => return self.end_session(),
             Err(failure) => self.log.warn(format!("GET /me: {}", failure.message)),
         }
+        self.load_inheritance().await;
         match api(&base, get, "/statuses", Some(&token), None).await {
             Ok(text) => match decode::<Statuses>(text) {
                 Ok(list) => {
@@ -403,6 +459,88 @@ impl Agent {
                 Err(failure) => self.log.warn(format!("statuses: {}", failure.message)),
             },
             Err(failure) => self.log.warn(format!("GET /statuses: {}", failure.message)),
+        }
+    }
+
+    /// Reads the status inheritance settings.
+    pub async fn load_inheritance(self) {
+        let (Ok(base), Some(token)) = (self.base(), self.token()) else {
+            return;
+        };
+        match api(
+            &base,
+            gloo_net::http::Method::GET,
+            "/status-inheritance",
+            Some(&token),
+            None,
+        )
+        .await
+        .and_then(decode::<InheritanceView>)
+        {
+            Ok(view) => {
+                let _ = self.inheritance.try_set(Some(view));
+            }
+            Err(failure) => self
+                .log
+                .warn(format!("status inheritance: {}", failure.message)),
+        }
+    }
+
+    /// Saves the status inheritance settings (admins); the gateway's refusal lists every
+    /// problem.
+    pub async fn save_inheritance(self, settings: InheritanceSettings) -> Result<(), String> {
+        let body = serde_json::to_value(&settings).map_err(|e| e.to_string())?;
+        self.act(
+            gloo_net::http::Method::PUT,
+            "/status-inheritance".into(),
+            Some(body),
+        )
+        .await
+        .map_err(|failure| failure.message)?;
+        self.load_inheritance().await;
+        Ok(())
+    }
+
+    /// Reports a Kustomer status change of the agent (the leader tab only); what the gateway
+    /// decided is logged, and said to the agent when it did not apply.
+    pub async fn kustomer_status(self, status_id: String, name: String, at_ms: Option<i64>) {
+        let (Ok(base), Some(token)) = (self.base(), self.token()) else {
+            return;
+        };
+        let body = json!({"status_id": status_id, "at_ms": at_ms});
+        let answer = api(
+            &base,
+            gloo_net::http::Method::POST,
+            "/kustomer-status",
+            Some(&token),
+            Some(&body),
+        )
+        .await
+        .and_then(decode::<Inherited>);
+        match answer {
+            Ok(inherited) => {
+                let decision = inherited.decision;
+                let value = decision
+                    .value
+                    .as_ref()
+                    .map(|v| v.to_string().trim_matches('"').to_owned())
+                    .unwrap_or_default();
+                self.log.info(format!(
+                    "Kustomer status {name}: {} {value}",
+                    decision.action
+                ));
+                let outcome = match decision.action.as_str() {
+                    "ignore" => Outcome::KustomerIgnored { name, why: value },
+                    "set_next" => Outcome::KustomerNext(name),
+                    _ => Outcome::KustomerApplied(name),
+                };
+                let _ = self.outcome.try_set(Some(outcome));
+            }
+            Err(failure) => {
+                self.log
+                    .warn(format!("Kustomer status {name}: {}", failure.message));
+                let _ = self.outcome.try_set(Some(Outcome::Failed(failure.message)));
+            }
         }
     }
 
@@ -643,7 +781,7 @@ impl Agent {
             .act(
                 gloo_net::http::Method::PUT,
                 "/status".into(),
-                Some(json!({"status_id": status.id})),
+                Some(json!({"status_id": status.id, "at_ms": now_ms() as i64})),
             )
             .await
         {

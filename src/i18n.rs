@@ -72,11 +72,26 @@ pub enum Text {
     CallTimer,
     Muted,
     CancelNextStatus,
+    ActiveInAnotherTab,
+    UseHere,
+    OtherTabInCall,
+    LoginNotInherited,
+    InheritanceTitle,
+    InheritanceOn,
+    RuleLatest,
+    RuleKustomer,
+    Bidirectional,
+    KustomerStatusColumn,
+    CcaiStatusColumn,
+    IgnoredStatus,
+    Save,
+    Saved,
+    KustomerStatusesUnavailable,
 }
 
 impl Text {
     /// Every variant, for completeness tests.
-    pub const ALL: [Text; 61] = [
+    pub const ALL: [Text; 76] = [
         Text::AppName,
         Text::AdapterLabel,
         Text::StatusLabel,
@@ -138,6 +153,21 @@ impl Text {
         Text::CallTimer,
         Text::Muted,
         Text::CancelNextStatus,
+        Text::ActiveInAnotherTab,
+        Text::UseHere,
+        Text::OtherTabInCall,
+        Text::LoginNotInherited,
+        Text::InheritanceTitle,
+        Text::InheritanceOn,
+        Text::RuleLatest,
+        Text::RuleKustomer,
+        Text::Bidirectional,
+        Text::KustomerStatusColumn,
+        Text::CcaiStatusColumn,
+        Text::IgnoredStatus,
+        Text::Save,
+        Text::Saved,
+        Text::KustomerStatusesUnavailable,
     ];
 
     /// The wording in `lang`.
@@ -222,6 +252,66 @@ impl Text {
                 "Cancel the next status: Available after the call",
                 "Annuler le statut suivant : Disponible après l’appel",
             ),
+            Text::ActiveInAnotherTab => (
+                "Active in another tab: this tab does not sync your Kustomer status.",
+                "Actif dans un autre onglet : cet onglet ne synchronise pas votre statut Kustomer.",
+            ),
+            Text::UseHere => (
+                "Use here",
+                "Utiliser ici",
+            ),
+            Text::OtherTabInCall => (
+                "The other tab is in a call: it keeps the sync until the call ends.",
+                "L’autre onglet est en communication : il garde la synchronisation jusqu’à la fin de l’appel.",
+            ),
+            Text::LoginNotInherited => (
+                "Your Kustomer status is not read at sign-in (Kustomer does not offer it): your contact-center status follows your next change in Kustomer.",
+                "Votre statut Kustomer n’est pas lu à la connexion (Kustomer ne le permet pas) : votre statut du centre de contact suivra votre prochain changement dans Kustomer.",
+            ),
+            Text::InheritanceTitle => (
+                "Status inheritance (admin)",
+                "Héritage des statuts (admin)",
+            ),
+            Text::InheritanceOn => (
+                "Inherit agent statuses from Kustomer",
+                "Hériter les statuts des agents de Kustomer",
+            ),
+            Text::RuleLatest => (
+                "The latest change wins, from Kustomer or the adapter",
+                "Le dernier changement l’emporte, de Kustomer ou de l’adaptateur",
+            ),
+            Text::RuleKustomer => (
+                "Kustomer always overrides the agent’s next status",
+                "Kustomer remplace toujours le statut suivant de l’agent",
+            ),
+            Text::Bidirectional => (
+                "Also write contact-center statuses back to Kustomer",
+                "Écrire aussi les statuts du centre de contact dans Kustomer",
+            ),
+            Text::KustomerStatusColumn => (
+                "Kustomer status",
+                "Statut Kustomer",
+            ),
+            Text::CcaiStatusColumn => (
+                "Contact-center status",
+                "Statut du centre de contact",
+            ),
+            Text::IgnoredStatus => (
+                "Ignored",
+                "Ignoré",
+            ),
+            Text::Save => (
+                "Save",
+                "Enregistrer",
+            ),
+            Text::Saved => (
+                "Saved.",
+                "Enregistré.",
+            ),
+            Text::KustomerStatusesUnavailable => (
+                "Kustomer’s statuses could not be read from the host.",
+                "Les statuts Kustomer n’ont pas pu être lus depuis l’hôte.",
+            ),
         };
         match lang {
             Lang::En => en,
@@ -274,6 +364,26 @@ pub fn status_set(lang: Lang, name: &str) -> String {
         Lang::En => format!("Status: {name}"),
         Lang::Fr => format!("Statut : {name}"),
     }
+}
+
+/// What became of a Kustomer status change; `None` when there is nothing worth saying.
+pub fn kustomer_outcome(lang: Lang, name: &str, what: &str) -> Option<String> {
+    let fr = lang == Lang::Fr;
+    Some(match what {
+        "applied" if fr => format!("Statut Kustomer {name} : statut du centre de contact mis à jour."),
+        "applied" => format!("Kustomer status {name}: contact-center status updated."),
+        "next" if fr => format!("Statut Kustomer {name} : appliqué après l’appel."),
+        "next" => format!("Kustomer status {name}: will apply after the call."),
+        "unmapped" if fr => format!("Le statut Kustomer {name} n’est associé à aucun statut du centre de contact : rien n’a changé."),
+        "unmapped" => format!("Kustomer status {name} is not mapped to a contact-center status: nothing changed."),
+        "offline" if fr => format!("Statut Kustomer {name} : non appliqué tant que vous êtes hors ligne dans le centre de contact."),
+        "offline" => format!("Kustomer status {name}: not applied while you are Offline in the contact center."),
+        "older_than_agents_change" if fr => format!("Statut Kustomer {name} : non appliqué, votre changement plus récent dans l’adaptateur l’emporte."),
+        "older_than_agents_change" => format!("Kustomer status {name}: not applied, your later change in the adapter wins."),
+        "agents_next_is_later" if fr => format!("Statut Kustomer {name} : votre statut suivant, choisi plus tard, est conservé."),
+        "agents_next_is_later" => format!("Kustomer status {name}: your next status, chosen later, stays."),
+        _ => return None,
+    })
 }
 
 /// "For Ada Lovelace": whom the number in the dial pad belongs to.

@@ -6,6 +6,7 @@
 //! - [`gateway`]: the client of the adapter gateway (the only server the widget talks to).
 //! - [`dial`]: the dial pad's state, pure.
 //! - [`i18n`]: every user-facing text, in English and French.
+//! - [`tabs`]: one leader among the tabs of the same agent.
 //! - [`storage`]: localStorage with an in-memory fallback when the browser blocks it.
 //! - [`debug_log`]: what the adapter refused or could not do, for diagnostics.
 //! - [`page`]: settings carried by the page's `<meta>` tags.
@@ -22,17 +23,26 @@ pub mod gateway;
 pub mod i18n;
 pub mod page;
 pub mod storage;
+pub mod tabs;
 
-use adapter_core::{host_protocol::AdapterToHost, lang::Lang};
+use adapter_core::{
+    host_protocol::{AdapterToHost, UserStatusChanged},
+    iso_time,
+    lang::Lang,
+    tabs::Role,
+};
 use leptos::prelude::*;
 
 use crate::{
-    agent::{use_agent, Outcome},
+    agent::{use_agent, KustomerStatus, Outcome},
     bridge::{use_host_bridge, BridgeMode, UseHostBridgeOptions},
-    components::{CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, SignIn},
+    components::{
+        CallPanel, ConnectionLine, Diagnostics, DialPad, Header, InheritanceSettingsPanel, Notice,
+        SignIn,
+    },
     debug_log::use_debug_log,
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
-    i18n::{calling, status_set, use_i18n, Text},
+    i18n::{calling, kustomer_outcome, status_set, use_i18n, Text},
     storage::{use_persisted_flag, KeyValueStore},
 };
 
@@ -103,16 +113,96 @@ pub fn AdapterShell(
         }
     });
     let outcome = move || {
-        agent.outcome.get().map(|outcome| {
+        agent.outcome.get().and_then(|outcome| {
             let lang = i18n.lang.get();
             match outcome {
-                Outcome::StatusSet(name) => ("done", status_set(lang, &name)),
-                Outcome::Calling(number) => ("done", calling(lang, &number)),
-                Outcome::Pending(message) => ("pending", message),
-                Outcome::Failed(message) => ("failed", message),
+                Outcome::StatusSet(name) => Some(("done", status_set(lang, &name))),
+                Outcome::Calling(number) => Some(("done", calling(lang, &number))),
+                Outcome::Pending(message) => Some(("pending", message)),
+                Outcome::Failed(message) => Some(("failed", message)),
+                Outcome::KustomerApplied(name) => {
+                    kustomer_outcome(lang, &name, "applied").map(|text| ("done", text))
+                }
+                Outcome::KustomerNext(name) => {
+                    kustomer_outcome(lang, &name, "next").map(|text| ("pending", text))
+                }
+                // Nothing worth saying when inheritance is off or nothing changed.
+                Outcome::KustomerIgnored { name, why } => {
+                    kustomer_outcome(lang, &name, &why).map(|text| ("ignored", text))
+                }
             }
         })
     };
+
+    // One tab of this agent leads: it alone forwards Kustomer status changes.
+    let tab_channel = Signal::derive(move || {
+        if signed_in() {
+            bridge
+                .state
+                .with(|s| s.user.as_ref().map(|u| tabs::channel_name(&u.id)))
+        } else {
+            None
+        }
+    });
+    let in_call = Signal::derive(move || agent.state.with(|s| s.call.is_some()));
+    let tabs = tabs::use_tab_leader(tab_channel, in_call);
+    let follower = move || signed_in() && tabs.role.get() == Role::Follower;
+    let inheriting = move || {
+        agent
+            .inheritance
+            .with(|v| v.as_ref().is_some_and(|v| v.settings.enabled))
+    };
+    let forwarded = RwSignal::new(false);
+    Effect::new(move |handled: Option<Option<UserStatusChanged>>| {
+        let change = bridge.state.with(|s| s.user_status.clone());
+        if change.is_some() && change != handled.flatten() {
+            if let Some(change) = change.clone() {
+                let ready = agent.session.with_untracked(Option::is_some)
+                    && tabs.is_leader()
+                    && inheriting();
+                if ready {
+                    forwarded.set(true);
+                    let at = iso_time::parse_utc_ms(&change.at);
+                    leptos::task::spawn_local(agent.kustomer_status(
+                        change.status_id,
+                        change.name,
+                        at,
+                    ));
+                }
+            }
+        }
+        change
+    });
+    // Admins edit the settings against Kustomer's statuses, read through the host.
+    let kustomer_statuses = RwSignal::new(Err::<Vec<KustomerStatus>, String>(String::new()));
+    let is_admin = move || {
+        agent
+            .inheritance
+            .with(|v| v.as_ref().is_some_and(|v| v.admin))
+    };
+    Effect::new(move |loaded: Option<bool>| {
+        let wanted = is_admin() && bridge.state.with(|s| s.user.is_some());
+        if wanted && loaded != Some(true) {
+            leptos::task::spawn_local(async move {
+                let result = match bridge.bridge() {
+                    Some(host) => host
+                        .request("GET", "/v1/routing/statuses", None)
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|answer| {
+                            if answer.status == 200 {
+                                Ok(tabs::kustomer_statuses(&answer.body))
+                            } else {
+                                Err(format!("HTTP {}", answer.status))
+                            }
+                        }),
+                    None => Err("no host".into()),
+                };
+                let _ = kustomer_statuses.try_set(result);
+            });
+        }
+        wanted
+    });
 
     // A session belongs to one Kustomer user: another user in this browser starts signed out.
     Effect::new(move || {
@@ -205,6 +295,29 @@ pub fn AdapterShell(
                 <Show when=move || !signed_in()>
                     <SignIn agent=agent user=user standalone=Signal::derive(standalone) />
                 </Show>
+                <Show when=follower>
+                    <div class="notice notice-other-tab" role="note">
+                        <p>{i18n.text(Text::ActiveInAnotherTab)}</p>
+                        <p hidden=move || !tabs.leader_in_call.get()>{i18n.text(Text::OtherTabInCall)}</p>
+                        <button
+                            type="button"
+                            class="button use-here"
+                            disabled=move || tabs.leader_in_call.get()
+                            on:click=move |_| {
+                                let _ = tabs.use_here();
+                            }
+                        >
+                            {i18n.text(Text::UseHere)}
+                        </button>
+                    </div>
+                </Show>
+                <Show when=move || signed_in() && inheriting() && !forwarded.get()>
+                    <Notice
+                        kind="login-status"
+                        text=Signal::derive(move || i18n.t(Text::LoginNotInherited).to_string())
+                        detail=Signal::derive(String::new)
+                    />
+                </Show>
                 <CallPanel agent=agent />
                 {move || outcome().map(|(kind, text)| view! {
                     <p class=format!("outcome outcome-{kind}") role="status">{text}</p>
@@ -216,6 +329,9 @@ pub fn AdapterShell(
                     call_blocked=call_blocked
                     on_call=place_call
                 />
+                <Show when=move || signed_in() && is_admin()>
+                    <InheritanceSettingsPanel agent=agent kustomer_statuses=kustomer_statuses />
+                </Show>
                 <Show when=signed_in>
                     <p class="signed-in-as">
                         {move || agent.session.with(|s| s.as_ref().map(|s| s.agent_email.clone()))}
