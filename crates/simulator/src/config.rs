@@ -66,6 +66,19 @@ pub struct Config {
     /// answers 404 there, like the public CCAI API.
     #[arg(long, env = "SIMULATOR_CALL_CONTROLS", default_value_t = true, action = clap::ArgAction::Set)]
     pub call_controls: bool,
+
+    /// The simulated Kustomer org's API key (`Authorization: Bearer`). Never logged.
+    #[arg(
+        long,
+        env = "SIMULATOR_KUSTOMER_API_KEY",
+        default_value = crate::kustomer::DEV_API_KEY,
+        hide_default_value = true
+    )]
+    pub kustomer_api_key: String,
+
+    /// The simulated Kustomer org's request budget per minute (all API keys together).
+    #[arg(long, env = "SIMULATOR_KUSTOMER_RATE_LIMIT", default_value_t = crate::kustomer::DEFAULT_PER_WINDOW)]
+    pub kustomer_rate_limit: u32,
 }
 
 impl Config {
@@ -83,6 +96,8 @@ impl Config {
             webhook_password: String::new(),
             wrap_up_seconds: 0,
             call_controls: true,
+            kustomer_api_key: crate::kustomer::DEV_API_KEY.into(),
+            kustomer_rate_limit: crate::kustomer::DEFAULT_PER_WINDOW,
         }
     }
 }
@@ -99,6 +114,7 @@ impl std::fmt::Debug for Config {
             .field("webhook_user", &self.webhook_user)
             .field("wrap_up_seconds", &self.wrap_up_seconds)
             .field("call_controls", &self.call_controls)
+            .field("kustomer_rate_limit", &self.kustomer_rate_limit)
             .finish_non_exhaustive()
     }
 }

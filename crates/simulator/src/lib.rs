@@ -9,6 +9,7 @@ pub use adapter_server_common::{init_tracing, shutdown_signal};
 pub mod ccai;
 pub mod config;
 pub mod faults;
+pub mod kustomer;
 pub mod recorder;
 pub mod sessions;
 pub mod webhooks;
@@ -48,6 +49,14 @@ pub struct SimState {
     /// The simulated APIs' own base URL, for the host emulator's hostile frame.
     pub api_url: String,
     pub ccai: Ccai,
+    /// The Kustomer side (`/v1/...`).
+    pub kustomer: kustomer::Kustomer,
+}
+
+impl axum::extract::FromRef<SimState> for kustomer::Kustomer {
+    fn from_ref(state: &SimState) -> kustomer::Kustomer {
+        state.kustomer.clone()
+    }
 }
 
 impl axum::extract::FromRef<SimState> for Ccai {
@@ -113,6 +122,11 @@ impl Simulator {
         ccai.wrap_up = std::time::Duration::from_secs(config.wrap_up_seconds);
         ccai.call_controls = config.call_controls;
         ccai.api_url = api_url.clone();
+        let kustomer = kustomer::Kustomer::new(config.kustomer_api_key, config.kustomer_rate_limit);
+        *kustomer
+            .api_url
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = api_url.clone();
         let simulator = Simulator {
             api,
             host,
@@ -122,6 +136,7 @@ impl Simulator {
                 adapter_url: config.adapter_url,
                 api_url,
                 ccai,
+                kustomer,
             },
             host_dir: config.host_dir,
         };
@@ -193,6 +208,7 @@ pub fn api_router(state: SimState) -> Router {
         ));
     Router::new()
         .merge(ccai_api)
+        .merge(kustomer::routes(state.kustomer.clone()))
         .route("/_sim/ccai/agents/{id}/status", post(ccai::force_status))
         .route(
             "/_sim/ccai/outbound_numbers",
@@ -255,6 +271,7 @@ async fn sim_state(State(state): State<SimState>) -> Json<serde_json::Value> {
         "ccai": ccai,
         "webhooks": state.ccai.webhooks.deliveries(),
         "faults": state.ccai.faults.snapshot(),
+        "kustomer": state.kustomer.snapshot(),
     }))
 }
 
@@ -263,6 +280,7 @@ async fn sim_reset(State(state): State<SimState>) -> StatusCode {
     state.ccai.data().reset();
     state.ccai.webhooks.clear();
     state.ccai.faults.reset();
+    state.kustomer.reset();
     StatusCode::NO_CONTENT
 }
 

@@ -135,6 +135,12 @@ pub struct SimSession {
     pub recording_url: Option<String>,
     pub rating: Option<u8>,
     pub smart_actions: Vec<SmartActionResult>,
+    /// More session fields the platform sends for the CRM sync (origin, selected_menu, lang,
+    /// custom_data, …), given by the scenario; merged into every webhook's `session`.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, Value>,
+    /// Whether the call is recorded (its recording is ready when it ends).
+    pub recording: bool,
 }
 
 impl SimSession {
@@ -163,6 +169,8 @@ impl SimSession {
             recording_url: None,
             rating: None,
             smart_actions: Vec::new(),
+            extra: serde_json::Map::new(),
+            recording: false,
         }
     }
 }
@@ -336,6 +344,22 @@ impl CcaiData {
             },
             "agent": agent,
         });
+        if let Some(target) = payload["session"].as_object_mut() {
+            if let (Some(start), Some(end)) = (session.connected_at_ms, session.ended_at_ms) {
+                target.insert("call_duration".into(), json!((end - start).max(0) / 1000));
+            }
+            if let Some(url) = &session.recording_url {
+                target.insert("recording_url".into(), json!(url));
+            }
+            let identifier = target["end_user"]["identifier"].clone();
+            for (key, value) in &session.extra {
+                target.insert(key.clone(), value.clone());
+            }
+            // The scenario's end user adds to the identifier, it does not replace it.
+            if target["end_user"]["identifier"].is_null() && !identifier.is_null() {
+                target["end_user"]["identifier"] = identifier;
+            }
+        }
         if let (Some(body), Value::Object(extra)) = (payload.as_object_mut(), extra) {
             body.extend(extra);
         }
@@ -350,6 +374,12 @@ impl CcaiData {
                 session.status = SessionStatus::WrapUp;
                 session.ended_at_ms = Some(now);
                 session.end_reason = reason;
+                if session.recording && session.kind == SessionType::Call {
+                    session.recording_url = Some(format!(
+                        "{}/_sim/recordings/{}.wav",
+                        ccai.api_url, session.id
+                    ));
+                }
                 (session.id, session.agent_id)
             }
             None => return,
@@ -366,20 +396,26 @@ impl CcaiData {
         }
     }
 
-    /// A new outbound call for the agent, to `number`.
-    fn place_outbound(
-        &mut self,
-        ccai: &Ccai,
-        agent_id: Option<i64>,
-        number: Option<String>,
-        conversation_id: Option<String>,
-        status: SessionStatus,
-    ) -> usize {
+    /// A call back after `previous` (the widget's "Hang up and call back" or "Call back"),
+    /// carrying which call it follows and the previous call's CRM fields.
+    fn place_callback(&mut self, ccai: &Ccai, previous: &SimSession, reason: &str) -> usize {
         let id = self.new_session_id();
-        let mut session =
-            SimSession::new(id, SessionType::Call, Direction::Outbound, status, agent_id);
-        session.number = number;
-        session.conversation_id = conversation_id;
+        let mut session = SimSession::new(
+            id,
+            SessionType::Call,
+            Direction::Outbound,
+            SessionStatus::Assigned,
+            previous.agent_id,
+        );
+        session.number = previous.number.clone();
+        session.conversation_id = previous.conversation_id.clone();
+        session.recording = previous.recording;
+        session.extra = previous.extra.clone();
+        session.extra.remove("origin");
+        session.extra.insert(
+            "callback_of".into(),
+            json!({"session_id": previous.id, "reason": reason}),
+        );
         self.sessions.push(session);
         let index = self.sessions.len() - 1;
         self.emit(ccai, index, "assigned", json!({}));
@@ -479,11 +515,13 @@ impl CcaiData {
                 }
                 self.sessions[index].transferred_to = Some(target.to_owned());
                 self.enter_wrap_up(ccai, index, Some("transferred".into()));
+                // A transfer to an agent names the agent (by email) for the CRM's assignment.
+                let agent_email = target.contains('@').then(|| target.to_lowercase());
                 self.emit(
                     ccai,
                     index,
                     "transferred",
-                    json!({"transfer": {"target": target}}),
+                    json!({"transfer": {"target": target, "agent_email": agent_email}}),
                 );
             }
             (Action::Dtmf(digits), S::Connected) if voice => {
@@ -502,15 +540,15 @@ impl CcaiData {
                 s.status = S::Finished;
                 s.ended_at_ms = Some(now_ms());
                 s.end_reason = Some("called_back".into());
+                if let Some(s) = self.sessions.get_mut(index) {
+                    if s.recording {
+                        s.recording_url =
+                            Some(format!("{}/_sim/recordings/{}.wav", ccai.api_url, s.id));
+                    }
+                }
                 self.emit(ccai, index, "ended", json!({}));
                 // The agent stays In-call: the new call is dialing.
-                result_index = self.place_outbound(
-                    ccai,
-                    session.agent_id,
-                    session.number.clone(),
-                    session.conversation_id.clone(),
-                    S::Assigned,
-                );
+                result_index = self.place_callback(ccai, &session, "hang_up_and_call_back");
             }
             (Action::CallBack, S::Finished) if voice && session.number.is_some() => {
                 let short = session
@@ -529,13 +567,7 @@ impl CcaiData {
                         live.id
                     )));
                 }
-                result_index = self.place_outbound(
-                    ccai,
-                    session.agent_id,
-                    session.number.clone(),
-                    session.conversation_id.clone(),
-                    S::Assigned,
-                );
+                result_index = self.place_callback(ccai, &session, "call_back");
             }
             (Action::WrapUpDone, S::WrapUp) => {
                 self.sessions[index].status = S::Finished;
@@ -600,6 +632,25 @@ pub struct Scenario {
     name: Option<String>,
     #[serde(default)]
     result: Option<String>,
+    /// More session fields (origin, selected_menu, menu_path, lang, end_user, custom_data,
+    /// queue_duration, hold_duration), an object sent on every webhook of the session.
+    #[serde(default)]
+    session: Option<serde_json::Map<String, Value>>,
+    /// Record the call: its recording is ready when it ends.
+    #[serde(default)]
+    recording: bool,
+    /// A SmartAction that failed on the user's side, with this error.
+    #[serde(default)]
+    error: Option<String>,
+    /// Files a SmartAction shared: `[{name, url, content_type}]`.
+    #[serde(default)]
+    files: Option<Vec<Value>>,
+    /// A CSAT comment, or a chat transcript's text.
+    #[serde(default)]
+    text: Option<String>,
+    /// The session a `transcript` or voicemail event is about (default: the agent's latest).
+    #[serde(default)]
+    session_id: Option<i64>,
 }
 
 fn default_agent() -> i64 {
@@ -615,6 +666,11 @@ pub enum ScenarioKind {
     Abandoned,
     SmartAction,
     Csat,
+    /// The chat's transcript is ready.
+    Transcript,
+    VoicemailRead,
+    VoicemailDismissed,
+    VoicemailCalledBack,
 }
 
 const DEFAULT_NUMBER: &str = "+14155552671";
@@ -636,6 +692,13 @@ impl CcaiData {
             .ok_or_else(|| Refusal::not_found("Agent not found"))?;
         let number = bounded(scenario.number, "number", 32)?.or(Some(DEFAULT_NUMBER.into()));
         let conversation_id = bounded(scenario.conversation_id, "conversation_id", 100)?;
+        let extra = scenario.session.clone().unwrap_or_default();
+        if serde_json::to_string(&extra).map_or(0, |t| t.len()) > 16 * 1024 {
+            return Err(Refusal::bad_request(
+                "session must be at most 16 KiB of JSON",
+            ));
+        }
+        let recording = scenario.recording;
         let offer = |data: &mut CcaiData, kind: SessionType| -> Result<usize, Refusal> {
             let routable = status == AVAILABLE || (kind == SessionType::Chat && status == IN_CHAT);
             if !routable {
@@ -653,6 +716,8 @@ impl CcaiData {
             );
             session.number = number.clone();
             session.conversation_id = conversation_id.clone();
+            session.extra = extra.clone();
+            session.recording = recording;
             data.sessions.push(session);
             let index = data.sessions.len() - 1;
             data.emit(ccai, index, "offered", json!({}));
@@ -678,6 +743,7 @@ impl CcaiData {
                 );
                 session.number = number;
                 session.conversation_id = conversation_id;
+                session.extra = extra;
                 session.ended_at_ms = Some(now_ms());
                 session.end_reason = Some("voicemail".into());
                 let url = format!("{}/_sim/recordings/{id}.wav", ccai.api_url);
@@ -706,11 +772,16 @@ impl CcaiData {
                     name: name.clone(),
                     result: result.clone(),
                 });
+                let detail = match bounded(scenario.error, "error", 256)? {
+                    Some(error) => json!({"name": name, "status": "failed", "error": error}),
+                    None => json!({"name": name, "status": "completed", "result": result,
+                        "files": scenario.files.unwrap_or_default()}),
+                };
                 self.emit(
                     ccai,
                     index,
                     "smart_action",
-                    json!({"smart_action": {"name": name, "result": result}}),
+                    json!({ "smart_action": detail }),
                 );
                 index
             }
@@ -724,11 +795,69 @@ impl CcaiData {
                     Refusal::conflict(format!("Agent {agent_id} has no call or chat to rate"))
                 })?;
                 self.sessions[index].rating = Some(rating);
-                self.emit(ccai, index, "csat", json!({"csat": {"rating": rating}}));
+                let comment = bounded(scenario.text, "text", 2000)?;
+                self.emit(
+                    ccai,
+                    index,
+                    "csat",
+                    json!({"csat": {"rating": rating, "comment": comment}}),
+                );
+                index
+            }
+            ScenarioKind::Transcript => {
+                let index =
+                    self.scenario_session(agent_id, scenario.session_id, SessionType::Chat)?;
+                let text = bounded(scenario.text, "text", 60_000)?.unwrap_or_else(|| {
+                    "Agent: Hello, how can I help?\nCustomer: My order is late.".into()
+                });
+                self.emit(
+                    ccai,
+                    index,
+                    "transcript_ready",
+                    json!({"transcript": {"text": text}}),
+                );
+                index
+            }
+            ScenarioKind::VoicemailRead
+            | ScenarioKind::VoicemailDismissed
+            | ScenarioKind::VoicemailCalledBack => {
+                let index =
+                    self.scenario_session(agent_id, scenario.session_id, SessionType::Call)?;
+                if self.sessions[index].status != SessionStatus::Voicemail {
+                    return Err(Refusal::conflict("That session is not a voicemail"));
+                }
+                let event = match scenario.kind {
+                    ScenarioKind::VoicemailRead => "voicemail_read",
+                    ScenarioKind::VoicemailDismissed => "voicemail_dismissed",
+                    _ => "voicemail_called_back",
+                };
+                self.emit(ccai, index, event, json!({}));
                 index
             }
         };
         Ok(self.sessions[index].clone())
+    }
+
+    /// The session `id` when given (of that kind), else the agent's latest of that kind.
+    fn scenario_session(
+        &self,
+        agent_id: i64,
+        id: Option<i64>,
+        kind: SessionType,
+    ) -> Result<usize, Refusal> {
+        let found = match id {
+            Some(id) => self
+                .sessions
+                .iter()
+                .position(|s| s.id == id && s.kind == kind),
+            None => self
+                .sessions
+                .iter()
+                .rposition(|s| s.agent_id == Some(agent_id) && s.kind == kind),
+        };
+        found.ok_or_else(|| {
+            Refusal::conflict(format!("No {} session for this event", kind.as_str()))
+        })
     }
 
     fn latest_session_of(&self, agent_id: i64) -> Option<usize> {
@@ -874,6 +1003,12 @@ mod tests {
             rating: None,
             name: None,
             result: None,
+            session: None,
+            recording: false,
+            error: None,
+            files: None,
+            text: None,
+            session_id: None,
         };
         data.run_scenario(ccai, scenario)
             .map(|s| s.id)
@@ -964,6 +1099,12 @@ mod tests {
                 rating: None,
                 name: None,
                 result: None,
+                session: None,
+                recording: false,
+                error: None,
+                files: None,
+                text: None,
+                session_id: None,
             },
         );
         assert_eq!(
@@ -1052,6 +1193,12 @@ mod tests {
                     rating: Some(rating),
                     name: None,
                     result: None,
+                    session: None,
+                    recording: false,
+                    error: None,
+                    files: None,
+                    text: None,
+                    session_id: None,
                 },
             )
             .map(|s| s.rating)
