@@ -73,6 +73,10 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_ADMIN_EMAILS", value_delimiter = ',')]
     pub admin_emails: Vec<String>,
 
+    /// The CRM sync: Kustomer URL and API key, the org's budget.
+    #[command(flatten)]
+    pub crm: crate::crm::CrmConfig,
+
     /// How long a session lasts without a refresh, in minutes.
     #[arg(long, env = "GATEWAY_SESSION_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
     pub session_minutes: u64,
@@ -101,6 +105,7 @@ impl Config {
             webhook_user: None,
             webhook_password: None,
             admin_emails: Vec::new(),
+            crm: crate::crm::CrmConfig::for_tests(),
             session_minutes: 15,
         }
     }

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", crate::api::routes())
+        .merge(crate::crm::admin::routes())
         .route(
             "/webhooks/ccai",
             axum::routing::post(crate::webhooks::receive),

@@ -9,6 +9,8 @@
 //! - [`inheritance`]: Kustomer → CCAI status inheritance: the admin's settings and the policy.
 //! - [`controls`]: call controls the upstream offers, discovered and forwarded.
 //! - [`ccai`]: the CCAI Platform client (tenant credentials, shared rate budget, coalescing).
+//! - [`crm`]: the CRM sync: rules, durable outbox, executor, admin actions.
+//! - [`kustomer`]: the Kustomer REST client (API key, org-wide shared budget, attachments).
 //! - [`config`]: typed configuration from flags and environment.
 //! - [`store`]: SQLite with migrations.
 //! - [`http`]: the router, its middleware, and its handlers.
@@ -20,9 +22,11 @@ pub mod api;
 pub mod ccai;
 pub mod config;
 pub mod controls;
+pub mod crm;
 pub mod events;
 pub mod http;
 pub mod inheritance;
+pub mod kustomer;
 pub mod sessions;
 pub mod store;
 pub mod webhooks;
@@ -59,6 +63,8 @@ pub struct AppState {
     pub capabilities: controls::Capabilities,
     /// Status inheritance settings and per-agent memory.
     pub inheritance: inheritance::Inheritance,
+    /// The CRM sync (rules, outbox, Kustomer client).
+    pub crm: crm::CrmSync,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +85,8 @@ pub enum GatewayError {
     NoSignIn,
     #[error("cannot set up the CCAI Platform client: {0}")]
     Ccai(#[from] ccai::CcaiError),
+    #[error("cannot set up the CRM sync: {0}")]
+    Crm(#[from] crm::CrmError),
 }
 
 /// A gateway whose store is open and whose socket is bound, ready to serve.
@@ -144,6 +152,7 @@ impl Gateway {
         let starts = store.record_start(VERSION, &local.to_string()).await?;
         let events = events::EventHub::open(store.pool()).await?;
         let inheritance = inheritance::Inheritance::load(&store.pool()).await?;
+        let crm = crm::CrmSync::start(config.crm.clone(), store.pool()).await?;
         tracing::info!(
             version = VERSION,
             data_dir = %config.data_dir.display(),
@@ -163,6 +172,7 @@ impl Gateway {
                 ccai,
                 capabilities,
                 inheritance,
+                crm,
             },
         })
     }

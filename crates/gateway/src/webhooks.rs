@@ -146,6 +146,8 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
         );
         return Ok(Json(json!({ "duplicate": true })).into_response());
     }
+    // Recorded with its CRM inbox row (one transaction): plan it now.
+    state.crm.wake();
     tracing::info!(
         event_id = webhook.event_id,
         event_type = webhook.event_type(),

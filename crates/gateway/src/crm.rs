@@ -1,0 +1,382 @@
+//! The CRM sync: session webhooks → the rules of [`adapter_core::crm`] → a durable outbox →
+//! Kustomer.
+//!
+//! 1. Intake: recording a webhook (`webhook_events`) queues it in `crm_inbox` in the same
+//!    transaction (a trigger, migration 0005), so a crash cannot lose it.
+//! 2. Planner: takes the inbox in order, runs the rules, and in one transaction stores every
+//!    planned operation in `crm_outbox` (`INSERT OR IGNORE` on its key: one row per session and
+//!    rule, whatever is replayed) and drops the inbox row.
+//! 3. Executor ([`executor`]): runs pending operations, in order within a session and
+//!    concurrently across sessions, each claimed with a lease (replicas share the table). A
+//!    failure is retried with backoff; one that cannot succeed, or still fails after
+//!    [`MAX_ATTEMPTS`], becomes a dead letter with its reason, listed for admins.
+//!
+//! Exactly once: every operation is persisted before it is tried, and one whose earlier attempt
+//! may have gone through (a crash, a timeout) first looks for what that attempt wrote (customers
+//! by phone, email or external id; the conversation, message or note this session created, by
+//! its external id) before writing.
+
+pub mod admin;
+pub mod executor;
+
+use std::{sync::Arc, time::Duration};
+
+use adapter_core::{
+    crm::{check_mapping, plan, FieldMapping, Settings},
+    session_webhook,
+};
+use clap::Args;
+use serde_json::Value;
+use sqlx::SqlitePool;
+use tokio::sync::Notify;
+
+use crate::{
+    config::Secret,
+    kustomer::{HttpKustomer, KustomerError, KustomerSettings},
+};
+
+/// Attempts before an operation becomes a dead letter.
+pub const MAX_ATTEMPTS: i64 = 10;
+/// How long a claimed operation is someone's before another worker may take it.
+pub const LEASE: Duration = Duration::from_secs(10);
+
+/// Configuration of the CRM sync (flags and environment).
+#[derive(Args, Clone, Debug)]
+pub struct CrmConfig {
+    /// The Kustomer org's API URL, `https://{org}.api.kustomerapp.com` (the simulator's by default).
+    #[arg(
+        long,
+        env = "GATEWAY_KUSTOMER_URL",
+        default_value = "http://127.0.0.1:8710"
+    )]
+    pub kustomer_url: String,
+
+    /// The Kustomer API key (Bearer). Never logged.
+    #[arg(
+        long,
+        env = "GATEWAY_KUSTOMER_API_KEY",
+        default_value = "sim-kustomer-key",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    pub kustomer_api_key: Secret,
+
+    /// The org's Kustomer request budget per minute (its plan: 1,000 to 2,000), shared by every
+    /// gateway replica on the same store.
+    #[arg(long, env = "GATEWAY_KUSTOMER_RATE_LIMIT", default_value_t = 1000)]
+    pub kustomer_rate_limit: u32,
+
+    /// Write calls, chats and voicemails to Kustomer (`false`: the webhooks only reach the
+    /// adapters).
+    #[arg(long, env = "GATEWAY_CRM_SYNC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub crm_sync: bool,
+
+    /// Country of phone numbers written without a country code (ISO 3166 alpha-2).
+    #[arg(long, env = "GATEWAY_CRM_DEFAULT_COUNTRY", default_value = "US")]
+    pub crm_default_country: String,
+
+    /// Operations run at once (across sessions).
+    #[arg(long, env = "GATEWAY_CRM_WORKERS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub crm_workers: u32,
+}
+
+impl CrmConfig {
+    /// Off, for tests that do not look at Kustomer.
+    pub fn for_tests() -> Self {
+        CrmConfig {
+            kustomer_url: "http://127.0.0.1:8710".into(),
+            kustomer_api_key: Secret::new("sim-kustomer-key"),
+            kustomer_rate_limit: 1000,
+            crm_sync: false,
+            crm_default_country: "US".into(),
+            crm_workers: 8,
+        }
+    }
+}
+
+/// The admin's settings, as stored.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OrgCrmSettings {
+    /// Create a conversation for an abandoned call.
+    pub create_abandoned: bool,
+    /// SDK custom data keys to conversation fields.
+    pub mapping: Vec<FieldMapping>,
+    /// When the custom fields were provisioned (sessions that start after get them).
+    pub custom_fields_at_ms: Option<i64>,
+}
+
+impl Default for OrgCrmSettings {
+    fn default() -> Self {
+        OrgCrmSettings {
+            create_abandoned: true,
+            mapping: Vec::new(),
+            custom_fields_at_ms: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CrmError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("Kustomer: {0}")]
+    Kustomer(#[from] KustomerError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+struct Inner {
+    pool: SqlitePool,
+    kustomer: HttpKustomer,
+    config: CrmConfig,
+    planner: Notify,
+    executor: Notify,
+}
+
+/// The CRM sync's handle. Cheap to clone.
+#[derive(Clone)]
+pub struct CrmSync {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CrmSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrmSync")
+            .field("enabled", &self.inner.config.crm_sync)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CrmSync {
+    /// Sets up the client; starts the planner and the executor when the sync is on. Off, the
+    /// inbox is emptied: those events are not synced.
+    pub async fn start(config: CrmConfig, pool: SqlitePool) -> Result<CrmSync, CrmError> {
+        let kustomer = HttpKustomer::new(
+            KustomerSettings {
+                base_url: config.kustomer_url.clone(),
+                api_key: config.kustomer_api_key.clone(),
+                per_window: config.kustomer_rate_limit,
+                window_ms: 60_000,
+                timeout: Duration::from_secs(10),
+            },
+            pool.clone(),
+        )?;
+        let sync = CrmSync {
+            inner: Arc::new(Inner {
+                pool,
+                kustomer,
+                config,
+                planner: Notify::new(),
+                executor: Notify::new(),
+            }),
+        };
+        if sync.inner.config.crm_sync {
+            tracing::info!(kustomer = %sync.inner.config.kustomer_url, "CRM sync is on");
+            let planner = sync.clone();
+            tokio::spawn(async move { planner.plan_forever().await });
+            let executor = sync.clone();
+            tokio::spawn(async move { executor::run_forever(executor).await });
+        } else {
+            let dropped = sqlx::query("DELETE FROM crm_inbox")
+                .execute(&sync.inner.pool)
+                .await?
+                .rows_affected();
+            tracing::warn!(
+                dropped,
+                "CRM sync is off (--crm-sync false): calls are not written to Kustomer"
+            );
+        }
+        Ok(sync)
+    }
+
+    pub fn kustomer(&self) -> &HttpKustomer {
+        &self.inner.kustomer
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.inner.config.crm_sync
+    }
+
+    /// A webhook was recorded: plan it now rather than at the next poll.
+    pub fn wake(&self) {
+        self.inner.planner.notify_one();
+    }
+
+    pub(crate) fn wake_executor(&self) {
+        self.inner.executor.notify_one();
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.inner.config.crm_workers as usize
+    }
+
+    pub(crate) async fn executor_wait(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.inner.executor.notified()).await;
+    }
+
+    /// The admin's settings.
+    pub async fn settings(&self) -> Result<OrgCrmSettings, CrmError> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM crm_settings")
+            .fetch_all(&self.inner.pool)
+            .await?;
+        let mut settings = OrgCrmSettings::default();
+        for (key, value) in rows {
+            let value: Value = serde_json::from_str(&value).unwrap_or(Value::Null);
+            match key.as_str() {
+                "create_abandoned" => settings.create_abandoned = value.as_bool().unwrap_or(true),
+                "mapping" => settings.mapping = serde_json::from_value(value).unwrap_or_default(),
+                "custom_fields_at_ms" => settings.custom_fields_at_ms = value.as_i64(),
+                _ => {}
+            }
+        }
+        Ok(settings)
+    }
+
+    async fn put_setting(&self, key: &str, value: &Value) -> Result<(), CrmError> {
+        sqlx::query("INSERT INTO crm_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value.to_string())
+            .execute(&self.inner.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the abandoned-call option and the custom data mapping (checked first).
+    pub async fn update_settings(
+        &self,
+        create_abandoned: Option<bool>,
+        mapping: Option<Vec<FieldMapping>>,
+    ) -> Result<OrgCrmSettings, CrmError> {
+        if let Some(mapping) = &mapping {
+            check_mapping(mapping).map_err(CrmError::Invalid)?;
+        }
+        if let Some(value) = create_abandoned {
+            self.put_setting("create_abandoned", &Value::Bool(value))
+                .await?;
+        }
+        if let Some(mapping) = mapping {
+            self.put_setting(
+                "mapping",
+                &serde_json::to_value(mapping).unwrap_or_default(),
+            )
+            .await?;
+        }
+        self.settings().await
+    }
+
+    /// The admin action: defines the account and record fields in Kustomer (with their type
+    /// suffixes); sessions that start from now on get them filled.
+    pub async fn provision_custom_fields(&self) -> Result<i64, CrmError> {
+        use adapter_core::crm::{ACCOUNT_FIELDS, RECORD_FIELDS};
+        for klass in ["customer", "message"] {
+            let fields: Vec<(&str, &str)> = ACCOUNT_FIELDS
+                .iter()
+                .chain(RECORD_FIELDS.iter())
+                .filter(|f| f.klass == klass)
+                .map(|f| (f.name, f.label))
+                .collect();
+            self.inner
+                .kustomer
+                .define_attributes(klass, &fields)
+                .await?;
+        }
+        let at = crate::sessions::now_ms();
+        let current = self.settings().await?.custom_fields_at_ms;
+        // Provisioning again keeps the first time: earlier sessions already got them.
+        let at = current.unwrap_or(at);
+        self.put_setting("custom_fields_at_ms", &Value::from(at))
+            .await?;
+        Ok(at)
+    }
+
+    async fn plan_forever(self) {
+        loop {
+            match self.plan_pending().await {
+                Ok(0) => {
+                    let _ = tokio::time::timeout(
+                        Duration::from_millis(500),
+                        self.inner.planner.notified(),
+                    )
+                    .await;
+                }
+                Ok(_) => self.wake_executor(),
+                Err(error) => {
+                    tracing::warn!(%error, "CRM planner: cannot read the inbox; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Plans the queued webhooks, in order; answers how many.
+    pub async fn plan_pending(&self) -> Result<usize, CrmError> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, payload FROM crm_inbox ORDER BY seq LIMIT 200")
+                .fetch_all(&self.inner.pool)
+                .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let org = self.settings().await?;
+        let count = rows.len();
+        for (seq, payload) in rows {
+            let mut tx = self.inner.pool.begin().await?;
+            match session_webhook::decode(payload.as_bytes()) {
+                Ok(webhook) => {
+                    let session_id = webhook.session.id;
+                    sqlx::query(
+                        "INSERT OR IGNORE INTO crm_sessions (session_id, started_ms) VALUES (?, ?)",
+                    )
+                    .bind(session_id)
+                    .bind(webhook.occurred_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                    let (started,): (i64,) =
+                        sqlx::query_as("SELECT started_ms FROM crm_sessions WHERE session_id = ?")
+                            .bind(session_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    let provisioned = org.custom_fields_at_ms.is_some_and(|at| at <= started);
+                    let settings = Settings {
+                        create_abandoned: org.create_abandoned,
+                        record_fields: provisioned,
+                        account_field: provisioned,
+                        mapping: org.mapping.clone(),
+                        default_country: self.inner.config.crm_default_country.clone(),
+                    };
+                    let now = crate::sessions::now_ms();
+                    for planned in plan(&webhook, &settings) {
+                        let op = serde_json::to_string(&planned.op)
+                            .map_err(|e| CrmError::Invalid(e.to_string()))?;
+                        sqlx::query(
+                            "INSERT OR IGNORE INTO crm_outbox (key, session_id, rule, op, due_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                        )
+                        .bind(&planned.key)
+                        .bind(planned.session_id)
+                        .bind(planned.rule.as_str())
+                        .bind(op)
+                        .bind(now)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                // Checked at intake, so only a payload from an older gateway could fail here.
+                Err(error) => {
+                    tracing::warn!(seq, %error, "CRM planner: an inbox event no longer decodes; skipped")
+                }
+            }
+            sqlx::query("DELETE FROM crm_inbox WHERE seq = ?")
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(count)
+    }
+}

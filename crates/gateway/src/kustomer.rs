@@ -1,0 +1,1009 @@
+//! The Kustomer REST v1 client: `Authorization: Bearer <API key>` (the key never leaves the
+//! gateway and is never logged), the org's one request budget shared by every gateway replica
+//! through the store ([`SharedBudget`]), `x-ratelimit-*` headers and 429s followed, both error
+//! formats read, the two-step attachment upload, and look-ups before creates.
+//!
+//! Routing (for the status sync): [`HttpKustomer::routing_statuses`],
+//! [`HttpKustomer::work_session`], [`HttpKustomer::set_work_session_status`].
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, Hasher},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use adapter_core::crm::{ConversationSummary, CustomerKey};
+use reqwest::{header::HeaderMap, Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sqlx::SqlitePool;
+
+use crate::config::Secret;
+
+/// Why a Kustomer call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KustomerError {
+    #[error("Kustomer refused the API key (check --kustomer-api-key)")]
+    Unauthorized,
+    #[error("not found in Kustomer: {0}")]
+    NotFound(String),
+    /// 409: a unique value (email, phone, external id) is taken.
+    #[error("Kustomer conflict: {0}")]
+    Conflict(String),
+    /// 400/422: Kustomer's own words, with the field when it names one.
+    #[error("Kustomer refused the request: {0}")]
+    Rejected(String),
+    #[error("Kustomer is limiting the org's requests")]
+    RateLimited,
+    #[error("Kustomer failed (HTTP {0})")]
+    Upstream(u16),
+    #[error("Kustomer did not answer in time")]
+    Timeout,
+    #[error("cannot reach Kustomer: {0}")]
+    Network(String),
+    #[error("Kustomer's answer could not be read: {0}")]
+    Decode(String),
+    #[error("the file to attach could not be fetched: {0}")]
+    File(String),
+}
+
+impl KustomerError {
+    /// Whether trying the operation again later may succeed.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            KustomerError::RateLimited
+                | KustomerError::Upstream(_)
+                | KustomerError::Timeout
+                | KustomerError::Network(_)
+                | KustomerError::File(_)
+        )
+    }
+}
+
+/// The words of a Kustomer error body, in either format: `{errors: [{code, message, meta}]}`
+/// or JSON:API `{errors: [{status, code, title, detail, source {pointer, parameter}}]}` (also
+/// seen unwrapped, at the top level).
+pub fn error_words(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let error = value
+        .get("errors")
+        .and_then(|e| e.as_array())
+        .and_then(|e| e.first())
+        .unwrap_or(&value);
+    let text = |key: &str| error.get(key).and_then(Value::as_str).map(str::to_owned);
+    let words = text("detail")
+        .or_else(|| text("message"))
+        .or_else(|| text("title"))
+        .or_else(|| text("code"))?;
+    let at = error
+        .get("source")
+        .and_then(|s| s.get("pointer").or_else(|| s.get("parameter")))
+        .and_then(Value::as_str);
+    Some(match at {
+        Some(at) => format!("{words} (at {at})"),
+        None => words,
+    })
+}
+
+/// What the rate-limit headers say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateHeaders {
+    pub limit: Option<u32>,
+    pub remaining: Option<u32>,
+    /// When the window resets, Unix ms.
+    pub reset_at_ms: Option<i64>,
+}
+
+/// Reads `x-ratelimit-*` and `Retry-After`. `x-ratelimit-reset` is read as Unix seconds when it
+/// is that large, else as seconds from now (both are seen in the wild).
+pub fn rate_headers(headers: &HeaderMap, now_ms: i64) -> RateHeaders {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+    };
+    let reset = number("x-ratelimit-reset").map(|r| {
+        if r > 1_000_000_000 {
+            r * 1000
+        } else {
+            now_ms + r.max(0) * 1000
+        }
+    });
+    let retry_after = number("retry-after").map(|s| now_ms + s.clamp(0, 3600) * 1000);
+    RateHeaders {
+        limit: number("x-ratelimit-limit").and_then(|v| u32::try_from(v).ok()),
+        remaining: number("x-ratelimit-remaining").and_then(|v| u32::try_from(v).ok()),
+        reset_at_ms: match (reset, retry_after) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        },
+    }
+}
+
+pub fn now_ms() -> i64 {
+    crate::sessions::now_ms()
+}
+
+/// The org's request budget, kept in the store so that every gateway replica sharing it draws
+/// from the same count: fixed windows aligned on the clock (as Kustomer's per-minute windows),
+/// and a pause until the window resets when Kustomer says none are left or answers 429.
+#[derive(Clone, Debug)]
+pub struct SharedBudget {
+    pool: SqlitePool,
+    per_window: u32,
+    window_ms: i64,
+}
+
+impl SharedBudget {
+    pub fn new(pool: SqlitePool, per_window: u32, window_ms: i64) -> Self {
+        SharedBudget {
+            pool,
+            per_window: per_window.max(1),
+            window_ms: window_ms.max(100),
+        }
+    }
+
+    /// Waits until one request may be sent; counts it.
+    pub async fn acquire(&self) -> Result<(), KustomerError> {
+        loop {
+            let now = now_ms();
+            let window = now - now.rem_euclid(self.window_ms);
+            let taken = sqlx::query(
+                "UPDATE kustomer_budget SET
+                    used = CASE WHEN window_start_ms = ?1 THEN used + 1 ELSE 1 END,
+                    window_start_ms = ?1
+                 WHERE id = 1 AND blocked_until_ms <= ?2
+                   AND (window_start_ms <> ?1 OR used < ?3)",
+            )
+            .bind(window)
+            .bind(now)
+            .bind(i64::from(self.per_window))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| KustomerError::Network(format!("rate budget: {e}")))?;
+            if taken.rows_affected() == 1 {
+                return Ok(());
+            }
+            let blocked: (i64,) =
+                sqlx::query_as("SELECT blocked_until_ms FROM kustomer_budget WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| KustomerError::Network(format!("rate budget: {e}")))?;
+            // Paused by Kustomer: until its reset; else this window is spent: until the next.
+            let until = if blocked.0 > now {
+                blocked.0
+            } else {
+                window + self.window_ms
+            };
+            let wait = (until - now).clamp(10, 5_000);
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+    }
+
+    /// Follows what Kustomer said: none left (or a 429) pauses every replica until the reset.
+    pub async fn observe(&self, headers: RateHeaders, refused: bool) {
+        let now = now_ms();
+        let exhausted = refused || headers.remaining == Some(0);
+        if !exhausted {
+            return;
+        }
+        let until = headers
+            .reset_at_ms
+            .unwrap_or(now + 1000)
+            .clamp(now, now + 3_600_000);
+        if let Err(error) = sqlx::query(
+            "UPDATE kustomer_budget SET blocked_until_ms = MAX(blocked_until_ms, ?) WHERE id = 1",
+        )
+        .bind(until)
+        .execute(&self.pool)
+        .await
+        {
+            tracing::warn!(%error, "cannot record Kustomer's rate limit");
+        }
+    }
+}
+
+/// A customer found or created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerRef {
+    pub id: String,
+    pub created_at_ms: i64,
+}
+
+/// An uploaded attachment, as messages and notes reference it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "contentType")]
+    pub content_type: String,
+    #[serde(rename = "contentLength")]
+    pub content_length: u64,
+}
+
+/// A routing status (`statusType`: available, busy, unavailable, offline).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RoutingStatus {
+    pub id: String,
+    pub name: String,
+    pub status_type: String,
+}
+
+/// A user's work session: its current routing status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorkSession {
+    pub id: String,
+    pub user: String,
+    pub status: String,
+}
+
+// Wire shapes: `{data: {type, id, attributes}}`.
+#[derive(Deserialize)]
+struct Envelope<T> {
+    data: T,
+}
+
+#[derive(Deserialize)]
+struct Resource<A> {
+    id: String,
+    #[serde(default = "Option::default")]
+    attributes: Option<A>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct CustomerAttributes {
+    #[serde(default)]
+    created_at: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ConversationAttributes {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    custom: Map<String, Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ExternalAttributes {
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct StatusAttributes {
+    name: String,
+    status_type: String,
+}
+
+#[derive(Deserialize, Default)]
+struct WorkSessionAttributes {
+    user: String,
+    status: String,
+}
+
+#[derive(Deserialize)]
+struct Upload {
+    url: String,
+    #[serde(default)]
+    fields: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct UploadMeta {
+    upload: Upload,
+}
+
+#[derive(Deserialize)]
+struct AttachmentCreated {
+    id: String,
+    meta: UploadMeta,
+}
+
+/// Where the client goes and with what.
+#[derive(Clone, Debug)]
+pub struct KustomerSettings {
+    pub base_url: String,
+    pub api_key: Secret,
+    /// The org's budget per window (its plan's requests per minute).
+    pub per_window: u32,
+    pub window_ms: i64,
+    pub timeout: Duration,
+}
+
+/// The one HTTP implementation; tests point it at the simulator.
+#[derive(Clone, Debug)]
+pub struct HttpKustomer {
+    http: reqwest::Client,
+    base: String,
+    key: Secret,
+    budget: SharedBudget,
+    users: Arc<Mutex<HashMap<String, String>>>,
+    /// Requests sent (for the measurements in the docs).
+    sent: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Most 429s one request waits through before the operation is retried later.
+const MAX_RATE_LIMITED: u32 = 30;
+/// Largest file fetched for an attachment.
+pub const MAX_FILE_BYTES: usize = 20 * 1024 * 1024;
+
+fn encode_path(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' => {
+                out.push(char::from(b))
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn random_boundary() -> String {
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("----ccai-adapter-{bits:016x}")
+}
+
+/// A `multipart/form-data` body: the presigned fields first, the file last.
+fn multipart(
+    fields: &Map<String, Value>,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> (String, Vec<u8>) {
+    let boundary = random_boundary();
+    let mut body = Vec::with_capacity(bytes.len() + 512);
+    for (key, value) in fields {
+        let value = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{key}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let safe_name: String = name
+        .chars()
+        .filter(|c| *c != '"' && !c.is_control())
+        .collect();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{safe_name}\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl HttpKustomer {
+    pub fn new(settings: KustomerSettings, pool: SqlitePool) -> Result<Self, KustomerError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| KustomerError::Network(e.to_string()))?;
+        Ok(HttpKustomer {
+            http,
+            base: settings.base_url.trim_end_matches('/').to_owned(),
+            key: settings.api_key,
+            budget: SharedBudget::new(pool, settings.per_window, settings.window_ms),
+            users: Arc::default(),
+            sent: Arc::default(),
+        })
+    }
+
+    /// Requests sent to Kustomer since start.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One API call within the org's budget; a 429 waits for the reset and tries again (a
+    /// refused request was not carried out). Answers the body (`Value::Null` when empty).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, KustomerError> {
+        let url = format!("{}{path}", self.base);
+        let mut refused = 0;
+        loop {
+            self.budget.acquire().await?;
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(self.key.expose())
+                .header("accept", "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) if e.is_timeout() => return Err(KustomerError::Timeout),
+                Err(e) => return Err(KustomerError::Network(e.without_url().to_string())),
+            };
+            let status = response.status();
+            let headers = rate_headers(response.headers(), now_ms());
+            let limited = status == StatusCode::TOO_MANY_REQUESTS;
+            self.budget.observe(headers, limited).await;
+            let bytes = match response.bytes().await {
+                Ok(b) => b,
+                Err(e) if e.is_timeout() => return Err(KustomerError::Timeout),
+                Err(e) => return Err(KustomerError::Network(e.without_url().to_string())),
+            };
+            if limited {
+                refused += 1;
+                tracing::debug!(
+                    path,
+                    refused,
+                    "Kustomer answered 429; waiting for the reset"
+                );
+                if refused >= MAX_RATE_LIMITED {
+                    return Err(KustomerError::RateLimited);
+                }
+                continue;
+            }
+            let words =
+                || error_words(&bytes).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+            return match status {
+                s if s.is_success() => {
+                    if bytes.is_empty() {
+                        Ok(Value::Null)
+                    } else {
+                        serde_json::from_slice(&bytes)
+                            .map_err(|e| KustomerError::Decode(e.to_string()))
+                    }
+                }
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    Err(KustomerError::Unauthorized)
+                }
+                StatusCode::NOT_FOUND => Err(KustomerError::NotFound(words())),
+                StatusCode::CONFLICT => Err(KustomerError::Conflict(words())),
+                s if s.is_client_error() => Err(KustomerError::Rejected(words())),
+                s => Err(KustomerError::Upstream(s.as_u16())),
+            };
+        }
+    }
+
+    fn data<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, KustomerError> {
+        serde_json::from_value::<Envelope<T>>(value)
+            .map(|e| e.data)
+            .map_err(|e| KustomerError::Decode(e.to_string()))
+    }
+
+    fn customer_ref(resource: Resource<CustomerAttributes>) -> CustomerRef {
+        let created_at_ms = resource
+            .attributes
+            .and_then(|a| a.created_at)
+            .and_then(|t| adapter_core::iso_time::parse_utc_ms(&t))
+            .unwrap_or_default();
+        CustomerRef {
+            id: resource.id,
+            created_at_ms,
+        }
+    }
+
+    /// `GET /v1/customers/{phone|email|externalId}=…`; `None` when there is none.
+    pub async fn find_customer(
+        &self,
+        key: &CustomerKey,
+    ) -> Result<Option<CustomerRef>, KustomerError> {
+        let path = match key {
+            CustomerKey::Phone(p) => format!("/v1/customers/phone={}", encode_path(p)),
+            CustomerKey::Email(e) => format!("/v1/customers/email={}", encode_path(e)),
+            CustomerKey::ExternalId(x) => format!("/v1/customers/externalId={}", encode_path(x)),
+        };
+        match self.send(Method::GET, &path, None).await {
+            Ok(value) => Ok(Some(Self::customer_ref(Self::data(value)?))),
+            Err(KustomerError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /v1/customers`.
+    pub async fn create_customer(&self, body: &Value) -> Result<CustomerRef, KustomerError> {
+        let value = self.send(Method::POST, "/v1/customers", Some(body)).await?;
+        Ok(Self::customer_ref(Self::data(value)?))
+    }
+
+    /// `PUT /v1/customers/{id}`.
+    pub async fn update_customer(&self, id: &str, body: &Value) -> Result<(), KustomerError> {
+        self.send(
+            Method::PUT,
+            &format!("/v1/customers/{}", encode_path(id)),
+            Some(body),
+        )
+        .await
+        .map(drop)
+    }
+
+    fn summary(resource: Resource<ConversationAttributes>) -> ConversationSummary {
+        let a = resource.attributes.unwrap_or_default();
+        let text = |key: &str| a.custom.get(key).and_then(Value::as_str).map(str::to_owned);
+        ConversationSummary {
+            id: resource.id,
+            status: a.status.clone().unwrap_or_default(),
+            created_at_ms: a
+                .created_at
+                .as_deref()
+                .and_then(adapter_core::iso_time::parse_utc_ms)
+                .unwrap_or_default(),
+            external_id: a.external_id.clone(),
+            menu: text("ccaiMenuSelectionStr"),
+            channel: text("ccaiChannelStr"),
+        }
+    }
+
+    /// `GET /v1/customers/{id}/conversations`.
+    pub async fn customer_conversations(
+        &self,
+        customer: &str,
+    ) -> Result<Vec<ConversationSummary>, KustomerError> {
+        let value = self
+            .send(
+                Method::GET,
+                &format!("/v1/customers/{}/conversations", encode_path(customer)),
+                None,
+            )
+            .await?;
+        let list: Vec<Resource<ConversationAttributes>> = Self::data(value)?;
+        Ok(list.into_iter().map(Self::summary).collect())
+    }
+
+    /// `GET /v1/conversations/{id}`.
+    pub async fn conversation(&self, id: &str) -> Result<ConversationSummary, KustomerError> {
+        let value = self
+            .send(
+                Method::GET,
+                &format!("/v1/conversations/{}", encode_path(id)),
+                None,
+            )
+            .await?;
+        Ok(Self::summary(Self::data(value)?))
+    }
+
+    /// `POST /v1/conversations`; answers the id.
+    pub async fn create_conversation(&self, body: &Value) -> Result<String, KustomerError> {
+        let value = self
+            .send(Method::POST, "/v1/conversations", Some(body))
+            .await?;
+        let resource: Resource<Value> = Self::data(value)?;
+        Ok(resource.id)
+    }
+
+    /// `PUT /v1/conversations/{id}`.
+    pub async fn update_conversation(&self, id: &str, body: &Value) -> Result<(), KustomerError> {
+        self.send(
+            Method::PUT,
+            &format!("/v1/conversations/{}", encode_path(id)),
+            Some(body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /v1/conversations/{id}/messages`; answers the id.
+    pub async fn create_message(
+        &self,
+        conversation: &str,
+        body: &Value,
+    ) -> Result<String, KustomerError> {
+        let value = self
+            .send(
+                Method::POST,
+                &format!("/v1/conversations/{}/messages", encode_path(conversation)),
+                Some(body),
+            )
+            .await?;
+        let resource: Resource<Value> = Self::data(value)?;
+        Ok(resource.id)
+    }
+
+    /// The ids and external ids of `GET /v1/conversations/{id}/{messages|notes}`.
+    async fn listed(
+        &self,
+        conversation: &str,
+        what: &str,
+    ) -> Result<Vec<(String, Option<String>)>, KustomerError> {
+        let value = self
+            .send(
+                Method::GET,
+                &format!("/v1/conversations/{}/{what}", encode_path(conversation)),
+                None,
+            )
+            .await?;
+        let list: Vec<Resource<ExternalAttributes>> = Self::data(value)?;
+        Ok(list
+            .into_iter()
+            .map(|r| (r.id, r.attributes.and_then(|a| a.external_id)))
+            .collect())
+    }
+
+    /// The message of `conversation` with `external_id`, if any.
+    pub async fn find_message(
+        &self,
+        conversation: &str,
+        external_id: &str,
+    ) -> Result<Option<String>, KustomerError> {
+        Ok(self
+            .listed(conversation, "messages")
+            .await?
+            .into_iter()
+            .find(|(_, x)| x.as_deref() == Some(external_id))
+            .map(|(id, _)| id))
+    }
+
+    /// The note of `conversation` with `external_id`, if any.
+    pub async fn find_note(
+        &self,
+        conversation: &str,
+        external_id: &str,
+    ) -> Result<Option<String>, KustomerError> {
+        Ok(self
+            .listed(conversation, "notes")
+            .await?
+            .into_iter()
+            .find(|(_, x)| x.as_deref() == Some(external_id))
+            .map(|(id, _)| id))
+    }
+
+    /// `PUT /v1/messages/{id}`.
+    pub async fn update_message(&self, id: &str, body: &Value) -> Result<(), KustomerError> {
+        self.send(
+            Method::PUT,
+            &format!("/v1/messages/{}", encode_path(id)),
+            Some(body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /v1/notes`; answers the id.
+    pub async fn create_note(&self, body: &Value) -> Result<String, KustomerError> {
+        let value = self.send(Method::POST, "/v1/notes", Some(body)).await?;
+        let resource: Resource<Value> = Self::data(value)?;
+        Ok(resource.id)
+    }
+
+    /// The two-step upload: `POST /v1/attachments`, then the file to the presigned URL
+    /// (multipart, fields first, `file` last). Answers what a message or note references.
+    pub async fn upload_attachment(
+        &self,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Result<AttachmentRef, KustomerError> {
+        let length = bytes.len() as u64;
+        let value = self
+            .send(
+                Method::POST,
+                "/v1/attachments",
+                Some(&json!({"name": name, "contentType": content_type, "contentLength": length})),
+            )
+            .await?;
+        let created: AttachmentCreated = Self::data(value)?;
+        if !(created.meta.upload.url.starts_with("https://")
+            || created.meta.upload.url.starts_with("http://"))
+        {
+            return Err(KustomerError::Decode(
+                "the upload URL is not http(s)".into(),
+            ));
+        }
+        let (form_type, body) = multipart(&created.meta.upload.fields, name, content_type, bytes);
+        let response = self
+            .http
+            .post(&created.meta.upload.url)
+            .header("content-type", form_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    KustomerError::Timeout
+                } else {
+                    KustomerError::Network(e.without_url().to_string())
+                }
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(if status.is_server_error() {
+                KustomerError::Upstream(status.as_u16())
+            } else {
+                KustomerError::Rejected(format!(
+                    "the upload was refused (HTTP {})",
+                    status.as_u16()
+                ))
+            });
+        }
+        Ok(AttachmentRef {
+            id: created.id,
+            name: name.into(),
+            content_type: content_type.into(),
+            content_length: length,
+        })
+    }
+
+    /// Fetches a file the platform points to (a recording, a shared file); not Kustomer's
+    /// budget.
+    pub async fn fetch_file(&self, url: &str) -> Result<Vec<u8>, KustomerError> {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(KustomerError::File("not an http(s) URL".into()));
+        }
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| KustomerError::File(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(KustomerError::File(format!(
+                "HTTP {}",
+                response.status().as_u16()
+            )));
+        }
+        if response
+            .content_length()
+            .is_some_and(|l| l > MAX_FILE_BYTES as u64)
+        {
+            return Err(KustomerError::Rejected(
+                "the file is larger than 20 MB".into(),
+            ));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| KustomerError::File(e.without_url().to_string()))?;
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(KustomerError::Rejected(
+                "the file is larger than 20 MB".into(),
+            ));
+        }
+        if bytes.is_empty() {
+            return Err(KustomerError::Rejected("the file is empty".into()));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// The Kustomer user with this email (`GET /v1/users?email=`), remembered.
+    pub async fn user_id(&self, email: &str) -> Result<Option<String>, KustomerError> {
+        let email = email.trim().to_lowercase();
+        if let Some(id) = self
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&email)
+        {
+            return Ok(Some(id.clone()));
+        }
+        let value = self
+            .send(
+                Method::GET,
+                &format!("/v1/users?email={}", encode_path(&email)),
+                None,
+            )
+            .await?;
+        let list: Vec<Resource<Value>> = Self::data(value)?;
+        let id = list.into_iter().next().map(|r| r.id);
+        if let Some(id) = &id {
+            self.users
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(email, id.clone());
+        }
+        Ok(id)
+    }
+
+    /// `PUT /v1/metadata/{klass}` with `{properties: {name: {displayName}}}`.
+    pub async fn define_attributes(
+        &self,
+        klass: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<(), KustomerError> {
+        let properties: Map<String, Value> = properties
+            .iter()
+            .map(|(name, label)| ((*name).to_owned(), json!({ "displayName": label })))
+            .collect();
+        self.send(
+            Method::PUT,
+            &format!("/v1/metadata/{}", encode_path(klass)),
+            Some(&json!({ "properties": properties })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /v1/routing/statuses`.
+    pub async fn routing_statuses(&self) -> Result<Vec<RoutingStatus>, KustomerError> {
+        let value = self.send(Method::GET, "/v1/routing/statuses", None).await?;
+        let list: Vec<Resource<StatusAttributes>> = Self::data(value)?;
+        Ok(list
+            .into_iter()
+            .filter_map(|r| {
+                let a = r.attributes?;
+                Some(RoutingStatus {
+                    id: r.id,
+                    name: a.name,
+                    status_type: a.status_type,
+                })
+            })
+            .collect())
+    }
+
+    fn work_session_of(resource: Resource<WorkSessionAttributes>) -> Option<WorkSession> {
+        let a = resource.attributes?;
+        Some(WorkSession {
+            id: resource.id,
+            user: a.user,
+            status: a.status,
+        })
+    }
+
+    /// The user's active work session (`GET /v1/routing/work-sessions?user=…&active=true`).
+    pub async fn work_session(&self, user_id: &str) -> Result<Option<WorkSession>, KustomerError> {
+        let value = self
+            .send(
+                Method::GET,
+                &format!(
+                    "/v1/routing/work-sessions?user={}&active=true",
+                    encode_path(user_id)
+                ),
+                None,
+            )
+            .await?;
+        let list: Vec<Resource<WorkSessionAttributes>> = Self::data(value)?;
+        Ok(list.into_iter().find_map(Self::work_session_of))
+    }
+
+    /// `PUT /v1/routing/work-sessions/{id}` with `{status: <status id>}`.
+    pub async fn set_work_session_status(
+        &self,
+        session_id: &str,
+        status_id: &str,
+    ) -> Result<WorkSession, KustomerError> {
+        let value = self
+            .send(
+                Method::PUT,
+                &format!("/v1/routing/work-sessions/{}", encode_path(session_id)),
+                Some(&json!({ "status": status_id })),
+            )
+            .await?;
+        Self::work_session_of(Self::data(value)?)
+            .ok_or_else(|| KustomerError::Decode("a work session without attributes".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn both_error_formats_are_read() {
+        let rows = [
+            (
+                r#"{"errors":[{"code":"duplicate","message":"phone taken","meta":{}}]}"#,
+                Some("phone taken"),
+            ),
+            (
+                r#"{"errors":[{"status":"400","code":"invalid","title":"Bad Request","detail":"fooStr is not defined","source":{"pointer":"/data/attributes/custom/fooStr"}}]}"#,
+                Some("fooStr is not defined (at /data/attributes/custom/fooStr)"),
+            ),
+            (
+                r#"{"status":"404","code":"not_found","title":"Not Found"}"#,
+                Some("Not Found"),
+            ),
+            (
+                r#"{"errors":[{"code":"rate_limited"}]}"#,
+                Some("rate_limited"),
+            ),
+            ("not json", None),
+            ("{}", None),
+        ];
+        for (body, want) in rows {
+            assert_eq!(error_words(body.as_bytes()).as_deref(), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn rate_headers_read_both_reset_styles() {
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                if let Ok(v) = HeaderValue::from_str(v) {
+                    map.insert(*k, v);
+                }
+            }
+            map
+        };
+        let now = 1_795_276_800_000;
+        let epoch = rate_headers(
+            &headers(&[
+                ("x-ratelimit-limit", "1000"),
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", "1795276860"),
+            ]),
+            now,
+        );
+        assert_eq!(
+            epoch,
+            RateHeaders {
+                limit: Some(1000),
+                remaining: Some(0),
+                reset_at_ms: Some(1_795_276_860_000)
+            }
+        );
+        let relative = rate_headers(&headers(&[("x-ratelimit-reset", "30")]), now);
+        assert_eq!(relative.reset_at_ms, Some(now + 30_000));
+        let retry = rate_headers(
+            &headers(&[("x-ratelimit-reset", "5"), ("retry-after", "20")]),
+            now,
+        );
+        assert_eq!(
+            retry.reset_at_ms,
+            Some(now + 20_000),
+            "the later of the two"
+        );
+        assert_eq!(
+            rate_headers(&HeaderMap::new(), now),
+            RateHeaders {
+                limit: None,
+                remaining: None,
+                reset_at_ms: None
+            }
+        );
+    }
+
+    #[test]
+    fn multipart_puts_the_fields_first_and_the_file_last() {
+        let mut fields = Map::new();
+        fields.insert("policy".into(), json!("p-1"));
+        fields.insert("key".into(), json!("attachments/1/a.txt"));
+        let (content_type, body) = multipart(&fields, "a\".txt", "text/plain", b"hello");
+        let text = String::from_utf8_lossy(&body);
+        let boundary = content_type.split("boundary=").nth(1).unwrap_or_default();
+        assert!(text.starts_with(&format!("--{boundary}\r\n")));
+        let file_at = text.find("name=\"file\"").unwrap_or(0);
+        assert!(text.find("name=\"policy\"").is_some_and(|p| p < file_at));
+        assert!(
+            text.contains("filename=\"a.txt\""),
+            "quotes cannot break the header: {text}"
+        );
+        assert!(text.ends_with(&format!("hello\r\n--{boundary}--\r\n")));
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_path("+1 415/555"), "%2B1%20415%2F555");
+        assert_eq!(encode_path("ada@example.com"), "ada@example.com");
+    }
+
+    #[test]
+    fn what_is_worth_retrying() {
+        assert!(KustomerError::RateLimited.retryable());
+        assert!(KustomerError::Upstream(502).retryable());
+        assert!(!KustomerError::Rejected("fooStr is not defined".into()).retryable());
+        assert!(!KustomerError::Unauthorized.retryable());
+    }
+}

@@ -1,0 +1,625 @@
+//! CRM sync end to end: the simulator's CCAI side sends session webhooks to the gateway, the
+//! gateway's rules and outbox write to the simulator's Kustomer side, and each test reads the
+//! resulting Kustomer state back (which conversation, which customer, fields, notes,
+//! attachments, assignee).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use adapter_gateway::{
+    config::{Config, Secret},
+    Gateway,
+};
+use adapter_simulator::{webhooks::Target, Simulator};
+use reqwest::Client;
+use serde_json::{json, Value};
+
+const HOOK_USER: &str = "ccai-hooks";
+const HOOK_PASSWORD: &str = "hook-secret";
+const ADMIN: &str = "grace.hopper@example.com";
+const NUMBER: &str = "+14155552671";
+
+struct Stack {
+    gateway: String,
+    simulator: String,
+    admin_token: String,
+    _stops: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+async fn stack(name: &str) -> Stack {
+    let sim_config = adapter_simulator::config::Config::for_tests(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../host"),
+    );
+    let simulator = Simulator::start(sim_config).await.unwrap();
+    let (sim_api, _) = simulator.local_addrs().unwrap();
+    let hooks = simulator.webhooks();
+    let (sim_stop, sim_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(simulator.serve(async {
+        let _ = sim_stopped.await;
+    }));
+    let dir = std::env::temp_dir().join(format!("adapter-crm-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut config = Config::for_tests(listen, dir);
+    config.ccai_url = format!("http://{sim_api}");
+    config.webhook_user = Some(HOOK_USER.into());
+    config.webhook_password = Some(Secret::new(HOOK_PASSWORD));
+    config.admin_emails = vec![ADMIN.into()];
+    config.crm.crm_sync = true;
+    config.crm.kustomer_url = format!("http://{sim_api}");
+    let gateway = Gateway::start(config).await.unwrap();
+    let addr = gateway.local_addr().unwrap();
+    hooks.set_target(Some(Target {
+        url: format!("http://{addr}/webhooks/ccai"),
+        user: HOOK_USER.into(),
+        password: HOOK_PASSWORD.into(),
+    }));
+    let (gw_stop, gw_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gateway.serve(async {
+        let _ = gw_stopped.await;
+    }));
+    let gateway = format!("http://{addr}");
+    let body: Value = Client::new()
+        .post(format!("{gateway}/api/v1/sessions"))
+        .json(&json!({"email": ADMIN, "kustomer_user": {"id": "kus-user-2", "email": ADMIN}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Stack {
+        gateway,
+        simulator: format!("http://{sim_api}"),
+        admin_token: body["token"].as_str().unwrap().to_owned(),
+        _stops: vec![sim_stop, gw_stop],
+    }
+}
+
+impl Stack {
+    async fn scenario(&self, body: Value) -> Value {
+        let response = Client::new()
+            .post(format!("{}/_sim/scenarios", self.simulator))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let session: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "{body}: {status} {session}");
+        session
+    }
+
+    async fn control(&self, id: &Value, action: &str, extra: Value) -> Value {
+        let mut body = json!({"agent_id": 102});
+        if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            b.extend(extra);
+        }
+        // The tenant's 10 requests per second apply to the test's controls too.
+        let response = loop {
+            let response = Client::new()
+                .post(format!(
+                    "{}/ext/call-control/v1/calls/{id}/{action}",
+                    self.simulator
+                ))
+                .basic_auth("demo", Some("sim-token"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+                break response;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let status = response.status();
+        let session: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "{action} {id}: {status} {session}");
+        session
+    }
+
+    async fn platform(&self, id: &Value, event: &str) {
+        let response = Client::new()
+            .post(format!("{}/_sim/calls/{id}/{event}", self.simulator))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{event} {id}");
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = Client::new()
+            .request(method, format!("{}{path}", self.gateway))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {value}");
+        value
+    }
+
+    async fn state(&self) -> Value {
+        Client::new()
+            .get(format!("{}/_sim/state", self.simulator))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until every webhook was delivered and every CRM operation ran; answers Kustomer's
+    /// state.
+    async fn settled(&self) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let state = self.state().await;
+            let delivered = state["webhooks"]
+                .as_array()
+                .is_some_and(|w| w.iter().all(|d| d["state"] == "delivered"));
+            let outbox = self
+                .admin(reqwest::Method::GET, "/api/v1/crm/outbox", None)
+                .await;
+            if delivered && outbox["inbox"] == 0 && outbox["pending"] == 0 {
+                assert_eq!(outbox["dead"], 0, "no dead letters: {}", self.dead().await);
+                return state["kustomer"].clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not settled: {outbox}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn dead(&self) -> Value {
+        self.admin(reqwest::Method::GET, "/api/v1/crm/dead-letters", None)
+            .await
+    }
+
+    /// Answers, ends and wraps up an inbound call of `scenario`; answers its id.
+    async fn inbound_call(&self, scenario: Value) -> Value {
+        let session = self.scenario(scenario).await;
+        let id = session["id"].clone();
+        self.control(&id, "answer", json!({})).await;
+        self.control(&id, "end", json!({})).await;
+        self.platform(&id, "wrap_up_done").await;
+        id
+    }
+}
+
+fn list<'a>(kustomer: &'a Value, what: &str) -> Vec<&'a Value> {
+    kustomer[what]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
+
+fn in_conversation<'a>(kustomer: &'a Value, what: &str, conversation: &Value) -> Vec<&'a Value> {
+    list(kustomer, what)
+        .into_iter()
+        .filter(|m| &m["conversation"] == conversation)
+        .collect()
+}
+
+fn ivr(menu: &str) -> Value {
+    json!({"kind": "inbound_call", "number": NUMBER, "recording": true,
+        "session": {"origin": "ivr", "selected_menu": {"id": 7, "name": menu}, "lang": "en",
+            "queue_duration": 12, "hold_duration": 3}})
+}
+
+#[tokio::test]
+async fn an_ivr_call_is_written_once_with_customer_fields_note_recording_and_assignee() {
+    let stack = stack("ivr").await;
+    stack
+        .admin(reqwest::Method::POST, "/api/v1/crm/custom-fields", None)
+        .await;
+    let id = stack.inbound_call(ivr("Billing")).await;
+    let k = stack.settled().await;
+
+    let customers = list(&k, "customers");
+    assert_eq!(
+        customers.len(),
+        1,
+        "a new phone number creates one customer"
+    );
+    assert_eq!(customers[0]["phones"], json!([NUMBER]));
+    assert_eq!(
+        customers[0]["assignedUsers"],
+        json!(["kus-user-2"]),
+        "a new customer is assigned to the agent"
+    );
+
+    let conversations = list(&k, "conversations");
+    assert_eq!(conversations.len(), 1);
+    let conversation = conversations[0];
+    assert_eq!(conversation["customer"], customers[0]["id"]);
+    assert_eq!(conversation["status"], "open");
+    assert_eq!(
+        conversation["assignedUsers"],
+        json!(["kus-user-2"]),
+        "auto-assigned to the answering agent"
+    );
+    assert_eq!(
+        conversation["custom"],
+        json!({"ccaiCallIdStr": id.to_string(), "ccaiLanguageStr": "en", "ccaiMenuSelectionStr": "Billing", "ccaiChannelStr": "voice"}),
+        "standard data on creation"
+    );
+
+    let messages = in_conversation(&k, "messages", &conversation["id"]);
+    assert_eq!(
+        messages.len(),
+        2,
+        "the call and its recording: {messages:?}"
+    );
+    let call = messages
+        .iter()
+        .find(|m| m["externalId"] == format!("ccai-{id}-message"))
+        .unwrap();
+    assert_eq!(call["custom"]["ccaiQueueNameStr"], "Billing");
+    assert_eq!(call["custom"]["ccaiSessionTypeStr"], "IVR call");
+    assert_eq!(call["custom"]["ccaiSessionIdStr"], id.to_string());
+    assert_eq!(call["custom"]["ccaiFromPhoneNumberStr"], NUMBER);
+    assert_eq!(call["custom"]["ccaiWaitTimeNum"], 12);
+    assert_eq!(call["custom"]["ccaiHoldTimeNum"], 3);
+    assert!(call["custom"]["ccaiCallDurationNum"].is_number());
+    let recording = messages
+        .iter()
+        .find(|m| m["externalId"] == format!("ccai-{id}-recording"))
+        .unwrap();
+    assert_eq!(
+        recording["attachments"][0]["name"],
+        format!("call-{id}.wav")
+    );
+    let attachments = list(&k, "attachments");
+    assert!(
+        attachments.iter().all(|a| a["uploaded"] == true),
+        "two-step upload done: {attachments:?}"
+    );
+
+    let notes = in_conversation(&k, "notes", &conversation["id"]);
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["body"], format!("Phone number: {NUMBER}"));
+
+    // Same customer, same menu, same channel, conversation Open: appended.
+    let second = stack.inbound_call(ivr("Billing")).await;
+    // Another menu: a conversation of its own.
+    let third = stack.inbound_call(ivr("Sales")).await;
+    let k = stack.settled().await;
+    assert_eq!(
+        list(&k, "customers").len(),
+        1,
+        "the customer is looked up, not created again"
+    );
+    let conversations = list(&k, "conversations");
+    assert_eq!(conversations.len(), 2, "{conversations:?}");
+    let first_messages = in_conversation(&k, "messages", &conversation["id"]);
+    assert!(
+        first_messages
+            .iter()
+            .any(|m| m["externalId"] == format!("ccai-{second}-message")),
+        "appended"
+    );
+    assert!(in_conversation(&k, "messages", &conversations[1]["id"])
+        .iter()
+        .any(|m| m["externalId"] == format!("ccai-{third}-message")));
+}
+
+#[tokio::test]
+async fn custom_fields_fill_only_sessions_after_provisioning() {
+    let stack = stack("fields").await;
+    let before = stack.inbound_call(ivr("Billing")).await;
+    stack.settled().await;
+    let provisioned = stack
+        .admin(reqwest::Method::POST, "/api/v1/crm/custom-fields", None)
+        .await;
+    assert_eq!(
+        provisioned["record_fields"].as_array().map(Vec::len),
+        Some(11)
+    );
+    let after = stack.inbound_call(ivr("Billing")).await;
+    let k = stack.settled().await;
+    let message = |id: &Value| {
+        list(&k, "messages")
+            .into_iter()
+            .find(|m| m["externalId"] == format!("ccai-{id}-message"))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        message(&before)["custom"],
+        json!({}),
+        "earlier sessions do not get them"
+    );
+    assert_eq!(message(&after)["custom"]["ccaiSessionTypeStr"], "IVR call");
+    let klasses = &k["klasses"];
+    assert!(klasses["customer"]["ccaiCustomUserIdStr"].is_object());
+    for field in [
+        "ccaiQueueNameStr",
+        "ccaiCsatRatingNum",
+        "ccaiCsatCommentTxt",
+        "ccaiEmailUsingInWebStr",
+    ] {
+        assert!(klasses["message"][field].is_object(), "{field}");
+    }
+}
+
+#[tokio::test]
+async fn a_voicemail_gets_its_own_conversation_and_is_updated_when_read() {
+    let stack = stack("voicemail").await;
+    stack.inbound_call(ivr("Billing")).await;
+    let voicemail = stack
+        .scenario(json!({"kind": "voicemail", "number": NUMBER}))
+        .await;
+    let k = stack.settled().await;
+    let conversations = list(&k, "conversations");
+    assert_eq!(
+        conversations.len(),
+        2,
+        "even with an Open conversation of the same customer"
+    );
+    let vm = conversations
+        .iter()
+        .find(|c| c["externalId"] == format!("ccai-{}", voicemail["id"]))
+        .unwrap();
+    assert_eq!(vm["custom"]["ccaiVoicemailStatusStr"], "new");
+    let messages = in_conversation(&k, "messages", &vm["id"]);
+    assert_eq!(messages[0]["attachments"][0]["contentType"], "audio/wav");
+    stack
+        .scenario(json!({"kind": "voicemail_read", "session_id": voicemail["id"]}))
+        .await;
+    let k = stack.settled().await;
+    let vm = list(&k, "conversations")
+        .into_iter()
+        .find(|c| c["id"] == vm["id"])
+        .cloned()
+        .unwrap();
+    assert_eq!(vm["custom"]["ccaiVoicemailStatusStr"], "read");
+    assert!(in_conversation(&k, "notes", &vm["id"])
+        .iter()
+        .any(|n| n["body"] == "Voicemail read by grace.hopper@example.com"));
+}
+
+#[tokio::test]
+async fn an_abandoned_call_is_written_unless_the_admin_turns_it_off() {
+    let stack = stack("abandoned").await;
+    stack
+        .scenario(json!({"kind": "abandoned", "number": NUMBER}))
+        .await;
+    let k = stack.settled().await;
+    assert_eq!(list(&k, "conversations").len(), 1);
+    stack
+        .admin(
+            reqwest::Method::PUT,
+            "/api/v1/crm/settings",
+            Some(json!({"create_abandoned": false})),
+        )
+        .await;
+    stack
+        .scenario(json!({"kind": "abandoned", "number": "+14155550123"}))
+        .await;
+    let k = stack.settled().await;
+    assert_eq!(
+        list(&k, "conversations").len(),
+        1,
+        "the option creates nothing"
+    );
+    assert_eq!(list(&k, "customers").len(), 1);
+}
+
+#[tokio::test]
+async fn a_mobile_chat_creates_the_app_user_and_gets_transcript_csat_smart_actions_and_mapped_data()
+{
+    let stack = stack("chat").await;
+    // The Kustomer admin defines the field; the adapter's admin maps SDK data to it.
+    let response = Client::new()
+        .put(format!("{}/v1/metadata/conversation", stack.simulator))
+        .bearer_auth("sim-kustomer-key")
+        .json(&json!({"properties": {"orderIdStr": {"displayName": "Order"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    stack
+        .admin(
+            reqwest::Method::PUT,
+            "/api/v1/crm/settings",
+            Some(json!({"mapping": [{"sdk_key": "order", "field": "orderIdStr"}]})),
+        )
+        .await;
+    let chat = stack
+        .scenario(json!({"kind": "chat", "session": {"origin": "mobile_sdk",
+            "end_user": {"identifier": "app-user-9", "email": "jean@example.com", "name": "Jean"},
+            "custom_data": {"order": {"label": "Order", "value": "A-17", "type": "string"}}}}))
+        .await;
+    let id = chat["id"].clone();
+    // Created when it comes in, before an agent answers.
+    let k = stack.settled().await;
+    assert_eq!(list(&k, "conversations").len(), 1);
+    let customers = list(&k, "customers");
+    assert_eq!(customers[0]["externalId"], "app-user-9");
+    assert_eq!(customers[0]["emails"], json!(["jean@example.com"]));
+
+    stack.control(&id, "answer", json!({})).await;
+    let files = json!([{"name": "photo.json", "url": format!("{}/healthz", stack.simulator), "content_type": "application/json"}]);
+    stack.scenario(json!({"kind": "smart_action", "name": "Request Photos", "result": "1 photo", "files": files})).await;
+    stack.scenario(json!({"kind": "smart_action", "name": "Get Verification", "error": "fingerprint access not enabled"})).await;
+    stack.control(&id, "end", json!({})).await;
+    stack
+        .scenario(
+            json!({"kind": "transcript", "session_id": id, "text": "Agent: Hello\nCustomer: Hi"}),
+        )
+        .await;
+    stack
+        .scenario(json!({"kind": "csat", "rating": 4, "text": "Quick"}))
+        .await;
+    let k = stack.settled().await;
+    let conversation = list(&k, "conversations")[0].clone();
+    assert_eq!(
+        conversation["custom"]["orderIdStr"], "A-17",
+        "mapped custom data"
+    );
+    assert_eq!(conversation["assignedUsers"], json!(["kus-user-2"]));
+    let notes: Vec<String> = in_conversation(&k, "notes", &conversation["id"])
+        .iter()
+        .map(|n| n["body"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for want in [
+        "SmartAction Request Photos completed: 1 photo",
+        "SmartAction Get Verification failed: fingerprint access not enabled",
+        "CSAT rating: 4/5. Comment: Quick",
+    ] {
+        assert!(notes.iter().any(|n| n == want), "{want}: {notes:?}");
+    }
+    let transcript = in_conversation(&k, "notes", &conversation["id"])
+        .into_iter()
+        .find(|n| n["body"] == format!("Chat transcript (session {id})"))
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        transcript["attachments"][0]["name"],
+        format!("chat-{id}-transcript.txt")
+    );
+    let shared = in_conversation(&k, "messages", &conversation["id"])
+        .into_iter()
+        .find(|m| m["attachments"][0]["name"] == "photo.json");
+    assert!(shared.is_some(), "shared files attached");
+}
+
+#[tokio::test]
+async fn transfers_assign_and_call_backs_append_to_the_open_conversation() {
+    let stack = stack("callbacks").await;
+    let session = stack.scenario(ivr("Billing")).await;
+    let id = session["id"].clone();
+    stack.control(&id, "answer", json!({})).await;
+    let callback = stack.control(&id, "hang_up_and_call_back", json!({})).await;
+    let callback_id = callback["id"].clone();
+    stack.platform(&callback_id, "connect").await;
+    stack
+        .control(
+            &callback_id,
+            "transfer",
+            json!({"target": "alan.turing@example.com"}),
+        )
+        .await;
+    stack.platform(&callback_id, "wrap_up_done").await;
+    let k = stack.settled().await;
+    let conversations = list(&k, "conversations");
+    assert_eq!(
+        conversations.len(),
+        1,
+        "the call back is appended: {conversations:?}"
+    );
+    let messages = in_conversation(&k, "messages", &conversations[0]["id"]);
+    assert!(messages.iter().any(
+        |m| m["externalId"] == format!("ccai-{callback_id}-message") && m["direction"] == "out"
+    ));
+    assert_eq!(
+        conversations[0]["assignedUsers"],
+        json!(["kus-user-3"]),
+        "assigned to the agent the call went to"
+    );
+
+    // A short call, then Call back: appended too.
+    let short = stack.scenario(ivr("Billing")).await;
+    let short_id = short["id"].clone();
+    stack.control(&short_id, "answer", json!({})).await;
+    stack.control(&short_id, "end", json!({})).await;
+    stack.platform(&short_id, "wrap_up_done").await;
+    let again = stack.control(&short_id, "call_back", json!({})).await;
+    let k = stack.settled().await;
+    assert_eq!(list(&k, "conversations").len(), 1);
+    assert!(list(&k, "messages")
+        .iter()
+        .any(|m| m["externalId"] == format!("ccai-{}-message", again["id"])));
+
+    // The conversation closed in Kustomer: an outbound call starts a new one.
+    let conversation_id = list(&k, "conversations")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = Client::new()
+        .put(format!(
+            "{}/v1/conversations/{conversation_id}",
+            stack.simulator
+        ))
+        .bearer_auth("sim-kustomer-key")
+        .json(&json!({"status": "done"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    stack.control(&again["id"], "end", json!({})).await;
+    stack.platform(&again["id"], "wrap_up_done").await;
+    let placed = Client::new()
+        .post(format!("{}/apps/api/v1/calls", stack.simulator))
+        .basic_auth("demo", Some("sim-token"))
+        .json(&json!({"call_type": "Voice Outbound (API)", "agent_email": ADMIN, "end_user_number": NUMBER}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        placed.status().is_success(),
+        "{}",
+        placed.text().await.unwrap_or_default()
+    );
+    let k = stack.settled().await;
+    let conversations = list(&k, "conversations");
+    assert_eq!(
+        conversations.len(),
+        2,
+        "latest not Open: a new conversation"
+    );
+}
+
+#[tokio::test]
+async fn a_429_storm_and_server_errors_lose_nothing_and_write_nothing_twice() {
+    let stack = stack("storm").await;
+    // One-second windows, so that waiting for the reset stays short.
+    let response = Client::new()
+        .post(format!("{}/_sim/kustomer/limits", stack.simulator))
+        .json(&json!({"per_window": 1000, "window_ms": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let response = Client::new()
+        .post(format!("{}/_sim/kustomer/faults", stack.simulator))
+        .json(&json!({"rate_limited": 20, "server_errors": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            stack
+                .inbound_call(
+                    json!({"kind": "inbound_call", "number": format!("+1415555{:04}", 3000 + i)}),
+                )
+                .await,
+        );
+    }
+    let k = stack.settled().await;
+    assert!(
+        k["rate_limited"].as_u64().unwrap_or(0) >= 20,
+        "the storm happened"
+    );
+    assert_eq!(list(&k, "customers").len(), 5);
+    assert_eq!(list(&k, "conversations").len(), 5);
+    for id in &ids {
+        let count = list(&k, "messages")
+            .iter()
+            .filter(|m| m["externalId"] == format!("ccai-{id}-message"))
+            .count();
+        assert_eq!(count, 1, "session {id}: one message");
+        let notes = list(&k, "notes")
+            .iter()
+            .filter(|n| n["externalId"] == format!("ccai-{id}-phone"))
+            .count();
+        assert_eq!(notes, 1, "session {id}: one phone note");
+    }
+}
