@@ -1,0 +1,250 @@
+// Status inheritance end to end: an admin maps Kustomer statuses to CCAI statuses in the adapter;
+// changing the Kustomer status in the host changes the CCAI status in the simulator, or the next
+// status during a call; both priority rules on a race; three tabs with one leader, failover
+// within 2 s, and no change applied twice.
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+import { expect, test } from "../fixtures.mjs";
+import { HostPage } from "../pages/host.mjs";
+
+const ADA = 101;
+const MEAL = -4;
+const UNAVAILABLE = -1;
+const AVAILABLE = 0;
+
+async function sim(stack, method, route, body) {
+  const response = await fetch(`${stack.simulatorUrl}${route}`, {
+    method,
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return response.json().catch(() => null);
+}
+
+async function ada(stack) {
+  return (await sim(stack, "GET", "/_sim/state")).ccai.agents.find((a) => a.id === ADA);
+}
+
+/** Ada (an admin in the demo stack) saves the mapping with `rule`, inheritance on. */
+async function configure(host, rule = "latest_wins") {
+  const panel = host.adapter.locator(".inheritance-settings");
+  await panel.locator("summary").click();
+  await expect(panel.locator("tr[data-kustomer-status='st-lunch']")).toBeVisible();
+  await panel.locator("input[name='enabled']").check();
+  await panel.locator(`input[name='rule'][value='${rule}']`).check();
+  const map = async (kustomer, label) =>
+    panel.locator(`tr[data-kustomer-status='${kustomer}'] select`).selectOption({ label });
+  await map("st-available", "Available");
+  await map("st-lunch", "Meal");
+  await map("st-email", "Unavailable");
+  await panel.locator("button[type='submit']").click();
+  await expect(panel.locator(".settings-result")).toHaveText("Saved.");
+  await panel.locator("summary").click();
+}
+
+/** The host's Kustomer status menu (the agent's Kustomer status). */
+async function kustomerStatus(host, label) {
+  await host.statusMenu.selectOption({ label });
+}
+
+test.beforeEach(async ({ stack }) => {
+  await sim(stack, "POST", "/_sim/reset");
+});
+
+// The settings are the organisation's: leave them off for the other tests of this stack.
+test.afterEach(async ({ stack }) => {
+  const api = new URL("api/v1/", stack.adapterUrl);
+  const user = { id: "kus-user-1", email: "ada.lovelace@example.com" };
+  const session = await fetch(new URL("sessions", api), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: user.email, kustomer_user: user }),
+  }).then((r) => r.json());
+  const off = await fetch(new URL("status-inheritance", api), {
+    method: "PUT",
+    headers: { "content-type": "application/json", authorization: `Bearer ${session.token}` },
+    body: JSON.stringify({ enabled: false, rule: "latest_wins", mapping: {}, kustomer_statuses: [] }),
+  });
+  expect(off.status).toBe(200);
+});
+
+test("an admin maps statuses; a Kustomer change follows through, ignored while Offline", async ({ host, stack }) => {
+  await host.goto();
+  await host.signIn();
+  await configure(host);
+  await expect(host.adapter.locator(".notice-login-status")).toContainText("not read at sign-in");
+  // Ada starts Offline in the contact center: the Kustomer change is ignored, and she is told.
+  await kustomerStatus(host, "Lunch");
+  await expect(host.outcome).toHaveText(
+    "Kustomer status Lunch: not applied while you are Offline in the contact center.",
+  );
+  expect((await ada(stack)).status_id).toBe(-10);
+  await host.statusSelect.selectOption({ label: "Available" });
+  await expect(host.outcome).toHaveText("Status: Available");
+  await kustomerStatus(host, "Email only");
+  await expect(host.outcome).toHaveText("Kustomer status Email only: contact-center status updated.");
+  await expect.poll(async () => (await ada(stack)).status_id).toBe(UNAVAILABLE);
+  await expect(host.statusSelect).toHaveValue(String(UNAVAILABLE));
+  // An unmapped Kustomer status changes nothing, and says so.
+  await kustomerStatus(host, "Busy");
+  await expect(host.outcome).toContainText("is not mapped");
+  expect((await ada(stack)).status_id).toBe(UNAVAILABLE);
+});
+
+test("during a call a Kustomer change is the next status, applied after wrap-up", async ({ host, stack }) => {
+  await host.goto();
+  await host.signIn();
+  await configure(host);
+  await host.statusSelect.selectOption({ label: "Available" });
+  await expect(host.outcome).toHaveText("Status: Available");
+  await host.page.evaluate(
+    (agent) => window.hostEmulator.scenario("inbound_call", { agent_id: agent, number: "+14155552671" }),
+    ADA,
+  );
+  await host.control("answer").click();
+  await expect(host.callPanel).toHaveAttribute("data-state", "connected");
+  await kustomerStatus(host, "Lunch");
+  await expect(host.nextStatus).toHaveText("Next: Meal");
+  expect((await ada(stack)).next_status_id).toBe(MEAL);
+  await host.control("end").click();
+  await expect.poll(async () => (await ada(stack)).status_id, { timeout: 15_000 }).toBe(MEAL);
+  await expect(host.statusSelect).toHaveValue(String(MEAL), { timeout: 15_000 });
+});
+
+for (const [rule, expected] of [
+  ["latest_wins", "Next: Break"],
+  ["kustomer_overrides_next", "Next: Meal"],
+]) {
+  test(`race during a call under ${rule}: a Kustomer change made before the agent's next status`, async ({
+    host,
+  }) => {
+    await host.goto();
+    await host.signIn();
+    await configure(host, rule);
+    await host.statusSelect.selectOption({ label: "Available" });
+    await expect(host.outcome).toHaveText("Status: Available");
+    await host.page.evaluate(
+      (agent) => window.hostEmulator.scenario("inbound_call", { agent_id: agent, number: "+14155552671" }),
+      ADA,
+    );
+    await host.control("answer").click();
+    await expect(host.callPanel).toHaveAttribute("data-state", "connected");
+    const madeAt = new Date(Date.now() - 1_500).toISOString();
+    await host.statusSelect.selectOption({ label: "Break" });
+    await expect(host.nextStatus).toHaveText("Next: Break");
+    // Kustomer's change, made 1.5 s ago, arrives now.
+    await host.page.evaluate(
+      (at) => window.hostEmulator.send("user_status_changed", {
+        status_id: "st-lunch", name: "Lunch", status_type: "unavailable", at,
+      }),
+      madeAt,
+    );
+    await expect(host.outcome).toContainText("Kustomer status Lunch");
+    await expect(host.nextStatus).toHaveText(expected);
+  });
+}
+
+test("three tabs: one leader; close it and another takes over within 2 s; no change applied twice", async ({
+  host,
+  stack,
+  context,
+}) => {
+  await host.goto();
+  await host.signIn();
+  await configure(host);
+  await host.statusSelect.selectOption({ label: "Available" });
+  await expect(host.outcome).toHaveText("Status: Available");
+  const tabs = [host];
+  for (let i = 0; i < 2; i++) {
+    const tab = new HostPage(await context.newPage(), stack);
+    await tab.goto();
+    await tab.handshake();
+    await expect(tab.statusSelect).toBeVisible();
+    tabs.push(tab);
+  }
+  const leaders = async () => {
+    const flags = [];
+    for (const tab of tabs) {
+      if (tab.page.isClosed()) continue;
+      flags.push((await tab.adapter.locator(".notice-other-tab").count()) === 0);
+    }
+    return flags.filter(Boolean).length;
+  };
+  await expect.poll(leaders).toBe(1);
+  await expect(tabs[1].adapter.locator(".notice-other-tab")).toContainText("Active in another tab");
+
+  // Kustomer tells every tab; only the leader forwards: one request reaches the simulator.
+  const before = (await sim(stack, "GET", "/_sim/state")).ccai.status_requests.length;
+  for (const tab of tabs) await kustomerStatus(tab, "Lunch");
+  await expect.poll(async () => (await ada(stack)).status_id).toBe(MEAL);
+  await host.page.waitForTimeout(1_000);
+  expect((await sim(stack, "GET", "/_sim/state")).ccai.status_requests.length - before).toBe(1);
+
+  // Close the leader: another tab leads within 2 s.
+  let leaderIndex = -1;
+  for (const [i, tab] of tabs.entries()) {
+    if ((await tab.adapter.locator(".notice-other-tab").count()) === 0) leaderIndex = i;
+  }
+  const closedAt = Date.now();
+  await tabs[leaderIndex].page.close({ runBeforeUnload: true });
+  const rest = tabs.filter((_, i) => i !== leaderIndex);
+  await expect
+    .poll(async () => {
+      let count = 0;
+      for (const tab of rest) count += (await tab.adapter.locator(".notice-other-tab").count()) === 0 ? 1 : 0;
+      return count;
+    }, { intervals: [50], timeout: 5_000 })
+    .toBe(1);
+  const failoverMs = Date.now() - closedAt;
+  expect(failoverMs).toBeLessThanOrEqual(2_000);
+  // The new leader forwards the next change, once.
+  const before2 = (await sim(stack, "GET", "/_sim/state")).ccai.status_requests.length;
+  for (const tab of rest) await kustomerStatus(tab, "Email only");
+  await expect.poll(async () => (await ada(stack)).status_id).toBe(UNAVAILABLE);
+  await rest[0].page.waitForTimeout(1_000);
+  expect((await sim(stack, "GET", "/_sim/state")).ccai.status_requests.length - before2).toBe(1);
+  const out = path.join(import.meta.dirname, "..", "results");
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, "tab-failover.json"), JSON.stringify({ failover_ms: failoverMs }, null, 2));
+  console.log(`tab failover: ${failoverMs} ms`);
+});
+
+test("inheritance latency over 40 Kustomer changes (host status event to the simulator's call)", async ({
+  host,
+  stack,
+}) => {
+  await host.goto();
+  await host.signIn();
+  await configure(host);
+  await host.statusSelect.selectOption({ label: "Available" });
+  await expect(host.outcome).toHaveText("Status: Available");
+  const firstRequest = (await sim(stack, "GET", "/_sim/state")).requests.length;
+  const sentAt = [];
+  for (let i = 0; i < 40; i++) {
+    const [label, id] = i % 2 === 0 ? ["Lunch", MEAL] : ["Email only", UNAVAILABLE];
+    const at = await host.page.evaluate((value) => {
+      const select = document.getElementById("user-status");
+      const status = [...select.options].find((o) => o.textContent === value);
+      const t = performance.timeOrigin + performance.now();
+      select.value = status.value;
+      select.dispatchEvent(new Event("change"));
+      return t;
+    }, label);
+    sentAt.push(at);
+    await expect(host.statusSelect).toHaveValue(String(id));
+  }
+  const received = (await sim(stack, "GET", "/_sim/state")).requests
+    .slice(firstRequest)
+    .filter((r) => r.method === "POST" && r.path === "/apps/api/v1/agent_statuses")
+    .map((r) => r.at_ms);
+  expect(received).toHaveLength(40);
+  const latencies = received.map((at, i) => at - sentAt[i]).sort((a, b) => a - b);
+  const pick = (q) => latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)];
+  const result = { changes: latencies.length, p50_ms: pick(0.5), p99_ms: pick(0.99), max_ms: latencies.at(-1) };
+  const out = path.join(import.meta.dirname, "..", "results");
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, "inheritance-latency.json"), JSON.stringify(result, null, 2));
+  console.log(`inheritance latency: ${JSON.stringify(result)}`);
+  expect(result.p99_ms).toBeLessThan(1000);
+});
