@@ -246,6 +246,9 @@ pub enum StreamMessage {
     },
     /// Nothing happened; the connection is alive at `seq`.
     Heartbeat { epoch: u64, seq: u64 },
+    /// How many browsers have this agent's adapter open (distinct browsers, not tabs): more
+    /// than one, and statuses and screen pops follow only one of them. Sent when it changes.
+    Presence { browsers: u32 },
 }
 
 /// Decodes a stream message. Same result as the derived `Deserialize`, without serde's
@@ -261,13 +264,18 @@ pub fn decode_message(text: &str) -> Result<StreamMessage, serde_json::Error> {
         Snapshot,
         Event,
         Heartbeat,
+        Presence,
     }
     #[derive(Deserialize)]
     struct Head<'a> {
         #[serde(rename = "type")]
         kind: Kind,
-        epoch: u64,
-        seq: u64,
+        #[serde(default)]
+        epoch: Option<u64>,
+        #[serde(default)]
+        seq: Option<u64>,
+        #[serde(default)]
+        browsers: Option<u32>,
         #[serde(default)]
         state: Option<AgentState>,
         #[serde(default, borrow)]
@@ -289,17 +297,37 @@ pub fn decode_message(text: &str) -> Result<StreamMessage, serde_json::Error> {
     }
 
     let head: Head<'_> = serde_json::from_str(text)?;
-    let (epoch, seq) = (head.epoch, head.seq);
+    let position = || -> Result<(u64, u64), serde_json::Error> {
+        Ok((
+            head.epoch
+                .ok_or_else(|| serde_json::Error::missing_field("epoch"))?,
+            head.seq
+                .ok_or_else(|| serde_json::Error::missing_field("seq"))?,
+        ))
+    };
     Ok(match head.kind {
-        Kind::Heartbeat => StreamMessage::Heartbeat { epoch, seq },
-        Kind::Snapshot => StreamMessage::Snapshot {
-            epoch,
-            seq,
-            state: head
-                .state
-                .ok_or_else(|| serde_json::Error::missing_field("state"))?,
+        Kind::Presence => StreamMessage::Presence {
+            browsers: head
+                .browsers
+                .ok_or_else(|| serde_json::Error::missing_field("browsers"))?,
         },
+        Kind::Heartbeat => {
+            let (epoch, seq) = position()?;
+            StreamMessage::Heartbeat { epoch, seq }
+        }
+        Kind::Snapshot => {
+            let (epoch, seq) = position()?;
+            StreamMessage::Snapshot {
+                epoch,
+                seq,
+                state: head
+                    .state
+                    .clone()
+                    .ok_or_else(|| serde_json::Error::missing_field("state"))?,
+            }
+        }
         Kind::Event => {
+            let (epoch, seq) = position()?;
             let raw = head
                 .event
                 .ok_or_else(|| serde_json::Error::missing_field("event"))?;
@@ -479,6 +507,7 @@ mod tests {
             end_reason: Some("x".into()),
         };
         let messages = [
+            StreamMessage::Presence { browsers: 2 },
             StreamMessage::Heartbeat { epoch: 1, seq: 2 },
             StreamMessage::Snapshot {
                 epoch: 1,
@@ -527,6 +556,8 @@ mod tests {
             r#"{"type":"event","epoch":1,"seq":1,"event":{"kind":"call"}}"#,
             r#"{"type":"nope","epoch":1,"seq":1}"#,
             r#"{"type":"heartbeat","epoch":-1,"seq":1}"#,
+            r#"{"type":"heartbeat","seq":1}"#,
+            r#"{"type":"presence"}"#,
         ] {
             assert!(decode_message(bad).is_err(), "{bad}");
             assert!(serde_json::from_str::<StreamMessage>(bad).is_err(), "{bad}");

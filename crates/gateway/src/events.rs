@@ -73,6 +73,13 @@ pub struct EventHub {
     writer: Option<mpsc::UnboundedSender<Write>>,
     /// Set when the gateway stops: the streams close so that the server can finish.
     closing: Arc<watch::Sender<bool>>,
+    /// Per agent: open streams per browser, and how many browsers that makes.
+    presence: Arc<Mutex<HashMap<i64, Presence>>>,
+}
+
+struct Presence {
+    streams: HashMap<String, usize>,
+    browsers: watch::Sender<u32>,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -91,6 +98,7 @@ impl EventHub {
             agents: Arc::default(),
             writer: None,
             closing: Arc::new(watch::channel(false).0),
+            presence: Arc::default(),
         }
     }
 
@@ -162,6 +170,7 @@ impl EventHub {
             agents: Arc::new(Mutex::new(agents)),
             writer: Some(sender),
             closing: Arc::new(watch::channel(false).0),
+            presence: Arc::default(),
         })
     }
 
@@ -172,6 +181,49 @@ impl EventHub {
             if writer.send(Write::Flush(done)).is_ok() {
                 let _ = wait.await;
             }
+        }
+    }
+
+    fn presence(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Presence>> {
+        self.presence
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A stream of `agent_id` opened from `browser`: the number of the agent's browsers, to
+    /// watch.
+    pub fn join(&self, agent_id: i64, browser: &str) -> watch::Receiver<u32> {
+        let mut presence = self.presence();
+        let entry = presence.entry(agent_id).or_insert_with(|| Presence {
+            streams: HashMap::new(),
+            browsers: watch::channel(0).0,
+        });
+        *entry.streams.entry(browser.to_owned()).or_default() += 1;
+        let count = u32::try_from(entry.streams.len()).unwrap_or(u32::MAX);
+        entry
+            .browsers
+            .send_if_modified(|n| std::mem::replace(n, count) != count);
+        entry.browsers.subscribe()
+    }
+
+    /// A stream of `agent_id` from `browser` closed.
+    pub fn leave(&self, agent_id: i64, browser: &str) {
+        let mut presence = self.presence();
+        let Some(entry) = presence.get_mut(&agent_id) else {
+            return;
+        };
+        if let Some(streams) = entry.streams.get_mut(browser) {
+            *streams = streams.saturating_sub(1);
+            if *streams == 0 {
+                entry.streams.remove(browser);
+            }
+        }
+        let count = u32::try_from(entry.streams.len()).unwrap_or(u32::MAX);
+        entry
+            .browsers
+            .send_if_modified(|n| std::mem::replace(n, count) != count);
+        if entry.streams.is_empty() {
+            presence.remove(&agent_id);
         }
     }
 
@@ -380,6 +432,26 @@ pub struct StreamQuery {
     /// Resume: the epoch and the last sequence number the client has seen.
     epoch: Option<u64>,
     after: Option<u64>,
+    /// The adapter's browser (a random id it keeps): several tabs of one browser are one
+    /// browser; two browsers of the same agent are told of each other.
+    #[serde(default)]
+    browser: Option<String>,
+}
+
+/// A browser id as the adapter sends it: 1 to 64 letters, digits or dashes; anything else counts
+/// as an unnamed browser of its own.
+fn browser_id(raw: Option<&str>, token: &str) -> String {
+    match raw {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            id.to_owned()
+        }
+        // One per session: the same token is the same browser.
+        _ => format!("session-{}", &crate::sessions::hash(token)[..16]),
+    }
 }
 
 /// `GET /api/v1/events?token=..&epoch=..&after=..`: the agent's event stream, as a WebSocket.
@@ -396,8 +468,14 @@ pub async fn stream(
         )
     })?;
     let resume = query.epoch.zip(query.after);
-    Ok(upgrade
-        .on_upgrade(move |socket| serve(socket, state, session.ccai_agent_id, query.token, resume)))
+    let browser = browser_id(query.browser.as_deref(), &query.token);
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let agent_id = session.ccai_agent_id;
+        let presence = state.events.join(agent_id, &browser);
+        let hub = state.events.clone();
+        serve(socket, state, agent_id, query.token, resume, presence).await;
+        hub.leave(agent_id, &browser);
+    }))
 }
 
 async fn send(socket: &mut WebSocket, message: &StreamMessage) -> bool {
@@ -407,11 +485,12 @@ async fn send(socket: &mut WebSocket, message: &StreamMessage) -> bool {
     }
 }
 
-fn seq_of(message: &StreamMessage) -> u64 {
+fn seq_of(message: &StreamMessage) -> Option<u64> {
     match message {
         StreamMessage::Snapshot { seq, .. }
         | StreamMessage::Event { seq, .. }
-        | StreamMessage::Heartbeat { seq, .. } => *seq,
+        | StreamMessage::Heartbeat { seq, .. } => Some(*seq),
+        StreamMessage::Presence { .. } => None,
     }
 }
 
@@ -421,6 +500,7 @@ async fn serve(
     agent_id: i64,
     token: String,
     resume: Option<(u64, u64)>,
+    mut presence: watch::Receiver<u32>,
 ) {
     let hub = state.events.clone();
     let (first, mut live) = hub.subscribe(agent_id, resume);
@@ -429,13 +509,26 @@ async fn serve(
         if !send(&mut socket, message).await {
             return;
         }
-        seq = seq_of(message);
+        seq = seq_of(message).unwrap_or(seq);
+    }
+    let browsers = *presence.borrow_and_update();
+    if browsers > 1 && !send(&mut socket, &StreamMessage::Presence { browsers }).await {
+        return;
     }
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     let mut closing = hub.closing.subscribe();
     loop {
         tokio::select! {
+            changed = presence.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                let browsers = *presence.borrow_and_update();
+                if !send(&mut socket, &StreamMessage::Presence { browsers }).await {
+                    break;
+                }
+            }
             changed = closing.changed() => {
                 if changed.is_ok() && !*closing.borrow_and_update() {
                     continue;
@@ -452,7 +545,7 @@ async fn serve(
                     Err(broadcast::error::RecvError::Lagged(_)) => hub.snapshot(agent_id),
                     Err(broadcast::error::RecvError::Closed) => break,
                 };
-                seq = seq_of(&message);
+                seq = seq_of(&message).unwrap_or(seq);
                 if !send(&mut socket, &message).await {
                     break;
                 }

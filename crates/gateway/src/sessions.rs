@@ -33,7 +33,7 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-fn hash(token: &str) -> String {
+pub(crate) fn hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -584,6 +584,46 @@ mod event_stream {
     }
 
     #[tokio::test]
+    async fn a_second_browser_of_the_same_agent_is_told_to_both_and_tabs_are_not_browsers() {
+        let stack = stack("presence", |_| {}).await;
+        let first = signed_in(&stack, "grace.hopper@example.com").await;
+        let second = signed_in(&stack, "grace.hopper@example.com").await;
+        let mut tab_a = open(&stack, &format!("token={first}&browser=browser-a")).await;
+        assert_eq!(next(&mut tab_a).await["type"], "snapshot");
+        // A second tab of the same browser: still one browser, nothing said.
+        let mut tab_b = open(&stack, &format!("token={first}&browser=browser-a")).await;
+        assert_eq!(next(&mut tab_b).await["type"], "snapshot");
+        // Another browser: both hear there are two.
+        let mut other = open(&stack, &format!("token={second}&browser=browser-b")).await;
+        assert_eq!(next(&mut other).await["type"], "snapshot");
+        assert_eq!(
+            next(&mut other).await,
+            json!({"type": "presence", "browsers": 2})
+        );
+        assert_eq!(
+            next(&mut tab_a).await,
+            json!({"type": "presence", "browsers": 2})
+        );
+        assert_eq!(
+            next(&mut tab_b).await,
+            json!({"type": "presence", "browsers": 2})
+        );
+        // The other browser closes: back to one.
+        drop(other);
+        assert_eq!(
+            next(&mut tab_a).await,
+            json!({"type": "presence", "browsers": 1})
+        );
+        // A hostile browser id counts as the session's own browser, not as a name.
+        let mut odd = open(&stack, &format!("token={second}&browser=%3Cscript%3E")).await;
+        assert_eq!(next(&mut odd).await["type"], "snapshot");
+        assert_eq!(
+            next(&mut odd).await,
+            json!({"type": "presence", "browsers": 2})
+        );
+    }
+
+    #[tokio::test]
     async fn events_are_numbered_and_a_reconnect_gets_exactly_what_it_missed() {
         let stack = stack("events", |_| {}).await;
         let token = signed_in(&stack, "grace.hopper@example.com").await;
