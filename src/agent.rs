@@ -19,6 +19,9 @@ use crate::{debug_log::DebugLog, gateway::GatewayError, storage::KeyValueStore};
 
 /// localStorage key of the session, so a reload (even mid-call) keeps the agent signed in.
 pub const SESSION_KEY: &str = "ccai-adapter.session";
+/// localStorage key of this browser's id: the gateway counts an agent's browsers with it (all
+/// tabs of one browser share it).
+pub const BROWSER_KEY: &str = "ccai-adapter.browser";
 /// How long one agent API request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 /// Refresh this long before the session expires.
@@ -274,6 +277,8 @@ pub struct Agent {
     pub inheritance: RwSignal<Option<InheritanceView>>,
     /// An action is in flight (buttons wait).
     pub busy: RwSignal<bool>,
+    /// How many browsers have this agent's adapter open (more than one is worth saying).
+    pub browsers: RwSignal<u32>,
     log: DebugLog,
     plumbing: StoredValue<Plumbing, LocalStorage>,
 }
@@ -287,6 +292,22 @@ fn restore(store: &KeyValueStore) -> Option<Session> {
     let text = store.get(SESSION_KEY)?;
     let session: Session = serde_json::from_str(&text).ok()?;
     (session.expires_at_ms as f64 > now_ms()).then_some(session)
+}
+
+/// This browser's id, made once and kept (in memory when storage is blocked).
+fn browser_id(plumbing: &mut Plumbing) -> String {
+    if let Some(id) = plumbing.store.get(BROWSER_KEY).filter(|id| {
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    }) {
+        return id;
+    }
+    let id = format!(
+        "{:013x}{:013x}",
+        (js_sys::Math::random() * 4_503_599_627_370_496.0) as u64,
+        (js_sys::Math::random() * 4_503_599_627_370_496.0) as u64
+    );
+    let _ = plumbing.store.set(BROWSER_KEY, &id);
+    id
 }
 
 fn ws_url(base: &str) -> String {
@@ -314,6 +335,7 @@ pub fn use_agent(
         outcome: RwSignal::new(None),
         inheritance: RwSignal::new(None),
         busy: RwSignal::new(false),
+        browsers: RwSignal::new(1),
         log,
         plumbing: StoredValue::new_local(Plumbing {
             base,
@@ -608,7 +630,14 @@ impl Agent {
             return;
         };
         self.publish_link();
-        let mut url = format!("{}/api/v1/events?token={token}", ws_url(&base));
+        let browser = self
+            .plumbing
+            .try_update_value(browser_id)
+            .unwrap_or_default();
+        let mut url = format!(
+            "{}/api/v1/events?token={token}&browser={browser}",
+            ws_url(&base)
+        );
         if let Some(epoch) = epoch {
             url.push_str(&format!("&epoch={epoch}&after={seq}"));
         }
@@ -744,6 +773,9 @@ impl Agent {
                 });
             }
             StreamMessage::Heartbeat { .. } => {}
+            StreamMessage::Presence { browsers } => {
+                let _ = self.browsers.try_set(browsers);
+            }
         }
     }
 

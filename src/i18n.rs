@@ -87,11 +87,12 @@ pub enum Text {
     Save,
     Saved,
     KustomerStatusesUnavailable,
+    OtherBrowser,
 }
 
 impl Text {
     /// Every variant, for completeness tests.
-    pub const ALL: [Text; 76] = [
+    pub const ALL: [Text; 77] = [
         Text::AppName,
         Text::AdapterLabel,
         Text::StatusLabel,
@@ -168,6 +169,7 @@ impl Text {
         Text::Save,
         Text::Saved,
         Text::KustomerStatusesUnavailable,
+        Text::OtherBrowser,
     ];
 
     /// The wording in `lang`.
@@ -311,6 +313,10 @@ impl Text {
             Text::KustomerStatusesUnavailable => (
                 "Kustomer’s statuses could not be read from the host.",
                 "Les statuts Kustomer n’ont pas pu être lus depuis l’hôte.",
+            ),
+            Text::OtherBrowser => (
+                "You also have the adapter open in another browser: your status syncs from only one of them. Sign out of the one you do not use.",
+                "L’adaptateur est aussi ouvert dans un autre navigateur : votre statut n’est synchronisé que depuis l’un d’eux. Déconnectez-vous de celui que vous n’utilisez pas.",
             ),
         };
         match lang {

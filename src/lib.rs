@@ -311,6 +311,13 @@ pub fn AdapterShell(
                         </button>
                     </div>
                 </Show>
+                <Show when=move || signed_in() && (agent.browsers.get() >= 2)>
+                    <Notice
+                        kind="other-browser"
+                        text=Signal::derive(move || i18n.t(Text::OtherBrowser).to_string())
+                        detail=Signal::derive(String::new)
+                    />
+                </Show>
                 <Show when=move || signed_in() && inheriting() && !forwarded.get()>
                     <Notice
                         kind="login-status"

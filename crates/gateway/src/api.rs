@@ -510,6 +510,12 @@ async fn set_status(
         at,
         change.next.is_some(),
     );
+    if let Some(current) = change.current.as_ref().filter(|_| change.next.is_none()) {
+        state
+            .inheritance
+            .write_back(&state, agent_id, current, &statuses)
+            .await;
+    }
     let mut body = json!({ "current": change.current, "next": change.next });
     Ok(match change.busy.filter(|_| change.next.is_some()) {
         None => Json(body).into_response(),

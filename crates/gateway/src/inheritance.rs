@@ -157,7 +157,9 @@ impl Inheritance {
         let value = serde_json::to_string(&settings)
             .map_err(|e| StoreError::Random(format!("settings not encodable: {e}")))?;
         let now = now_ms();
-        let mut tx = pool.begin().await?;
+        // Immediate: the write lock up front, so another writer cannot make the upgrade from
+        // the first read fail with "database is locked".
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let old: Option<(String,)> = sqlx::query_as("SELECT value FROM org_settings WHERE key = ?")
             .bind(SETTINGS_KEY)
             .fetch_optional(&mut *tx)
@@ -192,6 +194,64 @@ impl Inheritance {
     }
 }
 
+impl Inheritance {
+    /// Bidirectional mode: after the agent's CCAI status became `status` (from the adapter, or
+    /// from the platform after wrap-up), writes the mapped Kustomer status to the agent's work
+    /// session, unless Kustomer already says a status mapped to it (no echo) or it is a system
+    /// status. Awaited in order with the change that caused it; a failure is logged, and the
+    /// next change writes again.
+    pub async fn write_back(
+        &self,
+        state: &AppState,
+        agent_id: i64,
+        status: &adapter_core::agent_events::StatusView,
+        statuses: &[UserStatus],
+    ) {
+        let config = self.config();
+        if !(config.enabled && config.bidirectional) {
+            return;
+        }
+        let Some(user) = (match state.sessions.kustomer_user_of(agent_id).await {
+            Ok(user) => user,
+            Err(error) => {
+                tracing::warn!(agent_id, %error, "write-back to Kustomer skipped: no session to read the Kustomer user from");
+                return;
+            }
+        }) else {
+            return;
+        };
+        let is_system = statuses.iter().any(|s| s.id == status.id && s.is_system());
+        let kustomer = state.crm.kustomer();
+        let session = match kustomer.work_session(&user).await {
+            Ok(Some(session)) => session,
+            Ok(None) => {
+                tracing::warn!(agent_id, kustomer_user = %user, "write-back to Kustomer skipped: the user has no active work session");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(agent_id, %error, "write-back to Kustomer failed: the work session could not be read");
+                return;
+            }
+        };
+        let Some(target) =
+            status_policy::write_back(&config, status.id, is_system, Some(&session.status))
+        else {
+            return;
+        };
+        match kustomer.set_work_session_status(&session.id, target).await {
+            Ok(_) => tracing::info!(
+                agent_id,
+                kustomer_status = target,
+                ccai_status = status.id,
+                "CCAI status written back to Kustomer"
+            ),
+            Err(error) => {
+                tracing::warn!(agent_id, %error, kustomer_status = target, "write-back to Kustomer failed")
+            }
+        }
+    }
+}
+
 /// `GET /api/v1/status-inheritance`: the settings (every agent reads whether inheritance is on;
 /// admins edit them), the CCAI statuses a Kustomer status can map to, and whether the reader is
 /// an admin.
@@ -209,7 +269,6 @@ pub async fn get_settings(
         "settings": settings,
         "ccai_statuses": ccai,
         "admin": state.config.is_admin(&signed_in.session.agent_email),
-        "bidirectional_available": false,
         "login_inherited": false,
     }))
     .into_response())
@@ -249,7 +308,7 @@ pub async fn put_settings(
         .iter()
         .map(|s| (s.id, s.name.clone(), s.is_system()))
         .collect();
-    let mut problems: Vec<String> = settings
+    let problems: Vec<String> = settings
         .config
         .problems(&Catalogue {
             kustomer: &kustomer,
@@ -258,11 +317,6 @@ pub async fn put_settings(
         .iter()
         .map(ToString::to_string)
         .collect();
-    if settings.config.bidirectional {
-        problems.push(
-            "writing statuses back to Kustomer needs the gateway's Kustomer connection, which is not configured".into(),
-        );
-    }
     if !problems.is_empty() {
         let message = format!("Not saved: {}.", problems.join("; "));
         return Ok((

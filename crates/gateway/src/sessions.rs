@@ -125,6 +125,19 @@ impl Sessions {
         Ok(Some(issued))
     }
 
+    /// The Kustomer user of the agent's newest live session.
+    pub async fn kustomer_user_of(&self, ccai_agent_id: i64) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT kustomer_user_id FROM sessions WHERE ccai_agent_id = ? AND expires_at_ms > ?
+             ORDER BY created_at_ms DESC LIMIT 1",
+        )
+        .bind(ccai_agent_id)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(user,)| user))
+    }
+
     pub async fn revoke(&self, token: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ? OR expires_at_ms <= ?")
             .bind(hash(token))

@@ -164,7 +164,22 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
             next_status,
         }) = webhook.status_event()
         {
-            state.events.publish_status(agent_id, status, next_status);
+            let changed = status.clone().filter(|_| next_status.is_none());
+            if state
+                .events
+                .publish_status(agent_id, status, next_status)
+                .is_some()
+            {
+                // The platform changed the status (e.g. the next status after wrap-up).
+                if let Some(status) = changed {
+                    if let Ok(statuses) = state.ccai.user_statuses().await {
+                        state
+                            .inheritance
+                            .write_back(&state, agent_id, &status, &statuses)
+                            .await;
+                    }
+                }
+            }
         }
     } else if webhook.agent.is_some() {
         tracing::warn!(

@@ -34,6 +34,7 @@ async fn stack(name: &str, configure: impl FnOnce(&mut Config)) -> Stack {
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut config = Config::for_tests(listen, temp_dir(name));
     config.ccai_url = format!("http://{sim_api}");
+    config.crm.kustomer_url = format!("http://{sim_api}");
     configure(&mut config);
     let gateway = Gateway::start(config).await.unwrap();
     let addr = gateway.local_addr().unwrap();
@@ -902,6 +903,127 @@ mod inheritance {
             json!({"action": "ignore", "value": "offline"})
         );
         assert_eq!(sim_agent(&stack, 102).await["status_id"], -10);
+    }
+
+    #[tokio::test]
+    async fn bidirectional_100_alternating_changes_from_both_sides_and_no_echo() {
+        let stack = stack("inherit-bidirectional", |config| {
+            config.admin_emails = vec!["grace.hopper@example.com".into()];
+        })
+        .await;
+        // Grace is Kustomer user kus-user-2 in the simulator (work session ws-kus-user-2).
+        let (status, body) = call(
+            Client::new()
+                .post(format!("{}/sessions", stack.gateway))
+                .json(&json!({"email": "grace.hopper@example.com",
+                    "kustomer_user": {"id": "kus-user-2", "email": "grace.hopper@example.com"}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let token = body["token"].as_str().unwrap().to_owned();
+        let settings = json!({
+            "enabled": true, "rule": "latest_wins", "bidirectional": true,
+            "mapping": {"rs-available": 0, "rs-lunch": -4, "rs-email": -1},
+            "kustomer_statuses": [{"id": "rs-available", "name": "Available"},
+                {"id": "rs-lunch", "name": "Lunch"}, {"id": "rs-email", "name": "Email only"},
+                {"id": "rs-busy", "name": "Busy"}],
+        });
+        let (status, body) = put_settings(&stack, &token, &settings).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let work_session = || async {
+            let value: Value = Client::new()
+                .get(format!(
+                    "{}/v1/routing/work-sessions?user=kus-user-2&active=true",
+                    stack.simulator
+                ))
+                .bearer_auth("sim-kustomer-key")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            value["data"][0]["attributes"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let counts = || async {
+            let state = sim_state(&stack).await;
+            let writes: Value = reqwest::get(format!("{}/_sim/kustomer/writes", stack.simulator))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let kustomer_writes = writes
+                .as_array()
+                .map(|w| {
+                    w.iter()
+                        .filter(|w| {
+                            w["path"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .starts_with("/v1/routing/work-sessions")
+                        })
+                        .count()
+                })
+                .unwrap_or_else(|| usize::MAX);
+            let ccai = state["ccai"]["status_requests"].as_array().unwrap().len();
+            (kustomer_writes, ccai)
+        };
+        let (kustomer_before, ccai_before) = counts().await;
+        assert_ne!(
+            kustomer_before,
+            usize::MAX,
+            "the simulator lists Kustomer writes"
+        );
+        for i in 0..50 {
+            // From the adapter: CCAI, then written back to Kustomer.
+            let (ccai, kustomer) = if i % 2 == 0 {
+                (-4, "rs-lunch")
+            } else {
+                (-1, "rs-email")
+            };
+            let (status, body) = put_status(&stack, &token, ccai).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(work_session().await, kustomer, "change {i} written back");
+            // Kustomer reports that write back to the adapter: no echo to CCAI.
+            let (_, body) = kustomer_change(&stack, &token, kustomer, now()).await;
+            assert_eq!(
+                body["decision"],
+                json!({"action": "ignore", "value": "already_there"})
+            );
+            // From Kustomer: the agent picks Available there; CCAI follows, nothing written back.
+            Client::new()
+                .put(format!(
+                    "{}/v1/routing/work-sessions/ws-kus-user-2",
+                    stack.simulator
+                ))
+                .bearer_auth("sim-kustomer-key")
+                .json(&json!({"status": "rs-available"}))
+                .send()
+                .await
+                .unwrap();
+            let (_, body) = kustomer_change(&stack, &token, "rs-available", now()).await;
+            assert_eq!(
+                body["decision"],
+                json!({"action": "set_now", "value": 0}),
+                "change {i}"
+            );
+            assert_eq!(sim_agent(&stack, 102).await["status_id"], 0);
+        }
+        let (kustomer_after, ccai_after) = counts().await;
+        assert_eq!(
+            kustomer_after - kustomer_before,
+            100,
+            "50 write-backs by the gateway and 50 changes made in Kustomer, nothing more"
+        );
+        assert_eq!(
+            ccai_after - ccai_before,
+            100,
+            "50 changes from the adapter and 50 inherited from Kustomer, no echo"
+        );
     }
 
     #[tokio::test]
