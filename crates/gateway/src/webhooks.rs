@@ -175,7 +175,7 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
                     if let Ok(statuses) = state.ccai.user_statuses().await {
                         state
                             .inheritance
-                            .write_back(&state, agent_id, &status, &statuses)
+                            .write_back(state, agent_id, &status, &statuses)
                             .await;
                     }
                 }
