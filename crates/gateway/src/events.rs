@@ -590,6 +590,7 @@ mod tests {
                 StreamMessage::Snapshot { seq, .. } => ('S', *seq),
                 StreamMessage::Event { seq, .. } => ('E', *seq),
                 StreamMessage::Heartbeat { seq, .. } => ('H', *seq),
+                StreamMessage::Presence { browsers } => ('P', u64::from(*browsers)),
             })
             .collect()
     }
