@@ -2,8 +2,8 @@
 //! gateway holds on this machine.
 //!
 //! ```text
-//! cargo run --release -p adapter-gateway --example load -- [--sockets N] [--events M] [--concurrency C]
-//!     [--open-concurrency K] [--replays R] [--timeout SECONDS]
+//! cargo run --release -p adapter-gateway --example load -- [--sockets N] [--agents A] [--events M]
+//!     [--concurrency C] [--open-concurrency K] [--replays R] [--timeout SECONDS]
 //! ```
 //!
 //! Everything runs in this one process, on loopback: the simulator (the CCAI API the gateway
@@ -13,8 +13,11 @@
 //! apart, but they share the machine's cores: the figures are a lower bound for a gateway with
 //! the machine to itself.
 //!
-//! Steps: sign in the simulator's agents; open N WebSockets spread over them (several per agent,
-//! like several tabs) and wait for each one's first message (the snapshot); post M webhooks
+//! Steps: sign in the simulator's 3 agents and, for `--agents` beyond them (default N/2, two tabs
+//! each), issue sessions straight into the gateway's store with synthetic CCAI ids (the simulator
+//! knows 3 agents only; webhooks name those agents by id, so no directory lookup); open N
+//! WebSockets round-robin over the agents and wait for each one's first message (the
+//! snapshot); post M webhooks
 //! (unique `event_id`s, call states cycling per agent, each publishing exactly one call event)
 //! from C concurrent workers with HTTP Basic; wait until every socket has seen the last event of
 //! its agent; post R replays and check that they are answered `{"duplicate":true}` and not
@@ -208,6 +211,14 @@ impl Cpu {
     }
 }
 
+/// The machine's 1-minute load average: other work on the same cores skews every figure.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn resident_mib() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -236,7 +247,10 @@ fn rate(count: u64, d: Duration) -> String {
 struct Frame {
     #[serde(rename = "type")]
     kind: String,
+    /// Absent on `presence` (how many browsers have the agent open): not part of the log.
+    #[serde(default)]
     epoch: u64,
+    #[serde(default)]
     seq: u64,
 }
 
@@ -256,6 +270,7 @@ struct SocketStats {
     /// Events at or below the last sequence number seen, or of another epoch.
     out_of_order: AtomicU64,
     heartbeats: AtomicU64,
+    presence: AtomicU64,
     /// Open with its snapshot read.
     opened: AtomicBool,
     /// Ended before the gateway was stopped.
@@ -276,6 +291,7 @@ impl SocketStats {
             lost: AtomicU64::new(0),
             out_of_order: AtomicU64::new(0),
             heartbeats: AtomicU64::new(0),
+            presence: AtomicU64::new(0),
             opened: AtomicBool::new(false),
             dropped: AtomicBool::new(false),
             ended: Mutex::new(None),
@@ -365,6 +381,10 @@ async fn read_socket(
                 return;
             }
         };
+        if frame.kind == "presence" {
+            stats.presence.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if frame.epoch != epoch {
             stats.out_of_order.fetch_add(1, Ordering::Relaxed);
             continue;
@@ -636,6 +656,7 @@ fn main() -> ExitCode {
 /// Runs the measurement and prints the report; `Ok(false)` when something did not hold.
 async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fallible<bool> {
     let requested_sockets = args.sockets;
+    let load_before = load_average();
     let mut notes = Vec::new();
     let limits = fd_limits();
     match &limits {
@@ -873,7 +894,6 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
         accepted_per_agent: vec![0; agents.len()],
         ..PostResults::default()
     };
-    let deadline = tokio::time::Instant::now() + args.timeout;
     while let Some(joined) = posters.join_next().await {
         match joined {
             Ok(results) => posted.merge(results),
@@ -989,6 +1009,10 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
         .iter()
         .map(|s| s.heartbeats.load(Ordering::Relaxed))
         .sum();
+    let presence: u64 = live
+        .iter()
+        .map(|s| s.presence.load(Ordering::Relaxed))
+        .sum();
     let short: Vec<String> = live
         .iter()
         .filter(|s| s.last_seq.load(Ordering::Acquire) < expected[s.agent])
@@ -1043,6 +1067,7 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
         && out_of_order == 0
         && replays_held;
 
+    let load_after = load_average();
     let mut r = String::new();
     let _ = writeln!(
         r,
@@ -1056,6 +1081,10 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
     let _ = writeln!(
         r,
         "machine      {cores} cores shared by the gateway (runtime gw-*, {cores} workers, SQLite on its own threads), the load generator (load-*, {cores} workers) and the simulator; loopback; no log subscriber (the gateway's per-webhook info logs cost nothing here)"
+    );
+    let _ = writeln!(
+        r,
+        "load average {load_before} at the start, {load_after} at the end (1 min; above ~1 before the run, other processes share the cores and every figure is low)"
     );
     let _ = writeln!(
         r,
@@ -1167,7 +1196,7 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
     }
     let _ = writeln!(
         r,
-        "lag          {snapshots} snapshots instead of events on {lagged_sockets} sockets, standing in for {covered} events; {heartbeats} heartbeats"
+        "lag          {snapshots} snapshots instead of events on {lagged_sockets} sockets, standing in for {covered} events; {heartbeats} heartbeats, {presence} presence messages"
     );
     let _ = writeln!(
         r,
@@ -1178,10 +1207,26 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
     if let Some(first) = ended.first() {
         let _ = writeln!(r, "  first drop: {first}");
     }
+    let mismatched: Vec<String> = (0..agents.len())
+        .filter(|&i| after_seq[i] != expected[i])
+        .map(|i| {
+            format!(
+                "agent {}: before {}, expected {}, gateway says {}",
+                agents[i].id, base_seq[i], expected[i], after_seq[i]
+            )
+        })
+        .collect();
     let _ = writeln!(
         r,
-        "log          seq per agent before {base_seq:?}, expected after {expected:?}, gateway says {after_seq:?}"
+        "log          {}/{} agents' logs at the expected seq (before + accepted, read from a fresh socket's snapshot; events before: {}, after: {})",
+        agents.len() - mismatched.len(),
+        agents.len(),
+        base_seq.iter().sum::<u64>(),
+        after_seq.iter().sum::<u64>()
     );
+    for m in mismatched.iter().take(3) {
+        let _ = writeln!(r, "  mismatch x{}: {m}", mismatched.len());
+    }
     let _ = writeln!(
         r,
         "replays      {replay_ok}/{} answered {{\"duplicate\":true}}; events delivered after them {} (must be 0); sockets past the expected seq {past_expected}",
