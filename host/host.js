@@ -21,12 +21,15 @@
     { id: "cus-arthur", name: "Arthur Dent", phones: [{ phone: "+44 (0)20 7946 0958", type: "work" }] },
     { id: "cus-broken", name: "Broken Record Ltd", phones: [{ phone: "555-01AB", type: "work" }] },
   ];
+  // The user's Kustomer routing statuses; the simulator's Kustomer side has the same, and keeps
+  // the user's current one (its work session), which the adapter's gateway may write.
   const statuses = [
-    { id: "st-available", name: "Available", status_type: "available" },
-    { id: "st-busy", name: "Busy", status_type: "busy" },
-    { id: "st-lunch", name: "Lunch", status_type: "unavailable" },
-    { id: "st-email", name: "Email only", status_type: "unavailable" },
-    { id: "st-offline", name: "Offline", status_type: "offline" },
+    { id: "rs-available", name: "Available", status_type: "available" },
+    { id: "rs-busy", name: "Busy", status_type: "busy" },
+    { id: "rs-lunch", name: "Lunch", status_type: "unavailable" },
+    { id: "rs-email", name: "Email only", status_type: "unavailable" },
+    { id: "rs-meeting", name: "In a meeting", status_type: "unavailable" },
+    { id: "rs-offline", name: "Offline", status_type: "offline" },
   ];
   let selected = customers[0];
   // The desktop's language: the agent's browser's, as a Kustomer user's usually is.
@@ -131,12 +134,41 @@
     option.textContent = status.name;
     statusSelect.append(option);
   }
-  statusSelect.addEventListener("change", () => {
-    const status = statuses.find((s) => s.id === statusSelect.value);
+  function statusChanged(status) {
     send("user_status_changed", {
       status_id: status.id, name: status.name, status_type: status.status_type, at: new Date().toISOString(),
     });
+  }
+  // The user picks a status in the desktop: Kustomer records it and tells the adapter.
+  statusSelect.addEventListener("change", () => {
+    const status = statuses.find((s) => s.id === statusSelect.value);
+    fetch(`/_sim/desktop/status/${encodeURIComponent(agent.id)}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ status_id: status.id }),
+    }).catch(() => {});
+    statusChanged(status);
   });
+  // Kustomer pushes status changes made elsewhere (e.g. written back by the adapter's gateway)
+  // to the desktop, which tells the adapter too.
+  async function followKustomerStatus() {
+    try {
+      const response = await fetch(`/_sim/desktop/status/${encodeURIComponent(agent.id)}`);
+      if (response.ok) {
+        const { current } = await response.json();
+        const status = statuses.find((s) => s.id === current.status_id);
+        if (status && statusSelect.value !== status.id) {
+          statusSelect.value = status.id;
+          log("note", "kustomer_status", `Kustomer set ${status.name}`);
+          statusChanged(status);
+        }
+      }
+    } catch (error) {
+      // The simulator is restarting: try again at the next tick.
+    }
+    setTimeout(followKustomerStatus, 300);
+  }
+  followKustomerStatus();
   langSelect.addEventListener("change", () => sendInit(null));
 
   // Only the adapter's frame, from the adapter's origin, is listened to.

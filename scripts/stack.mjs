@@ -128,6 +128,8 @@ export async function startStack(options = {}) {
       "--widget-dir", path.join(ROOT, "dist"),
       // The demo's CCAI tenant is the simulator, and its agents sign in without passwords.
       "--ccai-url", `http://127.0.0.1:${ports.simulator}`,
+      // The demo's Kustomer org is the simulator too.
+      "--kustomer-url", `http://127.0.0.1:${ports.simulator}`,
       "--dev-sign-in",
       // The host emulator's user administers the demo (status inheritance settings).
       "--admin-emails", "ada.lovelace@example.com",

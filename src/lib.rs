@@ -173,6 +173,25 @@ pub fn AdapterShell(
         }
         change
     });
+    // A tab that becomes leader forwards the latest Kustomer status it saw: a change that
+    // arrived during the handover reached no leader. Sent again, it is "already there".
+    Effect::new(move |was_leader: Option<bool>| {
+        let leader = tabs.role.get() == Role::Leader;
+        if leader && was_leader == Some(false) {
+            let latest = bridge.state.with_untracked(|s| s.user_status.clone());
+            let ready = agent.session.with_untracked(Option::is_some)
+                && agent
+                    .inheritance
+                    .with_untracked(|v| v.as_ref().is_some_and(|v| v.settings.enabled));
+            if let (Some(change), true) = (latest, ready) {
+                log.info("leader now: forwarding the latest Kustomer status");
+                forwarded.set(true);
+                let at = iso_time::parse_utc_ms(&change.at);
+                leptos::task::spawn_local(agent.kustomer_status(change.status_id, change.name, at));
+            }
+        }
+        leader
+    });
     // Admins edit the settings against Kustomer's statuses, read through the host.
     let kustomer_statuses = RwSignal::new(Err::<Vec<KustomerStatus>, String>(String::new()));
     let is_admin = move || {
@@ -271,6 +290,7 @@ pub fn AdapterShell(
             class="adapter"
             class:minimised=move || minimised.value.get()
             aria-label=i18n.text(Text::AdapterLabel)
+            data-tab-role=move || format!("{:?}", tabs.role.get()).to_lowercase()
         >
             <Header minimised=minimised.value on_toggle=toggle agent=agent />
             <div id="adapter-body" class="adapter-body" hidden=move || minimised.value.get()>

@@ -27,17 +27,18 @@ async function ada(stack) {
 }
 
 /** Ada (an admin in the demo stack) saves the mapping with `rule`, inheritance on. */
-async function configure(host, rule = "latest_wins") {
+async function configure(host, rule = "latest_wins", bidirectional = false) {
   const panel = host.adapter.locator(".inheritance-settings");
   await panel.locator("summary").click();
-  await expect(panel.locator("tr[data-kustomer-status='st-lunch']")).toBeVisible();
+  await expect(panel.locator("tr[data-kustomer-status='rs-lunch']")).toBeVisible();
   await panel.locator("input[name='enabled']").check();
   await panel.locator(`input[name='rule'][value='${rule}']`).check();
+  await panel.locator("input[name='bidirectional']").setChecked(bidirectional);
   const map = async (kustomer, label) =>
     panel.locator(`tr[data-kustomer-status='${kustomer}'] select`).selectOption({ label });
-  await map("st-available", "Available");
-  await map("st-lunch", "Meal");
-  await map("st-email", "Unavailable");
+  await map("rs-available", "Available");
+  await map("rs-lunch", "Meal");
+  await map("rs-email", "Unavailable");
   await panel.locator("button[type='submit']").click();
   await expect(panel.locator(".settings-result")).toHaveText("Saved.");
   await panel.locator("summary").click();
@@ -136,7 +137,7 @@ for (const [rule, expected] of [
     // Kustomer's change, made 1.5 s ago, arrives now.
     await host.page.evaluate(
       (at) => window.hostEmulator.send("user_status_changed", {
-        status_id: "st-lunch", name: "Lunch", status_type: "unavailable", at,
+        status_id: "rs-lunch", name: "Lunch", status_type: "unavailable", at,
       }),
       madeAt,
     );
@@ -167,7 +168,7 @@ test("three tabs: one leader; close it and another takes over within 2 s; no cha
     const flags = [];
     for (const tab of tabs) {
       if (tab.page.isClosed()) continue;
-      flags.push((await tab.adapter.locator(".notice-other-tab").count()) === 0);
+      flags.push((await tab.adapter.locator("main").getAttribute("data-tab-role")) === "leader");
     }
     return flags.filter(Boolean).length;
   };
@@ -184,7 +185,7 @@ test("three tabs: one leader; close it and another takes over within 2 s; no cha
   // Close the leader: another tab leads within 2 s.
   let leaderIndex = -1;
   for (const [i, tab] of tabs.entries()) {
-    if ((await tab.adapter.locator(".notice-other-tab").count()) === 0) leaderIndex = i;
+    if ((await tab.adapter.locator("main").getAttribute("data-tab-role")) === "leader") leaderIndex = i;
   }
   const closedAt = Date.now();
   await tabs[leaderIndex].page.close({ runBeforeUnload: true });
@@ -192,7 +193,7 @@ test("three tabs: one leader; close it and another takes over within 2 s; no cha
   await expect
     .poll(async () => {
       let count = 0;
-      for (const tab of rest) count += (await tab.adapter.locator(".notice-other-tab").count()) === 0 ? 1 : 0;
+      for (const tab of rest) count += (await tab.adapter.locator("main").getAttribute("data-tab-role")) === "leader" ? 1 : 0;
       return count;
     }, { intervals: [50], timeout: 5_000 })
     .toBe(1);
@@ -208,6 +209,33 @@ test("three tabs: one leader; close it and another takes over within 2 s; no cha
   mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, "tab-failover.json"), JSON.stringify({ failover_ms: failoverMs }, null, 2));
   console.log(`tab failover: ${failoverMs} ms`);
+});
+
+test("bidirectional: 20 alternating changes from both sides, each applied once, no echo", async ({ host, stack }) => {
+  await host.goto();
+  await host.signIn();
+  await configure(host, "latest_wins", true);
+  await host.statusSelect.selectOption({ label: "Available" });
+  await expect(host.outcome).toContainText("Available");
+  const gatewayWrites = async () =>
+    (await sim(stack, "GET", "/_sim/kustomer/writes")).filter((w) => w.path.startsWith("/v1/routing/work-sessions"))
+      .length;
+  const ccaiCalls = async () => (await sim(stack, "GET", "/_sim/state")).ccai.status_requests.length;
+  const writesBefore = await gatewayWrites();
+  const callsBefore = await ccaiCalls();
+  for (let i = 0; i < 10; i++) {
+    // From the adapter: the Kustomer desktop follows (written back by the gateway).
+    await host.statusSelect.selectOption({ label: "Meal" });
+    await expect(host.statusMenu).toHaveValue("rs-lunch");
+    // From Kustomer: the contact center follows.
+    await kustomerStatus(host, "Email only");
+    await expect(host.statusSelect).toHaveValue(String(UNAVAILABLE));
+  }
+  // Let any echo surface before counting.
+  await host.page.waitForTimeout(1_500);
+  expect(await gatewayWrites()).toBe(writesBefore + 10);
+  expect(await ccaiCalls()).toBe(callsBefore + 20);
+  expect((await ada(stack)).status_id).toBe(UNAVAILABLE);
 });
 
 test("inheritance latency over 40 Kustomer changes (host status event to the simulator's call)", async ({

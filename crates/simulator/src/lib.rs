@@ -8,6 +8,7 @@ pub use adapter_server_common::{init_tracing, shutdown_signal};
 
 pub mod ccai;
 pub mod config;
+pub mod desktop;
 pub mod faults;
 pub mod kustomer;
 pub mod recorder;
@@ -237,6 +238,7 @@ fn scenario_routes() -> Router<SimState> {
 pub fn host_router(state: SimState, host_dir: &std::path::Path) -> Router {
     Router::new()
         .merge(scenario_routes())
+        .merge(desktop::routes())
         .route("/config.js", get(host_config))
         .fallback_service(ServeDir::new(host_dir))
         .with_state(state)

@@ -1,0 +1,82 @@
+//! The Kustomer desktop's side of a user's routing status, for the host emulator (same origin as
+//! the page): reading the user's work session (Kustomer pushes status changes to the desktop,
+//! including the ones the gateway writes back), and the user changing it in the desktop. These
+//! changes are the user's own, not API writes: they are not in `/_sim/kustomer/writes`.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{kustomer::ROUTING_STATUSES, SimState};
+
+pub fn routes() -> Router<SimState> {
+    Router::new().route(
+        "/_sim/desktop/status/{user}",
+        get(read_status).put(change_status),
+    )
+}
+
+fn status_json(id: &str) -> serde_json::Value {
+    let (name, kind) = ROUTING_STATUSES
+        .iter()
+        .find(|(status, _, _)| *status == id)
+        .map_or(("", ""), |(_, name, kind)| (*name, *kind));
+    json!({"status_id": id, "name": name, "status_type": kind})
+}
+
+/// `GET /_sim/desktop/status/{user}`: the user's current routing status and the choices.
+async fn read_status(State(state): State<SimState>, Path(user): Path<String>) -> Response {
+    let data = state.kustomer.data();
+    let Some(session) = data.work_sessions.iter().find(|w| w.user == user) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "no such user"})),
+        )
+            .into_response();
+    };
+    let choices: Vec<_> = ROUTING_STATUSES
+        .iter()
+        .map(|(id, _, _)| status_json(id))
+        .collect();
+    Json(json!({"current": status_json(&session.status), "statuses": choices})).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct Change {
+    status_id: String,
+}
+
+/// `PUT /_sim/desktop/status/{user}` `{"status_id"}`: the user picks a status in the desktop.
+async fn change_status(
+    State(state): State<SimState>,
+    Path(user): Path<String>,
+    Json(change): Json<Change>,
+) -> Response {
+    if !ROUTING_STATUSES
+        .iter()
+        .any(|(id, _, _)| *id == change.status_id)
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "unknown routing status"})),
+        )
+            .into_response();
+    }
+    let mut data = state.kustomer.data();
+    let Some(session) = data.work_sessions.iter_mut().find(|w| w.user == user) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "no such user"})),
+        )
+            .into_response();
+    };
+    session.status = change.status_id.clone();
+    session.updated_at_ms = crate::sessions::now_ms();
+    Json(json!({"current": status_json(&change.status_id)})).into_response()
+}
