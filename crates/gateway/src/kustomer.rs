@@ -226,6 +226,16 @@ pub struct AttachmentRef {
     pub content_length: u64,
 }
 
+/// An attachment created in Kustomer whose file goes to `url` (a presigned upload with
+/// `fields`). Kept with the operation between the two steps, so that a retry uses it again
+/// rather than create another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpload {
+    pub attachment: AttachmentRef,
+    pub url: String,
+    pub fields: Map<String, Value>,
+}
+
 /// A routing status (`statusType`: available, busy, unavailable, offline).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RoutingStatus {
@@ -695,7 +705,20 @@ impl HttpKustomer {
         content_type: &str,
         bytes: &[u8],
     ) -> Result<AttachmentRef, KustomerError> {
-        let length = bytes.len() as u64;
+        let pending = self
+            .create_attachment(name, content_type, bytes.len() as u64)
+            .await?;
+        self.upload(&pending, bytes).await?;
+        Ok(pending.attachment)
+    }
+
+    /// The first step: `POST /v1/attachments`; answers the attachment and where its file goes.
+    pub async fn create_attachment(
+        &self,
+        name: &str,
+        content_type: &str,
+        length: u64,
+    ) -> Result<PendingUpload, KustomerError> {
         let value = self
             .send(
                 Method::POST,
@@ -711,10 +734,33 @@ impl HttpKustomer {
                 "the upload URL is not http(s)".into(),
             ));
         }
-        let (form_type, body) = multipart(&created.meta.upload.fields, name, content_type, bytes);
+        Ok(PendingUpload {
+            attachment: AttachmentRef {
+                id: created.id,
+                name: name.into(),
+                content_type: content_type.into(),
+                content_length: length,
+            },
+            url: created.meta.upload.url,
+            fields: created.meta.upload.fields,
+        })
+    }
+
+    /// The second step: the file, as multipart, to the presigned URL (not the API budget).
+    /// Uploading the same file again to the same URL is harmless.
+    pub async fn upload(&self, pending: &PendingUpload, bytes: &[u8]) -> Result<(), KustomerError> {
+        let a = &pending.attachment;
+        if bytes.len() as u64 != a.content_length {
+            return Err(KustomerError::Rejected(format!(
+                "the file is {} bytes now, {} when its attachment was created",
+                bytes.len(),
+                a.content_length
+            )));
+        }
+        let (form_type, body) = multipart(&pending.fields, &a.name, &a.content_type, bytes);
         let response = self
             .http
-            .post(&created.meta.upload.url)
+            .post(&pending.url)
             .header("content-type", form_type)
             .body(body)
             .send()
@@ -737,12 +783,7 @@ impl HttpKustomer {
                 ))
             });
         }
-        Ok(AttachmentRef {
-            id: created.id,
-            name: name.into(),
-            content_type: content_type.into(),
-            content_length: length,
-        })
+        Ok(())
     }
 
     /// Fetches a file the platform points to (a recording, a shared file); not Kustomer's

@@ -623,3 +623,40 @@ async fn a_429_storm_and_server_errors_lose_nothing_and_write_nothing_twice() {
         assert_eq!(notes, 1, "session {id}: one phone note");
     }
 }
+
+#[tokio::test]
+async fn a_retried_recording_message_uses_the_attachment_its_first_attempt_created() {
+    let stack = stack("attachment-retry").await;
+    let session = stack.scenario(ivr("Billing")).await;
+    let id = session["id"].clone();
+    stack.control(&id, "answer", json!({})).await;
+    stack.settled().await;
+    // The recording's message fails once, after its attachment was created and uploaded.
+    let response = Client::new()
+        .post(format!("{}/_sim/kustomer/faults", stack.simulator))
+        .json(&json!({"server_errors": 1, "method": "POST", "path_ends_with": "/messages"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    stack.control(&id, "end", json!({})).await;
+    stack.platform(&id, "wrap_up_done").await;
+    let k = stack.settled().await;
+    assert_eq!(
+        k["limits"]["server_errors_left"], 0,
+        "the recording's first message failed"
+    );
+    let attachments = list(&k, "attachments");
+    assert_eq!(
+        attachments.len(),
+        1,
+        "one attachment, not one per attempt: {attachments:?}"
+    );
+    let recording = list(&k, "messages")
+        .into_iter()
+        .find(|m| m["externalId"] == format!("ccai-{id}-recording"))
+        .cloned()
+        .unwrap();
+    assert_eq!(recording["attachments"][0]["_id"], attachments[0]["id"]);
+    assert_eq!(attachments[0]["uploaded"], true);
+}

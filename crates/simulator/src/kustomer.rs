@@ -255,6 +255,10 @@ pub struct Limits {
     pub rate_limited_left: u32,
     /// The next requests answered 500.
     pub server_errors_left: u32,
+    /// Faults apply only to requests with this method (any when `None`).
+    pub fault_method: Option<String>,
+    /// Faults apply only to requests whose path ends with this (any when `None`).
+    pub fault_path_ends_with: Option<String>,
 }
 
 /// The Kustomer side. Cheap to clone.
@@ -293,6 +297,8 @@ impl Kustomer {
                 used: 0,
                 rate_limited_left: 0,
                 server_errors_left: 0,
+                fault_method: None,
+                fault_path_ends_with: None,
             })),
             api_key: Arc::new(api_key),
             api_url: Arc::default(),
@@ -331,6 +337,8 @@ impl Kustomer {
             used: 0,
             rate_limited_left: 0,
             server_errors_left: 0,
+            fault_method: None,
+            fault_path_ends_with: None,
         };
     }
 
@@ -398,10 +406,18 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
             limits.used = 0;
         }
         let reset_s = (limits.window_start_ms + limits.window_ms + 999) / 1000;
-        let verdict = if limits.server_errors_left > 0 {
+        let targeted = limits
+            .fault_method
+            .as_deref()
+            .is_none_or(|m| request.method().as_str().eq_ignore_ascii_case(m))
+            && limits
+                .fault_path_ends_with
+                .as_deref()
+                .is_none_or(|p| request.uri().path().ends_with(p));
+        let verdict = if targeted && limits.server_errors_left > 0 {
             limits.server_errors_left -= 1;
             Some(StatusCode::INTERNAL_SERVER_ERROR)
-        } else if limits.rate_limited_left > 0 {
+        } else if targeted && limits.rate_limited_left > 0 {
             limits.rate_limited_left -= 1;
             Some(StatusCode::TOO_MANY_REQUESTS)
         } else if limits.used >= limits.per_window {
@@ -1443,10 +1459,15 @@ struct FaultsIn {
     rate_limited: u32,
     #[serde(default)]
     server_errors: u32,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    path_ends_with: Option<String>,
 }
 
 /// `POST /_sim/kustomer/faults {"rate_limited": n, "server_errors": m}`: the next m requests
-/// answer 500, then the next n answer 429.
+/// answer 500, then the next n answer 429. With `"method"` and/or `"path_ends_with"`, only the
+/// requests that match count (e.g. `"POST"`, `"/messages"`).
 async fn set_faults(State(k): State<Kustomer>, body: Bytes) -> Response {
     let input: FaultsIn = match decode(&body) {
         Ok(f) => f,
@@ -1455,6 +1476,8 @@ async fn set_faults(State(k): State<Kustomer>, body: Bytes) -> Response {
     let mut limits = lock(&k.limits);
     limits.rate_limited_left = input.rate_limited;
     limits.server_errors_left = input.server_errors;
+    limits.fault_method = input.method;
+    limits.fault_path_ends_with = input.path_ends_with;
     Json(limits.clone()).into_response()
 }
 

@@ -115,19 +115,20 @@ async fn put_settings(
 async fn outbox(State(state): State<AppState>, signed_in: SignedIn) -> Result<Response, ApiError> {
     admin(&state, &signed_in)?;
     let pool = state.crm.pool();
-    let counts: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, COUNT(*) FROM crm_outbox GROUP BY state")
-            .fetch_all(pool)
-            .await
-            .map_err(CrmError::from)?;
-    let (inbox,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM crm_inbox")
-        .fetch_one(pool)
-        .await
-        .map_err(CrmError::from)?;
-    let count = |s: &str| counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+    // One statement, one snapshot: counted apart, the planner could move an event from the
+    // inbox to the outbox between the two counts, and a drained queue be reported too early.
+    let (inbox, pending, done, dead): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM crm_inbox),
+                (SELECT COUNT(*) FROM crm_outbox WHERE state = 'pending'),
+                (SELECT COUNT(*) FROM crm_outbox WHERE state = 'done'),
+                (SELECT COUNT(*) FROM crm_outbox WHERE state = 'dead')",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(CrmError::from)?;
     Ok(Json(json!({
         "enabled": state.crm.enabled(),
-        "inbox": inbox, "pending": count("pending"), "done": count("done"), "dead": count("dead"),
+        "inbox": inbox, "pending": pending, "done": done, "dead": dead,
         "kustomer_requests": state.crm.kustomer().requests_sent(),
     }))
     .into_response())

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
 use super::{CrmError, CrmSync, LEASE, MAX_ATTEMPTS};
-use crate::kustomer::{AttachmentRef, KustomerError};
+use crate::kustomer::{AttachmentRef, KustomerError, PendingUpload};
 
 /// Why an operation did not succeed, and whether trying again may help.
 #[derive(Debug)]
@@ -330,7 +330,7 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
                     return saved_message(sync, job.session_id, spec, &id).await;
                 }
             }
-            let attachments = attach(sync, spec.attachment.as_ref()).await?;
+            let attachments = attach(sync, job.seq, spec.attachment.as_ref()).await?;
             let mut body = json!({
                 "channel": channel(spec.channel), "direction": direction(spec.direction),
                 "preview": spec.preview, "externalId": spec.external_id,
@@ -351,7 +351,7 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
             if verify && k.find_note(&conversation, external_id).await?.is_some() {
                 return Ok(());
             }
-            let attachments = attach(sync, attachment.as_ref()).await?;
+            let attachments = attach(sync, job.seq, attachment.as_ref()).await?;
             k.create_note(&json!({
                 "conversation": conversation, "body": body, "externalId": external_id,
                 "attachments": attachments,
@@ -425,15 +425,63 @@ async fn saved_message(
     Ok(())
 }
 
-/// The file uploaded (two steps), as a message or note references it.
+/// What an attempt of an operation did about its file, kept on its outbox row.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedAttachment {
+    upload: PendingUpload,
+    uploaded: bool,
+}
+
+async fn saved_attachment(sync: &CrmSync, seq: i64) -> Result<Option<SavedAttachment>, OpFailure> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT attachment FROM crm_outbox WHERE seq = ?")
+            .bind(seq)
+            .fetch_optional(sync.pool())
+            .await?;
+    Ok(row
+        .and_then(|(text,)| text)
+        .and_then(|text| serde_json::from_str(&text).ok()))
+}
+
+async fn save_attachment(
+    sync: &CrmSync,
+    seq: i64,
+    upload: &PendingUpload,
+    uploaded: bool,
+) -> Result<(), OpFailure> {
+    let saved = SavedAttachment {
+        upload: upload.clone(),
+        uploaded,
+    };
+    let text = serde_json::to_string(&saved).map_err(|e| waiting(e.to_string()))?;
+    sqlx::query("UPDATE crm_outbox SET attachment = ? WHERE seq = ?")
+        .bind(text)
+        .bind(seq)
+        .execute(sync.pool())
+        .await?;
+    Ok(())
+}
+
+/// The file uploaded (two steps), as a message or note references it. The attachment is kept
+/// on the operation's row as soon as Kustomer created it, so that a retry (after a crash, or a
+/// failed message) uses it again instead of leaving it behind and creating another.
 async fn attach(
     sync: &CrmSync,
+    seq: i64,
     source: Option<&FileSource>,
 ) -> Result<Vec<AttachmentRef>, OpFailure> {
     let k = sync.kustomer();
     let Some(source) = source else {
         return Ok(Vec::new());
     };
+    let saved = saved_attachment(sync, seq).await?;
+    if let Some(SavedAttachment {
+        upload,
+        uploaded: true,
+    }) = &saved
+    {
+        return Ok(vec![upload.attachment.clone()]);
+    }
     let (name, content_type, bytes) = match source {
         FileSource::Url {
             url,
@@ -446,5 +494,26 @@ async fn attach(
             text,
         } => (name, content_type, text.as_bytes().to_vec()),
     };
-    Ok(vec![k.upload_attachment(name, content_type, &bytes).await?])
+    if let Some(SavedAttachment { upload, .. }) = saved {
+        // Created by an earlier attempt, its upload not known to be done: upload it again.
+        match k.upload(&upload, &bytes).await {
+            Ok(()) => {
+                save_attachment(sync, seq, &upload, true).await?;
+                return Ok(vec![upload.attachment]);
+            }
+            Err(error) if error.retryable() => return Err(error.into()),
+            // The presigned upload expired or the file changed: a new attachment.
+            Err(error) => tracing::info!(
+                %error,
+                "an earlier attempt's attachment cannot be uploaded; creating another"
+            ),
+        }
+    }
+    let upload = k
+        .create_attachment(name, content_type, bytes.len() as u64)
+        .await?;
+    save_attachment(sync, seq, &upload, false).await?;
+    k.upload(&upload, &bytes).await?;
+    save_attachment(sync, seq, &upload, true).await?;
+    Ok(vec![upload.attachment])
 }
