@@ -271,7 +271,8 @@
    * with the session JSON, or {error, status} when the simulator refused. */
   async function scenario(kind, options) {
     const body = Object.assign(
-      { kind, conversation_id: selected.conversation || null },
+      // An inbound session knows no Kustomer conversation until the CRM sync makes or finds it.
+      { kind, conversation_id: null },
       options || {},
       { agent_id: agentId(options) },
     );

@@ -192,6 +192,38 @@ pub fn AdapterShell(
         }
         leader
     });
+    // Screen pop: the leader tab opens the call's Kustomer conversation once it is known
+    // (from the CRM sync), once per call.
+    Effect::new(move |popped: Option<Option<i64>>| {
+        let popped = popped.flatten();
+        let target = agent.state.with(|s| {
+            let call = s.call.as_ref().filter(|c| {
+                matches!(
+                    c.state,
+                    adapter_core::agent_events::CallState::Ringing
+                        | adapter_core::agent_events::CallState::Connected
+                )
+            })?;
+            Some((
+                call.call_id,
+                call.customer_id.clone()?,
+                call.conversation_id.clone()?,
+            ))
+        });
+        match target {
+            Some((call_id, customer_id, conversation_id))
+                if popped != Some(call_id) && tabs.is_leader() =>
+            {
+                log.info(format!("screen pop: conversation {conversation_id}"));
+                bridge.send(AdapterToHost::OpenConversation {
+                    customer_id,
+                    conversation_id,
+                });
+                Some(call_id)
+            }
+            _ => popped,
+        }
+    });
     // Admins edit the settings against Kustomer's statuses, read through the host.
     let kustomer_statuses = RwSignal::new(Err::<Vec<KustomerStatus>, String>(String::new()));
     let is_admin = move || {

@@ -64,6 +64,15 @@ test("an inbound call rings, is answered, held, resumed and ended", async ({ hos
   await host.control("answer").click();
   await expect(host.callPanel).toHaveAttribute("data-state", "connected");
   await expect(host.callPanel.locator(".call-timer")).toHaveText(/^0:0\d$/);
+  // Screen pop: the CRM sync made the call's Kustomer conversation; the adapter opens it, once.
+  const kustomer = async () => (await sim(stack, "GET", "/_sim/state")).kustomer;
+  await expect(host.page.locator("#conversation")).toContainText(/^Conversation \S+ of customer \S+$/, {
+    timeout: 15_000,
+  });
+  const shown = await host.page.locator("#conversation").textContent();
+  const { conversations } = await kustomer();
+  expect(conversations.map((c) => c.id).filter((id) => shown.includes(id)), shown).toHaveLength(1);
+  await expect(host.messageLog.locator("li[data-type='open_conversation']")).toHaveCount(1);
   await expect(host.statusSelect).toHaveValue("-7");
   expect(await agentStatus(stack)).toBe(STATUS.inCall);
 

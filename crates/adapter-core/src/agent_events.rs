@@ -81,6 +81,10 @@ pub struct CallView {
     /// The Kustomer conversation the call belongs to, when known.
     #[serde(default)]
     pub conversation_id: Option<String>,
+    /// The Kustomer customer of that conversation, once the CRM sync has it (for the screen
+    /// pop).
+    #[serde(default)]
+    pub customer_id: Option<String>,
     /// When the call connected (Unix ms): the call timer counts from here, across reloads.
     #[serde(default)]
     pub connected_at_ms: Option<i64>,
@@ -213,17 +217,36 @@ impl AgentEvent {
                 state.status = status.clone();
                 state.next_status = next_status.clone();
             }
-            AgentEvent::Call(call) if call.state.is_over() => {
-                if state
-                    .call
-                    .as_ref()
-                    .is_some_and(|c| c.call_id == call.call_id)
-                {
-                    state.call = None;
+            AgentEvent::Call(call) => {
+                let mut call = call.clone();
+                // The conversation the CRM sync resolved (it comes with its customer) stays the
+                // call's, whatever later reports of the platform say; otherwise a report without
+                // a conversation keeps the one known.
+                let known = [state.call.as_ref(), state.last_call.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c.call_id == call.call_id);
+                if let Some(known) = known {
+                    if call.customer_id.is_none() && known.customer_id.is_some() {
+                        call.customer_id = known.customer_id.clone();
+                        call.conversation_id = known.conversation_id.clone();
+                    } else if call.conversation_id.is_none() {
+                        call.conversation_id = known.conversation_id.clone();
+                    }
                 }
-                state.last_call = Some(call.clone());
+                if call.state.is_over() {
+                    if state
+                        .call
+                        .as_ref()
+                        .is_some_and(|c| c.call_id == call.call_id)
+                    {
+                        state.call = None;
+                    }
+                    state.last_call = Some(call);
+                } else {
+                    state.call = Some(call);
+                }
             }
-            AgentEvent::Call(call) => state.call = Some(call.clone()),
         }
     }
 }
@@ -392,6 +415,43 @@ mod tests {
     }
 
     #[test]
+    fn the_kustomer_ids_of_a_call_survive_later_reports_without_them() {
+        let mut state = AgentState::default();
+        let call = CallView {
+            call_id: 5,
+            state: CallState::Connected,
+            conversation_id: Some("conv-9".into()),
+            customer_id: Some("cus-3".into()),
+            ..CallView::default()
+        };
+        AgentEvent::Call(call).apply(&mut state);
+        AgentEvent::Call(CallView {
+            call_id: 5,
+            state: CallState::OnHold,
+            // The platform's own ticket id does not replace the resolved conversation.
+            conversation_id: Some("ticket-from-the-platform".into()),
+            ..CallView::default()
+        })
+        .apply(&mut state);
+        let held = state.call.clone().unwrap_or_default();
+        assert_eq!(held.state, CallState::OnHold);
+        assert_eq!(
+            (held.conversation_id.as_deref(), held.customer_id.as_deref()),
+            (Some("conv-9"), Some("cus-3"))
+        );
+        AgentEvent::Call(CallView {
+            call_id: 5,
+            state: CallState::Ended,
+            ..CallView::default()
+        })
+        .apply(&mut state);
+        assert_eq!(
+            state.last_call.and_then(|c| c.customer_id).as_deref(),
+            Some("cus-3")
+        );
+    }
+
+    #[test]
     fn an_ended_call_does_not_clear_another_one() {
         let ringing = CallView {
             call_id: 2,
@@ -500,6 +560,7 @@ mod tests {
             state: CallState::OnHold,
             number: Some("+14155552671".into()),
             conversation_id: Some("conv-1".into()),
+            customer_id: Some("cus-1".into()),
             connected_at_ms: Some(5),
             ended_at_ms: None,
             muted: true,

@@ -132,6 +132,16 @@ struct Inner {
     config: CrmConfig,
     planner: Notify,
     executor: Notify,
+    /// Each session's Kustomer conversation once it is known, for the screen pop.
+    resolved: tokio::sync::broadcast::Sender<Resolved>,
+}
+
+/// A session's Kustomer conversation (and its customer) became known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub session_id: i64,
+    pub customer_id: String,
+    pub conversation_id: String,
 }
 
 /// The CRM sync's handle. Cheap to clone.
@@ -169,6 +179,7 @@ impl CrmSync {
                 config,
                 planner: Notify::new(),
                 executor: Notify::new(),
+                resolved: tokio::sync::broadcast::channel(256).0,
             }),
         };
         if sync.inner.config.crm_sync {
@@ -188,6 +199,17 @@ impl CrmSync {
             );
         }
         Ok(sync)
+    }
+
+    /// Sessions whose Kustomer conversation became known (a lagging receiver misses some:
+    /// screen pops are a convenience, the records are in Kustomer regardless).
+    pub fn resolved(&self) -> tokio::sync::broadcast::Receiver<Resolved> {
+        self.inner.resolved.subscribe()
+    }
+
+    pub(crate) fn announce(&self, resolved: Resolved) {
+        // Nobody listening (no adapter) is fine.
+        let _ = self.inner.resolved.send(resolved);
     }
 
     pub fn kustomer(&self) -> &HttpKustomer {

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use adapter_core::agent_events::{AgentEvent, AgentState, StreamMessage};
+use adapter_core::agent_events::{AgentEvent, AgentState, CallView, StreamMessage};
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
@@ -318,6 +318,17 @@ impl EventHub {
                 next_status,
             },
         ))
+    }
+
+    /// The agent whose current or last call is `call_id`, and that call.
+    pub fn call_owner(&self, call_id: i64) -> Option<(i64, CallView)> {
+        self.agents().iter().find_map(|(agent_id, log)| {
+            [log.state.call.as_ref(), log.state.last_call.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|c| c.call_id == call_id)
+                .map(|c| (*agent_id, c.clone()))
+        })
     }
 
     /// The current state, as a snapshot message.

@@ -321,7 +321,13 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
                     k.create_conversation(&body).await?
                 }
             };
-            set(sync, job.session_id, "conversation_id", &id).await
+            set(sync, job.session_id, "conversation_id", &id).await?;
+            sync.announce(super::Resolved {
+                session_id: job.session_id,
+                customer_id: customer,
+                conversation_id: id,
+            });
+            Ok(())
         }
         Operation::AddMessage(spec) => {
             let conversation = conversation()?;
