@@ -252,6 +252,9 @@ impl AgentEvent {
 }
 
 /// A message on the stream.
+// A snapshot is larger than the other messages; each lives only while it is encoded or
+// decoded, so boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamMessage {
