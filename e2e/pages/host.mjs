@@ -30,6 +30,23 @@ export class HostPage {
     this.callPanel = this.adapter.locator(".call-panel");
   }
 
+  /** Makes the signed-in agent Available from the adapter's menu. */
+  async setAvailable() {
+    await this.statusSelect.selectOption({ label: "Available" });
+    await expect(this.outcome).toHaveText("Status: Available");
+  }
+
+  /** The simulated contact center offers an inbound call from `number` to agent `agentId`;
+   * resolves with the session. */
+  async offerInboundCall(agentId, number = "+14155552671") {
+    const session = await this.page.evaluate(
+      ([agent, from]) => window.hostEmulator.scenario("inbound_call", { agent_id: agent, number: from }),
+      [agentId, number],
+    );
+    expect(session.error).toBeUndefined();
+    return session;
+  }
+
   /** A call control button of the call panel (answer, hold, resume, end, …). */
   control(action) {
     return this.callPanel.locator(`button.control-${action}`);

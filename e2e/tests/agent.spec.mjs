@@ -1,22 +1,15 @@
 // The agent's day through the gateway: sign in as the Kustomer user, change status from the
 // menu and see the simulator receive it, click a phone icon and Call, and the simulator records
 // the call with that number and the agent's email.
-import { mkdirSync, writeFileSync } from "node:fs";
-import path from "node:path";
-
 import { expect, test } from "../fixtures.mjs";
+import { recordLatencies, sim, statusRequestTimes } from "../support.mjs";
 
 async function simState(stack) {
-  const response = await fetch(`${stack.simulatorUrl}/_sim/state`);
-  return (await response.json()).ccai;
-}
-
-async function resetSimulator(stack) {
-  await fetch(`${stack.simulatorUrl}/_sim/reset`, { method: "POST" });
+  return (await sim(stack, "GET", "/_sim/state")).ccai;
 }
 
 test.beforeEach(async ({ stack }) => {
-  await resetSimulator(stack);
+  await sim(stack, "POST", "/_sim/reset");
 });
 
 test("sign-in is refused for another email than the Kustomer user's, with the reason", async ({ host }) => {
@@ -34,8 +27,7 @@ test("sign in, set a status from the menu, and the simulator receives it", async
   await host.signIn();
   // Ada starts Offline in the simulator; the menu shows the tenant's statuses, system ones disabled.
   await expect(host.statusSelect.locator("option[value='-7']")).toBeDisabled();
-  await host.statusSelect.selectOption({ label: "Available" });
-  await expect(host.outcome).toHaveText("Status: Available");
+  await host.setAvailable();
   const state = await simState(stack);
   expect(state.status_requests).toContainEqual({ status: "Available", agent_ids: [101] });
   expect(state.agents.find((a) => a.id === 101).status_id).toBe(0);
@@ -45,8 +37,7 @@ test("sign in, set a status from the menu, and the simulator receives it", async
 test("click a phone icon, click Call, and the simulator places that call for the agent", async ({ host, stack }) => {
   await host.goto();
   await host.signIn();
-  await host.statusSelect.selectOption({ label: "Available" });
-  await expect(host.outcome).toHaveText("Status: Available");
+  await host.setAvailable();
   await host.phoneIcon("(415) 555-2671").click();
   await expect(host.callButton).toBeEnabled();
   await host.callButton.click();
@@ -90,8 +81,7 @@ test("status change latency over 100 changes (menu change to the simulator's age
   await host.signIn();
   const frame = host.adapterFrame();
   const before = (await simState(stack)).status_requests.length;
-  const simRequests = async () => (await (await fetch(`${stack.simulatorUrl}/_sim/state`)).json()).requests;
-  const firstRequest = (await simRequests()).length;
+  const firstRequest = (await sim(stack, "GET", "/_sim/state")).requests.length;
   const changes = [];
   for (let i = 0; i < 100; i++) {
     const [id, name] = i % 2 === 0 ? ["0", "Available"] : ["-2", "Break"];
@@ -107,18 +97,9 @@ test("status change latency over 100 changes (menu change to the simulator's age
   }
   const state = await simState(stack);
   expect(state.status_requests.length - before).toBe(100);
-  const received = (await simRequests())
-    .slice(firstRequest)
-    .filter((r) => r.method === "POST" && r.path === "/apps/api/v1/agent_statuses")
-    .map((r) => r.at_ms);
+  const received = await statusRequestTimes(stack, firstRequest);
   expect(received).toHaveLength(100);
-  const latencies = received.map((at, i) => at - changes[i]).sort((a, b) => a - b);
-  const pick = (q) => latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)];
-  const result = { changes: latencies.length, p50_ms: pick(0.5), p99_ms: pick(0.99), max_ms: latencies.at(-1) };
-  const out = path.join(import.meta.dirname, "..", "results");
-  mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, "status-change-latency.json"), JSON.stringify(result, null, 2));
-  console.log(`status change latency: ${JSON.stringify(result)}`);
+  const result = recordLatencies("status-change-latency", "changes", received.map((at, i) => at - changes[i]));
   // A budget, not a measurement: the gateway coalesces for 50 ms; an order of magnitude more is a regression.
   expect(result.p99_ms).toBeLessThan(1000);
 });
@@ -130,16 +111,12 @@ test("the contact center failing or answering garbage is said plainly, and nothi
   await host.goto();
   await host.signIn();
   // The platform answers 500 to the next requests: the change fails with a reason.
-  await fetch(`${stack.simulatorUrl}/_sim/faults`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ latency_ms: 0, status: 500, count: 10, drop: 0 }),
-  });
+  await sim(stack, "POST", "/_sim/faults", { latency_ms: 0, status: 500, count: 10, drop: 0 });
   await host.statusSelect.selectOption({ label: "Break" });
   await expect(host.adapter.locator(".outcome-failed")).toContainText("the CCAI Platform failed (HTTP 500); try again in a moment");
   await expect(host.statusSelect).toBeEnabled();
   // The platform recovers: the same change goes through.
-  await fetch(`${stack.simulatorUrl}/_sim/reset`, { method: "POST" });
+  await sim(stack, "POST", "/_sim/reset");
   await host.statusSelect.selectOption({ label: "Break" });
   await expect(host.outcome).toHaveText("Status: Break");
 });

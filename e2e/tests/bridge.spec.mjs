@@ -1,9 +1,7 @@
 // The host bridge end to end: handshake, click-to-call into the dial pad, origin pinning
 // against a hostile frame, resize, standalone mode, and click-to-call latency.
-import { mkdirSync, writeFileSync } from "node:fs";
-import path from "node:path";
-
 import { expect, test } from "../fixtures.mjs";
+import { recordLatencies } from "../support.mjs";
 
 test("the host emulator logs the handshake both ways", async ({ host }) => {
   await host.goto();
@@ -122,13 +120,7 @@ test("click-to-call fill latency over 200 clicks (host post to number in the DOM
     // Stay under the bridge's flood limit (50 messages per second).
     await host.page.waitForTimeout(25);
   }
-  latencies.sort((a, b) => a - b);
-  const pick = (q) => latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)];
-  const result = { clicks: latencies.length, p50_ms: pick(0.5), p99_ms: pick(0.99), max_ms: latencies.at(-1) };
-  const out = path.join(import.meta.dirname, "..", "results");
-  mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, "click-to-call-latency.json"), JSON.stringify(result, null, 2));
-  console.log(`click-to-call fill latency: ${JSON.stringify(result)}`);
+  const result = recordLatencies("click-to-call-latency", "clicks", latencies);
   // A budget, not a measurement: it catches a regression by an order of magnitude.
   expect(result.p99_ms).toBeLessThan(100);
 });

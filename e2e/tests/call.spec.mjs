@@ -3,17 +3,9 @@
 // gateway can stop for 10 s mid-call and the adapter comes back with nothing lost; a reload
 // mid-call restores the call and its timer.
 import { expect, test } from "../fixtures.mjs";
+import { sim } from "../support.mjs";
 
 const ADA = 101;
-
-async function sim(stack, method, path, body) {
-  const response = await fetch(`${stack.simulatorUrl}${path}`, {
-    method,
-    headers: body ? { "content-type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return response.json().catch(() => null);
-}
 
 const STATUS = { available: 0, break: -2, wrapUp: -6, inCall: -7 };
 
@@ -27,13 +19,8 @@ async function agentStatus(stack) {
 async function ringing(host) {
   await host.goto();
   await host.signIn();
-  await host.statusSelect.selectOption({ label: "Available" });
-  await expect(host.outcome).toHaveText("Status: Available");
-  const session = await host.page.evaluate(
-    (agent) => window.hostEmulator.scenario("inbound_call", { agent_id: agent, number: "+14155552671" }),
-    ADA,
-  );
-  expect(session.error).toBeUndefined();
+  await host.setAvailable();
+  const session = await host.offerInboundCall(ADA);
   await expect(host.callPanel).toHaveAttribute("data-state", "ringing");
   return session.id;
 }
@@ -49,12 +36,8 @@ test("an inbound call rings, is answered, held, resumed and ended", async ({ hos
   await host.minimiseToggle.click();
   await expect(host.body).toBeHidden();
   const openedBefore = await host.messageLog.locator("li[data-type='open']").count();
-  await host.statusSelect.selectOption({ label: "Available" });
-  await expect(host.outcome).toHaveText("Status: Available");
-  await host.page.evaluate(
-    (agent) => window.hostEmulator.scenario("inbound_call", { agent_id: agent, number: "+14155552671" }),
-    ADA,
-  );
+  await host.setAvailable();
+  await host.offerInboundCall(ADA);
   await expect(host.body).toBeVisible();
   await expect(host.callPanel).toHaveAttribute("data-state", "ringing");
   await expect(host.callPanel).toContainText("Incoming call");

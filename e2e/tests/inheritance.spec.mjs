@@ -2,25 +2,14 @@
 // changing the Kustomer status in the host changes the CCAI status in the simulator, or the next
 // status during a call; both priority rules on a race; three tabs with one leader, failover
 // within 2 s, and no change applied twice.
-import { mkdirSync, writeFileSync } from "node:fs";
-import path from "node:path";
-
 import { expect, test } from "../fixtures.mjs";
 import { HostPage } from "../pages/host.mjs";
+import { record, recordLatencies, sim, statusRequestTimes } from "../support.mjs";
 
 const ADA = 101;
 const MEAL = -4;
 const UNAVAILABLE = -1;
 const AVAILABLE = 0;
-
-async function sim(stack, method, route, body) {
-  const response = await fetch(`${stack.simulatorUrl}${route}`, {
-    method,
-    headers: body ? { "content-type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return response.json().catch(() => null);
-}
 
 async function ada(stack) {
   return (await sim(stack, "GET", "/_sim/state")).ccai.agents.find((a) => a.id === ADA);
@@ -81,8 +70,7 @@ test("an admin maps statuses; a Kustomer change follows through, ignored while O
     "Kustomer status Lunch: not applied while you are Offline in the contact center.",
   );
   expect((await ada(stack)).status_id).toBe(-10);
-  await host.statusSelect.selectOption({ label: "Available" });
-  await expect(host.outcome).toHaveText("Status: Available");
+  await host.setAvailable();
   await kustomerStatus(host, "Email only");
   await expect(host.outcome).toHaveText("Kustomer status Email only: contact-center status updated.");
   await expect.poll(async () => (await ada(stack)).status_id).toBe(UNAVAILABLE);
@@ -97,12 +85,8 @@ test("during a call a Kustomer change is the next status, applied after wrap-up"
   await host.goto();
   await host.signIn();
   await configure(host);
-  await host.statusSelect.selectOption({ label: "Available" });
-  await expect(host.outcome).toHaveText("Status: Available");
-  await host.page.evaluate(
-    (agent) => window.hostEmulator.scenario("inbound_call", { agent_id: agent, number: "+14155552671" }),
-    ADA,
-  );
+  await host.setAvailable();
+  await host.offerInboundCall(ADA);
   await host.control("answer").click();
   await expect(host.callPanel).toHaveAttribute("data-state", "connected");
   await kustomerStatus(host, "Lunch");
@@ -123,12 +107,8 @@ for (const [rule, expected] of [
     await host.goto();
     await host.signIn();
     await configure(host, rule);
-    await host.statusSelect.selectOption({ label: "Available" });
-    await expect(host.outcome).toHaveText("Status: Available");
-    await host.page.evaluate(
-      (agent) => window.hostEmulator.scenario("inbound_call", { agent_id: agent, number: "+14155552671" }),
-      ADA,
-    );
+    await host.setAvailable();
+    await host.offerInboundCall(ADA);
     await host.control("answer").click();
     await expect(host.callPanel).toHaveAttribute("data-state", "connected");
     const madeAt = new Date(Date.now() - 1_500).toISOString();
@@ -154,8 +134,7 @@ test("three tabs: one leader; close it and another takes over within 2 s; no cha
   await host.goto();
   await host.signIn();
   await configure(host);
-  await host.statusSelect.selectOption({ label: "Available" });
-  await expect(host.outcome).toHaveText("Status: Available");
+  await host.setAvailable();
   const tabs = [host];
   for (let i = 0; i < 2; i++) {
     const tab = new HostPage(await context.newPage(), stack);
@@ -205,10 +184,7 @@ test("three tabs: one leader; close it and another takes over within 2 s; no cha
   await expect.poll(async () => (await ada(stack)).status_id).toBe(UNAVAILABLE);
   await rest[0].page.waitForTimeout(1_000);
   expect((await sim(stack, "GET", "/_sim/state")).ccai.status_requests.length - before2).toBe(1);
-  const out = path.join(import.meta.dirname, "..", "results");
-  mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, "tab-failover.json"), JSON.stringify({ failover_ms: failoverMs }, null, 2));
-  console.log(`tab failover: ${failoverMs} ms`);
+  record("tab-failover", { failover_ms: failoverMs });
 });
 
 test("bidirectional: 20 alternating changes from both sides, each applied once, no echo", async ({ host, stack }) => {
@@ -245,8 +221,7 @@ test("inheritance latency over 40 Kustomer changes (host status event to the sim
   await host.goto();
   await host.signIn();
   await configure(host);
-  await host.statusSelect.selectOption({ label: "Available" });
-  await expect(host.outcome).toHaveText("Status: Available");
+  await host.setAvailable();
   const firstRequest = (await sim(stack, "GET", "/_sim/state")).requests.length;
   const sentAt = [];
   for (let i = 0; i < 40; i++) {
@@ -262,17 +237,8 @@ test("inheritance latency over 40 Kustomer changes (host status event to the sim
     sentAt.push(at);
     await expect(host.statusSelect).toHaveValue(String(id));
   }
-  const received = (await sim(stack, "GET", "/_sim/state")).requests
-    .slice(firstRequest)
-    .filter((r) => r.method === "POST" && r.path === "/apps/api/v1/agent_statuses")
-    .map((r) => r.at_ms);
+  const received = await statusRequestTimes(stack, firstRequest);
   expect(received).toHaveLength(40);
-  const latencies = received.map((at, i) => at - sentAt[i]).sort((a, b) => a - b);
-  const pick = (q) => latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)];
-  const result = { changes: latencies.length, p50_ms: pick(0.5), p99_ms: pick(0.99), max_ms: latencies.at(-1) };
-  const out = path.join(import.meta.dirname, "..", "results");
-  mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, "inheritance-latency.json"), JSON.stringify(result, null, 2));
-  console.log(`inheritance latency: ${JSON.stringify(result)}`);
+  const result = recordLatencies("inheritance-latency", "changes", received.map((at, i) => at - sentAt[i]));
   expect(result.p99_ms).toBeLessThan(1000);
 });
