@@ -73,6 +73,30 @@ fn offline_agent() -> Agent {
     )
 }
 
+/// Mounts `view` (built with an agent whose gateway refuses connections, in English) into a
+/// fresh element; returns the element, the agent, and the mount (unmounted when dropped).
+fn mount_with_agent<V: IntoView + 'static>(
+    view: impl FnOnce(Agent) -> V + 'static,
+) -> (
+    web_sys::HtmlElement,
+    Agent,
+    leptos::mount::UnmountHandle<V::State>,
+) {
+    let root = container();
+    let agent = std::rc::Rc::new(std::cell::Cell::new(None));
+    let mounted = leptos::mount::mount_to(root.clone(), {
+        let agent = std::rc::Rc::clone(&agent);
+        move || {
+            in_lang(Lang::En);
+            let a = offline_agent();
+            agent.set(Some(a));
+            view(a)
+        }
+    });
+    let agent = agent.get().expect("the view was built");
+    (root, agent, mounted)
+}
+
 fn status(id: i64, name: &str) -> StatusView {
     StatusView {
         id,
@@ -266,18 +290,7 @@ async fn an_unreachable_gateway_is_a_network_error_not_a_panic() {
 
 #[wasm_bindgen_test]
 async fn the_status_menu_offers_only_selectable_statuses_and_shows_the_gateways() {
-    let root = container();
-    let agent = std::rc::Rc::new(std::cell::Cell::new(None));
-    let _mounted = leptos::mount::mount_to(root.clone(), {
-        let agent = std::rc::Rc::clone(&agent);
-        move || {
-            in_lang(Lang::En);
-            let a = offline_agent();
-            agent.set(Some(a));
-            view! { <StatusMenu agent=a /> }
-        }
-    });
-    let agent = agent.get().unwrap();
+    let (root, agent, _mounted) = mount_with_agent(move |a| view! { <StatusMenu agent=a /> });
     agent.statuses.set(vec![
         option(0, "Available", "green", true),
         option(-2, "Break", "orange", true),
@@ -319,18 +332,7 @@ async fn the_status_menu_offers_only_selectable_statuses_and_shows_the_gateways(
 
 #[wasm_bindgen_test]
 async fn the_call_panel_shows_only_the_controls_the_upstream_offers() {
-    let root = container();
-    let agent = std::rc::Rc::new(std::cell::Cell::new(None));
-    let _mounted = leptos::mount::mount_to(root.clone(), {
-        let agent = std::rc::Rc::clone(&agent);
-        move || {
-            in_lang(Lang::En);
-            let a = offline_agent();
-            agent.set(Some(a));
-            view! { <CallPanel agent=a /> }
-        }
-    });
-    let agent = agent.get().unwrap();
+    let (root, agent, _mounted) = mount_with_agent(move |a| view! { <CallPanel agent=a /> });
     assert!(
         root.query_selector(".call-panel").unwrap().is_none(),
         "no call, no panel"
@@ -392,23 +394,14 @@ async fn the_call_panel_shows_only_the_controls_the_upstream_offers() {
 
 #[wasm_bindgen_test]
 async fn sign_in_with_another_email_than_the_kustomer_users_is_explained_not_sent() {
-    let root = container();
     let user = RwSignal::new(Some(KustomerUser {
         id: "u1".into(),
         email: "ada@example.com".into(),
         name: None,
     }));
-    let agent = std::rc::Rc::new(std::cell::Cell::new(None));
-    let _mounted = leptos::mount::mount_to(root.clone(), {
-        let agent = std::rc::Rc::clone(&agent);
-        move || {
-            in_lang(Lang::En);
-            let a = offline_agent();
-            agent.set(Some(a));
-            view! { <SignIn agent=a user=user standalone=Signal::derive(|| false) /> }
-        }
-    });
-    let agent = agent.get().unwrap();
+    let (root, agent, _mounted) = mount_with_agent(
+        move |a| view! { <SignIn agent=a user=user standalone=Signal::derive(|| false) /> },
+    );
     tick().await;
     let email: web_sys::HtmlInputElement = find(&root, "input[name='email']").unchecked_into();
     assert_eq!(
