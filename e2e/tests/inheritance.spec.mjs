@@ -187,7 +187,8 @@ test("three tabs: one leader; close it and another takes over within 2 s; no cha
   record("tab-failover", { failover_ms: failoverMs });
 });
 
-test("bidirectional: 20 alternating changes from both sides, each applied once, no echo", async ({ host, stack }) => {
+test("bidirectional: 100 alternating changes from both sides, each applied once, no echo", async ({ host, stack }) => {
+  test.setTimeout(180_000);
   await host.goto();
   await host.signIn();
   await configure(host, "latest_wins", true);
@@ -199,7 +200,7 @@ test("bidirectional: 20 alternating changes from both sides, each applied once, 
   const ccaiCalls = async () => (await sim(stack, "GET", "/_sim/state")).ccai.status_requests.length;
   const writesBefore = await gatewayWrites();
   const callsBefore = await ccaiCalls();
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < 50; i++) {
     // From the adapter: the Kustomer desktop follows (written back by the gateway).
     await host.statusSelect.selectOption({ label: "Meal" });
     await expect(host.statusMenu).toHaveValue("rs-lunch");
@@ -209,8 +210,8 @@ test("bidirectional: 20 alternating changes from both sides, each applied once, 
   }
   // Let any echo surface before counting.
   await host.page.waitForTimeout(1_500);
-  expect(await gatewayWrites()).toBe(writesBefore + 10);
-  expect(await ccaiCalls()).toBe(callsBefore + 20);
+  expect(await gatewayWrites()).toBe(writesBefore + 50);
+  expect(await ccaiCalls()).toBe(callsBefore + 100);
   expect((await ada(stack)).status_id).toBe(UNAVAILABLE);
 });
 
