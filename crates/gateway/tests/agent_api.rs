@@ -1,17 +1,20 @@
 //! The agent API over HTTP: sign-in rules, sessions, and errors with stable codes. The gateway
 //! talks to the simulator's CCAI side on loopback.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::path::PathBuf;
 
-use adapter_gateway::{config::Config, Gateway};
-use adapter_simulator::Simulator;
+use adapter_gateway::config::Config;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+
+mod support;
+
+use support::{call, code};
 
 struct Stack {
     gateway: String,
     simulator: String,
-    _stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    _running: support::Running,
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -21,47 +24,18 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 async fn stack(name: &str, configure: impl FnOnce(&mut Config)) -> Stack {
-    let sim_config = adapter_simulator::config::Config::for_tests(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../host"),
-    );
-    let simulator = Simulator::start(sim_config).await.unwrap();
-    let (sim_api, _) = simulator.local_addrs().unwrap();
-    let (sim_stop, sim_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(simulator.serve(async {
-        let _ = sim_stopped.await;
-    }));
-
-    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let mut config = Config::for_tests(listen, temp_dir(name));
-    config.ccai_url = format!("http://{sim_api}");
-    config.crm.kustomer_url = format!("http://{sim_api}");
-    configure(&mut config);
-    let gateway = Gateway::start(config).await.unwrap();
-    let addr = gateway.local_addr().unwrap();
-    let (gw_stop, gw_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.serve(async {
-        let _ = gw_stopped.await;
-    }));
+    let running = support::Start::new(&format!("agent-api-{name}"))
+        .run(configure)
+        .await;
     Stack {
-        gateway: format!("http://{addr}/api/v1"),
-        simulator: format!("http://{sim_api}"),
-        _stops: vec![sim_stop, gw_stop],
+        gateway: format!("http://{}/api/v1", running.gateway),
+        simulator: format!("http://{}", running.simulator),
+        _running: running,
     }
 }
 
 fn sign_in_body(email: &str, kustomer_email: &str, password: Option<&str>) -> Value {
     json!({"email": email, "password": password, "kustomer_user": {"id": "kus-1", "email": kustomer_email}})
-}
-
-async fn call(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("-")
 }
 
 /// `POST /sessions` as `email`, the host saying the Kustomer user is `kustomer_email`.

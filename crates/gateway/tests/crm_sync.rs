@@ -3,18 +3,13 @@
 //! resulting Kustomer state back (which conversation, which customer, fields, notes,
 //! attachments, assignee).
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::time::Duration;
 
-use adapter_gateway::{
-    config::{Config, Secret},
-    Gateway,
-};
-use adapter_simulator::{webhooks::Target, Simulator};
 use reqwest::Client;
 use serde_json::{json, Value};
 
-const HOOK_USER: &str = "ccai-hooks";
-const HOOK_PASSWORD: &str = "hook-secret";
+mod support;
+
 const ADMIN: &str = "grace.hopper@example.com";
 const NUMBER: &str = "+14155552671";
 
@@ -22,41 +17,20 @@ struct Stack {
     gateway: String,
     simulator: String,
     admin_token: String,
-    _stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    _running: support::Running,
 }
 
 async fn stack(name: &str) -> Stack {
-    let sim_config = adapter_simulator::config::Config::for_tests(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../host"),
-    );
-    let simulator = Simulator::start(sim_config).await.unwrap();
-    let (sim_api, _) = simulator.local_addrs().unwrap();
-    let hooks = simulator.webhooks();
-    let (sim_stop, sim_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(simulator.serve(async {
-        let _ = sim_stopped.await;
-    }));
-    let dir = std::env::temp_dir().join(format!("adapter-crm-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let mut config = Config::for_tests(listen, dir);
-    config.ccai_url = format!("http://{sim_api}");
-    config.webhook_user = Some(HOOK_USER.into());
-    config.webhook_password = Some(Secret::new(HOOK_PASSWORD));
-    config.admin_emails = vec![ADMIN.into()];
-    config.crm.crm_sync = true;
-    config.crm.kustomer_url = format!("http://{sim_api}");
-    let gateway = Gateway::start(config).await.unwrap();
-    let addr = gateway.local_addr().unwrap();
-    hooks.set_target(Some(Target {
-        url: format!("http://{addr}/webhooks/ccai"),
-        user: HOOK_USER.into(),
-        password: HOOK_PASSWORD.into(),
-    }));
-    let (gw_stop, gw_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.serve(async {
-        let _ = gw_stopped.await;
-    }));
+    let running = support::Start {
+        webhooks: true,
+        ..support::Start::new(&format!("crm-{name}"))
+    }
+    .run(|config| {
+        config.admin_emails = vec![ADMIN.into()];
+        config.crm.crm_sync = true;
+    })
+    .await;
+    let addr = running.gateway;
     let gateway = format!("http://{addr}");
     let body: Value = Client::new()
         .post(format!("{gateway}/api/v1/sessions"))
@@ -69,9 +43,9 @@ async fn stack(name: &str) -> Stack {
         .unwrap();
     Stack {
         gateway,
-        simulator: format!("http://{sim_api}"),
+        simulator: format!("http://{}", running.simulator),
         admin_token: body["token"].as_str().unwrap().to_owned(),
-        _stops: vec![sim_stop, gw_stop],
+        _running: running,
     }
 }
 

@@ -1,25 +1,21 @@
 //! Session webhooks in, and call controls out: the simulator plays the CCAI Platform on
 //! loopback, sends its webhooks to the gateway, and takes the forwarded controls.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::time::Duration;
 
-use adapter_gateway::{
-    config::{Config, Secret},
-    Gateway,
-};
-use adapter_simulator::{webhooks::Target, Simulator};
 use futures_util::StreamExt;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 
-const HOOK_USER: &str = "ccai-hooks";
-const HOOK_PASSWORD: &str = "hook-secret";
+mod support;
+
+use support::{call, code, HOOK_PASSWORD, HOOK_USER};
 
 struct Stack {
     gateway: String,
     simulator: String,
-    _stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    _running: support::Running,
 }
 
 struct Options {
@@ -28,53 +24,18 @@ struct Options {
 }
 
 async fn stack(name: &str, options: Options) -> Stack {
-    let mut sim_config = adapter_simulator::config::Config::for_tests(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../host"),
-    );
-    sim_config.call_controls = options.call_controls;
-    let simulator = Simulator::start(sim_config).await.unwrap();
-    let (sim_api, _) = simulator.local_addrs().unwrap();
-    let hooks = simulator.webhooks();
-    let (sim_stop, sim_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(simulator.serve(async {
-        let _ = sim_stopped.await;
-    }));
-
-    let dir = std::env::temp_dir().join(format!("adapter-webhooks-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let mut config = Config::for_tests(listen, dir);
-    config.ccai_url = format!("http://{sim_api}");
-    if options.webhooks {
-        config.webhook_user = Some(HOOK_USER.into());
-        config.webhook_password = Some(Secret::new(HOOK_PASSWORD));
+    let running = support::Start {
+        name: &format!("webhooks-{name}"),
+        webhooks: options.webhooks,
+        call_controls: options.call_controls,
     }
-    let gateway = Gateway::start(config).await.unwrap();
-    let addr = gateway.local_addr().unwrap();
-    hooks.set_target(Some(Target {
-        url: format!("http://{addr}/webhooks/ccai"),
-        user: HOOK_USER.into(),
-        password: HOOK_PASSWORD.into(),
-    }));
-    let (gw_stop, gw_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.serve(async {
-        let _ = gw_stopped.await;
-    }));
+    .run(|_| {})
+    .await;
     Stack {
-        gateway: format!("http://{addr}"),
-        simulator: format!("http://{sim_api}"),
-        _stops: vec![sim_stop, gw_stop],
+        gateway: format!("http://{}", running.gateway),
+        simulator: format!("http://{}", running.simulator),
+        _running: running,
     }
-}
-
-async fn call(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("-")
 }
 
 async fn signed_in(stack: &Stack, email: &str) -> String {
