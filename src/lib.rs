@@ -153,23 +153,26 @@ pub fn AdapterShell(
             .with(|v| v.as_ref().is_some_and(|v| v.settings.enabled))
     };
     let forwarded = RwSignal::new(false);
+    // The leader tab forwards Kustomer status changes to the gateway, while inheritance is on.
+    let forward = move |change: UserStatusChanged| {
+        let ready = agent.session.with_untracked(Option::is_some)
+            && tabs.is_leader()
+            && agent
+                .inheritance
+                .with_untracked(|v| v.as_ref().is_some_and(|v| v.settings.enabled));
+        if ready {
+            forwarded.set(true);
+            let at = iso_time::parse_utc_ms(&change.at);
+            leptos::task::spawn_local(agent.kustomer_status(change.status_id, change.name, at));
+        }
+    };
     Effect::new(move |handled: Option<Option<UserStatusChanged>>| {
         let change = bridge.state.with(|s| s.user_status.clone());
-        if change.is_some() && change != handled.flatten() {
-            if let Some(change) = change.clone() {
-                let ready = agent.session.with_untracked(Option::is_some)
-                    && tabs.is_leader()
-                    && inheriting();
-                if ready {
-                    forwarded.set(true);
-                    let at = iso_time::parse_utc_ms(&change.at);
-                    leptos::task::spawn_local(agent.kustomer_status(
-                        change.status_id,
-                        change.name,
-                        at,
-                    ));
-                }
-            }
+        if let Some(new) = change
+            .clone()
+            .filter(|c| Some(c) != handled.flatten().as_ref())
+        {
+            forward(new);
         }
         change
     });
@@ -178,16 +181,9 @@ pub fn AdapterShell(
     Effect::new(move |was_leader: Option<bool>| {
         let leader = tabs.role.get() == Role::Leader;
         if leader && was_leader == Some(false) {
-            let latest = bridge.state.with_untracked(|s| s.user_status.clone());
-            let ready = agent.session.with_untracked(Option::is_some)
-                && agent
-                    .inheritance
-                    .with_untracked(|v| v.as_ref().is_some_and(|v| v.settings.enabled));
-            if let (Some(change), true) = (latest, ready) {
+            if let Some(latest) = bridge.state.with_untracked(|s| s.user_status.clone()) {
                 log.info("leader now: forwarding the latest Kustomer status");
-                forwarded.set(true);
-                let at = iso_time::parse_utc_ms(&change.at);
-                leptos::task::spawn_local(agent.kustomer_status(change.status_id, change.name, at));
+                forward(latest);
             }
         }
         leader

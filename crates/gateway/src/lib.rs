@@ -160,33 +160,7 @@ impl Gateway {
             starts,
             "gateway listening on http://{local}"
         );
-        // Screen pops: a session's Kustomer conversation, once the CRM sync knows it, goes to
-        // the agent's adapters on the call.
-        {
-            let mut resolved = crm.resolved();
-            let events = events.clone();
-            tokio::spawn(async move {
-                loop {
-                    match resolved.recv().await {
-                        Ok(found) => {
-                            if let Some((agent_id, mut call)) = events.call_owner(found.session_id)
-                            {
-                                call.customer_id = Some(found.customer_id);
-                                call.conversation_id = Some(found.conversation_id);
-                                events.publish(
-                                    agent_id,
-                                    adapter_core::agent_events::AgentEvent::Call(call),
-                                );
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::warn!(missed, "screen pops missed: the CRM sync resolved conversations faster than they were published");
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    }
-                }
-            });
-        }
+        spawn_screen_pops(crm.resolved(), events.clone());
         Ok(Gateway {
             listener,
             state: AppState {
@@ -230,4 +204,30 @@ impl Gateway {
         tracing::info!("gateway stopped");
         served
     }
+}
+
+/// Screen pops: a session's Kustomer conversation, once the CRM sync knows it, goes on the
+/// agent's call, for the adapters to open.
+fn spawn_screen_pops(
+    mut resolved: tokio::sync::broadcast::Receiver<crm::Resolved>,
+    events: events::EventHub,
+) {
+    tokio::spawn(async move {
+        loop {
+            match resolved.recv().await {
+                Ok(found) => {
+                    if let Some((agent_id, mut call)) = events.call_owner(found.session_id) {
+                        call.customer_id = Some(found.customer_id);
+                        call.conversation_id = Some(found.conversation_id);
+                        events
+                            .publish(agent_id, adapter_core::agent_events::AgentEvent::Call(call));
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "screen pops missed: the CRM sync resolved conversations faster than they were published");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
 }
