@@ -214,6 +214,19 @@ async fn session(sync: &CrmSync, id: i64) -> Result<SessionRow, OpFailure> {
     .unwrap_or_default())
 }
 
+/// Whether session `id` may still get its conversation: operations of it are pending, or
+/// events are not planned yet.
+async fn still_syncing(sync: &CrmSync, id: i64) -> Result<bool, OpFailure> {
+    let (busy,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM crm_outbox WHERE session_id = ? AND state = 'pending')
+             OR EXISTS (SELECT 1 FROM crm_inbox)",
+    )
+    .bind(id)
+    .fetch_one(sync.pool())
+    .await?;
+    Ok(busy)
+}
+
 async fn set(sync: &CrmSync, id: i64, column: &str, value: &str) -> Result<(), OpFailure> {
     // `column` is one of ours, never input.
     let sql = format!("UPDATE crm_sessions SET {column} = ? WHERE session_id = ?");
@@ -305,6 +318,13 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
                             Some(c) => Some(c.clone()),
                             None => Some(k.conversation(&id).await?),
                         },
+                        // Sessions run in parallel: the call this one follows may not have its
+                        // conversation yet. Wait for it rather than make a second one.
+                        None if still_syncing(sync, *session_id).await? => {
+                            return Err(waiting(format!(
+                                "call {session_id}, which this one follows, has no conversation yet"
+                            )))
+                        }
                         None => None,
                     }
                 }
