@@ -607,7 +607,7 @@ impl Planner<'_> {
             .or_else(|| s.end_user.clone())
             .unwrap_or_else(|| "unknown".into());
         let custom = object([
-            ("ccaiCallIdStr", Some(Value::String(s.id.to_string()))),
+            ("ccaiCallIdStr", Some(Value::String(s.platform_id.clone()))),
             ("ccaiLanguageStr", s.crm.lang.clone().map(Value::String)),
             ("ccaiMenuSelectionStr", menu.clone().map(Value::String)),
             (
@@ -624,7 +624,7 @@ impl Planner<'_> {
             "conversation",
             Operation::ResolveConversation(ConversationSpec {
                 policy,
-                external_id: format!("ccai-{}", s.id),
+                external_id: format!("ccai-{}", s.reference()),
                 name: format!("{kind} {who}"),
                 channel: s.channel,
                 direction: s.direction,
@@ -640,7 +640,10 @@ impl Planner<'_> {
                     s.crm.menu.as_ref().map(|m| Value::String(m.name.clone())),
                 ),
                 ("ccaiSessionTypeStr", Some(Value::String(kind.into()))),
-                ("ccaiSessionIdStr", Some(Value::String(s.id.to_string()))),
+                (
+                    "ccaiSessionIdStr",
+                    Some(Value::String(s.platform_id.clone())),
+                ),
                 ("ccaiFromPhoneNumberStr", phone.clone().map(Value::String)),
                 (
                     "ccaiCustomerMenuSelectionStr",
@@ -657,7 +660,7 @@ impl Planner<'_> {
         let attachment = match &w.detail {
             Detail::Voicemail { recording_url } => Some(FileSource::Url {
                 url: recording_url.clone(),
-                name: format!("voicemail-{}.wav", s.id),
+                name: format!("voicemail-{}.wav", s.platform_id),
                 content_type: "audio/wav".into(),
             }),
             _ => None,
@@ -676,13 +679,13 @@ impl Planner<'_> {
             },
             "message",
             Operation::AddMessage(MessageSpec {
-                external_id: format!("ccai-{}-message", s.id),
+                external_id: format!("ccai-{}-message", s.reference()),
                 channel: s.channel,
                 direction: match s.direction {
                     Direction::Inbound => Direction::Inbound,
                     Direction::Outbound => Direction::Outbound,
                 },
-                preview: format!("{verb} {who} ({kind}, session {})", s.id),
+                preview: format!("{verb} {who} ({kind}, session {})", s.platform_id),
                 custom: message_custom,
                 attachment,
                 primary: true,
@@ -693,7 +696,7 @@ impl Planner<'_> {
                 Rule::PhoneNumberNote,
                 "phone-note",
                 Operation::AddNote {
-                    external_id: format!("ccai-{}-phone", s.id),
+                    external_id: format!("ccai-{}-phone", s.reference()),
                     body: format!("Phone number: {phone}"),
                     attachment: None,
                 },
@@ -852,7 +855,7 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
                             Rule::SmartActionCompleted,
                             &format!("smart-action/{event}"),
                             Operation::AddNote {
-                                external_id: format!("ccai-{}-sa-{event}", s.id),
+                                external_id: format!("ccai-{}-sa-{event}", s.reference()),
                                 body: format!("SmartAction {} completed: {result}", action.name),
                                 attachment: None,
                             },
@@ -862,7 +865,7 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
                                 Rule::SmartActionCompleted,
                                 &format!("smart-action/{event}/file/{i}"),
                                 Operation::AddMessage(MessageSpec {
-                                    external_id: format!("ccai-{}-sa-{event}-{i}", s.id),
+                                    external_id: format!("ccai-{}-sa-{event}-{i}", s.reference()),
                                     channel: s.channel,
                                     direction: Direction::Inbound,
                                     preview: format!(
@@ -884,7 +887,7 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
                         Rule::SmartActionFailedOnUserSide,
                         &format!("smart-action/{event}"),
                         Operation::AddNote {
-                            external_id: format!("ccai-{}-sa-{event}", s.id),
+                            external_id: format!("ccai-{}-sa-{event}", s.reference()),
                             body: format!("SmartAction {} failed: {error}", action.name),
                             attachment: None,
                         },
@@ -905,7 +908,7 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
                     Rule::CsatRatingAdded,
                     "csat",
                     Operation::AddNote {
-                        external_id: format!("ccai-{}-csat", s.id),
+                        external_id: format!("ccai-{}-csat", s.reference()),
                         body,
                         attachment: None,
                     },
@@ -930,10 +933,10 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
                     Rule::ChatTranscriptAttached,
                     "transcript",
                     Operation::AddNote {
-                        external_id: format!("ccai-{}-transcript", s.id),
-                        body: format!("Chat transcript (session {})", s.id),
+                        external_id: format!("ccai-{}-transcript", s.reference()),
+                        body: format!("Chat transcript (session {})", s.platform_id),
                         attachment: Some(FileSource::Inline {
-                            name: format!("chat-{}-transcript.txt", s.id),
+                            name: format!("chat-{}-transcript.txt", s.platform_id),
                             content_type: "text/plain".into(),
                             text: text.clone(),
                         }),
@@ -965,7 +968,7 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
                 Rule::VoicemailReadDismissedCalledBack,
                 &format!("voicemail-{status}-note"),
                 Operation::AddNote {
-                    external_id: format!("ccai-{}-voicemail-{status}", s.id),
+                    external_id: format!("ccai-{}-voicemail-{status}", s.reference()),
                     body: format!("Voicemail {words}{by}"),
                     attachment: None,
                 },
@@ -978,13 +981,14 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
 fn recording(p: &mut Planner<'_>) {
     let s = &p.webhook.session;
     if let Some(url) = &s.crm.recording_url {
-        let id = s.id;
+        let id = s.platform_id.clone();
+        let reference = s.reference();
         let url = url.clone();
         p.push(
             Rule::RecordingAttachedWhenCallEnds,
             "recording",
             Operation::AddMessage(MessageSpec {
-                external_id: format!("ccai-{id}-recording"),
+                external_id: format!("ccai-{reference}-recording"),
                 channel: Channel::Voice,
                 direction: s.direction,
                 preview: format!("Call recording (session {id})"),

@@ -960,7 +960,7 @@ fn a_conversation_this_session_created_is_found_again() {
         .cloned()
         .unwrap_or_else(|| panic!("no conversation"));
     let mut mine = summary("c7", "open", 1, "Billing", "voice");
-    mine.external_id = Some("ccai-1001".into());
+    mine.external_id = Some("ccai-call-1001".into());
     assert_eq!(
         choose_conversation(&spec, &[mine], None),
         Choice::Existing("c7".into()),

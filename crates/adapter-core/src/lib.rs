@@ -10,19 +10,25 @@
 //! - [`phone`]: phone numbers to dial, normalised to E.164.
 //! - [`host_protocol`]: protocol v1 between the host page (Kustomer) and the adapter.
 //! - [`iso_time`]: the platform's ISO-8601 UTC timestamps to and from Unix milliseconds.
-//! - [`session_webhook`]: the CCAI Platform's session webhooks, decoded and checked.
+//! - [`ccai_events`]: the CCAI Platform's External Session Events as documented (the triggers).
+//! - [`manager`]: the Manager API's call and chat resources (the source of truth), and how an
+//!   event and its details become the gateway's own session events.
+//! - [`session_webhook`]: the gateway's own session events (what the stream and the CRM rules
+//!   read), also the body of the simulator's extension for what the public APIs do not document.
 //! - [`rate`]: a token bucket, to bound work done for untrusted senders.
 //! - [`tabs`]: one leader among the tabs of the same agent.
 //! - [`status_policy`]: Kustomer → CCAI status inheritance and the write-back, as decisions.
 
 pub mod agent_events;
 pub mod backoff;
+pub mod ccai_events;
 pub mod connection;
 pub mod crm;
 pub mod health;
 pub mod host_protocol;
 pub mod iso_time;
 pub mod lang;
+pub mod manager;
 pub mod phone;
 pub mod rate;
 pub mod session_webhook;

@@ -234,7 +234,10 @@ impl SessionStatus {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Session {
     pub channel: Channel,
+    /// The gateway's own id for the session (its store's), used on the agent's stream.
     pub id: i64,
+    /// The platform's id (`call_id`, a chat's id), as text: what Kustomer records show.
+    pub platform_id: String,
     pub status: SessionStatus,
     pub direction: Direction,
     /// The customer: a phone number (E.164) for a call, an identifier for a chat.
@@ -500,7 +503,7 @@ struct WireFile {
 struct WireSession {
     #[serde(rename = "type")]
     kind: Option<String>,
-    id: Option<i64>,
+    id: Option<serde_json::Value>,
     status: Option<String>,
     #[serde(default)]
     direction: Option<String>,
@@ -731,6 +734,29 @@ fn custom_data(
     Ok(data)
 }
 
+/// The session's id: a positive number (also the gateway's id, in its own events), or the
+/// platform's id as text (the extension names sessions as the platform does; the gateway puts
+/// its own id in `id` after reading it).
+fn session_id(value: serde_json::Value) -> Result<(i64, String), InvalidWebhook> {
+    match value {
+        serde_json::Value::Number(n) => {
+            let id = positive_id(n.as_i64().unwrap_or(0), "session.id")?;
+            Ok((id, id.to_string()))
+        }
+        serde_json::Value::String(s)
+            if !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            Ok((0, s))
+        }
+        _ => Err(invalid(
+            "session.id must be a positive integer or an id of letters and digits",
+        )),
+    }
+}
+
 fn positive_id(value: i64, field: &str) -> Result<i64, InvalidWebhook> {
     if value > 0 {
         Ok(value)
@@ -787,7 +813,7 @@ pub fn decode(body: &[u8]) -> Result<SessionWebhook, InvalidWebhook> {
             "event_type {event_type:?} does not match session.type {session_type:?}"
         )));
     }
-    let id = positive_id(required(session.id, "session.id")?, "session.id")?;
+    let (id, platform_id) = session_id(required(session.id, "session.id")?)?;
     let status_text = required(session.status, "session.status")?;
     let session_status = SessionStatus::parse(&status_text).ok_or_else(|| {
         invalid(format!(
@@ -869,6 +895,7 @@ pub fn decode(body: &[u8]) -> Result<SessionWebhook, InvalidWebhook> {
     let session = Session {
         channel: session_channel,
         id,
+        platform_id,
         status: session_status,
         direction,
         end_user,
@@ -1041,6 +1068,19 @@ pub fn decode(body: &[u8]) -> Result<SessionWebhook, InvalidWebhook> {
 /// A hostile value quoted in a reason stays short.
 fn truncate(text: &str) -> String {
     text.chars().take(40).collect()
+}
+
+impl Session {
+    /// How the session is named in Kustomer external ids: `call-{id}` or `chat-{id}`, from
+    /// the platform's id, so the same session finds the same records whatever the gateway's
+    /// store.
+    pub fn reference(&self) -> String {
+        let prefix = match self.channel {
+            Channel::Voice => "call",
+            Channel::Chat => "chat",
+        };
+        format!("{prefix}-{}", self.platform_id)
+    }
 }
 
 impl SessionWebhook {
@@ -1274,14 +1314,14 @@ mod tests {
                 "session.id must be a positive",
             ),
             (
-                "id a string",
-                with(&["session", "id"], json!("1001")),
-                "invalid type",
+                "id a path",
+                with(&["session", "id"], json!("../1001")),
+                "session.id must be a positive integer or an id",
             ),
             (
                 "id too big",
                 with(&["session", "id"], json!(1e30)),
-                "invalid type",
+                "session.id must be a positive",
             ),
             (
                 "bad type",
