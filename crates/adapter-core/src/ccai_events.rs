@@ -574,15 +574,11 @@ pub fn stored(channel: Channel, event: &Value) -> String {
     serde_json::json!({"channel": channel_name(channel), "event": event}).to_string()
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use serde_json::json;
+/// Example payloads in the documented shape, for tests here and in the gateway.
+pub mod examples {
+    use serde_json::{json, Value};
 
-    use super::*;
-
-    const ID: &str = "5f0c6a8e-3b1d-4c2a-9e7f-0a1b2c3d4e5f";
-
-    /// The six documented steps of one answered inbound call, as the platform enriches them.
+        /// The six documented steps of one answered inbound call, as the platform enriches them.
     pub fn lifecycle() -> Vec<Value> {
         let base = json!({"call_id": "846802bf90d1", "dn": "+14155552671",
             "connected_at": "2026-11-21T16:00:00.000Z"});
@@ -630,6 +626,15 @@ pub(crate) mod tests {
             })
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const ID: &str = "5f0c6a8e-3b1d-4c2a-9e7f-0a1b2c3d4e5f";
 
     fn one(event: Value) -> Result<SessionEvent, RefusedEvent> {
         let body = json!({"count": 1, "events": [event]}).to_string();
@@ -648,7 +653,7 @@ pub(crate) mod tests {
 
     #[test]
     fn the_six_documented_steps_read_as_the_six_stages() {
-        let body = json!({"count": 6, "events": lifecycle()}).to_string();
+        let body = json!({"count": 6, "events": examples::lifecycle()}).to_string();
         let events = decode_batch(body.as_bytes(), Channel::Voice).unwrap_or_default();
         let stages: Vec<Stage> = events
             .iter()
@@ -692,7 +697,7 @@ pub(crate) mod tests {
 
     #[test]
     fn ids_may_be_strings_or_numbers_and_a_chat_has_its_own_id() {
-        let mut event = lifecycle().remove(0);
+        let mut event = examples::lifecycle().remove(0);
         event["item"]["call_id"] = json!(4242);
         assert_eq!(one(event).map(|e| e.session_id), Ok("4242".into()));
         let chat = json!({"count": 1, "events": [{"event_id": ID, "timestamp": 1_795_276_800_000_i64,
@@ -803,7 +808,7 @@ pub(crate) mod tests {
 
     #[test]
     fn one_bad_event_does_not_spoil_the_batch() {
-        let mut events = lifecycle();
+        let mut events = examples::lifecycle();
         events[1]["timestamp"] = json!("garbage");
         let body = json!({"count": 6, "events": events}).to_string();
         let decoded = decode_batch(body.as_bytes(), Channel::Voice).unwrap_or_default();
@@ -821,7 +826,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_stored_event_decodes_the_same() {
-        let event = lifecycle().remove(2);
+        let event = examples::lifecycle().remove(2);
         let decoded = one(event.clone());
         assert_eq!(
             decode_stored(&stored(Channel::Voice, &event)),

@@ -26,12 +26,13 @@ use crate::{
     ccai_events::{SessionEvent, Stage},
     iso_time::parse_utc_ms,
     session_webhook::{
-        Agent, CrmFacts, Detail, EventKind, Menu, Origin, Session, SessionStatus, SessionWebhook,
+        Agent, CallbackOf, CallbackReason, CrmFacts, Detail, EventKind, Menu, Origin, Session,
+        SessionStatus, SessionWebhook,
     },
 };
 
 /// What the Manager API says of one call or chat.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SessionDetails {
     /// `call_type` or `chat_type`, as given.
     pub session_type: Option<String>,
@@ -54,6 +55,94 @@ pub struct SessionDetails {
     pub hold_seconds: Option<u32>,
     pub connected_at_ms: Option<i64>,
     pub ends_at_ms: Option<i64>,
+    /// The simulator's extension (`x_extension`), read only when the gateway is told to.
+    pub extension: Option<ExtensionFacts>,
+}
+
+/// What the simulator's extension adds to a call or chat resource: facts the public API does
+/// not document. Never read from a real tenant (`--ccai-extension` is off there).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExtensionFacts {
+    pub origin: Option<Origin>,
+    pub custom_data: Vec<crate::session_webhook::CustomDatum>,
+    /// The platform id of the call this one calls back, and why.
+    pub callback_of: Option<(String, CallbackReason)>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireExtension {
+    #[serde(default)]
+    origin: Option<String>,
+    #[serde(default)]
+    custom_data: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    callback_of: Option<WireCallbackOf>,
+    #[serde(default)]
+    end_user: Option<WireExtensionUser>,
+}
+
+#[derive(Deserialize)]
+struct WireCallbackOf {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireExtensionUser {
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn extension_facts(value: Value) -> Result<ExtensionFacts, String> {
+    let wire: WireExtension =
+        serde_json::from_value(value).map_err(|e| format!("x_extension: {e}"))?;
+    let origin = match wire.origin.as_deref() {
+        None => None,
+        Some("ivr") => Some(Origin::Ivr),
+        Some("mobile_sdk") => Some(Origin::MobileSdk),
+        Some("web_sdk") => Some(Origin::WebSdk),
+        Some("agent") => Some(Origin::Agent),
+        Some(_) => return Err("x_extension.origin is not ivr, mobile_sdk, web_sdk or agent".into()),
+    };
+    let callback_of = match wire.callback_of {
+        None => None,
+        Some(of) => {
+            let id = match of.id {
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => s,
+                _ => return Err("x_extension.callback_of.id is missing".into()),
+            };
+            let reason = match of.reason.as_deref() {
+                Some("hang_up_and_call_back") => CallbackReason::HangUpAndCallBack,
+                Some("call_back") => CallbackReason::CallBack,
+                _ => return Err("x_extension.callback_of.reason is not hang_up_and_call_back or call_back".into()),
+            };
+            Some((id, reason))
+        }
+    };
+    let user = wire.end_user;
+    let email = crate::session_webhook::email_text(
+        user.as_ref().and_then(|u| u.email.clone()),
+        "x_extension.end_user.email",
+    )
+    .map_err(|e| e.0)?;
+    Ok(ExtensionFacts {
+        origin,
+        custom_data: crate::session_webhook::custom_data(wire.custom_data).map_err(|e| e.0)?,
+        callback_of,
+        phone: bounded(user.as_ref().and_then(|u| u.phone.clone()), 32),
+        email,
+        name: bounded(user.and_then(|u| u.name), 100),
+    })
 }
 
 #[derive(Deserialize)]
@@ -94,6 +183,8 @@ struct WireDetails {
     connected_at: Option<String>,
     #[serde(default)]
     ends_at: Option<String>,
+    #[serde(default)]
+    x_extension: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -143,8 +234,10 @@ fn http_url(value: Option<String>) -> Option<String> {
 }
 
 /// Decodes a Manager API call or chat resource. Strict only about being a JSON object (or an
-/// array holding the session `id`); every field is optional and a malformed one is left out.
-pub fn decode_details(body: &[u8], id: &str) -> Result<SessionDetails, String> {
+/// array holding the session `id`) whose fields have their documented types; every field is
+/// optional and an out-of-range one is left out. `extension` reads the simulator's
+/// `x_extension` too.
+pub fn decode_details(body: &[u8], id: &str, extension: bool) -> Result<SessionDetails, String> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| format!("the Manager API answered something that is not JSON: {e}"))?;
     let value = match value {
@@ -162,7 +255,12 @@ pub fn decode_details(body: &[u8], id: &str) -> Result<SessionDetails, String> {
     let wire: WireDetails = serde_json::from_value(value)
         .map_err(|e| format!("the Manager API's call or chat does not decode: {e}"))?;
     let _ = wire.id;
+    let extension = match wire.x_extension.filter(|_| extension) {
+        Some(value) => Some(extension_facts(value)?),
+        None => None,
+    };
     Ok(SessionDetails {
+        extension,
         session_type: bounded(wire.call_type, 100),
         status: bounded(wire.status, 64).map(|s| s.to_lowercase().replace(' ', "_")),
         lang: bounded(wire.lang, 16),
@@ -240,6 +338,8 @@ pub struct Known {
     pub direction: Option<Direction>,
     /// Whether an agent was ever assigned (an earlier event said so).
     pub was_assigned: bool,
+    /// The call this one calls back, by the gateway's id (from the extension's facts).
+    pub callback_of: Option<CallbackOf>,
 }
 
 /// The gateway's own session events for one documented event: what the agent's adapter shows
@@ -292,6 +392,8 @@ pub fn internal_events(
         .dn
         .clone()
         .or_else(|| details.and_then(|d| d.end_user_identifier.clone()));
+    let extension = details.and_then(|d| d.extension.clone()).unwrap_or_default();
+    let origin = extension.origin.or(origin);
     let crm = CrmFacts {
         origin,
         menu: details.and_then(|d| d.menu.clone()),
@@ -299,15 +401,15 @@ pub fn internal_events(
             .and_then(|d| d.menu_path.clone())
             .or_else(|| (!event.queue_path.is_empty()).then(|| event.queue_path.join(" > "))),
         lang: details.and_then(|d| d.lang.clone()),
-        phone: None,
-        email: None,
-        name: None,
+        phone: extension.phone.clone(),
+        email: extension.email.clone(),
+        name: extension.name.clone(),
         queue_seconds: details.and_then(|d| d.queue_seconds),
         call_seconds: details.and_then(|d| d.duration_seconds),
         hold_seconds: details.and_then(|d| d.hold_seconds),
         recording_url: details.and_then(|d| d.recording_url.clone()),
-        custom_data: Vec::new(),
-        callback_of: None,
+        custom_data: extension.custom_data.clone(),
+        callback_of: known.callback_of,
     };
     let agent = agent_id.map(|id| Agent {
         id: Some(id),
@@ -368,7 +470,7 @@ mod tests {
     use crate::ccai_events::decode_batch;
 
     fn events() -> Vec<SessionEvent> {
-        let body = json!({"count": 6, "events": crate::ccai_events::tests::lifecycle()});
+        let body = json!({"count": 6, "events": crate::ccai_events::examples::lifecycle()});
         decode_batch(body.to_string().as_bytes(), Channel::Voice)
             .unwrap_or_default()
             .into_iter()
@@ -387,7 +489,7 @@ mod tests {
         if let (Some(call), Value::Object(extra)) = (call.as_object_mut(), extra) {
             call.extend(extra);
         }
-        decode_details(json!([call]).to_string().as_bytes(), "846802")
+        decode_details(json!([call]).to_string().as_bytes(), "846802", false)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -420,17 +522,19 @@ mod tests {
             (Some(12), Some(300), Some(5))
         );
         assert!(!d.is_voicemail());
-        assert!(decode_details(b"[]", "1").is_err());
-        assert!(decode_details(b"\"x\"", "1").is_err());
-        assert!(decode_details(b"<html>", "1").is_err());
+        assert!(decode_details(b"[]", "1", false).is_err());
+        assert!(decode_details(b"\"x\"", "1", false).is_err());
+        assert!(decode_details(b"<html>", "1", false).is_err());
         let odd = decode_details(
             br#"{"rating": 9, "recording_url": "file:///etc/passwd", "lang": 3}"#,
             "1",
+            false,
         );
         assert!(odd.is_err(), "a wrong type is refused, not misread");
         let odd = decode_details(
             br#"{"rating": 9, "recording_url": "file:///etc/passwd"}"#,
             "1",
+            false,
         )
         .unwrap_or_default();
         assert_eq!((odd.rating, odd.recording_url), (None, None));
@@ -515,6 +619,25 @@ mod tests {
         let with_recording = details(json!({"agent_info": null, "status": "voicemail",
             "recording_url": "https://tenant.example/vm/1.wav"}));
         assert_eq!(kinds(&ended, Some(&with_recording), &known), ["voicemail"]);
+    }
+
+    #[test]
+    fn the_simulators_extension_is_read_only_when_asked() {
+        let body = json!({"id": 7, "call_type": "Voice Inbound (App)", "x_extension": {
+            "origin": "mobile_sdk", "end_user": {"email": "Amelie@Example.com", "name": "Amélie"},
+            "custom_data": {"plan": {"label": "Plan", "value": "gold", "type": "string"}},
+            "callback_of": {"id": 6, "reason": "call_back"}}})
+        .to_string();
+        let plain = decode_details(body.as_bytes(), "7", false).unwrap_or_default();
+        assert_eq!(plain.extension, None, "never read from a real tenant");
+        let extended = decode_details(body.as_bytes(), "7", true).unwrap_or_default();
+        let facts = extended.extension.unwrap_or_default();
+        assert_eq!(facts.origin, Some(Origin::MobileSdk));
+        assert_eq!(facts.email.as_deref(), Some("amelie@example.com"));
+        assert_eq!(facts.custom_data.len(), 1);
+        assert_eq!(facts.callback_of, Some(("6".into(), CallbackReason::CallBack)));
+        let bad = json!({"id": 7, "x_extension": {"origin": "fax"}}).to_string();
+        assert!(decode_details(bad.as_bytes(), "7", true).is_err());
     }
 
     #[test]

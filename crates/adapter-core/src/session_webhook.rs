@@ -642,7 +642,7 @@ fn timestamp(value: Option<String>, field: &str) -> Result<Option<i64>, InvalidW
 }
 
 /// A lower-cased email address, checked for an `@`.
-fn email_text(value: Option<String>, field: &str) -> Result<Option<String>, InvalidWebhook> {
+pub(crate) fn email_text(value: Option<String>, field: &str) -> Result<Option<String>, InvalidWebhook> {
     let email = text(value, field, 254)?.map(|e| e.to_lowercase());
     if email.as_deref().is_some_and(|e| !e.contains('@')) {
         return Err(invalid(format!("{field} is not an email address")));
@@ -676,7 +676,7 @@ pub const MAX_CUSTOM_DATA: usize = 50;
 
 /// The SDK's `custom_data`, each value checked against its declared type. Entries the agent
 /// must not see (`invisible_to_agent`) are kept: the CRM mapping decides where they go.
-fn custom_data(
+pub fn custom_data(
     value: Option<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Vec<CustomDatum>, InvalidWebhook> {
     let Some(map) = value else {

@@ -122,8 +122,11 @@ impl Stack {
         let listen: SocketAddr = "127.0.0.1:0".parse()?;
         let mut config = Config::for_tests(listen, dir);
         config.ccai_url = format!("http://{sim_api}");
-        config.webhook_user = Some(HOOK_USER.into());
-        config.webhook_password = Some(Secret::new(HOOK_PASSWORD));
+        config.call_webhook_user = Some(HOOK_USER.into());
+        config.chat_webhook_user = Some(HOOK_USER.into());
+        config.ccai_extension = true;
+        config.call_webhook_password = Some(Secret::new(HOOK_PASSWORD));
+        config.chat_webhook_password = Some(Secret::new(HOOK_PASSWORD));
         config.admin_emails = vec![ADMIN.into()];
         config.crm.crm_sync = true;
         config.crm.kustomer_url = format!("http://{sim_api}");

@@ -269,6 +269,7 @@ async fn seed_status(state: &AppState, agent_id: i64) {
             .unwrap_or_default(),
     };
     let next = state.events.state(agent_id).next_status;
+    state.agent_status.touched(agent_id);
     state.events.publish_status(
         agent_id,
         Some(StatusView {
@@ -365,10 +366,12 @@ async fn place_call(
     };
     tracing::info!(agent = %call.agent_email, ?placed, "outbound call placed");
     let (CallPlaced::Created(info) | CallPlaced::NeedsAgent(info)) = &placed;
+    // The platform's events for this call will say nothing of its direction: remember it.
+    let call_id = state.store.session_id("call", &info.id, true).await?;
     state.events.publish(
         signed_in.session.ccai_agent_id,
         AgentEvent::Call(CallView {
-            call_id: info.id,
+            call_id,
             direction: Direction::Outbound,
             state: CallState::Dialing,
             number: Some(number.to_owned()),
@@ -380,13 +383,13 @@ async fn place_call(
     Ok(match placed {
         CallPlaced::Created(info) => (
             StatusCode::CREATED,
-            Json(json!({"call_id": info.id, "status": info.status, "needs_agent": false})),
+            Json(json!({"call_id": call_id, "status": info.status, "needs_agent": false})),
         )
             .into_response(),
         CallPlaced::NeedsAgent(info) => (
             StatusCode::ACCEPTED,
             Json(json!({
-                "call_id": info.id, "status": info.status, "needs_agent": true,
+                "call_id": call_id, "status": info.status, "needs_agent": true,
                 "message": "The call is created: finish it in the adapter (for example, choose the outbound number).",
             })),
         )
@@ -448,6 +451,7 @@ pub async fn change_status(
             ))
         }
     };
+    state.agent_status.touched(agent_id);
     state.events.publish(
         agent_id,
         AgentEvent::StatusChanged {

@@ -122,9 +122,28 @@ pub struct PlaceCall {
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct CallInfo {
-    pub id: i64,
+    /// The platform's call id (a number in the Apps API's call object; text is accepted too).
+    #[serde(deserialize_with = "platform_id")]
+    pub id: String,
     #[serde(default)]
     pub status: Option<String>,
+}
+
+/// A platform id given as a number or as text, as text.
+fn platform_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Number(n) => Ok(n.to_string()),
+        Value::String(s)
+            if !s.is_empty()
+                && s.len() <= 64
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            Ok(s)
+        }
+        other => Err(serde::de::Error::custom(format!(
+            "a call id must be a number or an id, not {other}"
+        ))),
+    }
 }
 
 /// What placing a call did.
@@ -161,7 +180,7 @@ pub trait CcaiApi: Send + Sync {
     /// Applies a call control (`POST /ext/call-control/v1/calls/{id}/{action}`); never retried.
     fn call_control(
         &self,
-        call_id: i64,
+        call_id: &str,
         action: &str,
         body: &Value,
     ) -> impl Future<Output = Result<Value, CcaiError>> + Send;
@@ -247,7 +266,7 @@ pub struct HttpCcai {
     http: reqwest::Client,
     settings: CcaiSettings,
     budget: RateBudget,
-    agents: Mutex<Option<Cached<HashMap<String, i64>>>>,
+    agents: Mutex<Option<Cached<Vec<Agent>>>>,
     statuses: Mutex<Option<Cached<Vec<UserStatus>>>>,
 }
 
@@ -395,21 +414,95 @@ impl HttpCcai {
     }
 
     async fn agents_by_email(&self, refresh: bool) -> Result<HashMap<String, i64>, CcaiError> {
+        let read = if refresh { Read::Refresh } else { Read::Cached };
+        Ok(self
+            .agents(read)
+            .await?
+            .into_iter()
+            .map(|a| (a.email.to_lowercase(), a.id))
+            .collect())
+    }
+
+    /// The agent directory (`GET /manager/api/v1/agents`, every page), as `read` asks. One
+    /// read at a time: callers that arrive during a read share its result.
+    pub async fn agents(&self, read: Read) -> Result<Vec<Agent>, CcaiError> {
         let mut cache = self.agents.lock().await;
-        if refresh || !self.fresh(&cache) {
+        let recent = cache
+            .as_ref()
+            .is_some_and(|c| c.at.elapsed() < MIN_DIRECTORY_REFRESH);
+        let stale = match read {
+            Read::Cached => !self.fresh(&cache),
+            Read::Refresh => !recent || !self.fresh(&cache),
+            Read::Fresh => true,
+        };
+        if stale {
             let agents: Vec<Agent> = self.list("/manager/api/v1/agents").await?;
-            let by_email = agents
-                .into_iter()
-                .map(|a| (a.email.to_lowercase(), a.id))
-                .collect();
             *cache = Some(Cached {
                 at: Instant::now(),
-                value: by_email,
+                value: agents,
             });
         }
         Ok(cache.as_ref().map(|c| c.value.clone()).unwrap_or_default())
     }
+
+    /// The email of the agent with this platform id, from the directory (read again once when
+    /// it does not know the id).
+    pub async fn agent_email(&self, agent_id: i64) -> Result<Option<String>, CcaiError> {
+        let find = |agents: Vec<Agent>| {
+            agents
+                .into_iter()
+                .find(|a| a.id == agent_id)
+                .map(|a| a.email.to_lowercase())
+        };
+        if let Some(email) = find(self.agents(Read::Cached).await?) {
+            return Ok(Some(email));
+        }
+        Ok(find(self.agents(Read::Refresh).await?))
+    }
+
+    /// A session's details: the Manager API's call (`GET /manager/api/v1/calls/{id}`) or chat
+    /// (`GET /manager/api/v1/chats/{id}`) resource, as its raw JSON (decoded by
+    /// [`adapter_core::manager::decode_details`]). Within the tenant's budget, retried like
+    /// every read.
+    pub async fn session_details(
+        &self,
+        channel: adapter_core::agent_events::Channel,
+        platform_id: &str,
+    ) -> Result<Vec<u8>, CcaiError> {
+        let what = match channel {
+            adapter_core::agent_events::Channel::Voice => "calls",
+            adapter_core::agent_events::Channel::Chat => "chats",
+        };
+        let id: String = platform_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        let (_, body) = self
+            .send(
+                Method::GET,
+                &format!("/manager/api/v1/{what}/{id}"),
+                None,
+                true,
+            )
+            .await?;
+        Ok(body)
+    }
 }
+
+/// How fresh a directory read must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// The cached copy while it is fresh (minutes).
+    Cached,
+    /// Read again, unless someone did within [`MIN_DIRECTORY_REFRESH`] (a miss).
+    Refresh,
+    /// Read again now (the status refresher, which batches its reads itself).
+    Fresh,
+}
+
+/// The shortest time between two reads of the agent directory asked for by a miss or a
+/// refresh: sign-ins and webhooks for unknown agents cannot flood the tenant's budget.
+pub const MIN_DIRECTORY_REFRESH: Duration = Duration::from_secs(5);
 
 impl CcaiApi for HttpCcai {
     /// The tenant's statuses (cached).
@@ -490,7 +583,7 @@ impl CcaiApi for HttpCcai {
 
     async fn call_control(
         &self,
-        call_id: i64,
+        call_id: &str,
         action: &str,
         body: &Value,
     ) -> Result<Value, CcaiError> {
@@ -519,10 +612,7 @@ impl HttpCcai {
             .and_then(|a| a.status.clone());
         *self.agents.lock().await = Some(Cached {
             at: Instant::now(),
-            value: agents
-                .into_iter()
-                .map(|a| (a.email.to_lowercase(), a.id))
-                .collect(),
+            value: agents,
         });
         Ok(status)
     }

@@ -59,14 +59,31 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_DEV_SIGN_IN")]
     pub dev_sign_in: bool,
 
-    /// User name the CCAI Platform's session webhooks must carry (HTTP Basic). Without it and
-    /// `--webhook-password`, `POST /webhooks/ccai` answers 503 `webhooks_disabled`.
-    #[arg(long, env = "GATEWAY_WEBHOOK_USER")]
-    pub webhook_user: Option<String>,
+    /// User name the platform's call session events must carry (HTTP Basic), as configured
+    /// for "Call events" under Session Data Export. Without it and `--call-webhook-password`,
+    /// `POST /webhooks/ccai/calls` answers 503 `webhooks_disabled`.
+    #[arg(long, env = "GATEWAY_CALL_WEBHOOK_USER")]
+    pub call_webhook_user: Option<String>,
 
-    /// Password the session webhooks must carry (HTTP Basic). Never logged.
-    #[arg(long, env = "GATEWAY_WEBHOOK_PASSWORD", hide_env_values = true)]
-    pub webhook_password: Option<Secret>,
+    /// Password the call session events must carry (HTTP Basic). Never logged.
+    #[arg(long, env = "GATEWAY_CALL_WEBHOOK_PASSWORD", hide_env_values = true)]
+    pub call_webhook_password: Option<Secret>,
+
+    /// User name the platform's chat session events must carry (HTTP Basic), configured
+    /// separately from the call events. Without it, `POST /webhooks/ccai/chats` answers 503.
+    #[arg(long, env = "GATEWAY_CHAT_WEBHOOK_USER")]
+    pub chat_webhook_user: Option<String>,
+
+    /// Password the chat session events must carry (HTTP Basic). Never logged.
+    #[arg(long, env = "GATEWAY_CHAT_WEBHOOK_PASSWORD", hide_env_values = true)]
+    pub chat_webhook_password: Option<Secret>,
+
+    /// Take the simulator's extension events (`POST /webhooks/ccai/extension`, with the call
+    /// events' credentials): what the public CCAI APIs do not document (SmartAction results,
+    /// chat transcripts, CSAT comments, voicemail read/dismissed, in-call changes, SDK custom
+    /// data, which call a call-back follows). Off for a real tenant.
+    #[arg(long, env = "GATEWAY_CCAI_EXTENSION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub ccai_extension: bool,
 
     /// Emails of the agents who administer the adapter (status inheritance settings),
     /// comma-separated.
@@ -76,6 +93,11 @@ pub struct Config {
     /// The CRM sync: Kustomer URL and API key, the org's budget.
     #[command(flatten)]
     pub crm: crate::crm::CrmConfig,
+
+    /// How often every known agent's status is read from the agent directory, in seconds (one
+    /// paged read for all of them, inside the tenant's budget); 0 turns the periodic read off.
+    #[arg(long, env = "GATEWAY_STATUS_REFRESH_SECONDS", default_value_t = 30)]
+    pub status_refresh_seconds: u64,
 
     /// How long a session lasts without a refresh, in minutes.
     #[arg(long, env = "GATEWAY_SESSION_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
@@ -102,11 +124,15 @@ impl Config {
             ccai_token: Secret::new("sim-token"),
             agents_file: None,
             dev_sign_in: true,
-            webhook_user: None,
-            webhook_password: None,
+            call_webhook_user: None,
+            call_webhook_password: None,
+            chat_webhook_user: None,
+            chat_webhook_password: None,
+            ccai_extension: false,
             admin_emails: Vec::new(),
             crm: crate::crm::CrmConfig::for_tests(),
             session_minutes: 15,
+            status_refresh_seconds: 30,
         }
     }
 }
@@ -196,17 +222,27 @@ mod tests {
     #[test]
     fn webhook_credentials_are_optional_and_the_password_never_prints() {
         let config = Config::try_parse_from(["adapter-gateway"]).unwrap();
-        assert_eq!((config.webhook_user, config.webhook_password), (None, None));
+        assert_eq!(
+            (config.call_webhook_user, config.call_webhook_password),
+            (None, None)
+        );
+        assert!(!config.ccai_extension, "the extension is off for a real tenant");
         let config = Config::try_parse_from([
             "adapter-gateway",
-            "--webhook-user",
+            "--call-webhook-user",
             "ccai",
-            "--webhook-password",
+            "--call-webhook-password",
             "s3cr3t-hook",
+            "--chat-webhook-user",
+            "ccai-chat",
+            "--chat-webhook-password",
+            "s3cr3t-chat",
         ])
         .unwrap();
-        assert_eq!(config.webhook_user.as_deref(), Some("ccai"));
-        assert!(!format!("{config:?}").contains("s3cr3t-hook"));
+        assert_eq!(config.call_webhook_user.as_deref(), Some("ccai"));
+        assert_eq!(config.chat_webhook_user.as_deref(), Some("ccai-chat"));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cr3t-hook") && !printed.contains("s3cr3t-chat"));
     }
 
     #[test]

@@ -202,9 +202,12 @@ pub async fn control(
         }
         _ => {}
     }
+    let Some((_, platform_id)) = state.store.platform_session(call_id).await? else {
+        return Err(unknown_call());
+    };
     match state
         .ccai
-        .call_control(call_id, control.as_str(), &upstream)
+        .call_control(&platform_id, control.as_str(), &upstream)
         .await
     {
         Ok(result) => {

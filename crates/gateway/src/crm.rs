@@ -22,8 +22,11 @@ pub mod executor;
 use std::{sync::Arc, time::Duration};
 
 use adapter_core::{
+    backoff::Backoff,
+    ccai_events::{self, SessionEvent},
     crm::{check_mapping, plan, FieldMapping, Settings},
-    session_webhook,
+    manager::{self, Known},
+    session_webhook::{self, CallbackOf, SessionWebhook},
 };
 use clap::Args;
 use serde_json::Value;
@@ -31,6 +34,7 @@ use sqlx::SqlitePool;
 use tokio::sync::Notify;
 
 use crate::{
+    ccai::HttpCcai,
     config::Secret,
     kustomer::{HttpKustomer, KustomerError, KustomerSettings},
 };
@@ -39,6 +43,15 @@ use crate::{
 pub const MAX_ATTEMPTS: i64 = 10;
 /// How long a claimed operation is someone's before another worker may take it.
 pub const LEASE: Duration = Duration::from_secs(10);
+
+/// Retries of a session's details (the Manager API): from a second to five minutes, for as
+/// long as it takes; the event is never dropped.
+const DETAILS_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_secs(1),
+    max: Duration::from_secs(300),
+    factor: 2,
+    jitter: 0.2,
+};
 
 /// Configuration of the CRM sync (flags and environment).
 #[derive(Args, Clone, Debug)]
@@ -129,6 +142,10 @@ pub enum CrmError {
 struct Inner {
     pool: SqlitePool,
     kustomer: HttpKustomer,
+    /// Reads the sessions' details (the Manager API) for the rules.
+    ccai: Arc<HttpCcai>,
+    /// Read the simulator's extension facts on those details.
+    extension: bool,
     config: CrmConfig,
     planner: Notify,
     executor: Notify,
@@ -161,7 +178,12 @@ impl std::fmt::Debug for CrmSync {
 impl CrmSync {
     /// Sets up the client; starts the planner and the executor when the sync is on. Off, the
     /// inbox is emptied: those events are not synced.
-    pub async fn start(config: CrmConfig, pool: SqlitePool) -> Result<CrmSync, CrmError> {
+    pub async fn start(
+        config: CrmConfig,
+        pool: SqlitePool,
+        ccai: Arc<HttpCcai>,
+        extension: bool,
+    ) -> Result<CrmSync, CrmError> {
         let kustomer = HttpKustomer::new(
             KustomerSettings {
                 base_url: config.kustomer_url.clone(),
@@ -176,6 +198,8 @@ impl CrmSync {
             inner: Arc::new(Inner {
                 pool,
                 kustomer,
+                ccai,
+                extension,
                 config,
                 planner: Notify::new(),
                 executor: Notify::new(),
@@ -335,70 +359,230 @@ impl CrmSync {
         }
     }
 
-    /// Plans the queued webhooks, in order; answers how many.
+    /// Plans the queued session events, in order within each session; answers how many were
+    /// taken. An event whose session details cannot be read yet stays queued with its reason
+    /// and is retried with backoff, and the later events of its session wait behind it.
     pub async fn plan_pending(&self) -> Result<usize, CrmError> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT seq, payload FROM crm_inbox ORDER BY seq LIMIT 200")
-                .fetch_all(&self.inner.pool)
-                .await?;
+        let now = crate::sessions::now_ms();
+        let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT seq, payload, attempts, due_ms FROM crm_inbox ORDER BY seq LIMIT 200",
+        )
+        .fetch_all(&self.inner.pool)
+        .await?;
         if rows.is_empty() {
             return Ok(0);
         }
         let org = self.settings().await?;
-        let count = rows.len();
-        for (seq, payload) in rows {
-            let mut tx = self.inner.pool.begin().await?;
-            match session_webhook::decode(payload.as_bytes()) {
-                Ok(webhook) => {
-                    let session_id = webhook.session.id;
-                    sqlx::query(
-                        "INSERT OR IGNORE INTO crm_sessions (session_id, started_ms) VALUES (?, ?)",
-                    )
-                    .bind(session_id)
-                    .bind(webhook.occurred_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                    let (started,): (i64,) =
-                        sqlx::query_as("SELECT started_ms FROM crm_sessions WHERE session_id = ?")
-                            .bind(session_id)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    let provisioned = org.custom_fields_at_ms.is_some_and(|at| at <= started);
-                    let settings = Settings {
-                        create_abandoned: org.create_abandoned,
-                        record_fields: provisioned,
-                        account_field: provisioned,
-                        mapping: org.mapping.clone(),
-                        default_country: self.inner.config.crm_default_country.clone(),
-                    };
-                    let now = crate::sessions::now_ms();
-                    for planned in plan(&webhook, &settings) {
-                        let op = serde_json::to_string(&planned.op)
-                            .map_err(|e| CrmError::Invalid(e.to_string()))?;
-                        sqlx::query(
-                            "INSERT OR IGNORE INTO crm_outbox (key, session_id, rule, op, due_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-                        )
-                        .bind(&planned.key)
-                        .bind(planned.session_id)
-                        .bind(planned.rule.as_str())
-                        .bind(op)
-                        .bind(now)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
+        let mut waiting: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut taken = 0;
+        for (seq, payload, attempts, due_ms) in rows {
+            let inbox = match Inbox::decode(&payload) {
+                Ok(inbox) => inbox,
                 // Checked at intake, so only a payload from an older gateway could fail here.
                 Err(error) => {
-                    tracing::warn!(seq, %error, "CRM planner: an inbox event no longer decodes; skipped")
+                    tracing::warn!(seq, %error, "CRM planner: an inbox event no longer decodes; skipped");
+                    self.drop_inbox(seq).await?;
+                    continue;
+                }
+            };
+            let key = inbox.session_key();
+            if waiting.contains(&key) || due_ms > now {
+                waiting.insert(key);
+                continue;
+            }
+            match self.internal_events(&inbox).await {
+                Ok(events) => {
+                    self.plan_events(seq, &events, &org).await?;
+                    taken += 1;
+                }
+                Err(reason) => {
+                    waiting.insert(key);
+                    let delay = DETAILS_BACKOFF
+                        .delay(u32::try_from(attempts + 1).unwrap_or(u32::MAX), 0.5);
+                    tracing::warn!(seq, attempts = attempts + 1, %reason, ?delay, "CRM planner: the session's details cannot be read yet; retrying");
+                    sqlx::query(
+                        "UPDATE crm_inbox SET attempts = attempts + 1, due_ms = ?, last_error = ? WHERE seq = ?",
+                    )
+                    .bind(now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2))
+                    .bind(&reason)
+                    .bind(seq)
+                    .execute(&self.inner.pool)
+                    .await?;
                 }
             }
-            sqlx::query("DELETE FROM crm_inbox WHERE seq = ?")
-                .bind(seq)
+        }
+        Ok(taken)
+    }
+
+    async fn drop_inbox(&self, seq: i64) -> Result<(), CrmError> {
+        sqlx::query("DELETE FROM crm_inbox WHERE seq = ?")
+            .bind(seq)
+            .execute(&self.inner.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The gateway's own session events for one inbox event: a documented event with its
+    /// session's details from the Manager API when its stage needs them, or an extension event.
+    /// `Err` says why the details cannot be had yet.
+    async fn internal_events(&self, inbox: &Inbox) -> Result<Vec<SessionWebhook>, String> {
+        let pool = &self.inner.pool;
+        match inbox {
+            Inbox::Extension(webhook) => {
+                let mut webhook = webhook.clone();
+                webhook.session.id = crate::store::Store::session_id_in(
+                    pool,
+                    ccai_events::channel_name(webhook.channel),
+                    &webhook.session.platform_id,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                Ok(vec![webhook])
+            }
+            Inbox::Documented(event) => {
+                let channel = ccai_events::channel_name(event.channel);
+                let id = crate::store::Store::session_id_in(pool, channel, &event.session_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (agent_id, outbound): (Option<i64>, bool) = sqlx::query_as(
+                    "SELECT agent_id, outbound FROM platform_sessions WHERE id = ?",
+                )
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .map_err(|e| e.to_string())?;
+                let stage = event.stage();
+                let details = if stage.needs_details() {
+                    let body = self
+                        .inner
+                        .ccai
+                        .session_details(event.channel, &event.session_id)
+                        .await
+                        .map_err(|e| format!("the Manager API's {channel} {}: {e}", event.session_id))?;
+                    Some(
+                        manager::decode_details(&body, &event.session_id, self.inner.extension)
+                            .map_err(|e| format!("{channel} {}: {e}", event.session_id))?,
+                    )
+                } else {
+                    None
+                };
+                let agent_id = event
+                    .agent_id()
+                    .or(agent_id)
+                    .or(details.as_ref().and_then(|d| d.agent_id));
+                let agent_email = match agent_id {
+                    Some(agent) if stage.needs_details() => self
+                        .inner
+                        .ccai
+                        .agent_email(agent)
+                        .await
+                        .map_err(|e| format!("the agent directory: {e}"))?,
+                    _ => None,
+                };
+                let callback_of = match details
+                    .as_ref()
+                    .and_then(|d| d.extension.as_ref())
+                    .and_then(|x| x.callback_of.clone())
+                {
+                    Some((previous, reason)) => Some(CallbackOf {
+                        session_id: crate::store::Store::session_id_in(pool, "call", &previous)
+                            .await
+                            .map_err(|e| e.to_string())?,
+                        reason,
+                    }),
+                    None => None,
+                };
+                let known = Known {
+                    id,
+                    agent_email,
+                    direction: outbound.then_some(adapter_core::agent_events::Direction::Outbound),
+                    was_assigned: agent_id.is_some(),
+                    callback_of,
+                };
+                Ok(manager::internal_events(event, details.as_ref(), &known))
+            }
+        }
+    }
+
+    /// Runs the rules on `events` and stores every planned operation, and drops inbox row
+    /// `seq`, in one transaction.
+    async fn plan_events(
+        &self,
+        seq: i64,
+        events: &[SessionWebhook],
+        org: &OrgCrmSettings,
+    ) -> Result<(), CrmError> {
+        let mut tx = self.inner.pool.begin().await?;
+        for webhook in events {
+            let session_id = webhook.session.id;
+            sqlx::query("INSERT OR IGNORE INTO crm_sessions (session_id, started_ms) VALUES (?, ?)")
+                .bind(session_id)
+                .bind(webhook.occurred_at_ms)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
+            let (started,): (i64,) =
+                sqlx::query_as("SELECT started_ms FROM crm_sessions WHERE session_id = ?")
+                    .bind(session_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let provisioned = org.custom_fields_at_ms.is_some_and(|at| at <= started);
+            let settings = Settings {
+                create_abandoned: org.create_abandoned,
+                record_fields: provisioned,
+                account_field: provisioned,
+                mapping: org.mapping.clone(),
+                default_country: self.inner.config.crm_default_country.clone(),
+            };
+            let now = crate::sessions::now_ms();
+            for planned in plan(webhook, &settings) {
+                let op = serde_json::to_string(&planned.op)
+                    .map_err(|e| CrmError::Invalid(e.to_string()))?;
+                sqlx::query(
+                    "INSERT OR IGNORE INTO crm_outbox (key, session_id, rule, op, due_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&planned.key)
+                .bind(planned.session_id)
+                .bind(planned.rule.as_str())
+                .bind(op)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
-        Ok(count)
+        sqlx::query("DELETE FROM crm_inbox WHERE seq = ?")
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// An event waiting in the CRM inbox.
+enum Inbox {
+    /// The platform's documented session event.
+    Documented(SessionEvent),
+    /// The simulator's extension (see [`crate::webhooks`]).
+    Extension(SessionWebhook),
+}
+
+impl Inbox {
+    fn decode(payload: &str) -> Result<Inbox, String> {
+        let value: Value = serde_json::from_str(payload).map_err(|e| e.to_string())?;
+        match value.get("extension") {
+            Some(extension) => session_webhook::decode(extension.to_string().as_bytes())
+                .map(Inbox::Extension)
+                .map_err(|e| e.0),
+            None => ccai_events::decode_stored(payload).map(Inbox::Documented),
+        }
+    }
+
+    /// Which session it is about: events of one session are planned in order.
+    fn session_key(&self) -> String {
+        match self {
+            Inbox::Documented(e) => format!("{}-{}", ccai_events::channel_name(e.channel), e.session_id),
+            Inbox::Extension(w) => w.session.reference(),
+        }
     }
 }

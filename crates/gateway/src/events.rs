@@ -288,6 +288,11 @@ impl EventHub {
         log.last_seq
     }
 
+    /// Every agent the log knows (restored or seen since).
+    pub fn agent_ids(&self) -> Vec<i64> {
+        self.agents().keys().copied().collect()
+    }
+
     /// What the gateway knows of the agent now (the folded state).
     pub fn state(&self, agent_id: i64) -> AgentState {
         self.agents()

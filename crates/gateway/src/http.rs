@@ -37,8 +37,16 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", crate::api::routes())
         .merge(crate::crm::admin::routes())
         .route(
-            "/webhooks/ccai",
-            axum::routing::post(crate::webhooks::receive),
+            "/webhooks/ccai/calls",
+            axum::routing::post(crate::webhooks::receive_calls),
+        )
+        .route(
+            "/webhooks/ccai/chats",
+            axum::routing::post(crate::webhooks::receive_chats),
+        )
+        .route(
+            "/webhooks/ccai/extension",
+            axum::routing::post(crate::webhooks::receive_extension),
         )
         .with_state(state);
     if let Some(dir) = widget_dir {

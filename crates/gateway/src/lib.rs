@@ -5,7 +5,10 @@
 //! - [`agents`]: who may sign in.
 //! - [`sessions`]: agent sessions (bearer tokens, stored hashed).
 //! - [`events`]: the per-agent event log and its WebSocket stream (sequence, resume, snapshot).
-//! - [`webhooks`]: the CCAI Platform's session webhooks in, published on the event stream.
+//! - [`webhooks`]: the CCAI Platform's session events in (documented call and chat events, and
+//!   the simulator's extension), recorded before the answer, published on the event stream.
+//! - [`agent_status`]: the agents' CCAI statuses from what the gateway set, the session
+//!   lifecycle and the agent directory.
 //! - [`inheritance`]: Kustomer → CCAI status inheritance: the admin's settings and the policy.
 //! - [`controls`]: call controls the upstream offers, discovered and forwarded.
 //! - [`ccai`]: the CCAI Platform client (tenant credentials, shared rate budget, coalescing).
@@ -17,6 +20,7 @@
 
 pub use adapter_server_common::{init_tracing, shutdown_signal};
 
+pub mod agent_status;
 pub mod agents;
 pub mod api;
 pub mod ccai;
@@ -65,6 +69,8 @@ pub struct AppState {
     pub inheritance: inheritance::Inheritance,
     /// The CRM sync (rules, outbox, Kustomer client).
     pub crm: crm::CrmSync,
+    /// Reads agents' statuses from the directory when the lifecycle cannot tell them.
+    pub agent_status: agent_status::AgentStatus,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,9 +127,20 @@ impl Gateway {
                 webhooks::KEEP_DAYS
             ),
         }
-        match (&config.webhook_user, &config.webhook_password) {
-            (Some(_), Some(_)) => tracing::info!("session webhooks are on: POST /webhooks/ccai"),
-            _ => tracing::warn!("session webhooks are off (no --webhook-user and --webhook-password): calls will not reach the agents' adapters"),
+        match (&config.call_webhook_user, &config.call_webhook_password) {
+            (Some(_), Some(_)) => {
+                tracing::info!("call session events are on: POST /webhooks/ccai/calls")
+            }
+            _ => tracing::warn!("call session events are off (no --call-webhook-user and --call-webhook-password): calls will not reach the agents' adapters"),
+        }
+        match (&config.chat_webhook_user, &config.chat_webhook_password) {
+            (Some(_), Some(_)) => {
+                tracing::info!("chat session events are on: POST /webhooks/ccai/chats")
+            }
+            _ => tracing::warn!("chat session events are off (no --chat-webhook-user and --chat-webhook-password): chats will not reach the agents' adapters"),
+        }
+        if config.ccai_extension {
+            tracing::warn!("the simulator's extension is on (--ccai-extension): POST /webhooks/ccai/extension takes what the public CCAI APIs do not document");
         }
         let capabilities = controls::Capabilities::default();
         // Bounded: an unreachable upstream must not hold the gateway up; the refresh retries.
@@ -152,7 +169,14 @@ impl Gateway {
         let starts = store.record_start(VERSION, &local.to_string()).await?;
         let events = events::EventHub::open(store.pool()).await?;
         let inheritance = inheritance::Inheritance::load(&store.pool()).await?;
-        let crm = crm::CrmSync::start(config.crm.clone(), store.pool()).await?;
+        let crm = crm::CrmSync::start(
+            config.crm.clone(),
+            store.pool(),
+            Arc::clone(&ccai),
+            config.ccai_extension,
+        )
+        .await?;
+        let (agent_status, status_asks) = agent_status::AgentStatus::new();
         tracing::info!(
             version = VERSION,
             data_dir = %config.data_dir.display(),
@@ -161,9 +185,8 @@ impl Gateway {
             "gateway listening on http://{local}"
         );
         spawn_screen_pops(crm.resolved(), events.clone());
-        Ok(Gateway {
-            listener,
-            state: AppState {
+        let refresh_every = std::time::Duration::from_secs(config.status_refresh_seconds);
+        let state = AppState {
                 store,
                 config: Arc::new(config),
                 sessions,
@@ -174,8 +197,14 @@ impl Gateway {
                 capabilities,
                 inheritance,
                 crm,
-            },
-        })
+                agent_status,
+        };
+        tokio::spawn(agent_status::AgentStatus::run(
+            state.clone(),
+            status_asks,
+            refresh_every,
+        ));
+        Ok(Gateway { listener, state })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {

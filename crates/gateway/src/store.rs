@@ -22,6 +22,31 @@ pub enum StoreError {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// [`Store::session_id`] inside a transaction or on a connection.
+pub async fn session_id(
+    conn: &mut sqlx::SqliteConnection,
+    channel: &str,
+    platform_id: &str,
+    outbound: bool,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO platform_sessions (channel, platform_id, outbound) VALUES (?, ?, ?)
+         ON CONFLICT (channel, platform_id) DO UPDATE SET outbound = MAX(outbound, excluded.outbound)",
+    )
+    .bind(channel)
+    .bind(platform_id)
+    .bind(outbound)
+    .execute(&mut *conn)
+    .await?;
+    let (id,): (i64,) =
+        sqlx::query_as("SELECT id FROM platform_sessions WHERE channel = ? AND platform_id = ?")
+            .bind(channel)
+            .bind(platform_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(id)
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
@@ -88,6 +113,38 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// The gateway's id for the platform's session `platform_id` on `channel` (`call` or
+    /// `chat`), made on first sight; `outbound` marks a call the gateway placed.
+    pub async fn session_id(
+        &self,
+        channel: &str,
+        platform_id: &str,
+        outbound: bool,
+    ) -> Result<i64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(session_id(&mut conn, channel, platform_id, outbound).await?)
+    }
+
+    /// [`Store::session_id`] on `pool`, for a session the gateway has seen already or not.
+    pub async fn session_id_in(
+        pool: &SqlitePool,
+        channel: &str,
+        platform_id: &str,
+    ) -> Result<i64, StoreError> {
+        let mut conn = pool.acquire().await?;
+        Ok(session_id(&mut conn, channel, platform_id, false).await?)
+    }
+
+    /// The platform's session behind the gateway's id: its channel and the platform's id.
+    pub async fn platform_session(&self, id: i64) -> Result<Option<(String, String)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT channel, platform_id FROM platform_sessions WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Forgets webhooks received before `before_ms`; returns how many.

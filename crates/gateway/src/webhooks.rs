@@ -1,11 +1,28 @@
-//! `POST /webhooks/ccai`: the CCAI Platform's session webhooks in. HTTP Basic with the
-//! configured user and password (compared in constant time), the body decoded by
-//! [`adapter_core::session_webhook`], deduplicated by `event_id` in the store, then published on
-//! the agent's event stream as the call and the agent's statuses.
+//! The CCAI Platform's session events in.
+//!
+//! - `POST /webhooks/ccai/calls` and `POST /webhooks/ccai/chats`: the documented **External
+//!   Session Events**, configured separately for calls and chats, each with its own HTTP Basic
+//!   user and password (compared in constant time, checked before the body is read). A batch
+//!   (`{"count", "events"}`) is decoded by [`adapter_core::ccai_events`]; every good event is
+//!   recorded, deduplicated by `event_id`, in **one transaction before the answer**, and the same
+//!   transaction queues it for the CRM sync (a trigger). A bad event is refused on its own and
+//!   named in the answer; the good ones of its batch are kept.
+//! - Then each new event is published on its agent's stream: the call's state from the
+//!   lifecycle stage (assigned → ringing, or dialing for a call the gateway placed; active →
+//!   connected; ended → wrap-up; final → ended), and the agent's status from it (active →
+//!   In-call or In-chat, ended → Wrap-up); after the final event the agent's status is read
+//!   from the agent directory ([`crate::agent_status`]). An event that arrives after a later
+//!   one of its session is recorded (the CRM rules read it) but never takes the call back.
+//! - `POST /webhooks/ccai/extension` (only with `--ccai-extension`, the call events'
+//!   credentials): the simulator's extension for what the public APIs do not document
+//!   (in-call changes, missed offers, SmartAction results, CSAT comments, chat transcripts,
+//!   voicemail read/dismissed/called back), in the gateway's own event shape
+//!   ([`adapter_core::session_webhook`]). Events the documented ones cover are refused there.
 
 use adapter_core::{
-    agent_events::AgentEvent,
-    session_webhook::{self, SessionWebhook},
+    agent_events::{AgentEvent, CallState, CallView, Channel, Direction, StatusView},
+    ccai_events::{self, SessionEvent, Stage},
+    session_webhook::{self, EventKind},
 };
 use axum::{
     extract::{Request, State},
@@ -13,13 +30,18 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::{api::ApiError, ccai::CcaiApi, config::Secret, http::MAX_BODY_BYTES, AppState};
+use crate::{api::ApiError, config::Secret, http::MAX_BODY_BYTES, AppState};
 
 /// How long received event ids are remembered (pruned at startup).
 pub const KEEP_DAYS: i64 = 7;
+
+/// The platform's system statuses the lifecycle implies.
+const IN_CALL: i64 = -7;
+const IN_CHAT: i64 = -8;
+const WRAP_UP: i64 = -6;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -79,40 +101,41 @@ fn unauthorised() -> Response {
     response
 }
 
-/// The agent the webhook is about: its id, else its email through the CCAI directory.
-async fn agent_id(state: &AppState, webhook: &SessionWebhook) -> Result<Option<i64>, ApiError> {
-    let Some(agent) = &webhook.agent else {
-        return Ok(None);
+/// The credentials configured for `channel`'s events, or why they are off.
+fn credentials(state: &AppState, channel: Channel) -> Result<(&str, &Secret), ApiError> {
+    let config = &state.config;
+    let (user, password, flag) = match channel {
+        Channel::Voice => (
+            &config.call_webhook_user,
+            &config.call_webhook_password,
+            "--call-webhook-user and --call-webhook-password",
+        ),
+        Channel::Chat => (
+            &config.chat_webhook_user,
+            &config.chat_webhook_password,
+            "--chat-webhook-user and --chat-webhook-password",
+        ),
     };
-    if let Some(id) = agent.id {
-        return Ok(Some(id));
-    }
-    match &agent.email {
-        Some(email) => Ok(state.ccai.agent_id(email).await?),
-        None => Ok(None),
-    }
-}
-
-/// `POST /webhooks/ccai`.
-pub async fn receive(State(state): State<AppState>, request: Request) -> Response {
-    match handle(&state, request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError> {
-    let (Some(user), Some(password)) = (&state.config.webhook_user, &state.config.webhook_password)
-    else {
-        return Err(ApiError::new(
+    match (user, password) {
+        (Some(user), Some(password)) => Ok((user, password)),
+        _ => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "webhooks_disabled",
-            "This gateway does not take webhooks (no --webhook-user and --webhook-password).",
-        ));
-    };
+            format!("This gateway does not take these session events (no {flag})."),
+        )),
+    }
+}
+
+/// Checks the credentials, then reads the body.
+async fn authorised_body(
+    state: &AppState,
+    request: Request,
+    channel: Channel,
+) -> Result<Result<axum::body::Bytes, Response>, ApiError> {
+    let (user, password) = credentials(state, channel)?;
     // Checked before the body is read: a stranger's body is never parsed.
     if !authorised(request.headers(), user, password) {
-        return Ok(unauthorised());
+        return Ok(Err(unauthorised()));
     }
     let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
         .await
@@ -123,71 +146,378 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
                 format!("A webhook body is at most {MAX_BODY_BYTES} bytes."),
             )
         })?;
-    let webhook = session_webhook::decode(&body)
+    Ok(Ok(body))
+}
+
+/// `POST /webhooks/ccai/calls`.
+pub async fn receive_calls(State(state): State<AppState>, request: Request) -> Response {
+    receive_batch(&state, request, Channel::Voice)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /webhooks/ccai/chats`.
+pub async fn receive_chats(State(state): State<AppState>, request: Request) -> Response {
+    receive_batch(&state, request, Channel::Chat)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A new event of a batch, recorded, with what the gateway knows of its session.
+struct Recorded {
+    event: SessionEvent,
+    /// The gateway's id for the session.
+    id: i64,
+    agent_id: Option<i64>,
+    outbound: bool,
+    /// Whether it moved the session to a later stage (else it arrived late).
+    advanced: bool,
+}
+
+async fn receive_batch(
+    state: &AppState,
+    request: Request,
+    channel: Channel,
+) -> Result<Response, ApiError> {
+    let body = match authorised_body(state, request, channel).await? {
+        Ok(body) => body,
+        Err(refused) => return Ok(refused),
+    };
+    let decoded = ccai_events::decode_batch(&body, channel)
         .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_webhook", error.0))?;
-    // Before recording it: when the directory cannot be read, the platform retries later and
-    // the event is then processed, not dropped as a replay.
-    let agent_id = agent_id(state, &webhook).await?;
-    let payload = String::from_utf8_lossy(&body);
-    let new = state
-        .store
-        .record_webhook(
-            &webhook.event_id,
-            &webhook.event_type(),
-            agent_id,
-            &payload,
-            crate::sessions::now_ms(),
+    // Each event is stored as the platform sent it (the decoder checked the envelope).
+    let raw: Vec<Value> = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|mut v| v.get_mut("events").map(Value::take))
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let channel_name = ccai_events::channel_name(channel);
+    let now = crate::sessions::now_ms();
+    let mut refused = Vec::new();
+    let mut recorded = Vec::new();
+    let mut duplicates = 0usize;
+    let mut unknown = 0usize;
+    let mut tx = state.store.pool().begin().await.map_err(store_error)?;
+    for (index, outcome) in decoded.into_iter().enumerate() {
+        let event = match outcome {
+            Ok(event) => event,
+            Err(refusal) => {
+                tracing::warn!(
+                    index,
+                    event_id = refusal.event_id,
+                    reason = refusal.reason,
+                    "session event refused"
+                );
+                refused.push(json!({
+                    "index": refusal.index, "event_id": refusal.event_id, "reason": refusal.reason,
+                }));
+                continue;
+            }
+        };
+        let stage = event.stage();
+        let payload = ccai_events::stored(channel, raw.get(index).unwrap_or(&Value::Null));
+        let new = sqlx::query(
+            "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
         )
-        .await?;
-    if !new {
+        .bind(&event.event_id)
+        .bind(format!("{channel_name}.{}", stage.as_str()))
+        .bind(event.agent_id())
+        .bind(payload)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected()
+            == 1;
+        if !new {
+            duplicates += 1;
+            continue;
+        }
+        if stage == Stage::Unknown {
+            unknown += 1;
+            tracing::warn!(
+                event_id = event.event_id,
+                "session event in a state this gateway does not know: recorded, not acted on"
+            );
+        }
+        let id = crate::store::session_id(&mut tx, channel_name, &event.session_id, false)
+            .await
+            .map_err(store_error)?;
+        let (before, agent_before, outbound): (i64, Option<i64>, bool) = sqlx::query_as(
+            "SELECT stage, agent_id, outbound FROM platform_sessions WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let rank = stage as i64;
+        sqlx::query(
+            "UPDATE platform_sessions SET stage = MAX(stage, ?), agent_id = COALESCE(?, agent_id) WHERE id = ?",
+        )
+        .bind(rank)
+        .bind(event.agent_id())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        recorded.push(Recorded {
+            agent_id: event.agent_id().or(agent_before),
+            advanced: rank > before,
+            event,
+            id,
+            outbound,
+        });
+    }
+    tx.commit().await.map_err(store_error)?;
+    if !recorded.is_empty() {
+        // Recorded with its CRM inbox rows (one transaction): plan them now.
+        state.crm.wake();
+    }
+    let accepted = recorded.len();
+    for event in recorded {
+        publish(state, event).await;
+    }
+    tracing::info!(
+        channel = channel_name,
+        accepted,
+        duplicates,
+        unknown,
+        refused = refused.len(),
+        "session events received"
+    );
+    let status = if accepted + duplicates == 0 && !refused.is_empty() {
+        // Nothing in the POST could be taken: say so as an error, with every reason.
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let answer = json!({
+        "accepted": accepted, "duplicates": duplicates, "unknown_state": unknown, "refused": refused,
+    });
+    Ok(if status == StatusCode::OK {
+        Json(answer).into_response()
+    } else {
+        let reasons: Vec<String> = refused
+            .iter()
+            .filter_map(|r| r["reason"].as_str().map(str::to_owned))
+            .collect();
+        let mut response = ApiError::new(
+            status,
+            "invalid_webhook",
+            format!("No event could be taken: {}", reasons.join("; ")),
+        )
+        .into_response();
+        *response.status_mut() = status;
+        response
+    })
+}
+
+fn store_error(error: sqlx::Error) -> ApiError {
+    ApiError::from(crate::store::StoreError::from(error))
+}
+
+/// The call the agent sees after `event`, built on what the stream already shows of it.
+fn call_view(recorded: &Recorded, base: Option<CallView>) -> Option<CallView> {
+    let event = &recorded.event;
+    let direction = if recorded.outbound {
+        Direction::Outbound
+    } else {
+        base.as_ref().map_or(Direction::Inbound, |b| b.direction)
+    };
+    let state = match event.stage() {
+        Stage::Assigned if direction == Direction::Outbound => CallState::Dialing,
+        Stage::Assigned => CallState::Ringing,
+        Stage::Active => CallState::Connected,
+        Stage::Ended => CallState::WrapUp,
+        Stage::Final => CallState::Ended,
+        Stage::Unknown | Stage::Started | Stage::Routing => return None,
+    };
+    let base = base.unwrap_or_default();
+    Some(CallView {
+        call_id: recorded.id,
+        channel: event.channel,
+        direction,
+        state,
+        number: match event.channel {
+            Channel::Voice => event.dn.clone().or(base.number),
+            Channel::Chat => None,
+        },
+        conversation_id: base.conversation_id,
+        customer_id: base.customer_id,
+        connected_at_ms: event.connected_at_ms.or(base.connected_at_ms),
+        ended_at_ms: event.ends_at_ms.or(base.ended_at_ms),
+        muted: base.muted && state != CallState::Ended,
+        needs_agent: false,
+        end_reason: base.end_reason,
+    })
+}
+
+/// Publishes a recorded event on its agent's stream.
+async fn publish(state: &AppState, recorded: Recorded) {
+    let Some(agent_id) = recorded.agent_id else {
+        return;
+    };
+    if !recorded.advanced {
         tracing::info!(
-            event_id = webhook.event_id,
-            "webhook replayed; already processed"
+            event_id = recorded.event.event_id,
+            "session event arrived after a later one of its session: recorded, not shown"
         );
+        return;
+    }
+    let current = state.events.state(agent_id);
+    let base = [current.call.as_ref(), current.last_call.as_ref()]
+        .into_iter()
+        .flatten()
+        .find(|c| c.call_id == recorded.id)
+        .cloned();
+    if let Some(view) = call_view(&recorded, base) {
+        state.events.publish(agent_id, AgentEvent::Call(view));
+    }
+    let implied = match (recorded.event.stage(), recorded.event.channel) {
+        (Stage::Active, Channel::Voice) => Some(IN_CALL),
+        (Stage::Active, Channel::Chat) => Some(IN_CHAT),
+        (Stage::Ended, _) => Some(WRAP_UP),
+        (Stage::Final, _) => {
+            // The platform leaves wrap-up for the next status, or Available: read which.
+            state.agent_status.refresh(agent_id);
+            None
+        }
+        _ => None,
+    };
+    if let Some(id) = implied {
+        let status = crate::agent_status::status_view(state, id).await;
+        let next = current.next_status.clone();
+        state.events.publish_status(agent_id, Some(status), next);
+    }
+}
+
+/// `POST /webhooks/ccai/extension`: the simulator's extension (see the module's doc).
+pub async fn receive_extension(State(state): State<AppState>, request: Request) -> Response {
+    receive_extension_event(&state, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What the extension may carry: only what the documented events and resources do not.
+fn extension_kind(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Held
+            | EventKind::Resumed
+            | EventKind::Muted
+            | EventKind::Unmuted
+            | EventKind::Dtmf
+            | EventKind::Transferred
+            | EventKind::Missed
+            | EventKind::SmartAction
+            | EventKind::Csat
+            | EventKind::TranscriptReady
+            | EventKind::VoicemailRead
+            | EventKind::VoicemailDismissed
+            | EventKind::VoicemailCalledBack
+    )
+}
+
+async fn receive_extension_event(
+    state: &AppState,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if !state.config.ccai_extension {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "This gateway does not take the simulator's extension events (--ccai-extension).",
+        ));
+    }
+    let body = match authorised_body(state, request, Channel::Voice).await? {
+        Ok(body) => body,
+        Err(refused) => return Ok(refused),
+    };
+    let mut webhook = session_webhook::decode(&body)
+        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_webhook", error.0))?;
+    if !extension_kind(webhook.kind) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_webhook",
+            format!(
+                "{} is told by the platform's documented session events, not by the extension",
+                webhook.event_type()
+            ),
+        ));
+    }
+    let channel = ccai_events::channel_name(webhook.channel);
+    let mut tx = state.store.pool().begin().await.map_err(store_error)?;
+    let id = crate::store::session_id(&mut tx, channel, &webhook.session.platform_id, false)
+        .await
+        .map_err(store_error)?;
+    webhook.session.id = id;
+    let (stage, known_agent): (i64, Option<i64>) =
+        sqlx::query_as("SELECT stage, agent_id FROM platform_sessions WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+    let agent_id = webhook.agent.as_ref().and_then(|a| a.id).or(known_agent);
+    let payload = json!({"extension": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)})
+        .to_string();
+    let new = sqlx::query(
+        "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&webhook.event_id)
+    .bind(format!("extension.{}", webhook.event_type()))
+    .bind(agent_id)
+    .bind(payload)
+    .bind(crate::sessions::now_ms())
+    .execute(&mut *tx)
+    .await
+    .map_err(store_error)?
+    .rows_affected()
+        == 1;
+    tx.commit().await.map_err(store_error)?;
+    if !new {
         return Ok(Json(json!({ "duplicate": true })).into_response());
     }
-    // Recorded with its CRM inbox row (one transaction): plan it now.
     state.crm.wake();
+    // In-call changes show only while the call is up: never after it ended.
+    let live = stage == Stage::Active as i64 || stage == Stage::Assigned as i64;
+    if let (Some(agent_id), true) = (agent_id, live) {
+        if let Some(mut view) = webhook.call_view() {
+            let current = state.events.state(agent_id);
+            if let Some(base) = current.call.as_ref().filter(|c| c.call_id == id) {
+                view.conversation_id = base.conversation_id.clone();
+                view.customer_id = base.customer_id.clone();
+                view.direction = base.direction;
+                view.connected_at_ms = view.connected_at_ms.or(base.connected_at_ms);
+            }
+            view.call_id = id;
+            state.events.publish(agent_id, AgentEvent::Call(view));
+        }
+    }
     tracing::info!(
         event_id = webhook.event_id,
         event_type = webhook.event_type(),
-        session_id = webhook.session.id,
-        agent_id,
-        "webhook received"
+        session = id,
+        "extension event received"
     );
-    if let Some(agent_id) = agent_id {
-        if let Some(call) = webhook.call_view() {
-            state.events.publish(agent_id, AgentEvent::Call(call));
-        }
-        if let Some(AgentEvent::StatusChanged {
-            status,
-            next_status,
-        }) = webhook.status_event()
-        {
-            let changed = status.clone().filter(|_| next_status.is_none());
-            if state
-                .events
-                .publish_status(agent_id, status, next_status)
-                .is_some()
-            {
-                // The platform changed the status (e.g. the next status after wrap-up).
-                if let Some(status) = changed {
-                    if let Ok(statuses) = state.ccai.user_statuses().await {
-                        state
-                            .inheritance
-                            .write_back(state, agent_id, &status, &statuses)
-                            .await;
-                    }
-                }
+    Ok(Json(json!({ "duplicate": false })).into_response())
+}
+
+/// The status the agent shows for a platform status id, named as the tenant names it.
+pub(crate) fn named(id: i64, statuses: &[crate::ccai::UserStatus]) -> StatusView {
+    let name = statuses
+        .iter()
+        .find(|s| s.id == id)
+        .map(|s| s.name.clone())
+        .unwrap_or_else(|| {
+            match id {
+                IN_CALL => "In-call",
+                IN_CHAT => "In-chat",
+                WRAP_UP => "Wrap-up",
+                _ => "Unknown",
             }
-        }
-    } else if webhook.agent.is_some() {
-        tracing::warn!(
-            event_id = webhook.event_id,
-            "webhook for an agent the CCAI directory does not know; recorded, not published"
-        );
-    }
-    Ok(Json(json!({ "duplicate": false, "agent_id": agent_id })).into_response())
+            .to_owned()
+        });
+    StatusView { id, name }
 }
 
 #[cfg(test)]
@@ -225,5 +555,58 @@ mod tests {
         assert!(!with("Basic "));
         assert!(!with(""));
         assert!(!authorised(&HeaderMap::new(), "hooks", &password));
+    }
+
+    #[test]
+    fn the_lifecycle_moves_the_call_and_keeps_what_the_stream_knew() {
+        let body = serde_json::json!({"count": 6, "events": adapter_core::ccai_events::examples::lifecycle()});
+        let events: Vec<SessionEvent> = ccai_events::decode_batch(body.to_string().as_bytes(), Channel::Voice)
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .collect();
+        let base = CallView {
+            call_id: 9,
+            conversation_id: Some("conv-1".into()),
+            customer_id: Some("cus-1".into()),
+            direction: Direction::Inbound,
+            ..CallView::default()
+        };
+        let states: Vec<Option<CallState>> = events
+            .iter()
+            .map(|event| {
+                let recorded = Recorded {
+                    event: event.clone(),
+                    id: 9,
+                    agent_id: Some(101),
+                    outbound: false,
+                    advanced: true,
+                };
+                call_view(&recorded, Some(base.clone())).map(|v| {
+                    assert_eq!(v.conversation_id.as_deref(), Some("conv-1"));
+                    assert_eq!(v.number.as_deref(), Some("+14155552671"));
+                    v.state
+                })
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                None,
+                None,
+                Some(CallState::Ringing),
+                Some(CallState::Connected),
+                Some(CallState::WrapUp),
+                Some(CallState::Ended)
+            ]
+        );
+        let placed = Recorded {
+            event: events[2].clone(),
+            id: 9,
+            agent_id: Some(101),
+            outbound: true,
+            advanced: true,
+        };
+        assert_eq!(call_view(&placed, None).map(|v| v.state), Some(CallState::Dialing));
     }
 }

@@ -64,8 +64,11 @@ impl<'a> Start<'a> {
         config.ccai_url = format!("http://{sim_api}");
         config.crm.kustomer_url = format!("http://{sim_api}");
         if self.webhooks {
-            config.webhook_user = Some(HOOK_USER.into());
-            config.webhook_password = Some(Secret::new(HOOK_PASSWORD));
+            config.call_webhook_user = Some(HOOK_USER.into());
+        config.chat_webhook_user = Some(HOOK_USER.into());
+        config.ccai_extension = true;
+            config.call_webhook_password = Some(Secret::new(HOOK_PASSWORD));
+        config.chat_webhook_password = Some(Secret::new(HOOK_PASSWORD));
         }
         configure(&mut config);
         let gateway = Gateway::start(config).await.unwrap();

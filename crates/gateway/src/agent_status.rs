@@ -1,0 +1,162 @@
+//! The agents' CCAI statuses, as the gateway shows them. The platform's session events do not
+//! carry an agent's status, so the gateway knows it from three places:
+//!
+//! 1. what the gateway itself set (`PUT /status`, status inheritance), at once;
+//! 2. the session lifecycle ([`crate::webhooks`]): active → In-call / In-chat, ended → Wrap-up;
+//! 3. the agent directory (`GET /manager/api/v1/agents`): read once a session is final (the
+//!    platform then applies the next status, or Available), for every agent that asked within
+//!    [`GATHER`] in one read, and every `--status-refresh-seconds` (30 by default) for every agent
+//!    the gateway has seen, which also reconciles what a restarted gateway restored.
+//!
+//! So a change the gateway did not cause (a supervisor in the CCAI portal) shows within the
+//! refresh interval plus one directory read; a change after wrap-up within [`GATHER`] plus one
+//! read. A next status is kept only while the directory shows a system status (a call or
+//! wrap-up): once the agent is out of one, the platform has applied or dropped it.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use adapter_core::agent_events::StatusView;
+use tokio::sync::mpsc;
+
+use crate::{ccai::CcaiApi, AppState};
+
+/// How long a final event's read waits for other agents' to share it.
+pub const GATHER: Duration = Duration::from_millis(200);
+
+/// The refresher's handle. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AgentStatus {
+    asks: mpsc::UnboundedSender<i64>,
+    /// When the gateway last changed each agent's status itself: a directory read that started
+    /// before it must not undo it.
+    touched: Arc<Mutex<HashMap<i64, Instant>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl AgentStatus {
+    /// A handle whose asks are read by [`AgentStatus::run`].
+    pub fn new() -> (AgentStatus, mpsc::UnboundedReceiver<i64>) {
+        let (asks, receiver) = mpsc::unbounded_channel();
+        (
+            AgentStatus {
+                asks,
+                touched: Arc::default(),
+            },
+            receiver,
+        )
+    }
+
+    /// Reads `agent_id`'s status from the directory soon (shared with other agents' asks).
+    pub fn refresh(&self, agent_id: i64) {
+        // The task lives as long as the gateway: a send fails only at shutdown.
+        let _ = self.asks.send(agent_id);
+    }
+
+    /// The gateway changed `agent_id`'s status itself, now.
+    pub fn touched(&self, agent_id: i64) {
+        lock(&self.touched).insert(agent_id, Instant::now());
+    }
+
+    fn touched_since(&self, agent_id: i64, since: Instant) -> bool {
+        lock(&self.touched)
+            .get(&agent_id)
+            .is_some_and(|at| *at >= since)
+    }
+
+    /// Serves the asks, and reconciles every known agent every `every` (never when zero).
+    pub async fn run(state: AppState, mut asks: mpsc::UnboundedReceiver<i64>, every: Duration) {
+        let mut tick = tokio::time::interval(if every.is_zero() {
+            Duration::from_secs(86_400 * 365)
+        } else {
+            every
+        });
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let wanted: HashSet<i64> = tokio::select! {
+                ask = asks.recv() => {
+                    let Some(first) = ask else { break };
+                    let mut wanted = HashSet::from([first]);
+                    let deadline = tokio::time::Instant::now() + GATHER;
+                    while let Ok(Some(more)) = tokio::time::timeout_at(deadline, asks.recv()).await {
+                        wanted.insert(more);
+                    }
+                    wanted
+                }
+                _ = tick.tick() => {
+                    if every.is_zero() {
+                        continue;
+                    }
+                    state.events.agent_ids().into_iter().collect()
+                }
+            };
+            if wanted.is_empty() {
+                continue;
+            }
+            if let Err(error) = reconcile(&state, &wanted).await {
+                tracing::warn!(%error, agents = wanted.len(), "agent statuses not read from the directory; the next read tries again");
+            }
+        }
+    }
+}
+
+/// One directory read for `agents`: each one's status as the directory says, published when
+/// it differs from what the stream shows, and written back to Kustomer when the platform
+/// changed it.
+async fn reconcile(state: &AppState, agents: &HashSet<i64>) -> Result<(), crate::ccai::CcaiError> {
+    let started = Instant::now();
+    let directory = state.ccai.agents(crate::ccai::Read::Fresh).await?;
+    let statuses = state.ccai.user_statuses().await.unwrap_or_default();
+    for agent in directory.iter().filter(|a| agents.contains(&a.id)) {
+        let Some(status) = &agent.status else {
+            continue;
+        };
+        if state.agent_status.touched_since(agent.id, started) {
+            continue;
+        }
+        let view = crate::webhooks::named(status.id, &statuses);
+        let view = StatusView {
+            name: status.name.clone().unwrap_or(view.name),
+            ..view
+        };
+        let system = statuses
+            .iter()
+            .find(|s| s.id == view.id)
+            .map_or(view.id < 0 && !matches!(view.id, -1 | -2 | -3 | -4 | -10), |s| s.is_system());
+        let current = state.events.state(agent.id);
+        let next = if system { current.next_status.clone() } else { None };
+        let changed = current.status.as_ref().map(|s| s.id) != Some(view.id);
+        if state
+            .events
+            .publish_status(agent.id, Some(view.clone()), next)
+            .is_some()
+        {
+            tracing::info!(
+                agent_id = agent.id,
+                status = view.name,
+                "agent status read from the directory"
+            );
+            if changed && !system {
+                state
+                    .inheritance
+                    .write_back(state, agent.id, &view, &statuses)
+                    .await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The status the agent shows for a platform status id, named as the tenant names it.
+pub async fn status_view(state: &AppState, id: i64) -> StatusView {
+    let statuses = state.ccai.user_statuses().await.unwrap_or_default();
+    crate::webhooks::named(id, &statuses)
+}
