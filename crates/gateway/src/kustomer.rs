@@ -1187,6 +1187,96 @@ mod tests {
         assert_eq!(encode_path("ada@example.com"), "ada@example.com");
     }
 
+    /// A `kustomer.work-session.update` payload's `data` as seen in public code (2021, no
+    /// `active` attribute), trimmed.
+    const SEEN_WORK_SESSION: &str = r#"{"type":"work_session","id":"6093f0c1a0b2c3d4e5f60718",
+        "attributes":{"routable":false,"statusType":"unavailable","workItemCount":0,
+            "signedInAt":"2021-05-06T13:00:00.000Z","signedOutAt":null,"capacityRemaining":{},
+            "totalTimeByStatus":{"5f0e":{"statusAt":"2021-05-06T13:00:00.000Z","time":0}},
+            "updatedAt":"2021-05-06T13:05:00.000Z","rev":3},
+        "relationships":{"org":{"data":{"type":"org","id":"5f00"}},
+            "user":{"data":{"type":"user","id":"5f01"}},"team":{"data":{"type":"team","id":"5f02"}},
+            "status":{"data":{"type":"status","id":"5f0e"}},
+            "queues":{"data":[{"type":"queue","id":"5f03"}]}},
+        "links":{"self":"/v1/routing/work-sessions/6093f0c1a0b2c3d4e5f60718"}}"#;
+
+    fn decoded(text: &str) -> Option<WorkSession> {
+        work_session_of(serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn work_sessions_are_read_from_their_relationships() {
+        assert_eq!(
+            decoded(SEEN_WORK_SESSION),
+            Some(WorkSession {
+                id: "6093f0c1a0b2c3d4e5f60718".into(),
+                user: "5f01".into(),
+                status: "5f0e".into(),
+                status_type: Some("unavailable".into()),
+                active: true,
+            })
+        );
+        let ended = SEEN_WORK_SESSION.replace(
+            r#""signedOutAt":null"#,
+            r#""signedOutAt":"2021-05-06T21:00:00.000Z""#,
+        );
+        assert_eq!(decoded(&ended).map(|w| w.active), Some(false));
+        let said = SEEN_WORK_SESSION.replace(r#""routable":false"#, r#""active":false"#);
+        assert_eq!(
+            decoded(&said).map(|w| w.active),
+            Some(false),
+            "active, when given, wins"
+        );
+        // The shape the gateway used to guess (user and status as attributes) is not one.
+        let guessed = r#"{"type":"work-session","id":"ws-1",
+            "attributes":{"user":"kus-user-1","status":"rs-available","active":true}}"#;
+        assert_eq!(decoded(guessed), None);
+    }
+
+    #[test]
+    fn routing_statuses_tolerate_unknown_keys() {
+        let body = json!({"data": [
+            {"type": "status", "id": "s1", "attributes": {"_id": "s1", "name": "available",
+                "statusType": "available", "selectable": true, "system": true, "enabled": true,
+                "org": "o1", "createdAt": "2021-01-01T00:00:00.000Z"},
+             "links": {"self": "/v1/routing/statuses/s1"}},
+            {"type": "status", "id": "s2", "attributes": {"statusType": "busy"}},
+        ]});
+        let list: Vec<Resource<StatusAttributes>> = HttpKustomer::data(body).unwrap();
+        let names: Vec<_> = list
+            .into_iter()
+            .map(|r| r.attributes.and_then(|a| a.name))
+            .collect();
+        assert_eq!(names, [Some("available".to_owned()), None]);
+    }
+
+    #[test]
+    fn the_assumed_status_change_body_is_one_function() {
+        assert_eq!(
+            work_session_status_body("rs-lunch"),
+            json!({"status": "rs-lunch"})
+        );
+    }
+
+    #[test]
+    fn next_links_stay_on_the_configured_api() {
+        let rows = [
+            (
+                "/v1/routing/users/u/work-sessions?page=2",
+                Some("/v1/routing/users/u/work-sessions?page=2"),
+            ),
+            (
+                "https://org.api.kustomerapp.com/v1/x?page=2",
+                Some("/v1/x?page=2"),
+            ),
+            ("https://elsewhere.example", None),
+            ("javascript:alert(1)", None),
+        ];
+        for (link, want) in rows {
+            assert_eq!(same_origin_path(link).as_deref(), want, "{link}");
+        }
+    }
+
     #[test]
     fn what_is_worth_retrying() {
         assert!(KustomerError::RateLimited.retryable());
