@@ -138,10 +138,12 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
-/// The Kustomer user the host says is signed in.
+/// The Kustomer user the host says is signed in. Only its email is read, to tell an agent who
+/// signed in to Kustomer with another account. The `id` the widget also sends is accepted and
+/// ignored: who the agent is in Kustomer is asked of Kustomer ([`kustomer_user`]), so an agent
+/// cannot act as another agent's Kustomer user by sending that user's id.
 #[derive(Deserialize)]
 pub struct KustomerUser {
-    pub id: String,
     pub email: String,
 }
 
@@ -155,11 +157,43 @@ pub struct SignIn {
 
 const MAX_EMAIL_CHARS: usize = 254;
 
+/// Longest sign-in waits for Kustomer to name the agent's user (the org's request budget is
+/// shared with the CRM sync, so a busy minute can make it wait).
+const KUSTOMER_USER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The agent's Kustomer user id, from Kustomer's API (`GET /v1/users?email=`, remembered by the
+/// client). Sign-in is refused when Kustomer cannot say: the widget runs inside Kustomer, so
+/// Kustomer is normally up and a retry soon works, while a session without its Kustomer user
+/// would leave the status sync silently off for the agent's whole shift.
+async fn kustomer_user(state: &AppState, email: &str) -> Result<String, ApiError> {
+    let unavailable = |why: String| {
+        tracing::warn!(agent = %email, error = %why, "cannot read the agent's Kustomer user at sign-in");
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "kustomer_unavailable",
+            "Kustomer cannot be reached to confirm your Kustomer user; try again in a moment.",
+        )
+    };
+    match tokio::time::timeout(KUSTOMER_USER_WAIT, state.crm.kustomer().user_id(email)).await {
+        Ok(Ok(Some(id))) => Ok(id),
+        Ok(Ok(None)) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_kustomer_user",
+            format!(
+                "Kustomer has no user with the email {email} in the org this contact center is connected to; ask your administrator."
+            ),
+        )),
+        Ok(Err(error)) => Err(unavailable(error.to_string())),
+        Err(_) => Err(unavailable("no answer in time".into())),
+    }
+}
+
 fn same_email(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
-/// `POST /api/v1/sessions`: sign in. The agent's email must be the Kustomer user's.
+/// `POST /api/v1/sessions`: sign in. The agent's email must be the Kustomer user's (as the
+/// widget reports it), and Kustomer must know a user with it: that user is the session's.
 async fn sign_in(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<SignIn>,
@@ -198,9 +232,10 @@ async fn sign_in(
             ),
         ));
     };
+    let kustomer_user_id = kustomer_user(&state, &email).await?;
     let issued = state
         .sessions
-        .issue(&email, agent_id, &request.kustomer_user.id)
+        .issue(&email, agent_id, &kustomer_user_id)
         .await?;
     seed_status(&state, agent_id).await;
     tracing::info!(agent = %email, agent_id, "agent signed in");

@@ -211,10 +211,12 @@ impl Inheritance {
         if !(config.enabled && config.bidirectional) {
             return;
         }
-        let Some(user) = (match state.sessions.kustomer_user_of(agent_id).await {
-            Ok(user) => user,
+        // Only for a signed-in agent, and to the Kustomer user Kustomer says has the agent's
+        // email: never an id the browser sent.
+        let Some(email) = (match state.sessions.agent_email_of(agent_id).await {
+            Ok(email) => email,
             Err(error) => {
-                tracing::warn!(agent_id, %error, "write-back to Kustomer skipped: no session to read the Kustomer user from");
+                tracing::warn!(agent_id, %error, "write-back to Kustomer skipped: no session to read the agent's email from");
                 return;
             }
         }) else {
@@ -222,6 +224,17 @@ impl Inheritance {
         };
         let is_system = statuses.iter().any(|s| s.id == status.id && s.is_system());
         let kustomer = state.crm.kustomer();
+        let user = match kustomer.user_id(&email).await {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                tracing::warn!(agent_id, agent = %email, "write-back to Kustomer skipped: no Kustomer user has the agent's email");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(agent_id, %error, "write-back to Kustomer failed: the agent's Kustomer user could not be read");
+                return;
+            }
+        };
         let session = match kustomer.work_session(&user).await {
             Ok(Some(session)) => session,
             Ok(None) => {

@@ -5,6 +5,11 @@
 //!
 //! Routing (for the status sync): [`HttpKustomer::routing_statuses`],
 //! [`HttpKustomer::work_session`], [`HttpKustomer::set_work_session_status`].
+//!
+//! What rests on a guess: every call whose path or body was not found in Kustomer's
+//! documentation or in public code says **Assumed** in its doc comment, and is listed with the
+//! documented and seen ones in `docs/crm-sync.md` ("Kustomer endpoints and shapes"). The one body
+//! that is a pure guess, the work session's status change, is [`work_session_status_body`].
 
 use std::{
     collections::HashMap,
@@ -248,11 +253,18 @@ pub struct RoutingStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WorkSession {
     pub id: String,
+    /// `relationships.user.data.id`.
     pub user: String,
+    /// `relationships.status.data.id`.
     pub status: String,
+    /// `attributes.statusType` (available, busy, unavailable, offline), when given.
+    pub status_type: Option<String>,
+    /// Not ended: `attributes.active`, or, where that is absent (as in the payloads seen),
+    /// no `signedOutAt`.
+    pub active: bool,
 }
 
-// Wire shapes: `{data: {type, id, attributes}}`.
+// Wire shapes: `{data: {type, id, attributes, relationships}}`.
 #[derive(Deserialize)]
 struct Envelope<T> {
     data: T,
@@ -263,6 +275,42 @@ struct Resource<A> {
     id: String,
     #[serde(default = "Option::default")]
     attributes: Option<A>,
+}
+
+/// A JSON:API resource with its relationships (`{name: {data: {type, id}}}`).
+#[derive(Deserialize)]
+struct Related<A> {
+    id: String,
+    #[serde(default = "Option::default")]
+    attributes: Option<A>,
+    #[serde(default)]
+    relationships: Map<String, Value>,
+}
+
+impl<A> Related<A> {
+    /// The id of a to-one relationship: `relationships.{name}.data.id`.
+    fn to_one(&self, name: &str) -> Option<String> {
+        self.relationships
+            .get(name)?
+            .get("data")?
+            .get("id")?
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+/// A list with its `links.next` (Kustomer's paging).
+#[derive(Deserialize)]
+struct Page<T> {
+    data: Vec<T>,
+    #[serde(default)]
+    links: Option<PageLinks>,
+}
+
+#[derive(Deserialize, Default)]
+struct PageLinks {
+    #[serde(default)]
+    next: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -295,14 +343,27 @@ struct ExternalAttributes {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct StatusAttributes {
-    name: String,
-    status_type: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    status_type: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 struct WorkSessionAttributes {
-    user: String,
-    status: String,
+    #[serde(default)]
+    status_type: Option<String>,
+    #[serde(default)]
+    active: Option<bool>,
+    #[serde(default)]
+    signed_out_at: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct UserAttributes {
+    #[serde(default)]
+    email: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -515,7 +576,8 @@ impl HttpKustomer {
         }
     }
 
-    /// `GET /v1/customers/{phone|email|externalId}=…`; `None` when there is none.
+    /// `GET /v1/customers/{phone|email|externalId}=…` (phone documented, email and external id
+    /// seen in public code); `None` when there is none (404).
     pub async fn find_customer(
         &self,
         key: &CustomerKey,
@@ -538,7 +600,8 @@ impl HttpKustomer {
         Ok(Self::customer_ref(Self::data(value)?))
     }
 
-    /// `PUT /v1/customers/{id}`.
+    /// `PUT /v1/customers/{id}`. **Assumed**: not found in the documentation or public code
+    /// (the customer's fields are the documented ones of `POST /v1/customers`).
     pub async fn update_customer(&self, id: &str, body: &Value) -> Result<(), KustomerError> {
         self.send(
             Method::PUT,
@@ -566,7 +629,8 @@ impl HttpKustomer {
         }
     }
 
-    /// `GET /v1/customers/{id}/conversations`.
+    /// `GET /v1/customers/{id}/conversations`, newest first. **Assumed**: neither the path nor
+    /// its order was found in the documentation or public code.
     pub async fn customer_conversations(
         &self,
         customer: &str,
@@ -582,7 +646,8 @@ impl HttpKustomer {
         Ok(list.into_iter().map(Self::summary).collect())
     }
 
-    /// `GET /v1/conversations/{id}`.
+    /// `GET /v1/conversations/{id}`. **Assumed**: the JSON:API read of one conversation; only
+    /// the list (`GET /v1/conversations`) was found documented.
     pub async fn conversation(&self, id: &str) -> Result<ConversationSummary, KustomerError> {
         let value = self
             .send(
@@ -603,7 +668,9 @@ impl HttpKustomer {
         Ok(resource.id)
     }
 
-    /// `PUT /v1/conversations/{id}`.
+    /// `PUT /v1/conversations/{id}` with `status`, `assignedUsers` or `custom`. **Assumed**:
+    /// public code updates conversations with `PATCH` (`application/json-patch+json`); `PUT`
+    /// was not found.
     pub async fn update_conversation(&self, id: &str, body: &Value) -> Result<(), KustomerError> {
         self.send(
             Method::PUT,
@@ -631,7 +698,9 @@ impl HttpKustomer {
         Ok(resource.id)
     }
 
-    /// The ids and external ids of `GET /v1/conversations/{id}/{messages|notes}`.
+    /// The ids and external ids of `GET /v1/conversations/{id}/{messages|notes}`. **Assumed**:
+    /// neither list, nor an `externalId` on messages and notes, was found documented or in
+    /// public code; the exactly-once checks after a crash rest on it.
     async fn listed(
         &self,
         conversation: &str,
@@ -679,7 +748,8 @@ impl HttpKustomer {
             .map(|(id, _)| id))
     }
 
-    /// `PUT /v1/messages/{id}`.
+    /// `PUT /v1/messages/{id}` with `custom`. **Assumed**: not found in the documentation or
+    /// public code.
     pub async fn update_message(&self, id: &str, body: &Value) -> Result<(), KustomerError> {
         self.send(
             Method::PUT,
@@ -690,9 +760,21 @@ impl HttpKustomer {
         .map(drop)
     }
 
-    /// `POST /v1/notes`; answers the id.
-    pub async fn create_note(&self, body: &Value) -> Result<String, KustomerError> {
-        let value = self.send(Method::POST, "/v1/notes", Some(body)).await?;
+    /// `POST /v1/conversations/{id}/notes` with `{"body": …}` (seen in public code, `body`
+    /// its only required field); answers the id. The `externalId` and `attachments` the
+    /// executor adds are **assumed**: not shown on notes anywhere.
+    pub async fn create_note(
+        &self,
+        conversation: &str,
+        body: &Value,
+    ) -> Result<String, KustomerError> {
+        let value = self
+            .send(
+                Method::POST,
+                &format!("/v1/conversations/{}/notes", encode_path(conversation)),
+                Some(body),
+            )
+            .await?;
         let resource: Resource<Value> = Self::data(value)?;
         Ok(resource.id)
     }
@@ -827,7 +909,10 @@ impl HttpKustomer {
         Ok(bytes.to_vec())
     }
 
-    /// The Kustomer user with this email (`GET /v1/users?email=`), remembered.
+    /// The Kustomer user with this email (`GET /v1/users?email=`, seen in public code),
+    /// remembered for the life of the process. Only a user whose own `email` is this one counts
+    /// (the filter's exactness is not documented). This is where the gateway learns who an agent
+    /// is in Kustomer: never from the browser.
     pub async fn user_id(&self, email: &str) -> Result<Option<String>, KustomerError> {
         let email = email.trim().to_lowercase();
         if let Some(id) = self
@@ -845,8 +930,16 @@ impl HttpKustomer {
                 None,
             )
             .await?;
-        let list: Vec<Resource<Value>> = Self::data(value)?;
-        let id = list.into_iter().next().map(|r| r.id);
+        let list: Vec<Resource<UserAttributes>> = Self::data(value)?;
+        let id = list
+            .into_iter()
+            .find(|r| {
+                r.attributes
+                    .as_ref()
+                    .and_then(|a| a.email.as_deref())
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case(&email))
+            })
+            .map(|r| r.id);
         if let Some(id) = &id {
             self.users
                 .lock()
@@ -856,7 +949,8 @@ impl HttpKustomer {
         Ok(id)
     }
 
-    /// `PUT /v1/metadata/{klass}` with `{properties: {name: {displayName}}}`.
+    /// `PUT /v1/metadata/{klass}` (documented) with `{properties: {name: {displayName}}}` (the
+    /// body seen in public code).
     pub async fn define_attributes(
         &self,
         klass: &str,
@@ -875,7 +969,8 @@ impl HttpKustomer {
         .map(drop)
     }
 
-    /// `GET /v1/routing/statuses`.
+    /// `GET /v1/routing/statuses` (documented): JSON:API resources of type `status`; unknown
+    /// keys are ignored, and a status without a name or a `statusType` is left out.
     pub async fn routing_statuses(&self) -> Result<Vec<RoutingStatus>, KustomerError> {
         let value = self.send(Method::GET, "/v1/routing/statuses", None).await?;
         let list: Vec<Resource<StatusAttributes>> = Self::data(value)?;
@@ -885,54 +980,106 @@ impl HttpKustomer {
                 let a = r.attributes?;
                 Some(RoutingStatus {
                     id: r.id,
-                    name: a.name,
-                    status_type: a.status_type,
+                    name: a.name?,
+                    status_type: a.status_type?,
                 })
             })
             .collect())
     }
 
-    fn work_session_of(resource: Resource<WorkSessionAttributes>) -> Option<WorkSession> {
-        let a = resource.attributes?;
-        Some(WorkSession {
-            id: resource.id,
-            user: a.user,
-            status: a.status,
-        })
-    }
-
-    /// The user's active work session (`GET /v1/routing/work-sessions?user=…&active=true`).
+    /// The user's active work session, read from `GET /v1/routing/users/{id}/work-sessions`
+    /// (documented, paginated; `links.next` followed, up to [`MAX_WORK_SESSION_PAGES`] pages of
+    /// 100). Not `GET /v1/routing/work-sessions?user=…`: there `user=true|false` means the
+    /// calling user (the API key's), not another one.
     pub async fn work_session(&self, user_id: &str) -> Result<Option<WorkSession>, KustomerError> {
-        let value = self
-            .send(
-                Method::GET,
-                &format!(
-                    "/v1/routing/work-sessions?user={}&active=true",
-                    encode_path(user_id)
-                ),
-                None,
-            )
-            .await?;
-        let list: Vec<Resource<WorkSessionAttributes>> = Self::data(value)?;
-        Ok(list.into_iter().find_map(Self::work_session_of))
+        let mut path = format!(
+            "/v1/routing/users/{}/work-sessions?pageSize=100",
+            encode_path(user_id)
+        );
+        for _ in 0..MAX_WORK_SESSION_PAGES {
+            let value = self.send(Method::GET, &path, None).await?;
+            let page: Page<Related<WorkSessionAttributes>> =
+                serde_json::from_value(value).map_err(|e| KustomerError::Decode(e.to_string()))?;
+            if let Some(active) = page
+                .data
+                .into_iter()
+                .filter_map(work_session_of)
+                .find(|w| w.active)
+            {
+                return Ok(Some(active));
+            }
+            match page.links.and_then(|l| l.next) {
+                Some(next) => {
+                    path = same_origin_path(&next).ok_or_else(|| {
+                        KustomerError::Decode(format!(
+                            "links.next is not a path of the API: {next}"
+                        ))
+                    })?
+                }
+                None => break,
+            }
+        }
+        Ok(None)
     }
 
-    /// `PUT /v1/routing/work-sessions/{id}` with `{status: <status id>}`.
+    /// `PUT /v1/routing/work-sessions/{id}` (the path is documented) with
+    /// [`work_session_status_body`] (**assumed**). Nothing is read from the answer, whose shape
+    /// is not documented either.
     pub async fn set_work_session_status(
         &self,
         session_id: &str,
         status_id: &str,
-    ) -> Result<WorkSession, KustomerError> {
-        let value = self
-            .send(
-                Method::PUT,
-                &format!("/v1/routing/work-sessions/{}", encode_path(session_id)),
-                Some(&json!({ "status": status_id })),
-            )
-            .await?;
-        Self::work_session_of(Self::data(value)?)
-            .ok_or_else(|| KustomerError::Decode("a work session without attributes".into()))
+    ) -> Result<(), KustomerError> {
+        self.send(
+            Method::PUT,
+            &format!("/v1/routing/work-sessions/{}", encode_path(session_id)),
+            Some(&work_session_status_body(status_id)),
+        )
+        .await
+        .map(drop)
     }
+}
+
+/// Pages of a user's work sessions read before giving up on finding the active one.
+pub const MAX_WORK_SESSION_PAGES: usize = 10;
+
+/// The body of `PUT /v1/routing/work-sessions/{id}` that sets the routing status.
+///
+/// **Assumed.** Kustomer documents the endpoint (roles `work_session.update`, `routing.update`)
+/// but not its request body, and no public code calls it. The guess, `{"status": "<status id>"}`,
+/// mirrors the `status` relationship of the work session Kustomer sends. The simulator accepts
+/// exactly this and says it is the same assumption (`set_work_session` there). Change it here,
+/// and only here, when the real body is known.
+pub fn work_session_status_body(status_id: &str) -> Value {
+    json!({ "status": status_id })
+}
+
+/// A work session as Kustomer shows it: `{type: "work_session", id, attributes {statusType,
+/// active, signedOutAt, …}, relationships {user: {data: {type: "user", id}}, status: {data:
+/// {type: "status", id}}, …}}` (seen in Kustomer's event payloads).
+fn work_session_of(resource: Related<WorkSessionAttributes>) -> Option<WorkSession> {
+    let user = resource.to_one("user")?;
+    let status = resource.to_one("status")?;
+    let a = resource.attributes.unwrap_or_default();
+    Some(WorkSession {
+        id: resource.id,
+        user,
+        status,
+        status_type: a.status_type,
+        active: a.active.unwrap_or(a.signed_out_at.is_none()),
+    })
+}
+
+/// The path (and query) of a `links.next`: relative as Kustomer gives it, or an absolute URL,
+/// whose origin is dropped (the request goes to the configured API only).
+fn same_origin_path(link: &str) -> Option<String> {
+    if link.starts_with('/') {
+        return Some(link.to_owned());
+    }
+    let rest = link
+        .strip_prefix("https://")
+        .or_else(|| link.strip_prefix("http://"))?;
+    rest.find('/').map(|at| rest[at..].to_owned())
 }
 
 #[cfg(test)]
@@ -1038,6 +1185,96 @@ mod tests {
     fn path_segments_are_encoded() {
         assert_eq!(encode_path("+1 415/555"), "%2B1%20415%2F555");
         assert_eq!(encode_path("ada@example.com"), "ada@example.com");
+    }
+
+    /// A `kustomer.work-session.update` payload's `data` as seen in public code (2021, no
+    /// `active` attribute), trimmed.
+    const SEEN_WORK_SESSION: &str = r#"{"type":"work_session","id":"6093f0c1a0b2c3d4e5f60718",
+        "attributes":{"routable":false,"statusType":"unavailable","workItemCount":0,
+            "signedInAt":"2021-05-06T13:00:00.000Z","signedOutAt":null,"capacityRemaining":{},
+            "totalTimeByStatus":{"5f0e":{"statusAt":"2021-05-06T13:00:00.000Z","time":0}},
+            "updatedAt":"2021-05-06T13:05:00.000Z","rev":3},
+        "relationships":{"org":{"data":{"type":"org","id":"5f00"}},
+            "user":{"data":{"type":"user","id":"5f01"}},"team":{"data":{"type":"team","id":"5f02"}},
+            "status":{"data":{"type":"status","id":"5f0e"}},
+            "queues":{"data":[{"type":"queue","id":"5f03"}]}},
+        "links":{"self":"/v1/routing/work-sessions/6093f0c1a0b2c3d4e5f60718"}}"#;
+
+    fn decoded(text: &str) -> Option<WorkSession> {
+        work_session_of(serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn work_sessions_are_read_from_their_relationships() {
+        assert_eq!(
+            decoded(SEEN_WORK_SESSION),
+            Some(WorkSession {
+                id: "6093f0c1a0b2c3d4e5f60718".into(),
+                user: "5f01".into(),
+                status: "5f0e".into(),
+                status_type: Some("unavailable".into()),
+                active: true,
+            })
+        );
+        let ended = SEEN_WORK_SESSION.replace(
+            r#""signedOutAt":null"#,
+            r#""signedOutAt":"2021-05-06T21:00:00.000Z""#,
+        );
+        assert_eq!(decoded(&ended).map(|w| w.active), Some(false));
+        let said = SEEN_WORK_SESSION.replace(r#""routable":false"#, r#""active":false"#);
+        assert_eq!(
+            decoded(&said).map(|w| w.active),
+            Some(false),
+            "active, when given, wins"
+        );
+        // The shape the gateway used to guess (user and status as attributes) is not one.
+        let guessed = r#"{"type":"work-session","id":"ws-1",
+            "attributes":{"user":"kus-user-1","status":"rs-available","active":true}}"#;
+        assert_eq!(decoded(guessed), None);
+    }
+
+    #[test]
+    fn routing_statuses_tolerate_unknown_keys() {
+        let body = json!({"data": [
+            {"type": "status", "id": "s1", "attributes": {"_id": "s1", "name": "available",
+                "statusType": "available", "selectable": true, "system": true, "enabled": true,
+                "org": "o1", "createdAt": "2021-01-01T00:00:00.000Z"},
+             "links": {"self": "/v1/routing/statuses/s1"}},
+            {"type": "status", "id": "s2", "attributes": {"statusType": "busy"}},
+        ]});
+        let list: Vec<Resource<StatusAttributes>> = HttpKustomer::data(body).unwrap();
+        let names: Vec<_> = list
+            .into_iter()
+            .map(|r| r.attributes.and_then(|a| a.name))
+            .collect();
+        assert_eq!(names, [Some("available".to_owned()), None]);
+    }
+
+    #[test]
+    fn the_assumed_status_change_body_is_one_function() {
+        assert_eq!(
+            work_session_status_body("rs-lunch"),
+            json!({"status": "rs-lunch"})
+        );
+    }
+
+    #[test]
+    fn next_links_stay_on_the_configured_api() {
+        let rows = [
+            (
+                "/v1/routing/users/u/work-sessions?page=2",
+                Some("/v1/routing/users/u/work-sessions?page=2"),
+            ),
+            (
+                "https://org.api.kustomerapp.com/v1/x?page=2",
+                Some("/v1/x?page=2"),
+            ),
+            ("https://elsewhere.example", None),
+            ("javascript:alert(1)", None),
+        ];
+        for (link, want) in rows {
+            assert_eq!(same_origin_path(link).as_deref(), want, "{link}");
+        }
     }
 
     #[test]

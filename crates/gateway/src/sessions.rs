@@ -14,6 +14,8 @@ use crate::store::StoreError;
 pub struct Session {
     pub agent_email: String,
     pub ccai_agent_id: i64,
+    /// The agent's Kustomer user, as Kustomer's API names it for the agent's email at sign-in
+    /// (never the id the browser sends).
     pub kustomer_user_id: String,
     pub expires_at_ms: i64,
 }
@@ -125,10 +127,10 @@ impl Sessions {
         Ok(Some(issued))
     }
 
-    /// The Kustomer user of the agent's newest live session.
-    pub async fn kustomer_user_of(&self, ccai_agent_id: i64) -> Result<Option<String>, StoreError> {
+    /// The email of the agent's newest live session (`None`: the agent is not signed in).
+    pub async fn agent_email_of(&self, ccai_agent_id: i64) -> Result<Option<String>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as(
-            "SELECT kustomer_user_id FROM sessions WHERE ccai_agent_id = ? AND expires_at_ms > ?
+            "SELECT agent_email FROM sessions WHERE ccai_agent_id = ? AND expires_at_ms > ?
              ORDER BY created_at_ms DESC LIMIT 1",
         )
         .bind(ccai_agent_id)

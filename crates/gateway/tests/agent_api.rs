@@ -34,6 +34,8 @@ async fn stack(name: &str, configure: impl FnOnce(&mut Config)) -> Stack {
     }
 }
 
+/// The widget's sign-in: the Kustomer user's id it sends (`kus-1`, no user of the simulated org)
+/// is ignored by the gateway, which asks Kustomer.
 fn sign_in_body(email: &str, kustomer_email: &str, password: Option<&str>) -> Value {
     json!({"email": email, "password": password, "kustomer_user": {"id": "kus-1", "email": kustomer_email}})
 }
@@ -86,7 +88,8 @@ async fn sign_in_me_refresh_and_sign_out() {
     .await;
     assert_eq!(
         (status, &me["kustomer_user_id"]),
-        (StatusCode::OK, &json!("kus-1"))
+        (StatusCode::OK, &json!("kus-user-1")),
+        "Kustomer's user with Ada's email, not the id the widget sent"
     );
 
     let (status, refreshed) = call(
@@ -149,6 +152,28 @@ async fn the_agent_email_must_be_the_kustomer_users() {
         message.contains("ada.lovelace@example.com")
             && message.contains("grace.hopper@example.com"),
         "{message}"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_is_refused_with_a_clear_error_when_kustomer_cannot_be_reached() {
+    let stack = stack("kustomer-down", |config| {
+        config.crm.kustomer_url = "http://127.0.0.1:1".into();
+    })
+    .await;
+    let email = "grace.hopper@example.com";
+    let (status, body) = sign_in(&stack, email, email, None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_GATEWAY, "kustomer_unavailable"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again"),
+        "{body}"
     );
 }
 
@@ -740,6 +765,92 @@ mod inheritance {
         adapter_gateway::sessions::now_ms()
     }
 
+    /// The routing status of the user's active work session in the simulated Kustomer.
+    async fn kustomer_status(stack: &Stack, user: &str) -> String {
+        let value: Value = Client::new()
+            .get(format!(
+                "{}/v1/routing/users/{user}/work-sessions",
+                stack.simulator
+            ))
+            .bearer_auth("sim-kustomer-key")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        value["data"]
+            .as_array()
+            .and_then(|list| list.iter().find(|w| w["attributes"]["active"] == true))
+            .and_then(|w| w["relationships"]["status"]["data"]["id"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The paths of the work-session writes Kustomer received.
+    async fn work_session_writes(stack: &Stack) -> Vec<String> {
+        let writes: Value = reqwest::get(format!("{}/_sim/kustomer/writes", stack.simulator))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        writes
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w["path"].as_str())
+            .filter(|p| p.starts_with("/v1/routing/work-sessions"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_agent_who_sends_another_agents_kustomer_user_id_at_sign_in_cannot_move_that_agents_kustomer_status(
+    ) {
+        let stack = stack("inherit-impersonation", |config| {
+            config.admin_emails = vec!["grace.hopper@example.com".into()];
+        })
+        .await;
+        // Grace (kus-user-2) signs in saying she is Ada's Kustomer user, kus-user-1.
+        let (status, body) = call(
+            Client::new()
+                .post(format!("{}/sessions", stack.gateway))
+                .json(&json!({"email": "grace.hopper@example.com",
+                    "kustomer_user": {"id": "kus-user-1", "email": "grace.hopper@example.com"}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(
+            body["kustomer_user_id"], "kus-user-2",
+            "Kustomer's answer, not hers"
+        );
+        let token = body["token"].as_str().unwrap().to_owned();
+        let settings = json!({
+            "enabled": true, "rule": "latest_wins", "bidirectional": true,
+            "mapping": {"rs-available": 0, "rs-lunch": -4, "rs-email": -1},
+            "kustomer_statuses": [{"id": "rs-available", "name": "Available"},
+                {"id": "rs-lunch", "name": "Lunch"}, {"id": "rs-email", "name": "Email only"}],
+        });
+        let (status, body) = put_settings(&stack, &token, &settings).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        // Her CCAI status change is written back to her own Kustomer status only.
+        let (status, body) = put_status(&stack, &token, -4).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(kustomer_status(&stack, "kus-user-2").await, "rs-lunch");
+        assert_eq!(
+            kustomer_status(&stack, "kus-user-1").await,
+            "rs-available",
+            "Ada's Kustomer status did not move"
+        );
+        assert_eq!(
+            work_session_writes(&stack).await,
+            ["/v1/routing/work-sessions/ws-kus-user-2"],
+            "no write to Ada's work session"
+        );
+    }
+
     /// Grace administers; she turns inheritance on with Lunch → Meal, Email only → Unavailable.
     async fn configured(name: &str, rule: &str) -> (Stack, String) {
         let stack = stack(name, |config| {
@@ -904,24 +1015,7 @@ mod inheritance {
         });
         let (status, body) = put_settings(&stack, &token, &settings).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let work_session = || async {
-            let value: Value = Client::new()
-                .get(format!(
-                    "{}/v1/routing/work-sessions?user=kus-user-2&active=true",
-                    stack.simulator
-                ))
-                .bearer_auth("sim-kustomer-key")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            value["data"][0]["attributes"]["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        };
+        let work_session = || kustomer_status(&stack, "kus-user-2");
         let counts = || async {
             let state = sim_state(&stack).await;
             let writes: Value = reqwest::get(format!("{}/_sim/kustomer/writes", stack.simulator))

@@ -1,7 +1,8 @@
 //! The Kustomer desktop's side of a user's routing status, for the host emulator (same origin as
 //! the page): reading the user's work session (Kustomer pushes status changes to the desktop,
-//! including the ones the gateway writes back), and the user changing it in the desktop. These
-//! changes are the user's own, not API writes: they are not in `/_sim/kustomer/writes`.
+//! including the ones the gateway writes back), and the user changing it in the desktop (after an
+//! offline status, that starts a new work session, as in Kustomer). These changes are the user's
+//! own, not API writes: they are not in `/_sim/kustomer/writes`.
 
 use axum::{
     extract::{Path, State},
@@ -33,7 +34,7 @@ fn status_json(id: &str) -> serde_json::Value {
 /// `GET /_sim/desktop/status/{user}`: the user's current routing status and the choices.
 async fn read_status(State(state): State<SimState>, Path(user): Path<String>) -> Response {
     let data = state.kustomer.data();
-    let Some(session) = data.work_sessions.iter().find(|w| w.user == user) else {
+    let Some(session) = data.latest_work_session(&user) else {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"message": "no such user"})),
@@ -68,15 +69,18 @@ async fn change_status(
         )
             .into_response();
     }
-    let mut data = state.kustomer.data();
-    let Some(session) = data.work_sessions.iter_mut().find(|w| w.user == user) else {
+    // The user's own change: it may start a new work session after an offline one.
+    if state
+        .kustomer
+        .data()
+        .user_sets_status(&user, &change.status_id)
+        .is_none()
+    {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"message": "no such user"})),
         )
             .into_response();
-    };
-    session.status = change.status_id.clone();
-    session.updated_at_ms = crate::sessions::now_ms();
+    }
     Json(json!({"current": status_json(&change.status_id)})).into_response()
 }

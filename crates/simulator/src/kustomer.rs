@@ -16,7 +16,12 @@
 //!   (`meta.upload {url, fields}`); the file is POSTed there as multipart, fields first and
 //!   `file` last (204); messages and notes then reference `{_id, name, contentType,
 //!   contentLength}` of uploaded attachments only.
-//! - Routing: statuses, and one active work session per seeded user, for the status sync.
+//! - Routing: statuses, and work sessions, for the status sync: JSON:API resources as Kustomer
+//!   sends them (`type: "work_session"`, the user and the status as relationships). A work
+//!   session ends when a status of type `offline` is set (`signedOutAt`, read-only after); the
+//!   user's next status change in the desktop starts a new one. The body that changes a status
+//!   through the API is not documented: this side accepts the gateway's guess,
+//!   `{"status": "<status id>"}`, and only that ([`set_work_session`]).
 //!
 //! Tests read everything back: `GET /_sim/kustomer/writes` (every write, in order, with its
 //! body) and `GET /_sim/state` (`kustomer` key). `POST /_sim/kustomer/faults` answers the next
@@ -56,11 +61,16 @@ pub const MAX_NOTE_CHARS: usize = 10_240;
 pub const MAX_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;
 
 /// The users of the simulated org: the CCAI agents' emails (sign-in matches on email).
+/// Each starts with an active work session, `ws-{id}`, Available.
 pub const USERS: [(&str, &str, &str); 3] = [
     ("kus-user-1", "ada.lovelace@example.com", "Ada Lovelace"),
     ("kus-user-2", "grace.hopper@example.com", "Grace Hopper"),
     ("kus-user-3", "alan.turing@example.com", "Alan Turing"),
 ];
+
+/// The user the API key belongs to (an integration user, no work session): what
+/// `GET /v1/routing/work-sessions?user=true` means by "the calling user".
+pub const API_KEY_USER: &str = "kus-api-integration";
 
 /// Routing statuses: `(id, name, statusType)`.
 pub const ROUTING_STATUSES: [(&str, &str, &str); 6] = [
@@ -157,6 +167,8 @@ pub struct WorkSession {
     pub user: String,
     pub status: String,
     pub active: bool,
+    pub signed_in_at_ms: i64,
+    pub signed_out_at_ms: Option<i64>,
     pub updated_at_ms: i64,
 }
 
@@ -225,6 +237,8 @@ impl Default for KustomerData {
                     user: (*user).into(),
                     status: "rs-available".into(),
                     active: true,
+                    signed_in_at_ms: 0,
+                    signed_out_at_ms: None,
                     updated_at_ms: 0,
                 })
                 .collect(),
@@ -241,6 +255,62 @@ impl KustomerData {
     fn new_id(&mut self, kind: u8) -> String {
         self.next_id += 1;
         format!("{kind:02x}{:022x}", self.next_id)
+    }
+
+    /// The user's newest work session, active or ended.
+    pub fn latest_work_session(&self, user: &str) -> Option<&WorkSession> {
+        self.work_sessions.iter().rev().find(|w| w.user == user)
+    }
+
+    /// The user picks `status` in the desktop: their active work session takes it, or, when
+    /// their last one has ended, a new session starts with it. `None`: no such user or status.
+    pub fn user_sets_status(&mut self, user: &str, status: &str) -> Option<&WorkSession> {
+        status_type(status)?;
+        let now = now_ms();
+        let active = self
+            .work_sessions
+            .iter()
+            .rposition(|w| w.user == user && w.active);
+        let at = match active {
+            Some(at) => at,
+            None => {
+                if !USERS.iter().any(|(id, _, _)| *id == user) {
+                    return None;
+                }
+                let id = self.new_id(0x35);
+                self.work_sessions.push(WorkSession {
+                    id,
+                    user: user.into(),
+                    status: status.into(),
+                    active: true,
+                    signed_in_at_ms: now,
+                    signed_out_at_ms: None,
+                    updated_at_ms: now,
+                });
+                self.work_sessions.len() - 1
+            }
+        };
+        let session = &mut self.work_sessions[at];
+        set_status(session, status, now);
+        Some(session)
+    }
+}
+
+/// The `statusType` of a routing status id.
+pub fn status_type(status: &str) -> Option<&'static str> {
+    ROUTING_STATUSES
+        .iter()
+        .find(|(id, _, _)| *id == status)
+        .map(|(_, _, kind)| *kind)
+}
+
+/// A status set on an active session; one of type `offline` ends it.
+fn set_status(session: &mut WorkSession, status: &str, now: i64) {
+    session.status = status.into();
+    session.updated_at_ms = now;
+    if status_type(status) == Some("offline") {
+        session.active = false;
+        session.signed_out_at_ms = Some(now);
     }
 }
 
@@ -517,15 +587,24 @@ pub fn routes(kustomer: Kustomer) -> Router<crate::SimState> {
             "/v1/conversations/{id}/messages",
             post(create_message).get(conversation_messages),
         )
-        .route("/v1/conversations/{id}/notes", get(conversation_notes))
+        .route(
+            "/v1/conversations/{id}/notes",
+            post(create_note).get(conversation_notes),
+        )
         .route("/v1/messages/{id}", put(update_message))
-        .route("/v1/notes", post(create_note))
         .route("/v1/attachments", post(create_attachment))
         .route("/v1/users", get(users))
         .route("/v1/metadata/{klass}", get(metadata).put(update_metadata))
         .route("/v1/routing/statuses", get(routing_statuses))
         .route("/v1/routing/work-sessions", get(work_sessions))
-        .route("/v1/routing/work-sessions/{id}", put(set_work_session))
+        .route(
+            "/v1/routing/work-sessions/{id}",
+            get(work_session).put(set_work_session),
+        )
+        .route(
+            "/v1/routing/users/{id}/work-sessions",
+            get(user_work_sessions),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             kustomer.clone(),
             guard,
@@ -1097,28 +1176,27 @@ async fn update_message(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NoteIn {
-    conversation: Option<String>,
     body: Option<String>,
     external_id: Option<String>,
     #[serde(default)]
     attachments: Vec<AttachmentRef>,
 }
 
-async fn create_note(State(k): State<Kustomer>, body: Bytes) -> Response {
+/// `POST /v1/conversations/{id}/notes` `{"body"}` (as public code creates notes; `externalId`
+/// and `attachments` are the gateway's assumption, accepted here too).
+async fn create_note(
+    State(k): State<Kustomer>,
+    Path(conversation): Path<String>,
+    body: Bytes,
+) -> Response {
     let input: NoteIn = match decode(&body) {
         Ok(n) => n,
         Err(r) => return r,
     };
     let mut data = k.data();
-    let Some(conversation) = input
-        .conversation
-        .filter(|c| data.conversations.iter().any(|x| &x.id == c))
-    else {
-        return bad_request(
-            "conversation is required and must exist",
-            "/data/attributes/conversation",
-        );
-    };
+    if !data.conversations.iter().any(|c| c.id == conversation) {
+        return not_found("conversation");
+    }
     let text = input.body.unwrap_or_default();
     let count = text.chars().count();
     if !(1..=MAX_NOTE_CHARS).contains(&count) {
@@ -1375,49 +1453,148 @@ async fn update_metadata(
     ok(json!({"type": "klass", "id": klass, "attributes": {"properties": properties}}))
 }
 
-/// `GET /v1/routing/statuses`.
+/// `GET /v1/routing/statuses`: `{data: [{type: "status", id, attributes: {name, statusType,
+/// selectable, system, enabled}}]}`.
 async fn routing_statuses() -> Response {
     ok(Value::Array(
         ROUTING_STATUSES
             .iter()
-            .map(|(id, name, kind)| json!({"type": "routing-status", "id": id, "attributes": {"name": name, "statusType": kind}}))
+            .map(|(id, name, kind)| {
+                json!({"type": "status", "id": id,
+                    "attributes": {"name": name, "statusType": kind, "selectable": true,
+                        "system": matches!(*kind, "available" | "busy"), "enabled": true},
+                    "links": {"self": format!("/v1/routing/statuses/{id}")}})
+            })
             .collect(),
     ))
 }
 
+/// A work session as Kustomer sends it: `{type: "work_session", id, attributes {statusType,
+/// routable, active, signedInAt, signedOutAt, …}, relationships {user, status, team, queues}}`.
 fn work_session_json(w: &WorkSession) -> Value {
-    json!({"type": "work-session", "id": w.id, "attributes": {
-        "user": w.user, "status": w.status, "active": w.active, "updatedAt": iso(w.updated_at_ms)}})
+    let kind = status_type(&w.status).unwrap_or("unavailable");
+    json!({
+        "type": "work_session", "id": w.id,
+        "attributes": {
+            "statusType": kind, "routable": kind == "available", "active": w.active,
+            "signedInAt": iso(w.signed_in_at_ms),
+            "signedOutAt": w.signed_out_at_ms.map(iso),
+            "workItemCount": 0, "createdAt": iso(w.signed_in_at_ms), "updatedAt": iso(w.updated_at_ms),
+        },
+        "relationships": {
+            "user": {"data": {"type": "user", "id": w.user}},
+            "status": {"data": {"type": "status", "id": w.status}},
+            "team": {"data": null},
+            "queues": {"data": []},
+        },
+        "links": {"self": format!("/v1/routing/work-sessions/{}", w.id)},
+    })
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct WorkSessionQuery {
     user: Option<String>,
     active: Option<bool>,
+    status_type: Option<String>,
 }
 
-/// `GET /v1/routing/work-sessions?user=<userId>&active=true`.
+/// `GET /v1/routing/work-sessions[?user=true|false&active=true|false&statusType=…]`: `user=true`
+/// is the calling user's (the API key's, [`API_KEY_USER`]), as documented; another user's are
+/// read with `GET /v1/routing/users/{id}/work-sessions`.
 async fn work_sessions(
     State(k): State<Kustomer>,
     Query(query): Query<WorkSessionQuery>,
 ) -> Response {
+    let mine = match query.user.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return json_api_error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "user must be true or false (another user's sessions: /v1/routing/users/{id}/work-sessions)",
+                None,
+            )
+        }
+    };
     let data = k.data();
     ok(Value::Array(
         data.work_sessions
             .iter()
-            .filter(|w| query.user.as_deref().is_none_or(|u| u == w.user))
+            .filter(|w| !mine || w.user == API_KEY_USER)
             .filter(|w| query.active.is_none_or(|a| a == w.active))
+            .filter(|w| {
+                query
+                    .status_type
+                    .as_deref()
+                    .is_none_or(|t| status_type(&w.status) == Some(t))
+            })
             .map(work_session_json)
             .collect(),
     ))
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageQuery {
+    page: Option<usize>,
+    page_size: Option<usize>,
+}
+
+/// `GET /v1/routing/users/{id}/work-sessions[?page=&pageSize=]`: the user's sessions, newest
+/// first, paginated (`links.next` while there are more).
+async fn user_work_sessions(
+    State(k): State<Kustomer>,
+    Path(user): Path<String>,
+    Query(paging): Query<PageQuery>,
+) -> Response {
+    if !USERS.iter().any(|(id, _, _)| *id == user) {
+        return not_found("user");
+    }
+    let page = paging.page.unwrap_or(1).max(1);
+    let size = paging.page_size.unwrap_or(100).clamp(1, 100);
+    let data = k.data();
+    let all: Vec<&WorkSession> = data
+        .work_sessions
+        .iter()
+        .rev()
+        .filter(|w| w.user == user)
+        .collect();
+    let list: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|w| work_session_json(w))
+        .collect();
+    let mut links = json!({"self": format!("/v1/routing/users/{user}/work-sessions?page={page}&pageSize={size}")});
+    if page * size < all.len() {
+        links["next"] = json!(format!(
+            "/v1/routing/users/{user}/work-sessions?page={}&pageSize={size}",
+            page + 1
+        ));
+    }
+    Json(json!({"data": list, "links": links})).into_response()
+}
+
+/// `GET /v1/routing/work-sessions/{id}`.
+async fn work_session(State(k): State<Kustomer>, Path(id): Path<String>) -> Response {
+    match k.data().work_sessions.iter().find(|w| w.id == id) {
+        Some(w) => ok(work_session_json(w)),
+        None => not_found("work session"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WorkSessionIn {
     status: Option<String>,
 }
 
-/// `PUT /v1/routing/work-sessions/{id}` with `{status: <status id>}`.
+/// `PUT /v1/routing/work-sessions/{id}`. The path is documented, the body is not: this accepts
+/// `{"status": "<status id>"}` and nothing else, **the same assumption** as the gateway's
+/// `work_session_status_body`: a stand-in for an unknown contract, not Kustomer's. An ended
+/// session is read-only (documented).
 async fn set_work_session(
     State(k): State<Kustomer>,
     Path(id): Path<String>,
@@ -1427,10 +1604,7 @@ async fn set_work_session(
         Ok(w) => w,
         Err(r) => return r,
     };
-    let Some(status) = input
-        .status
-        .filter(|s| ROUTING_STATUSES.iter().any(|(id, _, _)| id == s))
-    else {
+    let Some(status) = input.status.filter(|s| status_type(s).is_some()) else {
         return bad_request(
             "status must be the id of a routing status",
             "/data/attributes/status",
@@ -1440,8 +1614,13 @@ async fn set_work_session(
     let Some(w) = data.work_sessions.iter_mut().find(|w| w.id == id) else {
         return not_found("work session");
     };
-    w.status = status;
-    w.updated_at_ms = now_ms();
+    if !w.active {
+        return bad_request(
+            "the work session has ended and is read-only",
+            "/data/attributes/status",
+        );
+    }
+    set_status(w, &status, now_ms());
     ok(work_session_json(w))
 }
 

@@ -378,10 +378,10 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
                 return Ok(());
             }
             let attachments = attach(sync, job.seq, attachment.as_ref()).await?;
-            k.create_note(&json!({
-                "conversation": conversation, "body": body, "externalId": external_id,
-                "attachments": attachments,
-            }))
+            k.create_note(
+                &conversation,
+                &json!({"body": body, "externalId": external_id, "attachments": attachments}),
+            )
             .await?;
             Ok(())
         }
