@@ -138,6 +138,8 @@ impl Stack {
             url: format!("http://{addr}/webhooks/ccai"),
             user: HOOK_USER.into(),
             password: HOOK_PASSWORD.into(),
+            chat_user: HOOK_USER.into(),
+            chat_password: HOOK_PASSWORD.into(),
         }));
         let (gw_stop, gw_stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(gateway.serve(async {

@@ -424,31 +424,21 @@ async fn read_socket(
     }
 }
 
-/// A webhook for agent `agent` (index into the signed-in agents), its `step`-th: the call cycles
-/// through ringing, connected, on hold, connected. No agent status, so that each webhook
-/// publishes exactly one event (a status is published only when it changes).
-fn webhook(run: &str, index: usize, agent_id: i64, email: &str, step: usize) -> Value {
-    const CYCLE: [(&str, &str); 4] = [
-        ("call.offered", "ringing"),
-        ("call.connected", "connected"),
-        ("call.held", "on_hold"),
-        ("call.resumed", "connected"),
-    ];
-    let (event_type, status) = CYCLE[step % CYCLE.len()];
-    let connected_at = if status == "ringing" {
-        Value::Null
-    } else {
-        json!("2026-11-21T16:00:05.000Z")
-    };
-    json!({
-        "event_id": format!("load-{run}-{index}"),
-        "event_type": event_type,
-        "occurred_at": "2026-11-21T16:00:00.000Z",
-        "session": {"type": "call", "id": 9_000_000 + agent_id, "status": status, "direction": "inbound",
-            "end_user": {"identifier": "+14155552671"}, "out_ticket_id": format!("conv-load-{agent_id}"),
-            "connected_at": connected_at, "ends_at": null, "muted": false, "end_reason": null},
-        "agent": {"id": agent_id, "email": email}
-    })
+/// A session event for agent `agent_id`, the `index`-th of the run, in the platform's
+/// documented envelope: a new call assigned to the agent (each publishes exactly one event on
+/// the agent's stream: a ringing call; no status).
+fn webhook(run: &str, index: usize, agent_id: i64, _email: &str, _step: usize) -> Value {
+    let run_tag = run
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    json!({"count": 1, "events": [{
+        "event_id": format!("{run_tag:08x}-0000-4000-8000-{index:012x}"),
+        "timestamp": 1_795_276_800_000_i64 + index as i64,
+        "item": {"call_id": format!("load{run_tag:x}x{index}"), "state": "connected",
+            "dn": "+14155552671",
+            "participants": [{"type": "external", "status": "connected"},
+                {"type": "agent", "status": "accepted", "id": agent_id}]},
+    }]})
 }
 
 #[derive(Default)]
@@ -457,7 +447,7 @@ struct PostResults {
     accepted_per_agent: Vec<u64>,
     /// Non-200 answers (and transport errors) by status, with the first body.
     failures: BTreeMap<String, (u64, String)>,
-    /// 200s whose body was not `{"duplicate": false, "agent_id": <the agent>}`.
+    /// 200s whose body did not say the event was accepted.
     unexpected: Vec<String>,
     unexpected_count: u64,
 }
@@ -818,7 +808,7 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
     // --- Webhooks.
     let next = Arc::new(AtomicUsize::new(0));
     let run_id = format!("{}-{}", std::process::id(), crate_time_tag());
-    let url = format!("{}/webhooks/ccai", stack.gateway);
+    let url = format!("{}/webhooks/ccai/calls", stack.gateway);
     let targets: Arc<Vec<(i64, String)>> =
         Arc::new(agents.iter().map(|a| (a.id, a.email.clone())).collect());
     let post_deadline = Instant::now() + args.timeout;
@@ -882,7 +872,7 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
                 }
                 results.latencies.push(took);
                 let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                if answer == json!({"duplicate": false, "agent_id": agent_id}) {
+                if answer["accepted"] == json!(1) && agent_id > 0 {
                     results.accepted_per_agent[agent] += 1;
                 } else {
                     results.unexpected_count += 1;
@@ -970,7 +960,7 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
                 let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                if status == StatusCode::OK && value == json!({"duplicate": true}) {
+                if status == StatusCode::OK && value["duplicates"] == json!(1) {
                     replay_ok += 1;
                 } else {
                     replay_bad.push(format!("{status} {text}"));

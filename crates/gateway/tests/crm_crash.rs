@@ -76,8 +76,11 @@ impl GatewayProcess {
             .args(["--ccai-url", &self.sim, "--kustomer-url", &self.sim])
             .args(["--kustomer-rate-limit", "1000000", "--crm-workers", "8"])
             .args(["--admin-emails", ADMIN, "--dev-sign-in"])
-            .env("GATEWAY_WEBHOOK_USER", HOOK_USER)
-            .env("GATEWAY_WEBHOOK_PASSWORD", HOOK_PASSWORD)
+            .env("GATEWAY_CALL_WEBHOOK_USER", HOOK_USER)
+            .env("GATEWAY_CALL_WEBHOOK_PASSWORD", HOOK_PASSWORD)
+            .env("GATEWAY_CHAT_WEBHOOK_USER", HOOK_USER)
+            .env("GATEWAY_CHAT_WEBHOOK_PASSWORD", HOOK_PASSWORD)
+            .env("GATEWAY_CCAI_EXTENSION", "true")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("gateway log file"))
@@ -278,6 +281,8 @@ async fn five_hundred_calls_with_the_gateway_killed_twice_are_written_exactly_on
         url: format!("{gw}/webhooks/ccai"),
         user: HOOK_USER.into(),
         password: HOOK_PASSWORD.into(),
+        chat_user: HOOK_USER.into(),
+        chat_password: HOOK_PASSWORD.into(),
     }));
     let token = admin_token(&http, &gw).await;
     let (status, body) = {

@@ -40,15 +40,33 @@ pub struct Config {
     #[arg(long, env = "SIMULATOR_CCAI_TOKEN", default_value = "sim-token")]
     pub ccai_token: String,
 
-    /// Where session webhooks go (the gateway's `/webhooks/ccai`); none: no webhooks are sent.
+    /// Where session events go (the gateway's `/webhooks/ccai`: call events to `/calls`, chat
+    /// events to `/chats`, the extension's to `/extension`); none: no events are sent.
     #[arg(long, env = "SIMULATOR_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
 
-    /// HTTP Basic user name the webhooks carry.
+    /// HTTP Basic user name the call events (and the extension's) carry.
     #[arg(long, env = "SIMULATOR_WEBHOOK_USER", default_value = "ccai-webhooks")]
     pub webhook_user: String,
 
-    /// HTTP Basic password the webhooks carry. Never logged.
+    /// HTTP Basic user name the chat events carry (configured separately, as on the platform).
+    #[arg(
+        long,
+        env = "SIMULATOR_CHAT_WEBHOOK_USER",
+        default_value = "ccai-chat-webhooks"
+    )]
+    pub chat_webhook_user: String,
+
+    /// HTTP Basic password the chat events carry. Never logged.
+    #[arg(
+        long,
+        env = "SIMULATOR_CHAT_WEBHOOK_PASSWORD",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub chat_webhook_password: String,
+
+    /// HTTP Basic password the call events carry. Never logged.
     #[arg(
         long,
         env = "SIMULATOR_WEBHOOK_PASSWORD",
@@ -94,6 +112,8 @@ impl Config {
             webhook_url: None,
             webhook_user: "ccai-webhooks".into(),
             webhook_password: String::new(),
+            chat_webhook_user: "ccai-chat-webhooks".into(),
+            chat_webhook_password: String::new(),
             wrap_up_seconds: 0,
             call_controls: true,
             kustomer_api_key: crate::kustomer::DEV_API_KEY.into(),

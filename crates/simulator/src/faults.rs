@@ -34,6 +34,12 @@ pub struct FaultSpec {
     /// How many requests after those get their connection dropped.
     #[serde(default)]
     pub drop: u32,
+    /// Session events: every POST is sent twice (duplicates).
+    #[serde(default)]
+    pub repeat_events: bool,
+    /// Session events: the events of each POST are sent newest first (out of order).
+    #[serde(default)]
+    pub reverse_events: bool,
 }
 
 /// The faults in force.
@@ -168,6 +174,7 @@ mod tests {
             status: Some(503),
             count: Some(2),
             drop: 1,
+            ..FaultSpec::default()
         };
         let mut state = FaultState::from_spec(&spec).unwrap();
         let verdicts: Vec<Verdict> = (0..5).map(|_| state.take()).collect();

@@ -104,10 +104,12 @@ impl Simulator {
             url,
             user: config.webhook_user,
             password: config.webhook_password,
+            chat_user: config.chat_webhook_user,
+            chat_password: config.chat_webhook_password,
         });
         match &target {
             Some(target) => {
-                tracing::info!(url = %target.url, "session webhooks go to {}", target.url)
+                tracing::info!(url = %target.url, "session events go to {0}/calls and {0}/chats", target.url)
             }
             None => tracing::info!("no --webhook-url: session webhooks are off"),
         }
@@ -189,6 +191,7 @@ pub fn api_router(state: SimState) -> Router {
     let ccai_api = Router::new()
         .route("/manager/api/v1/agents", get(ccai::agents))
         .route("/manager/api/v1/user_statuses", get(ccai::user_statuses))
+        .route("/manager/api/v1/{what}/{id}", get(sessions::resource))
         .route(
             "/apps/api/v1/agent_statuses",
             post(ccai::set_agent_statuses),
@@ -273,6 +276,7 @@ async fn sim_state(State(state): State<SimState>) -> Json<serde_json::Value> {
         "ccai": ccai,
         "webhooks": state.ccai.webhooks.deliveries(),
         "faults": state.ccai.faults.snapshot(),
+        "event_faults": state.ccai.webhooks.faults(),
         "kustomer": state.kustomer.snapshot(),
     }))
 }
@@ -282,6 +286,10 @@ async fn sim_reset(State(state): State<SimState>) -> StatusCode {
     state.ccai.data().reset();
     state.ccai.webhooks.clear();
     state.ccai.faults.reset();
+    state
+        .ccai
+        .webhooks
+        .set_faults(webhooks::DeliveryFaults::default());
     state.kustomer.reset();
     StatusCode::NO_CONTENT
 }
@@ -303,6 +311,13 @@ async fn set_faults(
     };
     match faults::FaultState::from_spec(&spec) {
         Ok(faults) => {
+            state
+                .ccai
+                .webhooks
+                .set_faults(webhooks::DeliveryFaults {
+                    repeat: spec.repeat_events,
+                    reverse: spec.reverse_events,
+                });
             state.ccai.faults.set(faults.clone());
             Json(faults).into_response()
         }

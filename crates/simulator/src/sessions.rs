@@ -1,5 +1,15 @@
-//! Calls and chats as the platform runs them, with the platform's status rules, and the
-//! session webhooks they emit:
+//! Calls and chats as the platform runs them, with the platform's status rules, the session
+//! events they emit, and the Manager API's call and chat resources that describe them.
+//!
+//! Session events follow the documented External Session Events lifecycle (item `state`
+//! `connected`/`disconnected`, participants `external` and `agent` with `connected`,
+//! `accepted`, `disconnected`, `dispositionSubmitted`): started and routing when a call or chat
+//! comes in, assigned and active when the agent answers (or places the call), ended when it
+//! ends, final when wrap-up is done. What the platform does not document (the offer ringing,
+//! a missed offer, hold, mute, DTMF, transfer, SmartActions, CSAT comments, transcripts,
+//! voicemail read/dismissed/called back) is sent as the simulator's **extension**, and the
+//! Manager resources carry the scenario's undocumented facts (SDK custom data, the caller's
+//! email and name, which call a call-back follows) under `x_extension`. Status rules:
 //!
 //! - answer / customer connects: In-call (-7), In-chat (-8) for a chat;
 //! - end (or transfer): Wrap-up (-6); wrap-up done (`POST /_sim/calls/{id}/wrap_up_done`, or
@@ -11,7 +21,11 @@
 //! call controls, a simulator-only extension of the API (`/ext/call-control/v1/...`), which the
 //! public CCAI API does not have (`--call-controls false` makes them 404 like it).
 
-use adapter_core::{agent_events::Direction, iso_time::format_utc_ms};
+use adapter_core::{
+    agent_events::Direction,
+    ccai_events::Stage,
+    iso_time::format_utc_ms,
+};
 use axum::{
     extract::{rejection::JsonRejection, Path, State},
     http::StatusCode,
@@ -21,7 +35,10 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::ccai::{message, Ccai, CcaiData};
+use crate::{
+    ccai::{message, Ccai, CcaiData},
+    webhooks::Endpoint,
+};
 
 /// The agent controls the extension offers, as `GET /ext/call-control/v1/capabilities` lists them.
 pub const CONTROLS: [&str; 10] = [
@@ -141,6 +158,8 @@ pub struct SimSession {
     pub extra: serde_json::Map<String, Value>,
     /// Whether the call is recorded (its recording is ready when it ends).
     pub recording: bool,
+    /// Whether an agent took it (answered, or placed it): the agent is a participant.
+    pub accepted: bool,
 }
 
 impl SimSession {
@@ -171,6 +190,7 @@ impl SimSession {
             smart_actions: Vec::new(),
             extra: serde_json::Map::new(),
             recording: false,
+            accepted: false,
         }
     }
 }
@@ -307,11 +327,120 @@ impl CcaiData {
             .find(|s| s.agent_id == Some(agent_id) && s.status.is_live())
     }
 
-    /// The session webhook for `event` on the session at `index`, queued for delivery.
+    /// The session events for `event` on the session at `index`, queued for delivery: the
+    /// documented lifecycle events it implies, and the extension's for what is not documented.
     fn emit(&self, ccai: &Ccai, index: usize, event: &str, extra: Value) {
         if !ccai.webhooks.enabled() {
             return;
         }
+        let Some(session) = self.sessions.get(index) else {
+            return;
+        };
+        match event {
+            "offered" => {
+                self.documented(ccai, index, Stage::Started);
+                self.documented(ccai, index, Stage::Routing);
+                self.extension(ccai, index, event, extra);
+            }
+            "assigned" => self.documented(ccai, index, Stage::Assigned),
+            "connected" => {
+                if session.direction == Direction::Inbound {
+                    self.documented(ccai, index, Stage::Assigned);
+                }
+                self.documented(ccai, index, Stage::Active);
+            }
+            "ended" => {
+                self.documented(ccai, index, Stage::Ended);
+                // A call hung up for a call-back has no wrap-up: it is final at once.
+                if session.status == SessionStatus::Finished {
+                    self.documented(ccai, index, Stage::Final);
+                }
+            }
+            "transferred" => {
+                self.extension(ccai, index, event, extra);
+                self.documented(ccai, index, Stage::Ended);
+            }
+            "abandoned" => self.documented(ccai, index, Stage::Ended),
+            "voicemail" => {
+                self.documented(ccai, index, Stage::Started);
+                self.documented(ccai, index, Stage::Routing);
+                self.documented(ccai, index, Stage::Ended);
+            }
+            "wrap_up_ended" => self.documented(ccai, index, Stage::Final),
+            _ => self.extension(ccai, index, event, extra),
+        }
+    }
+
+    /// One documented External Session Event for the session at `index` at `stage`, its
+    /// `item` enriched with what the session has by then.
+    fn documented(&self, ccai: &Ccai, index: usize, stage: Stage) {
+        let Some(session) = self.sessions.get(index) else {
+            return;
+        };
+        let agent = session
+            .agent_id
+            .filter(|_| session.accepted)
+            .and_then(|id| self.agents.iter().find(|a| a.id == id));
+        let (external, agent_status, state) = match stage {
+            Stage::Unknown | Stage::Started | Stage::Routing => ("connected", None, "connected"),
+            Stage::Assigned => ("connected", Some("accepted"), "connected"),
+            Stage::Active => ("connected", Some("connected"), "connected"),
+            Stage::Ended => ("disconnected", Some("disconnected"), "disconnected"),
+            Stage::Final => ("disconnected", Some("dispositionSubmitted"), "disconnected"),
+        };
+        let mut participants = vec![json!({"type": "external", "status": external})];
+        if let (Some(agent), Some(status)) = (agent, agent_status) {
+            participants.push(json!({
+                "type": "agent", "status": status, "id": agent.id,
+                "name": format!("{} {}", agent.first_name, agent.last_name),
+            }));
+        }
+        let id_key = match session.kind {
+            SessionType::Call => "call_id",
+            SessionType::Chat => "chat_id",
+        };
+        let mut item = json!({
+            id_key: session.id,
+            "state": state,
+            "dn": session.number,
+            "participants": participants,
+        });
+        if stage >= Stage::Routing {
+            item["queue_path_names"] = json!(queue_path(session));
+            if stage == Stage::Routing {
+                item["initiator"] = json!("virtual_agent_1");
+            }
+        }
+        if let Some(at) = session.connected_at_ms.filter(|_| stage >= Stage::Active) {
+            item["connected_at"] = json!(format_utc_ms(at));
+        }
+        if stage >= Stage::Ended {
+            item["ends_at"] = json!(format_utc_ms(session.ended_at_ms.unwrap_or_else(now_ms)));
+            item["initiator"] = match agent {
+                Some(agent) if session.end_reason.is_none() => json!(format!("agent_{}", agent.id)),
+                _ => json!("end_user"),
+            };
+        }
+        if stage == Stage::Final {
+            item["dispositions"] = json!({"code": "resolved", "custom_code_id": null, "note": null});
+        }
+        let event_id = ccai.webhooks.next_event_id();
+        let endpoint = match session.kind {
+            SessionType::Call => Endpoint::Calls,
+            SessionType::Chat => Endpoint::Chats,
+        };
+        ccai.webhooks.enqueue(
+            endpoint,
+            event_id.clone(),
+            format!("{}.{}", session.kind.as_str(), stage.as_str()),
+            agent.map(|a| a.id),
+            Some(session.id),
+            json!({"event_id": event_id, "timestamp": now_ms(), "item": item}),
+        );
+    }
+
+    /// One extension event (not a documented platform shape), in the gateway's own event shape.
+    fn extension(&self, ccai: &Ccai, index: usize, event: &str, extra: Value) {
         let Some(session) = self.sessions.get(index) else {
             return;
         };
@@ -326,9 +455,10 @@ impl CcaiData {
                     "next_status": a.next_status_id.map(|id| self.status_ref(id)),
                 })
             });
+        let event_type = format!("{}.{event}", session.kind.as_str());
         let mut payload = json!({
             "event_id": event_id,
-            "event_type": format!("{}.{event}", session.kind.as_str()),
+            "event_type": event_type,
             "occurred_at": format_utc_ms(now_ms()),
             "session": {
                 "type": session.kind.as_str(),
@@ -345,12 +475,6 @@ impl CcaiData {
             "agent": agent,
         });
         if let Some(target) = payload["session"].as_object_mut() {
-            if let (Some(start), Some(end)) = (session.connected_at_ms, session.ended_at_ms) {
-                target.insert("call_duration".into(), json!((end - start).max(0) / 1000));
-            }
-            if let Some(url) = &session.recording_url {
-                target.insert("recording_url".into(), json!(url));
-            }
             let identifier = target["end_user"]["identifier"].clone();
             for (key, value) in &session.extra {
                 target.insert(key.clone(), value.clone());
@@ -363,7 +487,14 @@ impl CcaiData {
         if let (Some(body), Value::Object(extra)) = (payload.as_object_mut(), extra) {
             body.extend(extra);
         }
-        ccai.webhooks.enqueue(event_id, payload);
+        ccai.webhooks.enqueue(
+            Endpoint::Extension,
+            event_id,
+            format!("extension.{event_type}"),
+            session.agent_id,
+            Some(session.id),
+            payload,
+        );
     }
 
     /// Ends the conversation: wrap-up for the agent, ended on its own after `ccai.wrap_up`.
@@ -407,6 +538,7 @@ impl CcaiData {
             SessionStatus::Assigned,
             previous.agent_id,
         );
+        session.accepted = true;
         session.number = previous.number.clone();
         session.conversation_id = previous.conversation_id.clone();
         session.recording = previous.recording;
@@ -458,6 +590,7 @@ impl CcaiData {
         match (&action, session.status) {
             (Action::Answer, S::Ringing) => {
                 let s = &mut self.sessions[index];
+                s.accepted = true;
                 s.status = S::Connected;
                 s.connected_at_ms = Some(now_ms());
                 let busy = if voice { IN_CALL } else { IN_CHAT };
@@ -601,6 +734,7 @@ impl CcaiData {
             status,
             Some(agent_id),
         );
+        session.accepted = true;
         session.number = number;
         session.conversation_id = conversation_id;
         self.sessions.push(session);
@@ -750,12 +884,8 @@ impl CcaiData {
                 session.recording_url = Some(url.clone());
                 self.sessions.push(session);
                 let index = self.sessions.len() - 1;
-                self.emit(
-                    ccai,
-                    index,
-                    "voicemail",
-                    json!({"voicemail": {"recording_url": url}}),
-                );
+                let _ = url;
+                self.emit(ccai, index, "voicemail", json!({}));
                 index
             }
             ScenarioKind::SmartAction => {
@@ -864,6 +994,126 @@ impl CcaiData {
         self.sessions
             .iter()
             .rposition(|s| s.agent_id == Some(agent_id))
+    }
+}
+
+/// The queues the session went through (`queue_path_names`): the scenario's menu path, else
+/// its selected menu, else one default queue.
+fn queue_path(session: &SimSession) -> Vec<String> {
+    if let Some(path) = session.extra.get("menu_path").and_then(Value::as_str) {
+        return path.split('>').map(|p| p.trim().to_owned()).collect();
+    }
+    match session.extra.get("selected_menu").and_then(|m| m["name"].as_str()) {
+        Some(name) => vec![name.to_owned()],
+        None => vec!["Support".to_owned()],
+    }
+}
+
+impl SimSession {
+    /// The platform's status names for the Manager API (its documented list, lower-cased).
+    fn platform_status(&self) -> &'static str {
+        match self.status {
+            SessionStatus::Selecting => "selecting",
+            SessionStatus::Assigned => "assigned",
+            SessionStatus::Ringing => "queued",
+            SessionStatus::Connected | SessionStatus::OnHold => "connected",
+            SessionStatus::WrapUp | SessionStatus::Finished => "finished",
+            SessionStatus::Missed | SessionStatus::Abandoned => "failed",
+            SessionStatus::Voicemail => "voicemail",
+        }
+    }
+
+    fn session_type(&self) -> &'static str {
+        let origin = self.extra.get("origin").and_then(Value::as_str);
+        match (self.kind, self.direction, origin) {
+            (SessionType::Call, Direction::Outbound, _) => "Voice Outbound (API)",
+            (SessionType::Call, _, Some("mobile_sdk")) => "Voice Inbound (App)",
+            (SessionType::Call, _, Some("web_sdk")) => "Voice Inbound (Web)",
+            (SessionType::Call, _, _) => "Voice Inbound (IVR)",
+            (SessionType::Chat, _, Some("mobile_sdk")) => "Messaging Inbound (App Chat)",
+            (SessionType::Chat, _, _) => "Messaging Inbound (Web Chat)",
+        }
+    }
+
+    /// The Manager API's call or chat resource: the documented fields, and under
+    /// `x_extension` the scenario's facts the platform does not document.
+    fn resource(&self, agents: &[crate::ccai::Agent]) -> Value {
+        let agent = self
+            .agent_id
+            .filter(|_| self.accepted)
+            .and_then(|id| agents.iter().find(|a| a.id == id));
+        let duration = self
+            .connected_at_ms
+            .zip(self.ended_at_ms)
+            .map(|(start, end)| (end - start).max(0) / 1000);
+        let (type_key, duration_key) = match self.kind {
+            SessionType::Call => ("call_type", "call_duration"),
+            SessionType::Chat => ("chat_type", "chat_duration"),
+        };
+        let end_user = self.extra.get("end_user").cloned().unwrap_or(Value::Null);
+        let mut extension = serde_json::Map::new();
+        for key in ["origin", "custom_data"] {
+            if let Some(value) = self.extra.get(key) {
+                extension.insert(key.into(), value.clone());
+            }
+        }
+        if let Some(of) = self.extra.get("callback_of") {
+            extension.insert(
+                "callback_of".into(),
+                json!({"id": of["session_id"], "reason": of["reason"]}),
+            );
+        }
+        if end_user.is_object() {
+            extension.insert(
+                "end_user".into(),
+                json!({"phone": end_user["phone"], "email": end_user["email"], "name": end_user["name"]}),
+            );
+        }
+        json!({
+            "id": self.id,
+            type_key: self.session_type(),
+            "status": self.platform_status(),
+            "lang": self.extra.get("lang").cloned().unwrap_or(json!("en")),
+            "created_at": format_utc_ms(self.created_at_ms),
+            "connected_at": self.connected_at_ms.map(format_utc_ms),
+            "ends_at": self.ended_at_ms.map(format_utc_ms),
+            "queue_duration": self.extra.get("queue_duration").cloned().unwrap_or(json!(0)),
+            duration_key: duration,
+            "hold_duration": self.extra.get("hold_duration").cloned().unwrap_or(json!(0)),
+            "rating": self.rating,
+            "has_feedback": self.rating.is_some(),
+            "recording_url": self.recording_url,
+            "voicemail_reason": if self.status == SessionStatus::Voicemail { "no_agent_available" } else { "not_voicemail" },
+            "selected_menu": self.extra.get("selected_menu"),
+            "menu_path": self.extra.get("menu_path").and_then(Value::as_str).map(|name| json!({"name": name})),
+            "end_user": {"id": self.id, "identifier": end_user["identifier"].as_str().map(str::to_owned).or(self.number.clone()), "out_contact_id": null},
+            "out_ticket_id": self.conversation_id,
+            "agent_info": agent.map(|a| json!({"id": a.id, "name": format!("{} {}", a.first_name, a.last_name),
+                "first_name": a.first_name, "last_name": a.last_name})),
+            "transfers": [],
+            "x_extension": extension,
+        })
+    }
+}
+
+/// `GET /manager/api/v1/calls/{id}` and `GET /manager/api/v1/chats/{id}`.
+pub async fn resource(
+    State(ccai): State<Ccai>,
+    Path((what, id)): Path<(String, String)>,
+) -> Response {
+    let kind = match what.as_str() {
+        "calls" => SessionType::Call,
+        "chats" => SessionType::Chat,
+        _ => return message(StatusCode::NOT_FOUND, "Not found"),
+    };
+    let data = ccai.data();
+    let found = id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| data.sessions.iter().find(|s| s.id == id && s.kind == kind));
+    match found {
+        Some(session) => Json(session.resource(&data.agents)).into_response(),
+        None => message(StatusCode::NOT_FOUND, "Not found"),
     }
 }
 
@@ -982,6 +1232,8 @@ mod tests {
                 url: "http://127.0.0.1:9/nowhere".into(),
                 user: "u".into(),
                 password: "p".into(),
+                chat_user: "c".into(),
+                chat_password: "q".into(),
             }),
             adapter_core::backoff::Backoff::default(),
         );
@@ -1057,18 +1309,22 @@ mod tests {
             .into_iter()
             .map(|d| d.event_type)
             .collect();
+        // The documented lifecycle, and the extension for what it does not tell.
         assert_eq!(
             events,
             [
-                "call.offered",
-                "call.connected",
-                "call.held",
-                "call.resumed",
-                "call.dtmf",
-                "call.muted",
-                "call.unmuted",
+                "call.started",
+                "call.routing",
+                "extension.call.offered",
+                "call.assigned",
+                "call.active",
+                "extension.call.held",
+                "extension.call.resumed",
+                "extension.call.dtmf",
+                "extension.call.muted",
+                "extension.call.unmuted",
                 "call.ended",
-                "call.wrap_up_ended"
+                "call.final"
             ]
         );
     }
@@ -1224,6 +1480,15 @@ mod tests {
             .into_iter()
             .map(|d| d.event_type)
             .collect();
-        assert_eq!(events, ["call.voicemail", "call.csat", "call.smart_action"]);
+        assert_eq!(
+            events,
+            [
+                "call.started",
+                "call.routing",
+                "call.ended",
+                "extension.call.csat",
+                "extension.call.smart_action"
+            ]
+        );
     }
 }

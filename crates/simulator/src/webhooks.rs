@@ -1,9 +1,14 @@
-//! Session webhooks out: what the platform POSTs to a configured URL when a call or chat changes.
+//! Session events out, as the platform documents its External Session Events: call events and
+//! chat events each POSTed to their own endpoint (`{url}/calls`, `{url}/chats`) with their own
+//! HTTP Basic credentials, in the envelope `{"count": N, "events": [...]}`, several events per
+//! POST when they come together. The simulator's extension events (what the platform does not
+//! document) go one per POST to `{url}/extension` with the call credentials.
 //!
 //! Events are queued when the state changes (under the state's lock, so the queue's order is the
 //! order of the changes) and delivered by one background task, in order, at least once: a
-//! failed delivery is retried with backoff before the next event is sent. Handlers never wait
-//! for a delivery. Every delivery is recorded for `GET /_sim/state`.
+//! failed delivery is retried with backoff before the next one is sent. Faults can repeat every
+//! POST (duplicates) and reverse the events inside each (out of order). Handlers never wait
+//! for a delivery. Every event's delivery is recorded for `GET /_sim/state`.
 
 use std::{
     collections::VecDeque,
@@ -24,12 +29,15 @@ pub const LOG_CAPACITY: usize = 1000;
 /// Attempts per event before it is recorded as failed and the next one is sent.
 pub const MAX_ATTEMPTS: u32 = 8;
 
-/// Where webhooks go, and the HTTP Basic credentials they carry.
+/// Where session events go (the base URL: `/calls`, `/chats` and `/extension` are added), and
+/// the HTTP Basic credentials of the call events and of the chat events.
 #[derive(Clone)]
 pub struct Target {
     pub url: String,
     pub user: String,
     pub password: String,
+    pub chat_user: String,
+    pub chat_password: String,
 }
 
 impl std::fmt::Debug for Target {
@@ -37,10 +45,45 @@ impl std::fmt::Debug for Target {
         f.debug_struct("Target")
             .field("url", &self.url)
             .field("user", &self.user)
+            .field("chat_user", &self.chat_user)
             .field("password", &"***")
             .finish()
     }
 }
+
+/// Which endpoint an event goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    Calls,
+    Chats,
+    /// The simulator's extension (not a documented platform shape).
+    Extension,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Calls => "calls",
+            Endpoint::Chats => "chats",
+            Endpoint::Extension => "extension",
+        }
+    }
+}
+
+/// Delivery faults, set through `POST /_sim/faults`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryFaults {
+    /// Every POST is sent twice (the platform delivers at least once).
+    pub repeat: bool,
+    /// The events inside each POST are sent newest first.
+    pub reverse: bool,
+}
+
+/// Most events in one POST.
+pub const MAX_BATCH: usize = 10;
+/// How long the sender waits for more events to send together.
+const GATHER: Duration = Duration::from_millis(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,7 +97,10 @@ pub enum DeliveryState {
 #[derive(Clone, Debug, Serialize)]
 pub struct Delivery {
     pub event_id: String,
+    /// `call.{stage}` / `chat.{stage}` for documented events (`call.assigned`), and
+    /// `extension.{kind}` for the extension's (`extension.call.held`).
     pub event_type: String,
+    pub endpoint: Endpoint,
     pub agent_id: Option<i64>,
     pub session_id: Option<i64>,
     pub state: DeliveryState,
@@ -66,6 +112,7 @@ pub struct Delivery {
 
 struct Job {
     event_id: String,
+    endpoint: Endpoint,
     payload: Value,
 }
 
@@ -73,6 +120,7 @@ struct Job {
 #[derive(Clone)]
 pub struct Webhooks {
     target: Arc<Mutex<Option<Target>>>,
+    faults: Arc<Mutex<DeliveryFaults>>,
     queue: mpsc::UnboundedSender<Job>,
     log: Arc<Mutex<VecDeque<Delivery>>>,
     /// Makes event ids unique across simulator runs (a gateway deduplicates by id).
@@ -102,6 +150,7 @@ impl Webhooks {
             .unwrap_or_default();
         let webhooks = Webhooks {
             target: Arc::new(Mutex::new(target)),
+            faults: Arc::default(),
             queue,
             log: Arc::default(),
             boot,
@@ -120,25 +169,48 @@ impl Webhooks {
         lock(&self.target).is_some()
     }
 
-    /// A new, unique event id.
-    pub fn next_event_id(&self) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        format!("sim-{}-{n}", self.boot)
+    pub fn set_faults(&self, faults: DeliveryFaults) {
+        *lock(&self.faults) = faults;
     }
 
-    /// Queues `payload` (which carries `event_id`) for delivery; nothing when no target is set.
-    pub fn enqueue(&self, event_id: String, payload: Value) {
+    pub fn faults(&self) -> DeliveryFaults {
+        *lock(&self.faults)
+    }
+
+    /// A new, unique event id: a UUID (version 4 layout) made of the boot time and a counter.
+    pub fn next_event_id(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let high = self.boot & 0xffff_ffff_ffff;
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            (high >> 16) as u32,
+            (high & 0xffff) as u16,
+            (n >> 48) & 0xfff,
+            (n >> 36) & 0xfff,
+            n & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Queues an event for `endpoint`; nothing when no target is set. `event_type`,
+    /// `agent_id` and `session_id` are what `/_sim/state` shows of it.
+    pub fn enqueue(
+        &self,
+        endpoint: Endpoint,
+        event_id: String,
+        event_type: String,
+        agent_id: Option<i64>,
+        session_id: Option<i64>,
+        payload: Value,
+    ) {
         if !self.enabled() {
             return;
         }
         let delivery = Delivery {
             event_id: event_id.clone(),
-            event_type: payload["event_type"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            agent_id: payload["agent"]["id"].as_i64(),
-            session_id: payload["session"]["id"].as_i64(),
+            event_type,
+            endpoint,
+            agent_id,
+            session_id,
             state: DeliveryState::Pending,
             attempts: 0,
             last_status: None,
@@ -152,7 +224,11 @@ impl Webhooks {
             log.push_back(delivery);
         }
         // The task lives as long as any sender: a send fails only at shutdown.
-        let _ = self.queue.send(Job { event_id, payload });
+        let _ = self.queue.send(Job {
+            event_id,
+            endpoint,
+            payload,
+        });
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
@@ -193,57 +269,111 @@ async fn deliver(webhooks: Webhooks, mut jobs: mpsc::UnboundedReceiver<Job>, bac
             return;
         }
     };
-    while let Some(job) = jobs.recv().await {
-        for attempt in 1..=MAX_ATTEMPTS {
-            let Some(target) = lock(&webhooks.target).clone() else {
-                webhooks.update(&job.event_id, |d| {
-                    d.state = DeliveryState::Failed;
-                    d.last_error = Some("no webhook URL".into());
-                });
-                break;
-            };
-            let outcome = http
-                .post(&target.url)
-                .basic_auth(&target.user, Some(&target.password))
-                .json(&job.payload)
-                .send()
-                .await;
-            let (status, error) = match outcome {
-                Ok(response) => (Some(response.status().as_u16()), None),
-                Err(error) => (None, Some(error.to_string())),
-            };
-            let delivered = status.is_some_and(|s| (200..300).contains(&s));
-            let last = attempt == MAX_ATTEMPTS;
-            webhooks.update(&job.event_id, |d| {
-                d.attempts = attempt;
-                d.last_status = status;
-                d.last_error = error.clone();
-                d.state = match (delivered, last) {
-                    (true, _) => DeliveryState::Delivered,
-                    (false, true) => DeliveryState::Failed,
-                    (false, false) => DeliveryState::Pending,
-                };
-            });
-            // A 4xx other than 408/429 will not get better by retrying: the payload is refused.
-            let refused = status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429);
-            if delivered || refused {
-                if refused {
-                    webhooks.update(&job.event_id, |d| d.state = DeliveryState::Failed);
-                    tracing::warn!(event_id = job.event_id, ?status, "webhook refused");
+    let mut held: Option<Job> = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        // Documented events that come together go in one POST; the extension's go alone.
+        let mut batch = vec![first];
+        if batch[0].endpoint != Endpoint::Extension {
+            let deadline = tokio::time::Instant::now() + GATHER;
+            while batch.len() < MAX_BATCH {
+                match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                    Ok(Some(job)) if job.endpoint == batch[0].endpoint => batch.push(job),
+                    Ok(Some(job)) => {
+                        held = Some(job);
+                        break;
+                    }
+                    _ => break,
                 }
-                break;
             }
-            if !last {
-                let wait = backoff.delay(attempt, jitter());
-                tracing::warn!(
-                    event_id = job.event_id,
-                    ?status,
-                    ?error,
-                    ?wait,
-                    "webhook delivery failed; retrying"
-                );
-                tokio::time::sleep(wait).await;
+        }
+        let faults = webhooks.faults();
+        if faults.reverse {
+            batch.reverse();
+        }
+        let endpoint = batch[0].endpoint;
+        let body = match endpoint {
+            Endpoint::Extension => batch[0].payload.clone(),
+            _ => serde_json::json!({
+                "count": batch.len(),
+                "events": batch.iter().map(|j| j.payload.clone()).collect::<Vec<_>>(),
+            }),
+        };
+        let ids: Vec<String> = batch.iter().map(|j| j.event_id.clone()).collect();
+        let sends = if faults.repeat { 2 } else { 1 };
+        for _ in 0..sends {
+            send(&webhooks, &http, &backoff, endpoint, &ids, &body).await;
+        }
+    }
+}
+
+/// One POST, retried with backoff until it is answered 2xx, refused (4xx), or out of attempts.
+async fn send(
+    webhooks: &Webhooks,
+    http: &reqwest::Client,
+    backoff: &Backoff,
+    endpoint: Endpoint,
+    ids: &[String],
+    body: &Value,
+) {
+    let update = |change: &dyn Fn(&mut Delivery)| {
+        for id in ids {
+            webhooks.update(id, change);
+        }
+    };
+    for attempt in 1..=MAX_ATTEMPTS {
+        let Some(target) = lock(&webhooks.target).clone() else {
+            update(&|d| {
+                d.state = DeliveryState::Failed;
+                d.last_error = Some("no webhook URL".into());
+            });
+            return;
+        };
+        let (user, password) = match endpoint {
+            Endpoint::Chats => (&target.chat_user, &target.chat_password),
+            Endpoint::Calls | Endpoint::Extension => (&target.user, &target.password),
+        };
+        let url = format!("{}/{}", target.url.trim_end_matches('/'), endpoint.path());
+        let outcome = http
+            .post(&url)
+            .basic_auth(user, Some(password))
+            .json(body)
+            .send()
+            .await;
+        let (status, error) = match outcome {
+            Ok(response) => (Some(response.status().as_u16()), None),
+            Err(error) => (None, Some(error.to_string())),
+        };
+        let delivered = status.is_some_and(|s| (200..300).contains(&s));
+        let last = attempt == MAX_ATTEMPTS;
+        // A 4xx other than 408/429 will not get better by retrying: the payload is refused.
+        let refused = status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429);
+        update(&|d| {
+            d.attempts += 1;
+            d.last_status = status;
+            d.last_error = error.clone();
+            d.state = match (delivered, refused || last) {
+                (true, _) => DeliveryState::Delivered,
+                (false, true) => DeliveryState::Failed,
+                (false, false) => DeliveryState::Pending,
+            };
+        });
+        if delivered || refused {
+            if refused {
+                tracing::warn!(?ids, ?status, "session events refused");
             }
+            return;
+        }
+        if !last {
+            let wait = backoff.delay(attempt, jitter());
+            tracing::warn!(?ids, ?status, ?error, ?wait, "session events delivery failed; retrying");
+            tokio::time::sleep(wait).await;
         }
     }
 }

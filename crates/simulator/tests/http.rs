@@ -1,5 +1,6 @@
 //! The simulator over real HTTP on loopback.
 
+use adapter_core::{agent_events::Channel, ccai_events};
 use std::path::PathBuf;
 
 use adapter_simulator::{config::Config, Simulator};
@@ -245,21 +246,23 @@ async fn call_controls_are_an_extension_the_public_api_does_not_have() {
 }
 
 #[tokio::test]
-async fn webhooks_are_delivered_in_order_with_basic_auth_and_retried() {
+async fn session_events_go_in_the_documented_envelope_to_each_endpoint_in_order_and_retried() {
     use std::sync::{Arc, Mutex};
-    type Received = Vec<(Option<String>, serde_json::Value)>;
+    type Received = Vec<(String, Option<String>, serde_json::Value)>;
     let received: Arc<Mutex<Received>> = Arc::default();
     let failures = Arc::new(std::sync::atomic::AtomicU32::new(1));
     let app = {
         let received = received.clone();
         axum::Router::new().route(
-            "/hook",
+            "/hook/{endpoint}",
             axum::routing::post(
-                move |headers: axum::http::HeaderMap, body: axum::Json<serde_json::Value>| {
+                move |axum::extract::Path(endpoint): axum::extract::Path<String>,
+                      headers: axum::http::HeaderMap,
+                      body: axum::Json<serde_json::Value>| {
                     let received = received.clone();
                     let failures = failures.clone();
                     async move {
-                        // The first attempt fails: the same event must come again, first.
+                        // The first attempt fails: the same POST must come again, first.
                         if failures
                             .fetch_update(
                                 std::sync::atomic::Ordering::SeqCst,
@@ -274,7 +277,7 @@ async fn webhooks_are_delivered_in_order_with_basic_auth_and_retried() {
                             .get("authorization")
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_owned);
-                        received.lock().unwrap().push((auth, body.0));
+                        received.lock().unwrap().push((endpoint, auth, body.0));
                         axum::http::StatusCode::OK
                     }
                 },
@@ -289,44 +292,103 @@ async fn webhooks_are_delivered_in_order_with_basic_auth_and_retried() {
         c.webhook_url = Some(hook);
         c.webhook_user = "hooks".into();
         c.webhook_password = "pw".into();
+        c.chat_webhook_user = "chats".into();
+        c.chat_webhook_password = "cpw".into();
     })
     .await;
     let client = reqwest::Client::new();
-    let (_, session) = json(client.post(format!("{api}/_sim/scenarios")).json(
+    let (code, session) = json(client.post(format!("{api}/_sim/scenarios")).json(
         &serde_json::json!({"kind": "abandoned", "agent_id": 102, "conversation_id": "conv-9"}),
     ))
     .await;
+    assert_eq!(code, 201, "{session}");
+    let (code, chat) = json(
+        client
+            .post(format!("{api}/_sim/scenarios"))
+            .json(&serde_json::json!({"kind": "chat", "agent_id": 102})),
+    )
+    .await;
+    assert_eq!(code, 201, "{chat}");
+    let mut stages: Vec<(String, String)> = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while received.lock().unwrap().len() < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "two webhooks within 10 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // started, routing, ended of the call; started, routing of the chat; two offers.
+    while stages.len() < 7 {
+        assert!(std::time::Instant::now() < deadline, "events within 10 s: {stages:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        stages.clear();
+        for (endpoint, _, body) in received.lock().unwrap().iter() {
+            match endpoint.as_str() {
+                "extension" => stages.push((endpoint.clone(), body["event_type"].as_str().unwrap_or("-").to_owned())),
+                _ => {
+                    let channel = if endpoint == "chats" { Channel::Chat } else { Channel::Voice };
+                    let events = ccai_events::decode_batch(body.to_string().as_bytes(), channel)
+                        .unwrap_or_else(|e| panic!("the gateway's decoder refused {body}: {e}"));
+                    assert_eq!(body["count"].as_u64(), Some(events.len() as u64));
+                    for event in events {
+                        let event = event.unwrap_or_else(|r| panic!("refused: {r:?}"));
+                        stages.push((endpoint.clone(), event.stage().as_str().to_owned()));
+                    }
+                }
+            }
+        }
     }
+    let calls: Vec<&str> = stages.iter().filter(|(e, _)| e == "calls").map(|(_, s)| s.as_str()).collect();
+    assert_eq!(calls, ["started", "routing", "ended"], "the call's lifecycle, in order");
+    let chats: Vec<&str> = stages.iter().filter(|(e, _)| e == "chats").map(|(_, s)| s.as_str()).collect();
+    assert_eq!(chats, ["started", "routing"]);
+    let offers: Vec<&str> = stages.iter().filter(|(e, _)| e == "extension").map(|(_, s)| s.as_str()).collect();
+    assert_eq!(offers, ["call.offered", "chat.offered"], "the ringing offer is the extension's");
     let received = received.lock().unwrap().clone();
-    let types: Vec<&str> = received
+    for (endpoint, auth, _) in &received {
+        // "hooks:pw" and "chats:cpw" in base64: each endpoint its own credentials.
+        let expected = if endpoint == "chats" { "Basic Y2hhdHM6Y3B3" } else { "Basic aG9va3M6cHc=" };
+        assert_eq!(auth.as_deref(), Some(expected), "{endpoint}");
+    }
+    let first_call = received
         .iter()
-        .map(|(_, b)| b["event_type"].as_str().unwrap_or("-"))
-        .collect();
-    assert_eq!(types, ["call.offered", "call.abandoned"]);
-    // "hooks:pw" in base64.
-    assert_eq!(received[0].0.as_deref(), Some("Basic aG9va3M6cHc="));
-    let offered = &received[0].1;
-    assert_eq!(offered["session"]["id"], session["id"]);
-    assert_eq!(offered["session"]["out_ticket_id"], "conv-9");
-    assert_eq!(
-        offered["agent"]["status"],
-        serde_json::json!({"id": 0, "name": "Available"})
-    );
+        .find(|(e, _, _)| e == "calls")
+        .map(|(_, _, b)| b["events"][0]["item"].clone())
+        .unwrap();
+    assert_eq!(first_call["call_id"], session["id"]);
+    assert_eq!(first_call["dn"], "+14155552671");
+    let extension = received
+        .iter()
+        .find(|(e, _, _)| e == "extension")
+        .map(|(_, _, b)| b.clone())
+        .unwrap();
     assert!(
-        adapter_core::session_webhook::decode(offered.to_string().as_bytes()).is_ok(),
-        "the gateway's decoder accepts it"
+        adapter_core::session_webhook::decode(extension.to_string().as_bytes()).is_ok(),
+        "the gateway's extension decoder accepts it"
     );
+    // The Manager API's call resource says what the events do not: an abandoned call.
+    let (code, call) = json(
+        client
+            .get(format!("{api}/manager/api/v1/calls/{}", session["id"]))
+            .basic_auth(BASIC.0, Some(BASIC.1)),
+    )
+    .await;
+    assert_eq!(code, 200, "{call}");
+    let details = adapter_core::manager::decode_details(
+        call.to_string().as_bytes(),
+        &session["id"].to_string(),
+        false,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {call}"));
+    assert_eq!(details.status.as_deref(), Some("failed"));
+    assert_eq!(details.out_ticket_id.as_deref(), Some("conv-9"));
+    assert_eq!(details.agent_id, None, "nobody took it");
+    let (code, _) = json(
+        client
+            .get(format!("{api}/manager/api/v1/chats/{}", session["id"]))
+            .basic_auth(BASIC.0, Some(BASIC.1)),
+    )
+    .await;
+    assert_eq!(code, 404, "a call is not a chat");
     let (_, state) = json(client.get(format!("{api}/_sim/state"))).await;
     let first = &state["webhooks"][0];
     assert_eq!(
         (&first["state"], &first["attempts"]),
-        (&serde_json::json!("delivered"), &serde_json::json!(2))
+        (&serde_json::json!("delivered"), &serde_json::json!(2)),
+        "the refused first POST was sent again"
     );
 }

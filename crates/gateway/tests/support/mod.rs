@@ -15,6 +15,9 @@ use serde_json::Value;
 
 pub const HOOK_USER: &str = "ccai-hooks";
 pub const HOOK_PASSWORD: &str = "hook-secret";
+/// The chat events' credentials: configured apart from the call events', as on the platform.
+pub const CHAT_HOOK_USER: &str = "ccai-chat-hooks";
+pub const CHAT_HOOK_PASSWORD: &str = "chat-hook-secret";
 
 /// A running simulator and gateway; both stop when this is dropped.
 pub struct Running {
@@ -65,10 +68,10 @@ impl<'a> Start<'a> {
         config.crm.kustomer_url = format!("http://{sim_api}");
         if self.webhooks {
             config.call_webhook_user = Some(HOOK_USER.into());
-        config.chat_webhook_user = Some(HOOK_USER.into());
+        config.chat_webhook_user = Some(CHAT_HOOK_USER.into());
         config.ccai_extension = true;
             config.call_webhook_password = Some(Secret::new(HOOK_PASSWORD));
-        config.chat_webhook_password = Some(Secret::new(HOOK_PASSWORD));
+        config.chat_webhook_password = Some(Secret::new(CHAT_HOOK_PASSWORD));
         }
         configure(&mut config);
         let gateway = Gateway::start(config).await.unwrap();
@@ -78,6 +81,8 @@ impl<'a> Start<'a> {
                 url: format!("http://{addr}/webhooks/ccai"),
                 user: HOOK_USER.into(),
                 password: HOOK_PASSWORD.into(),
+                chat_user: CHAT_HOOK_USER.into(),
+                chat_password: CHAT_HOOK_PASSWORD.into(),
             }));
         }
         let (gw_stop, gw_stopped) = tokio::sync::oneshot::channel::<()>();
