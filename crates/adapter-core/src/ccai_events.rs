@@ -578,7 +578,7 @@ pub fn stored(channel: Channel, event: &Value) -> String {
 pub mod examples {
     use serde_json::{json, Value};
 
-        /// The six documented steps of one answered inbound call, as the platform enriches them.
+    /// The six documented steps of one answered inbound call, as the platform enriches them.
     pub fn lifecycle() -> Vec<Value> {
         let base = json!({"call_id": "846802bf90d1", "dn": "+14155552671",
             "connected_at": "2026-11-21T16:00:00.000Z"});

@@ -111,7 +111,9 @@ fn extension_facts(value: Value) -> Result<ExtensionFacts, String> {
         Some("mobile_sdk") => Some(Origin::MobileSdk),
         Some("web_sdk") => Some(Origin::WebSdk),
         Some("agent") => Some(Origin::Agent),
-        Some(_) => return Err("x_extension.origin is not ivr, mobile_sdk, web_sdk or agent".into()),
+        Some(_) => {
+            return Err("x_extension.origin is not ivr, mobile_sdk, web_sdk or agent".into())
+        }
     };
     let callback_of = match wire.callback_of {
         None => None,
@@ -121,11 +123,15 @@ fn extension_facts(value: Value) -> Result<ExtensionFacts, String> {
                 Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => s,
                 _ => return Err("x_extension.callback_of.id is missing".into()),
             };
-            let reason = match of.reason.as_deref() {
-                Some("hang_up_and_call_back") => CallbackReason::HangUpAndCallBack,
-                Some("call_back") => CallbackReason::CallBack,
-                _ => return Err("x_extension.callback_of.reason is not hang_up_and_call_back or call_back".into()),
-            };
+            let reason =
+                match of.reason.as_deref() {
+                    Some("hang_up_and_call_back") => CallbackReason::HangUpAndCallBack,
+                    Some("call_back") => CallbackReason::CallBack,
+                    _ => return Err(
+                        "x_extension.callback_of.reason is not hang_up_and_call_back or call_back"
+                            .into(),
+                    ),
+                };
             Some((id, reason))
         }
     };
@@ -366,11 +372,17 @@ pub fn internal_events(
     let mut kinds: Vec<(EventKind, SessionStatus)> = Vec::new();
     match stage {
         Stage::Unknown | Stage::Started | Stage::Routing => {}
-        Stage::Assigned => kinds.push(match direction {
-            Direction::Inbound => (EventKind::Offered, SessionStatus::Ringing),
-            Direction::Outbound => (EventKind::Assigned, SessionStatus::Assigned),
-        }),
-        Stage::Active => kinds.push((EventKind::Connected, SessionStatus::Connected)),
+        // The agent accepted: for the CRM that is the call answered (the conversation opens
+        // and is assigned then, with the details read at this stage).
+        Stage::Assigned => match direction {
+            Direction::Inbound => {
+                kinds.push((EventKind::Offered, SessionStatus::Ringing));
+                kinds.push((EventKind::Connected, SessionStatus::Connected));
+            }
+            Direction::Outbound => kinds.push((EventKind::Assigned, SessionStatus::Assigned)),
+        },
+        // Media up: nothing the CRM rules did not do at assignment.
+        Stage::Active => {}
         Stage::Ended if voicemail => kinds.push((EventKind::Voicemail, SessionStatus::Voicemail)),
         Stage::Ended if !assigned && direction == Direction::Inbound => {
             kinds.push((EventKind::Abandoned, SessionStatus::Abandoned))
@@ -392,7 +404,9 @@ pub fn internal_events(
         .dn
         .clone()
         .or_else(|| details.and_then(|d| d.end_user_identifier.clone()));
-    let extension = details.and_then(|d| d.extension.clone()).unwrap_or_default();
+    let extension = details
+        .and_then(|d| d.extension.clone())
+        .unwrap_or_default();
     let origin = extension.origin.or(origin);
     let crm = CrmFacts {
         origin,
@@ -541,7 +555,7 @@ mod tests {
     }
 
     #[test]
-    fn an_answered_inbound_call_becomes_offered_connected_ended_and_wrap_up_ended() {
+    fn an_answered_inbound_call_is_answered_when_assigned_then_ended_and_wrapped_up() {
         let events = events();
         let known = Known {
             id: 5,
@@ -558,8 +572,8 @@ mod tests {
             [
                 vec![],
                 vec![],
-                vec!["offered"],
-                vec!["connected"],
+                vec!["offered", "connected"],
+                vec![],
                 vec!["ended"],
                 vec!["wrap_up_ended"]
             ]
@@ -635,7 +649,10 @@ mod tests {
         assert_eq!(facts.origin, Some(Origin::MobileSdk));
         assert_eq!(facts.email.as_deref(), Some("amelie@example.com"));
         assert_eq!(facts.custom_data.len(), 1);
-        assert_eq!(facts.callback_of, Some(("6".into(), CallbackReason::CallBack)));
+        assert_eq!(
+            facts.callback_of,
+            Some(("6".into(), CallbackReason::CallBack))
+        );
         let bad = json!({"id": 7, "x_extension": {"origin": "fax"}}).to_string();
         assert!(decode_details(bad.as_bytes(), "7", true).is_err());
     }

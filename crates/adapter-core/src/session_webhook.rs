@@ -642,7 +642,10 @@ fn timestamp(value: Option<String>, field: &str) -> Result<Option<i64>, InvalidW
 }
 
 /// A lower-cased email address, checked for an `@`.
-pub(crate) fn email_text(value: Option<String>, field: &str) -> Result<Option<String>, InvalidWebhook> {
+pub(crate) fn email_text(
+    value: Option<String>,
+    field: &str,
+) -> Result<Option<String>, InvalidWebhook> {
     let email = text(value, field, 254)?.map(|e| e.to_lowercase());
     if email.as_deref().is_some_and(|e| !e.contains('@')) {
         return Err(invalid(format!("{field} is not an email address")));

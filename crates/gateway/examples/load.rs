@@ -568,10 +568,10 @@ fn start_stack(
     let mut config = Config::for_tests(listen, data_dir.clone());
     config.ccai_url = format!("http://{sim_api}");
     config.call_webhook_user = Some(HOOK_USER.into());
-        config.chat_webhook_user = Some(HOOK_USER.into());
-        config.ccai_extension = true;
+    config.chat_webhook_user = Some(HOOK_USER.into());
+    config.ccai_extension = true;
     config.call_webhook_password = Some(Secret::new(HOOK_PASSWORD));
-        config.chat_webhook_password = Some(Secret::new(HOOK_PASSWORD));
+    config.chat_webhook_password = Some(Secret::new(HOOK_PASSWORD));
     let gateway = gw_rt
         .block_on(Gateway::start(config))
         .map_err(|e| format!("cannot start the gateway: {e}"))?;

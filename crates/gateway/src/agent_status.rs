@@ -127,12 +127,16 @@ async fn reconcile(state: &AppState, agents: &HashSet<i64>) -> Result<(), crate:
             name: status.name.clone().unwrap_or(view.name),
             ..view
         };
-        let system = statuses
-            .iter()
-            .find(|s| s.id == view.id)
-            .map_or(view.id < 0 && !matches!(view.id, -1 | -2 | -3 | -4 | -10), |s| s.is_system());
+        let system = statuses.iter().find(|s| s.id == view.id).map_or(
+            view.id < 0 && !matches!(view.id, -1 | -2 | -3 | -4 | -10),
+            |s| s.is_system(),
+        );
         let current = state.events.state(agent.id);
-        let next = if system { current.next_status.clone() } else { None };
+        let next = if system {
+            current.next_status.clone()
+        } else {
+            None
+        };
         let changed = current.status.as_ref().map(|s| s.id) != Some(view.id);
         if state
             .events

@@ -136,7 +136,8 @@ fn platform_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Stri
         Value::String(s)
             if !s.is_empty()
                 && s.len() <= 64
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
         {
             Ok(s)
         }

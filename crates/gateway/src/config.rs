@@ -226,7 +226,10 @@ mod tests {
             (config.call_webhook_user, config.call_webhook_password),
             (None, None)
         );
-        assert!(!config.ccai_extension, "the extension is off for a real tenant");
+        assert!(
+            !config.ccai_extension,
+            "the extension is off for a real tenant"
+        );
         let config = Config::try_parse_from([
             "adapter-gateway",
             "--call-webhook-user",

@@ -397,8 +397,8 @@ impl CrmSync {
                 }
                 Err(reason) => {
                     waiting.insert(key);
-                    let delay = DETAILS_BACKOFF
-                        .delay(u32::try_from(attempts + 1).unwrap_or(u32::MAX), 0.5);
+                    let delay =
+                        DETAILS_BACKOFF.delay(u32::try_from(attempts + 1).unwrap_or(u32::MAX), 0.5);
                     tracing::warn!(seq, attempts = attempts + 1, %reason, ?delay, "CRM planner: the session's details cannot be read yet; retrying");
                     sqlx::query(
                         "UPDATE crm_inbox SET attempts = attempts + 1, due_ms = ?, last_error = ? WHERE seq = ?",
@@ -444,13 +444,12 @@ impl CrmSync {
                 let id = crate::store::Store::session_id_in(pool, channel, &event.session_id)
                     .await
                     .map_err(|e| e.to_string())?;
-                let (agent_id, outbound): (Option<i64>, bool) = sqlx::query_as(
-                    "SELECT agent_id, outbound FROM platform_sessions WHERE id = ?",
-                )
-                .bind(id)
-                .fetch_one(pool)
-                .await
-                .map_err(|e| e.to_string())?;
+                let (agent_id, outbound): (Option<i64>, bool) =
+                    sqlx::query_as("SELECT agent_id, outbound FROM platform_sessions WHERE id = ?")
+                        .bind(id)
+                        .fetch_one(pool)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 let stage = event.stage();
                 let details = if stage.needs_details() {
                     let body = self
@@ -458,7 +457,9 @@ impl CrmSync {
                         .ccai
                         .session_details(event.channel, &event.session_id)
                         .await
-                        .map_err(|e| format!("the Manager API's {channel} {}: {e}", event.session_id))?;
+                        .map_err(|e| {
+                            format!("the Manager API's {channel} {}: {e}", event.session_id)
+                        })?;
                     Some(
                         manager::decode_details(&body, &event.session_id, self.inner.extension)
                             .map_err(|e| format!("{channel} {}: {e}", event.session_id))?,
@@ -515,11 +516,13 @@ impl CrmSync {
         let mut tx = self.inner.pool.begin().await?;
         for webhook in events {
             let session_id = webhook.session.id;
-            sqlx::query("INSERT OR IGNORE INTO crm_sessions (session_id, started_ms) VALUES (?, ?)")
-                .bind(session_id)
-                .bind(webhook.occurred_at_ms)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO crm_sessions (session_id, started_ms) VALUES (?, ?)",
+            )
+            .bind(session_id)
+            .bind(webhook.occurred_at_ms)
+            .execute(&mut *tx)
+            .await?;
             let (started,): (i64,) =
                 sqlx::query_as("SELECT started_ms FROM crm_sessions WHERE session_id = ?")
                     .bind(session_id)
@@ -581,7 +584,9 @@ impl Inbox {
     /// Which session it is about: events of one session are planned in order.
     fn session_key(&self) -> String {
         match self {
-            Inbox::Documented(e) => format!("{}-{}", ccai_events::channel_name(e.channel), e.session_id),
+            Inbox::Documented(e) => {
+                format!("{}-{}", ccai_events::channel_name(e.channel), e.session_id)
+            }
             Inbox::Extension(w) => w.session.reference(),
         }
     }

@@ -187,17 +187,17 @@ impl Gateway {
         spawn_screen_pops(crm.resolved(), events.clone());
         let refresh_every = std::time::Duration::from_secs(config.status_refresh_seconds);
         let state = AppState {
-                store,
-                config: Arc::new(config),
-                sessions,
-                directory: Arc::new(directory),
-                status_setter: ccai::StatusSetter::spawn(Arc::clone(&ccai), STATUS_WINDOW),
-                events,
-                ccai,
-                capabilities,
-                inheritance,
-                crm,
-                agent_status,
+            store,
+            config: Arc::new(config),
+            sessions,
+            directory: Arc::new(directory),
+            status_setter: ccai::StatusSetter::spawn(Arc::clone(&ccai), STATUS_WINDOW),
+            events,
+            ccai,
+            capabilities,
+            inheritance,
+            crm,
+            agent_status,
         };
         tokio::spawn(agent_status::AgentStatus::run(
             state.clone(),

@@ -15,7 +15,7 @@
 //!   one of its session is recorded (the CRM rules read it) but never takes the call back.
 //! - `POST /webhooks/ccai/extension` (only with `--ccai-extension`, the call events'
 //!   credentials): the simulator's extension for what the public APIs do not document
-//!   (in-call changes, missed offers, SmartAction results, CSAT comments, chat transcripts,
+//!   (the offer ringing, in-call changes, missed offers, SmartAction results, CSAT comments, chat transcripts,
 //!   voicemail read/dismissed/called back), in the gateway's own event shape
 //!   ([`adapter_core::session_webhook`]). Events the documented ones cover are refused there.
 
@@ -243,13 +243,12 @@ async fn receive_batch(
         let id = crate::store::session_id(&mut tx, channel_name, &event.session_id, false)
             .await
             .map_err(store_error)?;
-        let (before, agent_before, outbound): (i64, Option<i64>, bool) = sqlx::query_as(
-            "SELECT stage, agent_id, outbound FROM platform_sessions WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_error)?;
+        let (before, agent_before, outbound): (i64, Option<i64>, bool) =
+            sqlx::query_as("SELECT stage, agent_id, outbound FROM platform_sessions WHERE id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
         let rank = stage as i64;
         sqlx::query(
             "UPDATE platform_sessions SET stage = MAX(stage, ?), agent_id = COALESCE(?, agent_id) WHERE id = ?",
@@ -402,7 +401,8 @@ pub async fn receive_extension(State(state): State<AppState>, request: Request) 
 fn extension_kind(kind: EventKind) -> bool {
     matches!(
         kind,
-        EventKind::Held
+        EventKind::Offered
+            | EventKind::Held
             | EventKind::Resumed
             | EventKind::Muted
             | EventKind::Unmuted
@@ -418,10 +418,7 @@ fn extension_kind(kind: EventKind) -> bool {
     )
 }
 
-async fn receive_extension_event(
-    state: &AppState,
-    request: Request,
-) -> Result<Response, ApiError> {
+async fn receive_extension_event(state: &AppState, request: Request) -> Result<Response, ApiError> {
     if !state.config.ccai_extension {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -458,8 +455,9 @@ async fn receive_extension_event(
             .await
             .map_err(store_error)?;
     let agent_id = webhook.agent.as_ref().and_then(|a| a.id).or(known_agent);
-    let payload = json!({"extension": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)})
-        .to_string();
+    let payload =
+        json!({"extension": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)})
+            .to_string();
     let new = sqlx::query(
         "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
     )
@@ -478,8 +476,8 @@ async fn receive_extension_event(
         return Ok(Json(json!({ "duplicate": true })).into_response());
     }
     state.crm.wake();
-    // In-call changes show only while the call is up: never after it ended.
-    let live = stage == Stage::Active as i64 || stage == Stage::Assigned as i64;
+    // Ringing and in-call changes show only while the call is up: never after it ended.
+    let live = stage < Stage::Ended as i64;
     if let (Some(agent_id), true) = (agent_id, live) {
         if let Some(mut view) = webhook.call_view() {
             let current = state.events.state(agent_id);
@@ -560,11 +558,12 @@ mod tests {
     #[test]
     fn the_lifecycle_moves_the_call_and_keeps_what_the_stream_knew() {
         let body = serde_json::json!({"count": 6, "events": adapter_core::ccai_events::examples::lifecycle()});
-        let events: Vec<SessionEvent> = ccai_events::decode_batch(body.to_string().as_bytes(), Channel::Voice)
-            .unwrap_or_default()
-            .into_iter()
-            .flatten()
-            .collect();
+        let events: Vec<SessionEvent> =
+            ccai_events::decode_batch(body.to_string().as_bytes(), Channel::Voice)
+                .unwrap_or_default()
+                .into_iter()
+                .flatten()
+                .collect();
         let base = CallView {
             call_id: 9,
             conversation_id: Some("conv-1".into()),
@@ -607,6 +606,9 @@ mod tests {
             outbound: true,
             advanced: true,
         };
-        assert_eq!(call_view(&placed, None).map(|v| v.state), Some(CallState::Dialing));
+        assert_eq!(
+            call_view(&placed, None).map(|v| v.state),
+            Some(CallState::Dialing)
+        );
     }
 }

@@ -438,10 +438,10 @@ async fn five_hundred_calls_with_the_gateway_killed_twice_are_written_exactly_on
         };
         let number = format!("+1415556{i:04}");
         once("customer", number.clone(), &customers_by_phone);
-        once("conversation", format!("ccai-{id}"), &conversations);
-        once("message", format!("ccai-{id}-message"), &messages);
-        once("message", format!("ccai-{id}-recording"), &messages);
-        once("note", format!("ccai-{id}-phone"), &notes);
+        once("conversation", format!("ccai-call-{id}"), &conversations);
+        once("message", format!("ccai-call-{id}-message"), &messages);
+        once("message", format!("ccai-call-{id}-recording"), &messages);
+        once("note", format!("ccai-call-{id}-phone"), &notes);
         once("attachment", format!("call-{id}.wav"), &attachments);
         let customer = list(k, "customers")
             .iter()
@@ -454,7 +454,7 @@ async fn five_hundred_calls_with_the_gateway_killed_twice_are_written_exactly_on
                 ));
             }
         }
-        if let Some(c) = find("conversations", &format!("ccai-{id}")) {
+        if let Some(c) = find("conversations", &format!("ccai-call-{id}")) {
             if c["assignedUsers"] != json!([user]) {
                 wrong.push(format!(
                     "conversation not assigned to {user}: {}",
@@ -465,21 +465,21 @@ async fn five_hundred_calls_with_the_gateway_killed_twice_are_written_exactly_on
                 wrong.push("conversation of another customer".into());
             }
             for (what, external) in [
-                ("messages", format!("ccai-{id}-message")),
-                ("messages", format!("ccai-{id}-recording")),
-                ("notes", format!("ccai-{id}-phone")),
+                ("messages", format!("ccai-call-{id}-message")),
+                ("messages", format!("ccai-call-{id}-recording")),
+                ("notes", format!("ccai-call-{id}-phone")),
             ] {
                 if find(what, &external).is_some_and(|m| m["conversation"] != c["id"]) {
                     wrong.push(format!("{external} in another conversation"));
                 }
             }
         }
-        if let Some(m) = find("messages", &format!("ccai-{id}-message")) {
+        if let Some(m) = find("messages", &format!("ccai-call-{id}-message")) {
             if !m["custom"]["ccaiCallDurationNum"].is_number() {
                 wrong.push(format!("durations not on the message: {}", m["custom"]));
             }
         }
-        if let Some(m) = find("messages", &format!("ccai-{id}-recording")) {
+        if let Some(m) = find("messages", &format!("ccai-call-{id}-recording")) {
             let names: Vec<&Value> = m["attachments"]
                 .as_array()
                 .map_or(Vec::new(), |a| a.iter().map(|x| &x["name"]).collect());

@@ -231,7 +231,7 @@ async fn an_ivr_call_is_written_once_with_customer_fields_note_recording_and_ass
     );
     let call = messages
         .iter()
-        .find(|m| m["externalId"] == format!("ccai-{id}-message"))
+        .find(|m| m["externalId"] == format!("ccai-call-{id}-message"))
         .unwrap();
     assert_eq!(call["custom"]["ccaiQueueNameStr"], "Billing");
     assert_eq!(call["custom"]["ccaiSessionTypeStr"], "IVR call");
@@ -242,7 +242,7 @@ async fn an_ivr_call_is_written_once_with_customer_fields_note_recording_and_ass
     assert!(call["custom"]["ccaiCallDurationNum"].is_number());
     let recording = messages
         .iter()
-        .find(|m| m["externalId"] == format!("ccai-{id}-recording"))
+        .find(|m| m["externalId"] == format!("ccai-call-{id}-recording"))
         .unwrap();
     assert_eq!(
         recording["attachments"][0]["name"],
@@ -274,12 +274,12 @@ async fn an_ivr_call_is_written_once_with_customer_fields_note_recording_and_ass
     assert!(
         first_messages
             .iter()
-            .any(|m| m["externalId"] == format!("ccai-{second}-message")),
+            .any(|m| m["externalId"] == format!("ccai-call-{second}-message")),
         "appended"
     );
     assert!(in_conversation(&k, "messages", &conversations[1]["id"])
         .iter()
-        .any(|m| m["externalId"] == format!("ccai-{third}-message")));
+        .any(|m| m["externalId"] == format!("ccai-call-{third}-message")));
 }
 
 #[tokio::test]
@@ -299,7 +299,7 @@ async fn custom_fields_fill_only_sessions_after_provisioning() {
     let message = |id: &Value| {
         list(&k, "messages")
             .into_iter()
-            .find(|m| m["externalId"] == format!("ccai-{id}-message"))
+            .find(|m| m["externalId"] == format!("ccai-call-{id}-message"))
             .cloned()
             .unwrap()
     };
@@ -337,7 +337,7 @@ async fn a_voicemail_gets_its_own_conversation_and_is_updated_when_read() {
     );
     let vm = conversations
         .iter()
-        .find(|c| c["externalId"] == format!("ccai-{}", voicemail["id"]))
+        .find(|c| c["externalId"] == format!("ccai-call-{}", voicemail["id"]))
         .unwrap();
     assert_eq!(vm["custom"]["ccaiVoicemailStatusStr"], "new");
     let messages = in_conversation(&k, "messages", &vm["id"]);
@@ -489,7 +489,8 @@ async fn transfers_assign_and_call_backs_append_to_the_open_conversation() {
     );
     let messages = in_conversation(&k, "messages", &conversations[0]["id"]);
     assert!(messages.iter().any(
-        |m| m["externalId"] == format!("ccai-{callback_id}-message") && m["direction"] == "out"
+        |m| m["externalId"] == format!("ccai-call-{callback_id}-message")
+            && m["direction"] == "out"
     ));
     assert_eq!(
         conversations[0]["assignedUsers"],
@@ -508,7 +509,7 @@ async fn transfers_assign_and_call_backs_append_to_the_open_conversation() {
     assert_eq!(list(&k, "conversations").len(), 1);
     assert!(list(&k, "messages")
         .iter()
-        .any(|m| m["externalId"] == format!("ccai-{}-message", again["id"])));
+        .any(|m| m["externalId"] == format!("ccai-call-{}-message", again["id"])));
 
     // The conversation closed in Kustomer: an outbound call starts a new one.
     let conversation_id = list(&k, "conversations")[0]["id"]
@@ -587,12 +588,12 @@ async fn a_429_storm_and_server_errors_lose_nothing_and_write_nothing_twice() {
     for id in &ids {
         let count = list(&k, "messages")
             .iter()
-            .filter(|m| m["externalId"] == format!("ccai-{id}-message"))
+            .filter(|m| m["externalId"] == format!("ccai-call-{id}-message"))
             .count();
         assert_eq!(count, 1, "session {id}: one message");
         let notes = list(&k, "notes")
             .iter()
-            .filter(|n| n["externalId"] == format!("ccai-{id}-phone"))
+            .filter(|n| n["externalId"] == format!("ccai-call-{id}-phone"))
             .count();
         assert_eq!(notes, 1, "session {id}: one phone note");
     }
@@ -628,7 +629,7 @@ async fn a_retried_recording_message_uses_the_attachment_its_first_attempt_creat
     );
     let recording = list(&k, "messages")
         .into_iter()
-        .find(|m| m["externalId"] == format!("ccai-{id}-recording"))
+        .find(|m| m["externalId"] == format!("ccai-call-{id}-recording"))
         .cloned()
         .unwrap();
     assert_eq!(recording["attachments"][0]["_id"], attachments[0]["id"]);

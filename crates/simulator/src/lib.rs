@@ -311,13 +311,10 @@ async fn set_faults(
     };
     match faults::FaultState::from_spec(&spec) {
         Ok(faults) => {
-            state
-                .ccai
-                .webhooks
-                .set_faults(webhooks::DeliveryFaults {
-                    repeat: spec.repeat_events,
-                    reverse: spec.reverse_events,
-                });
+            state.ccai.webhooks.set_faults(webhooks::DeliveryFaults {
+                repeat: spec.repeat_events,
+                reverse: spec.reverse_events,
+            });
             state.ccai.faults.set(faults.clone());
             Json(faults).into_response()
         }

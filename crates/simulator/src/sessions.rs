@@ -21,11 +21,7 @@
 //! call controls, a simulator-only extension of the API (`/ext/call-control/v1/...`), which the
 //! public CCAI API does not have (`--call-controls false` makes them 404 like it).
 
-use adapter_core::{
-    agent_events::Direction,
-    ccai_events::Stage,
-    iso_time::format_utc_ms,
-};
+use adapter_core::{agent_events::Direction, ccai_events::Stage, iso_time::format_utc_ms};
 use axum::{
     extract::{rejection::JsonRejection, Path, State},
     http::StatusCode,
@@ -422,7 +418,8 @@ impl CcaiData {
             };
         }
         if stage == Stage::Final {
-            item["dispositions"] = json!({"code": "resolved", "custom_code_id": null, "note": null});
+            item["dispositions"] =
+                json!({"code": "resolved", "custom_code_id": null, "note": null});
         }
         let event_id = ccai.webhooks.next_event_id();
         let endpoint = match session.kind {
@@ -1003,7 +1000,11 @@ fn queue_path(session: &SimSession) -> Vec<String> {
     if let Some(path) = session.extra.get("menu_path").and_then(Value::as_str) {
         return path.split('>').map(|p| p.trim().to_owned()).collect();
     }
-    match session.extra.get("selected_menu").and_then(|m| m["name"].as_str()) {
+    match session
+        .extra
+        .get("selected_menu")
+        .and_then(|m| m["name"].as_str())
+    {
         Some(name) => vec![name.to_owned()],
         None => vec!["Support".to_owned()],
     }

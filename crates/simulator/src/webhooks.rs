@@ -372,7 +372,13 @@ async fn send(
         }
         if !last {
             let wait = backoff.delay(attempt, jitter());
-            tracing::warn!(?ids, ?status, ?error, ?wait, "session events delivery failed; retrying");
+            tracing::warn!(
+                ?ids,
+                ?status,
+                ?error,
+                ?wait,
+                "session events delivery failed; retrying"
+            );
             tokio::time::sleep(wait).await;
         }
     }

@@ -313,14 +313,24 @@ async fn session_events_go_in_the_documented_envelope_to_each_endpoint_in_order_
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     // started, routing, ended of the call; started, routing of the chat; two offers.
     while stages.len() < 7 {
-        assert!(std::time::Instant::now() < deadline, "events within 10 s: {stages:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events within 10 s: {stages:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         stages.clear();
         for (endpoint, _, body) in received.lock().unwrap().iter() {
             match endpoint.as_str() {
-                "extension" => stages.push((endpoint.clone(), body["event_type"].as_str().unwrap_or("-").to_owned())),
+                "extension" => stages.push((
+                    endpoint.clone(),
+                    body["event_type"].as_str().unwrap_or("-").to_owned(),
+                )),
                 _ => {
-                    let channel = if endpoint == "chats" { Channel::Chat } else { Channel::Voice };
+                    let channel = if endpoint == "chats" {
+                        Channel::Chat
+                    } else {
+                        Channel::Voice
+                    };
                     let events = ccai_events::decode_batch(body.to_string().as_bytes(), channel)
                         .unwrap_or_else(|e| panic!("the gateway's decoder refused {body}: {e}"));
                     assert_eq!(body["count"].as_u64(), Some(events.len() as u64));
@@ -332,16 +342,40 @@ async fn session_events_go_in_the_documented_envelope_to_each_endpoint_in_order_
             }
         }
     }
-    let calls: Vec<&str> = stages.iter().filter(|(e, _)| e == "calls").map(|(_, s)| s.as_str()).collect();
-    assert_eq!(calls, ["started", "routing", "ended"], "the call's lifecycle, in order");
-    let chats: Vec<&str> = stages.iter().filter(|(e, _)| e == "chats").map(|(_, s)| s.as_str()).collect();
+    let calls: Vec<&str> = stages
+        .iter()
+        .filter(|(e, _)| e == "calls")
+        .map(|(_, s)| s.as_str())
+        .collect();
+    assert_eq!(
+        calls,
+        ["started", "routing", "ended"],
+        "the call's lifecycle, in order"
+    );
+    let chats: Vec<&str> = stages
+        .iter()
+        .filter(|(e, _)| e == "chats")
+        .map(|(_, s)| s.as_str())
+        .collect();
     assert_eq!(chats, ["started", "routing"]);
-    let offers: Vec<&str> = stages.iter().filter(|(e, _)| e == "extension").map(|(_, s)| s.as_str()).collect();
-    assert_eq!(offers, ["call.offered", "chat.offered"], "the ringing offer is the extension's");
+    let offers: Vec<&str> = stages
+        .iter()
+        .filter(|(e, _)| e == "extension")
+        .map(|(_, s)| s.as_str())
+        .collect();
+    assert_eq!(
+        offers,
+        ["call.offered", "chat.offered"],
+        "the ringing offer is the extension's"
+    );
     let received = received.lock().unwrap().clone();
     for (endpoint, auth, _) in &received {
         // "hooks:pw" and "chats:cpw" in base64: each endpoint its own credentials.
-        let expected = if endpoint == "chats" { "Basic Y2hhdHM6Y3B3" } else { "Basic aG9va3M6cHc=" };
+        let expected = if endpoint == "chats" {
+            "Basic Y2hhdHM6Y3B3"
+        } else {
+            "Basic aG9va3M6cHc="
+        };
         assert_eq!(auth.as_deref(), Some(expected), "{endpoint}");
     }
     let first_call = received

@@ -68,10 +68,10 @@ impl<'a> Start<'a> {
         config.crm.kustomer_url = format!("http://{sim_api}");
         if self.webhooks {
             config.call_webhook_user = Some(HOOK_USER.into());
-        config.chat_webhook_user = Some(CHAT_HOOK_USER.into());
-        config.ccai_extension = true;
+            config.chat_webhook_user = Some(CHAT_HOOK_USER.into());
+            config.ccai_extension = true;
             config.call_webhook_password = Some(Secret::new(HOOK_PASSWORD));
-        config.chat_webhook_password = Some(Secret::new(CHAT_HOOK_PASSWORD));
+            config.chat_webhook_password = Some(Secret::new(CHAT_HOOK_PASSWORD));
         }
         configure(&mut config);
         let gateway = Gateway::start(config).await.unwrap();
