@@ -10,7 +10,7 @@ use tokio_tungstenite::{connect_async, tungstenite::Message};
 
 mod support;
 
-use support::{call, code, HOOK_PASSWORD, HOOK_USER};
+use support::{call, code, CHAT_HOOK_PASSWORD, CHAT_HOOK_USER, HOOK_PASSWORD, HOOK_USER};
 
 struct Stack {
     gateway: String,
@@ -51,19 +51,36 @@ async fn signed_in(stack: &Stack, email: &str) -> String {
 
 fn hook(stack: &Stack, body: &Value) -> reqwest::RequestBuilder {
     Client::new()
-        .post(format!("{}/webhooks/ccai", stack.gateway))
+        .post(format!("{}/webhooks/ccai/calls", stack.gateway))
         .basic_auth(HOOK_USER, Some(HOOK_PASSWORD))
         .json(body)
 }
 
-fn offered(event_id: &str) -> Value {
-    json!({
-        "event_id": event_id, "event_type": "call.offered", "occurred_at": "2026-11-21T16:00:00.000Z",
-        "session": {"type": "call", "id": 777, "status": "ringing", "direction": "inbound",
-            "end_user": {"identifier": "+14155552671"}, "out_ticket_id": "conv-1",
-            "connected_at": null, "ends_at": null, "muted": false, "end_reason": null},
-        "agent": {"email": "grace.hopper@example.com", "status": {"id": 0, "name": "Available"}, "next_status": null}
-    })
+/// The documented envelope around `events`.
+fn batch(events: &[Value]) -> Value {
+    json!({"count": events.len(), "events": events})
+}
+
+/// The six documented steps of one answered call for Grace (agent 102), call `call_id`,
+/// event ids unique to `tag`.
+fn lifecycle(tag: u32, call_id: &str) -> Vec<Value> {
+    adapter_core::ccai_events::examples::lifecycle()
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut event)| {
+            event["event_id"] = json!(format!("{tag:08x}-0000-4000-8000-{i:012x}"));
+            event["item"]["call_id"] = json!(call_id);
+            if let Some(participants) = event["item"]["participants"].as_array_mut() {
+                for p in participants.iter_mut().filter(|p| p["type"] == "agent") {
+                    p["id"] = json!(102);
+                }
+            }
+            if event["item"]["initiator"] == "agent_101" {
+                event["item"]["initiator"] = json!("agent_102");
+            }
+            event
+        })
+        .collect()
 }
 
 type Socket =
@@ -91,7 +108,7 @@ async fn next(socket: &mut Socket) -> Value {
 }
 
 #[tokio::test]
-async fn webhooks_need_credentials_a_valid_body_and_are_processed_once() {
+async fn session_events_need_their_endpoints_credentials_the_documented_envelope_and_count_once() {
     let stack = stack(
         "hooks",
         Options {
@@ -101,35 +118,46 @@ async fn webhooks_need_credentials_a_valid_body_and_are_processed_once() {
     )
     .await;
     let token = signed_in(&stack, "grace.hopper@example.com").await;
-    let url = format!("{}/webhooks/ccai", stack.gateway);
+    let calls = format!("{}/webhooks/ccai/calls", stack.gateway);
+    let events = lifecycle(1, "846802bf90d1");
 
-    let (status, body) = call(Client::new().post(&url).json(&offered("e-1"))).await;
+    let (status, body) = call(Client::new().post(&calls).json(&batch(&events))).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::UNAUTHORIZED, "unauthenticated")
     );
     let (status, _) = call(
         Client::new()
-            .post(&url)
+            .post(&calls)
             .basic_auth(HOOK_USER, Some("guess"))
-            .json(&offered("e-1")),
+            .json(&batch(&events)),
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(
+        Client::new()
+            .post(&calls)
+            .basic_auth(CHAT_HOOK_USER, Some(CHAT_HOOK_PASSWORD))
+            .json(&batch(&events)),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the chat events' credentials do not open the call endpoint"
+    );
 
-    let mut bad = offered("e-bad");
-    bad["session"]["id"] = json!(-1);
-    let (status, body) = call(hook(&stack, &bad)).await;
+    // The shape this gateway once guessed is not the envelope.
+    let guessed = json!({"event_id": "sim-1", "event_type": "call.offered",
+        "session": {"type": "call", "id": 777, "status": "ringing"}});
+    let (status, body) = call(hook(&stack, &guessed)).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::BAD_REQUEST, "invalid_webhook")
     );
-    assert_eq!(
-        body["error"]["message"],
-        "session.id must be a positive integer"
-    );
+    assert_eq!(body["error"]["message"], "events is missing");
 
-    let mut huge = offered("e-huge");
+    let mut huge = batch(&events);
     huge["padding"] = json!("x".repeat(70 * 1024));
     let (status, body) = call(hook(&stack, &huge)).await;
     assert_eq!(
@@ -137,26 +165,111 @@ async fn webhooks_need_credentials_a_valid_body_and_are_processed_once() {
         (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
     );
 
-    let (status, body) = call(hook(&stack, &offered("e-1"))).await;
+    // One bad event is refused with its reason; the rest of its batch is kept.
+    let mut first = events[..3].to_vec();
+    first[1]["timestamp"] = json!(1_795_276_800);
+    let (status, body) = call(hook(&stack, &batch(&first))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 2);
+    assert_eq!(body["refused"][0]["index"], 1);
+    assert_eq!(
+        body["refused"][0]["reason"],
+        "timestamp must be epoch milliseconds (13 digits)"
+    );
+    // Nothing in a POST could be taken: an error, with every reason.
+    let (status, body) = call(hook(&stack, &batch(&[json!({"event_id": "x"})]))).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_webhook")
+    );
+
+    // The whole lifecycle in one POST: the two already taken are duplicates.
+    let (status, body) = call(hook(&stack, &batch(&events))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
-        body,
-        json!({"duplicate": false, "agent_id": 102}),
-        "the email found the agent"
+        (&body["accepted"], &body["duplicates"]),
+        (&json!(4), &json!(2))
     );
-    let (status, body) = call(hook(&stack, &offered("e-1"))).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"duplicate": true})));
-
-    // Sign-in published the status (1), the offer the call (2); the replay nothing.
-    let mut socket = open(&stack, &token).await;
-    let snapshot = next(&mut socket).await;
+    let (status, body) = call(hook(&stack, &batch(&events))).await;
     assert_eq!(
-        (&snapshot["type"], &snapshot["seq"]),
-        (&json!("snapshot"), &json!(2))
+        (status, &body["accepted"], &body["duplicates"]),
+        (StatusCode::OK, &json!(0), &json!(6))
     );
-    assert_eq!(snapshot["state"]["call"]["call_id"], 777);
-    assert_eq!(snapshot["state"]["call"]["state"], "ringing");
-    assert_eq!(snapshot["state"]["call"]["conversation_id"], "conv-1");
+
+    // The stream shows the call ended, and the platform's status read after it.
+    let mut socket = open(&stack, &token).await;
+    let mut seen = Seen::default();
+    let snapshot = next(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    seen.take_snapshot(&snapshot);
+    until(&mut socket, &mut seen, |s| {
+        s.last_call.as_deref() == Some("ended") && s.status.as_deref() == Some("Available")
+    })
+    .await;
+    assert_eq!(seen.number.as_deref(), Some("+14155552671"));
+}
+
+#[tokio::test]
+async fn the_lifecycle_over_six_posts_moves_the_call_and_the_status_and_a_late_event_is_not_shown()
+{
+    let stack = stack(
+        "lifecycle",
+        Options {
+            webhooks: true,
+            call_controls: true,
+        },
+    )
+    .await;
+    let token = signed_in(&stack, "grace.hopper@example.com").await;
+    let mut socket = open(&stack, &token).await;
+    let mut seen = Seen::default();
+    seen.take_snapshot(&next(&mut socket).await);
+    let events = lifecycle(2, "5501");
+    // Active arrives after Ended: recorded, never shown.
+    for index in [0, 1, 2, 4, 3, 5] {
+        let (status, body) = call(hook(&stack, &batch(&events[index..=index]))).await;
+        assert_eq!(
+            (status, &body["accepted"]),
+            (StatusCode::OK, &json!(1)),
+            "{body}"
+        );
+        match index {
+            2 => {
+                until(&mut socket, &mut seen, |s| {
+                    s.calls.last().is_some_and(|c| c == "ringing")
+                })
+                .await
+            }
+            4 => {
+                until(&mut socket, &mut seen, |s| {
+                    s.calls.last().is_some_and(|c| c == "wrap_up")
+                        && s.statuses.last().is_some_and(|c| c == "Wrap-up")
+                })
+                .await
+            }
+            _ => {}
+        }
+    }
+    until(&mut socket, &mut seen, |s| {
+        s.calls.last().is_some_and(|c| c == "ended") && s.status.as_deref() == Some("Available")
+    })
+    .await;
+    assert_eq!(
+        seen.calls,
+        ["ringing", "wrap_up", "ended"],
+        "the late 'active' did not take the call back"
+    );
+    assert_eq!(seen.statuses, ["Wrap-up", "Available"]);
+
+    // A state this gateway does not know is recorded and counted, not acted on.
+    let mut odd = lifecycle(3, "5502").remove(0);
+    odd["item"]["state"] = json!("parked");
+    let (status, body) = call(hook(&stack, &batch(&[odd]))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&body["accepted"], &body["unknown_state"]),
+        (&json!(1), &json!(1))
+    );
 }
 
 #[tokio::test]
@@ -169,23 +282,115 @@ async fn a_gateway_without_webhook_credentials_refuses_webhooks() {
         },
     )
     .await;
-    let (status, body) = call(hook(&stack, &offered("e-1"))).await;
+    for endpoint in ["calls", "chats"] {
+        let (status, body) = call(
+            Client::new()
+                .post(format!("{}/webhooks/ccai/{endpoint}", stack.gateway))
+                .basic_auth(HOOK_USER, Some(HOOK_PASSWORD))
+                .json(&batch(&lifecycle(4, "1"))),
+        )
+        .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::SERVICE_UNAVAILABLE, "webhooks_disabled"),
+            "{endpoint}"
+        );
+    }
+    let (status, _) = call(
+        Client::new()
+            .post(format!("{}/webhooks/ccai/extension", stack.gateway))
+            .basic_auth(HOOK_USER, Some(HOOK_PASSWORD))
+            .json(&json!({})),
+    )
+    .await;
     assert_eq!(
-        (status, code(&body)),
-        (StatusCode::SERVICE_UNAVAILABLE, "webhooks_disabled")
+        status,
+        StatusCode::NOT_FOUND,
+        "the extension is off for a real tenant"
     );
 }
 
-/// What the stream says happened: call states and status names, each change once.
+#[tokio::test]
+async fn the_extension_takes_only_what_the_documented_events_do_not_tell() {
+    let stack = stack(
+        "extension",
+        Options {
+            webhooks: true,
+            call_controls: true,
+        },
+    )
+    .await;
+    let connected = json!({
+        "event_id": "ext-1", "event_type": "call.connected", "occurred_at": "2026-11-21T16:00:00.000Z",
+        "session": {"type": "call", "id": 777, "status": "connected", "direction": "inbound"},
+    });
+    let (status, body) = call(
+        Client::new()
+            .post(format!("{}/webhooks/ccai/extension", stack.gateway))
+            .basic_auth(HOOK_USER, Some(HOOK_PASSWORD))
+            .json(&connected),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_webhook")
+    );
+    let mut held = connected.clone();
+    held["event_type"] = json!("call.held");
+    held["session"]["status"] = json!("on_hold");
+    let (status, body) = call(
+        Client::new()
+            .post(format!("{}/webhooks/ccai/extension", stack.gateway))
+            .basic_auth(HOOK_USER, Some(HOOK_PASSWORD))
+            .json(&held),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"duplicate": false}))
+    );
+}
+
+/// What the stream says happened: call states and status names, each change once, and the
+/// latest call's id (the gateway's) and number.
 #[derive(Default, Debug)]
 struct Seen {
     calls: Vec<String>,
     statuses: Vec<String>,
+    call_id: Option<i64>,
+    number: Option<String>,
+    last_call: Option<String>,
+    status: Option<String>,
 }
 
 impl Seen {
+    fn take_snapshot(&mut self, snapshot: &Value) {
+        let state = &snapshot["state"];
+        self.status = state["status"]["name"].as_str().map(str::to_owned);
+        for call in [&state["call"], &state["last_call"]] {
+            if call.is_object() {
+                self.call_id = call["call_id"].as_i64();
+                self.number = call["number"].as_str().map(str::to_owned);
+                self.last_call = call["state"].as_str().map(str::to_owned);
+                break;
+            }
+        }
+    }
+
     fn take(&mut self, message: &Value) {
+        if message["type"] == "snapshot" {
+            self.take_snapshot(message);
+            return;
+        }
         let event = &message["event"];
+        if event["kind"] == "call" {
+            self.call_id = event["call_id"].as_i64();
+            self.number = event["number"].as_str().map(str::to_owned);
+            self.last_call = event["state"].as_str().map(str::to_owned);
+        }
+        if event["kind"] == "status_changed" {
+            self.status = event["status"]["name"].as_str().map(str::to_owned);
+        }
         let (list, value) = match event["kind"].as_str() {
             Some("call") => (&mut self.calls, event["state"].as_str()),
             Some("status_changed") => (&mut self.statuses, event["status"]["name"].as_str()),
@@ -254,9 +459,11 @@ async fn an_inbound_call_reaches_the_agent_and_controls_are_forwarded() {
         s.calls.last().is_some_and(|c| c == "ringing")
     })
     .await;
+    // The adapter names the call by the gateway's id (the platform's is another's to choose).
+    let call_id = seen.call_id.expect("the ringing call has an id");
 
     let control = |action: &str, body: Value| {
-        http.post(format!("{}/api/v1/calls/{id}/{action}", stack.gateway))
+        http.post(format!("{}/api/v1/calls/{call_id}/{action}", stack.gateway))
             .bearer_auth(&token)
             .json(&body)
     };
@@ -383,5 +590,91 @@ async fn an_upstream_without_the_extension_offers_no_controls() {
     assert_eq!(
         (status, code(&body)),
         (StatusCode::CONFLICT, "control_not_offered")
+    );
+}
+
+#[tokio::test]
+async fn repeated_and_reversed_deliveries_and_a_chat_on_its_own_endpoint_reach_the_agent_once() {
+    let stack = stack(
+        "faults",
+        Options {
+            webhooks: true,
+            call_controls: true,
+        },
+    )
+    .await;
+    let http = Client::new();
+    let (status, _) = call(
+        http.post(format!("{}/_sim/faults", stack.simulator))
+            .json(&json!({"repeat_events": true, "reverse_events": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let token = signed_in(&stack, "grace.hopper@example.com").await;
+    let mut socket = open(&stack, &token).await;
+    let mut seen = Seen::default();
+    seen.take_snapshot(&next(&mut socket).await);
+
+    let (status, session) = call(
+        http.post(format!("{}/_sim/scenarios", stack.simulator))
+            .json(&json!({"kind": "chat", "agent_id": 102})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    until(&mut socket, &mut seen, |s| {
+        s.calls.last().is_some_and(|c| c == "ringing")
+    })
+    .await;
+    let call_id = seen.call_id.expect("the chat has an id");
+    let control = |action: &str| {
+        http.post(format!("{}/api/v1/calls/{call_id}/{action}", stack.gateway))
+            .bearer_auth(&token)
+            .json(&json!({}))
+    };
+    let (status, body) = call(control("answer")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    until(&mut socket, &mut seen, |s| {
+        s.statuses.last().is_some_and(|c| c == "In-chat")
+    })
+    .await;
+    let (status, _) = call(control("end")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = session["id"].as_i64().unwrap();
+    let (status, _) =
+        call(http.post(format!("{}/_sim/calls/{id}/wrap_up_done", stack.simulator))).await;
+    assert_eq!(status, StatusCode::OK);
+    until(&mut socket, &mut seen, |s| {
+        s.calls.last().is_some_and(|c| c == "ended")
+            && s.statuses.last().is_some_and(|c| c == "Available")
+    })
+    .await;
+    // Each POST came twice, its events newest first: no change was shown twice or after a
+    // later one (an event overtaken inside its POST is skipped, e.g. wrap-up when the final
+    // event came first).
+    let order = |seen: &[String], lifecycle: &[&str]| {
+        let ranks: Vec<usize> = seen
+            .iter()
+            .map(|s| lifecycle.iter().position(|l| l == s).unwrap_or(usize::MAX))
+            .collect();
+        ranks.windows(2).all(|w| w[0] < w[1])
+    };
+    assert!(
+        order(&seen.calls, &["ringing", "connected", "wrap_up", "ended"]),
+        "{:?}",
+        seen.calls
+    );
+    assert!(
+        order(&seen.statuses, &["In-chat", "Wrap-up", "Available"]),
+        "{:?}",
+        seen.statuses
+    );
+    let (_, state) = call(http.get(format!("{}/_sim/state", stack.simulator))).await;
+    let deliveries = state["webhooks"].as_array().cloned().unwrap_or_default();
+    assert!(
+        deliveries
+            .iter()
+            .filter(|d| d["endpoint"] != "extension")
+            .all(|d| d["endpoint"] == "chats" && d["state"] == "delivered"),
+        "chat events go to the chat endpoint: {deliveries:?}"
     );
 }
