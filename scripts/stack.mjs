@@ -95,11 +95,14 @@ export async function startStack(options = {}) {
   mkdirSync(dataDir, { recursive: true });
 
   const adapterUrl = `http://127.0.0.1:${ports.gateway}/`;
-  // The simulator's session webhooks go to the gateway, with development credentials made up
-  // for this run. They travel in the environment (not on command lines, where any local user
+  // The simulator's session events go to the gateway (call events and chat events each with
+  // their own credentials, as the platform configures them), with development credentials made
+  // up for this run. They travel in the environment (not on command lines, where any local user
   // can read them) and are never printed.
   const webhookUser = "ccai-webhooks";
   const webhookPassword = randomBytes(18).toString("base64url");
+  const chatWebhookUser = "ccai-chat-webhooks";
+  const chatWebhookPassword = randomBytes(18).toString("base64url");
   const simulator = new Service(
     "simulator",
     bin("adapter-simulator"),
@@ -116,6 +119,8 @@ export async function startStack(options = {}) {
         SIMULATOR_WEBHOOK_URL: `http://127.0.0.1:${ports.gateway}/webhooks/ccai`,
         SIMULATOR_WEBHOOK_USER: webhookUser,
         SIMULATOR_WEBHOOK_PASSWORD: webhookPassword,
+        SIMULATOR_CHAT_WEBHOOK_USER: chatWebhookUser,
+        SIMULATOR_CHAT_WEBHOOK_PASSWORD: chatWebhookPassword,
       },
     },
   );
@@ -137,7 +142,15 @@ export async function startStack(options = {}) {
     `http://127.0.0.1:${ports.gateway}/healthz`,
     {
       quiet,
-      env: { GATEWAY_WEBHOOK_USER: webhookUser, GATEWAY_WEBHOOK_PASSWORD: webhookPassword },
+      env: {
+        GATEWAY_CALL_WEBHOOK_USER: webhookUser,
+        GATEWAY_CALL_WEBHOOK_PASSWORD: webhookPassword,
+        GATEWAY_CHAT_WEBHOOK_USER: chatWebhookUser,
+        GATEWAY_CHAT_WEBHOOK_PASSWORD: chatWebhookPassword,
+        // The simulator's extension (what the public CCAI APIs do not document) is on for the
+        // demo only; a real tenant runs without it.
+        GATEWAY_CCAI_EXTENSION: "true",
+      },
     },
   );
   await simulator.start();

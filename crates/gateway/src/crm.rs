@@ -374,6 +374,10 @@ impl CrmSync {
         }
         let org = self.settings().await?;
         let mut waiting: std::collections::HashSet<String> = std::collections::HashSet::new();
+        // One read of a session's details serves all its events of this pass: they had all
+        // arrived before the read, and the platform only ever adds to a session's details.
+        let mut read: std::collections::HashMap<String, manager::SessionDetails> =
+            std::collections::HashMap::new();
         let mut taken = 0;
         for (seq, payload, attempts, due_ms) in rows {
             let inbox = match Inbox::decode(&payload) {
@@ -390,7 +394,7 @@ impl CrmSync {
                 waiting.insert(key);
                 continue;
             }
-            match self.internal_events(&inbox).await {
+            match self.internal_events(&inbox, &mut read).await {
                 Ok(events) => {
                     self.plan_events(seq, &events, &org).await?;
                     taken += 1;
@@ -425,7 +429,11 @@ impl CrmSync {
     /// The gateway's own session events for one inbox event: a documented event with its
     /// session's details from the Manager API when its stage needs them, or an extension event.
     /// `Err` says why the details cannot be had yet.
-    async fn internal_events(&self, inbox: &Inbox) -> Result<Vec<SessionWebhook>, String> {
+    async fn internal_events(
+        &self,
+        inbox: &Inbox,
+        read: &mut std::collections::HashMap<String, manager::SessionDetails>,
+    ) -> Result<Vec<SessionWebhook>, String> {
         let pool = &self.inner.pool;
         match inbox {
             Inbox::Extension(webhook) => {
@@ -451,21 +459,31 @@ impl CrmSync {
                         .await
                         .map_err(|e| e.to_string())?;
                 let stage = event.stage();
-                let details = if stage.needs_details() {
-                    let body = self
-                        .inner
-                        .ccai
-                        .session_details(event.channel, &event.session_id)
-                        .await
-                        .map_err(|e| {
-                            format!("the Manager API's {channel} {}: {e}", event.session_id)
-                        })?;
-                    Some(
-                        manager::decode_details(&body, &event.session_id, self.inner.extension)
-                            .map_err(|e| format!("{channel} {}: {e}", event.session_id))?,
-                    )
-                } else {
-                    None
+                let key = inbox.session_key();
+                let details = match (stage.needs_details(), read.get(&key)) {
+                    (false, _) => None,
+                    (true, Some(details)) => Some(details.clone()),
+                    (true, None) => {
+                        let body = self
+                            .inner
+                            .ccai
+                            .session_details(event.channel, &event.session_id)
+                            .await
+                            .map_err(|e| match e {
+                                crate::ccai::CcaiError::NotFound => format!(
+                                    "the Manager API has no {channel} {} (not found)",
+                                    event.session_id
+                                ),
+                                e => {
+                                    format!("the Manager API's {channel} {}: {e}", event.session_id)
+                                }
+                            })?;
+                        let details =
+                            manager::decode_details(&body, &event.session_id, self.inner.extension)
+                                .map_err(|e| format!("{channel} {}: {e}", event.session_id))?;
+                        read.insert(key, details.clone());
+                        Some(details)
+                    }
                 };
                 let agent_id = event
                     .agent_id()

@@ -28,6 +28,8 @@ async fn stack(name: &str) -> Stack {
     .run(|config| {
         config.admin_emails = vec![ADMIN.into()];
         config.crm.crm_sync = true;
+        // No periodic directory read: the tests count the gateway's requests to the tenant.
+        config.status_refresh_seconds = 0;
     })
     .await;
     let addr = running.gateway;
@@ -634,4 +636,144 @@ async fn a_retried_recording_message_uses_the_attachment_its_first_attempt_creat
         .unwrap();
     assert_eq!(recording["attachments"][0]["_id"], attachments[0]["id"]);
     assert_eq!(attachments[0]["uploaded"], true);
+}
+
+/// The gateway's requests to the CCAI Platform since `from` in the simulator's log (the test's
+/// own controls excluded): Manager API reads of sessions, directory and status reads.
+fn ccai_reads(state: &Value, from: usize) -> Vec<String> {
+    state["requests"]
+        .as_array()
+        .map(|r| r[from.min(r.len())..].to_vec())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r["path"].as_str())
+        .filter(|p| p.starts_with("/manager/api/v1/") || p.starts_with("/apps/api/v1/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_answered_call_costs_the_tenant_at_most_three_session_reads_and_one_directory_read() {
+    let stack = stack("ccai-cost").await;
+    // Signed in and settled: the directory and statuses are already read.
+    let before = stack.state().await["requests"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let session = stack.scenario(ivr("Billing")).await;
+    let id = session["id"].clone();
+    for event in ["answer", "customer_hang_up", "wrap_up_done"] {
+        stack.platform(&id, event).await;
+    }
+    stack.settled().await;
+    // The final event's directory read comes after the CRM has settled: wait for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let reads = loop {
+        let reads = ccai_reads(&stack.state().await, before);
+        if reads
+            .iter()
+            .any(|p| p.starts_with("/manager/api/v1/agents"))
+        {
+            break reads;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no directory read after the final event: {reads:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let session_reads = reads
+        .iter()
+        .filter(|p| p.starts_with(&format!("/manager/api/v1/calls/{id}")))
+        .count();
+    eprintln!("CCAI requests for one answered call: {reads:?}");
+    // Assigned, ended and final each read the call (one read when they arrive together).
+    assert!((1..=3).contains(&session_reads), "session reads: {reads:?}");
+    let directory = reads
+        .iter()
+        .filter(|p| p.starts_with("/manager/api/v1/agents"))
+        .count();
+    assert_eq!(
+        directory, 1,
+        "one directory read after the final event: {reads:?}"
+    );
+    // Nothing else but the tenant's statuses, cached for minutes (read here for the first time).
+    let other: Vec<&String> = reads
+        .iter()
+        .filter(|p| {
+            !p.starts_with(&format!("/manager/api/v1/calls/{id}"))
+                && !p.starts_with("/manager/api/v1/agents")
+        })
+        .collect();
+    assert!(
+        other.len() <= 1
+            && other
+                .iter()
+                .all(|p| p.starts_with("/manager/api/v1/user_statuses")),
+        "{reads:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_the_manager_api_cannot_describe_waits_with_its_reason_and_blocks_no_other() {
+    let stack = stack("manager-404").await;
+    // An answered call the platform's Manager API does not know (404): documented events for a
+    // call id the simulator never made.
+    let events: Vec<Value> = adapter_core::ccai_events::examples::lifecycle()
+        .into_iter()
+        .take(3)
+        .enumerate()
+        .map(|(i, mut e)| {
+            e["event_id"] = json!(format!("0badca11-0000-4000-8000-{i:012x}"));
+            e["item"]["call_id"] = json!(987654);
+            e
+        })
+        .collect();
+    let response = Client::new()
+        .post(format!("{}/webhooks/ccai/calls", stack.gateway))
+        .basic_auth(support::HOOK_USER, Some(support::HOOK_PASSWORD))
+        .json(&json!({"count": events.len(), "events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let waiting = loop {
+        let outbox = stack
+            .admin(reqwest::Method::GET, "/api/v1/crm/outbox", None)
+            .await;
+        if let Some(first) = outbox["waiting"].as_array().and_then(|w| w.first()) {
+            break first.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the event did not wait with a reason: {outbox}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = waiting["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("no call 987654 (not found)"),
+        "the admin sees why: {waiting}"
+    );
+    // Another call is written all the same.
+    stack.inbound_call(ivr("Billing")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let k = stack.state().await["kustomer"].clone();
+        if list(&k, "conversations").len() == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other call was blocked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let outbox = stack
+        .admin(reqwest::Method::GET, "/api/v1/crm/outbox", None)
+        .await;
+    assert!(
+        outbox["inbox"].as_i64().unwrap_or(0) >= 1,
+        "kept, not dropped: {outbox}"
+    );
 }

@@ -17,7 +17,7 @@
 //! - a missed offer: Missed Call (-5).
 //!
 //! Three ways in: the scenario driver (`POST /_sim/scenarios`), the customer's and platform's
-//! side (`POST /_sim/calls/{id}/{connect|miss|customer_hang_up|wrap_up_done}`), and the agent's
+//! side (`POST /_sim/calls/{id}/{answer|connect|miss|customer_hang_up|wrap_up_done}`), and the agent's
 //! call controls, a simulator-only extension of the API (`/ext/call-control/v1/...`), which the
 //! public CCAI API does not have (`--call-controls false` makes them 404 like it).
 
@@ -1147,6 +1147,8 @@ pub async fn platform_event(
 ) -> Response {
     let action = match event.as_str() {
         "connect" => Action::Connect,
+        // The agent answers in the platform's own softphone (not through the API).
+        "answer" => Action::Answer,
         "miss" => Action::Miss,
         "customer_hang_up" => Action::CustomerHangUp,
         "wrap_up_done" => Action::WrapUpDone,

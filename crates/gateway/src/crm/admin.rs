@@ -2,7 +2,8 @@
 //!
 //! - `POST /api/v1/crm/custom-fields`: provisions the account and record fields in Kustomer.
 //! - `GET|PUT /api/v1/crm/settings`: abandoned calls, the SDK custom data mapping.
-//! - `GET /api/v1/crm/outbox`: how many operations are pending, done, dead.
+//! - `GET /api/v1/crm/outbox`: how many operations are pending, done, dead, and the session
+//!   events waiting for their details (with the reason).
 //! - `GET /api/v1/crm/dead-letters`, `POST /api/v1/crm/dead-letters/{seq}/retry`.
 
 use adapter_core::crm::FieldMapping;
@@ -14,7 +15,7 @@ use axum::{
     Json, Router,
 };
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::CrmError;
 use crate::{
@@ -126,9 +127,21 @@ async fn outbox(State(state): State<AppState>, signed_in: SignedIn) -> Result<Re
     .fetch_one(pool)
     .await
     .map_err(CrmError::from)?;
+    // Session events whose details could not be read yet, and why: kept, retried, never dropped.
+    let waiting: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT seq, attempts, last_error FROM crm_inbox WHERE attempts > 0 ORDER BY seq LIMIT 50",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(CrmError::from)?;
+    let waiting: Vec<Value> = waiting
+        .into_iter()
+        .map(|(seq, attempts, reason)| json!({"seq": seq, "attempts": attempts, "reason": reason}))
+        .collect();
     Ok(Json(json!({
         "enabled": state.crm.enabled(),
         "inbox": inbox, "pending": pending, "done": done, "dead": dead,
+        "waiting": waiting,
         "kustomer_requests": state.crm.kustomer().requests_sent(),
     }))
     .into_response())
