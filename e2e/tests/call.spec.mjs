@@ -129,3 +129,75 @@ test("a reload mid-call comes back in the same call with the right timer", async
   await expect(host.callPanel.locator(".call-timer")).toHaveText(/^0:0[3-9]$/);
   await expect(host.control("hold")).toBeVisible();
 });
+
+test("an answered IVR call lands in Kustomer from the platform's documented events", async ({ host, stack }) => {
+  await host.goto();
+  await host.signIn();
+  await host.setAvailable();
+  // An IVR call with recording, as the contact center sends it.
+  const session = await host.page.evaluate(
+    ([agent]) =>
+      window.hostEmulator.scenario("inbound_call", {
+        agent_id: agent,
+        number: "+14155552671",
+        recording: true,
+        session: { origin: "ivr", selected_menu: { id: 7, name: "Billing" }, lang: "en" },
+      }),
+    [ADA],
+  );
+  expect(session.error).toBeUndefined();
+  await expect(host.callPanel).toHaveAttribute("data-state", "ringing");
+  await host.control("answer").click();
+  await expect(host.callPanel).toHaveAttribute("data-state", "connected");
+  await host.control("end").click();
+  await expect(host.callPanel).toHaveAttribute("data-state", "wrapup");
+  await sim(stack, "POST", `/_sim/calls/${session.id}/wrap_up_done`);
+  await expect(host.callPanel).toHaveCount(0, { timeout: 15_000 });
+
+  // What the simulator sent: the documented lifecycle to the call endpoint, the extension only
+  // for the ringing offer and the controls.
+  const state = await sim(stack, "GET", "/_sim/state");
+  const mine = state.webhooks.filter((w) => w.session_id === session.id);
+  expect(mine.filter((w) => w.endpoint === "calls").map((w) => w.event_type)).toEqual([
+    "call.started",
+    "call.routing",
+    "call.assigned",
+    "call.active",
+    "call.ended",
+    "call.final",
+  ]);
+  expect(mine.filter((w) => w.endpoint === "extension").map((w) => w.event_type)).toEqual(["extension.call.offered"]);
+  expect(mine.every((w) => w.state === "delivered")).toBe(true);
+  // The gateway read the call from the Manager API.
+  expect(state.requests.some((r) => r.path === `/manager/api/v1/calls/${session.id}`)).toBe(true);
+
+  // And Kustomer has it: conversation, phone note, assignee, recording, standard data.
+  const externalId = `ccai-call-${session.id}`;
+  await expect
+    .poll(
+      async () => {
+        const k = (await sim(stack, "GET", "/_sim/state")).kustomer;
+        const conversation = k.conversations.find((c) => c.externalId === externalId);
+        if (!conversation) return "no conversation";
+        const messages = k.messages.filter((m) => m.conversation === conversation.id);
+        const notes = k.notes.filter((n) => n.conversation === conversation.id);
+        return {
+          assigned: conversation.assignedUsers?.length ?? 0,
+          callId: conversation.custom?.ccaiCallIdStr,
+          menu: conversation.custom?.ccaiMenuSelectionStr,
+          language: conversation.custom?.ccaiLanguageStr,
+          phoneNote: notes.some((n) => n.body === "Phone number: +14155552671"),
+          recording: messages.some((m) => m.externalId === `${externalId}-recording` && m.attachments?.length === 1),
+        };
+      },
+      { timeout: 30_000 },
+    )
+    .toEqual({
+      assigned: 1,
+      callId: String(session.id),
+      menu: "Billing",
+      language: "en",
+      phoneNote: true,
+      recording: true,
+    });
+});

@@ -311,9 +311,7 @@ pub fn origin_of(session_type: &str, channel: Channel) -> (Origin, Direction) {
     }
     let origin = if t.contains("(app") || t.contains("mobile") {
         Origin::MobileSdk
-    } else if t.contains("(web") || t.contains("web") {
-        Origin::WebSdk
-    } else if channel == Channel::Chat {
+    } else if t.contains("web") || channel == Channel::Chat {
         Origin::WebSdk
     } else {
         Origin::Ivr

@@ -580,7 +580,9 @@ impl CrmSync {
     }
 }
 
-/// An event waiting in the CRM inbox.
+/// An event waiting in the CRM inbox (one at a time, short-lived: the variants' sizes do not
+/// matter).
+#[allow(clippy::large_enum_variant)]
 enum Inbox {
     /// The platform's documented session event.
     Documented(SessionEvent),

@@ -623,6 +623,49 @@ mod event_stream {
         );
     }
 
+    /// Waits for the stream to show `status` and `next`; answers the messages seen.
+    async fn until_status(socket: &mut Socket, status: &str, next_status: Value) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let message = next(socket).await;
+            let state = match message["type"].as_str() {
+                Some("snapshot") => message["state"].clone(),
+                _ if message["event"]["kind"] == "status_changed" => message["event"].clone(),
+                _ => continue,
+            };
+            seen.push(state.clone());
+            if state["status"]["name"] == status && state["next_status"] == next_status {
+                return seen;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_directory_corrects_what_the_stream_shows_and_drops_a_next_status_the_platform_applied(
+    ) {
+        // A status the gateway did not set (and a gateway that restarts reconciles the same way:
+        // its first directory read is at startup).
+        let stack = stack("directory", |config| config.status_refresh_seconds = 1).await;
+        let token = signed_in(&stack, "grace.hopper@example.com").await;
+        let mut socket = open(&stack, &format!("token={token}")).await;
+        until_status(&mut socket, "Available", Value::Null).await;
+        let force = |status_id: i64| {
+            Client::new()
+                .post(format!("{}/_sim/ccai/agents/102/status", stack.simulator))
+                .json(&json!({"status_id": status_id}))
+        };
+        let (status, _) = call(force(-7)).await;
+        assert_eq!(status, StatusCode::OK);
+        until_status(&mut socket, "In-call", Value::Null).await;
+        let (status, body) = put_status(&stack, &token, -2).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        until_status(&mut socket, "In-call", json!({"id": -2, "name": "Break"})).await;
+        // The call ends without the gateway hearing of it: the platform applies Break.
+        let (status, _) = call(force(0)).await;
+        assert_eq!(status, StatusCode::OK);
+        until_status(&mut socket, "Break", Value::Null).await;
+    }
+
     #[tokio::test]
     async fn events_are_numbered_and_a_reconnect_gets_exactly_what_it_missed() {
         let stack = stack("events", |_| {}).await;

@@ -226,7 +226,11 @@ async fn the_lifecycle_over_six_posts_moves_the_call_and_the_status_and_a_late_e
     seen.take_snapshot(&next(&mut socket).await);
     let events = lifecycle(2, "5501");
     // Active arrives after Ended: recorded, never shown.
+    let mut final_posted = None;
     for index in [0, 1, 2, 4, 3, 5] {
+        if index == 5 {
+            final_posted = Some(std::time::Instant::now());
+        }
         let (status, body) = call(hook(&stack, &batch(&events[index..=index]))).await;
         assert_eq!(
             (status, &body["accepted"]),
@@ -254,6 +258,14 @@ async fn the_lifecycle_over_six_posts_moves_the_call_and_the_status_and_a_late_e
         s.calls.last().is_some_and(|c| c == "ended") && s.status.as_deref() == Some("Available")
     })
     .await;
+    // A figure, not a check: how stale the agent's status is after the final event (the
+    // directory read it waits for, gathered over 200 ms).
+    if let Some(posted) = final_posted {
+        eprintln!(
+            "status after the final event shown in {} ms",
+            posted.elapsed().as_millis()
+        );
+    }
     assert_eq!(
         seen.calls,
         ["ringing", "wrap_up", "ended"],
