@@ -152,7 +152,10 @@ test("an answered IVR call lands in Kustomer from the platform's documented even
   await host.control("end").click();
   await expect(host.callPanel).toHaveAttribute("data-state", "wrapup");
   await sim(stack, "POST", `/_sim/calls/${session.id}/wrap_up_done`);
-  await expect(host.callPanel).toHaveCount(0, { timeout: 15_000 });
+  // Final: the platform made Ada Available again, and the adapter shows it (a call this short
+  // stays on screen to offer "Call back").
+  await expect(host.callPanel).toHaveAttribute("data-state", "ended", { timeout: 15_000 });
+  await expect(host.statusSelect).toHaveValue("0", { timeout: 15_000 });
 
   // What the simulator sent: the documented lifecycle to the call endpoint, the extension only
   // for the ringing offer and the controls.
