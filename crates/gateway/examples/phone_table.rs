@@ -162,9 +162,9 @@ fn valid_prefixes(meta: &Metadata, into: &mut [[bool; 100]; MAX_NSN + 1]) {
             if *slot || !general_pattern.completes(prefix, len) {
                 continue;
             }
-            *slot = patterns
-                .iter_mut()
-                .any(|(lengths, pattern)| *lengths & (1 << len) != 0 && pattern.completes(prefix, len));
+            *slot = patterns.iter_mut().any(|(lengths, pattern)| {
+                *lengths & (1 << len) != 0 && pattern.completes(prefix, len)
+            });
         }
     }
 }
@@ -309,7 +309,13 @@ pub fn generate() -> String {
         .collect();
     // The main region of a shared code first: the preview reads an international number with
     // its national prefixes.
-    regions.sort_by_key(|m| (m.country_code(), !m.is_main_country_for_code(), m.id().to_owned()));
+    regions.sort_by_key(|m| {
+        (
+            m.country_code(),
+            !m.is_main_country_for_code(),
+            m.id().to_owned(),
+        )
+    });
     let mut out = String::new();
     writeln!(
         out,
