@@ -318,7 +318,7 @@ pub fn AdapterShell(
             class="adapter"
             class:minimised=move || minimised.value.get()
             aria-label=i18n.text(Text::AdapterLabel)
-            data-tab-role=move || format!("{:?}", tabs.role.get()).to_lowercase()
+            data-tab-role=move || format!("{:?}", tabs.role.get()).to_ascii_lowercase()
         >
             <Header minimised=minimised.value on_toggle=toggle agent=agent />
             <div id="adapter-body" class="adapter-body" hidden=move || minimised.value.get()>

@@ -28,7 +28,7 @@ pub fn default_country() -> &'static Country {
 pub fn country_or_fallback(iso: Option<&str>) -> &'static Country {
     iso.and_then(phone::country)
         .or_else(|| phone::country(FALLBACK_COUNTRY))
-        .unwrap_or(&phone::COUNTRIES[0])
+        .unwrap_or(&phone::countries()[0])
 }
 
 #[cfg(test)]

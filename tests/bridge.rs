@@ -5,7 +5,7 @@
 
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
-use adapter_core::host_protocol::AdapterToHost;
+use adapter_core::host_protocol::{AdapterToHost, NoticeLevel};
 use kustomer_adapter::{
     bridge::{
         use_host_bridge, BridgeError, BridgeMode, FloodLimits, HostChoice, UseHostBridgeOptions,
@@ -378,12 +378,22 @@ async fn outside_a_host_the_adapter_says_so_and_accepts_nothing() {
 /// `window.Kustomer`, built from Rust closures: records what the adapter calls.
 struct KustomerStandIn {
     calls: Rc<RefCell<Vec<String>>>,
+    /// The arguments of `openCustomerEvent` and `handleTriggerToast`, as JSON text.
+    arguments: Rc<RefCell<Vec<String>>>,
     _closures: Vec<Closure<dyn FnMut(JsValue, JsValue)>>,
 }
 
 impl KustomerStandIn {
+    /// The documented SDK only.
     fn install() -> Self {
+        Self::install_with(false)
+    }
+
+    /// With `seen`, also the calls seen in public cards: `openCustomerEvent` and
+    /// `handleTriggerToast`.
+    fn install_with(seen: bool) -> Self {
         let calls: Rc<RefCell<Vec<String>>> = Rc::default();
+        let arguments: Rc<RefCell<Vec<String>>> = Rc::default();
         let sdk = js_sys::Object::new();
         let mut closures = Vec::new();
         let mut method = |name: &'static str, body: Box<dyn FnMut(JsValue, JsValue)>| {
@@ -425,9 +435,22 @@ impl KustomerStandIn {
                     .unwrap();
             }),
         );
+        if seen {
+            for name in ["openCustomerEvent", "handleTriggerToast"] {
+                let arguments = Rc::clone(&arguments);
+                method(
+                    name,
+                    Box::new(move |a: JsValue, b: JsValue| {
+                        let text = js_sys::JSON::stringify(&js_sys::Array::of2(&a, &b)).unwrap();
+                        arguments.borrow_mut().push(text.into());
+                    }),
+                );
+            }
+        }
         js_sys::Reflect::set(&window(), &JsValue::from_str("Kustomer"), &sdk).unwrap();
         KustomerStandIn {
             calls,
+            arguments,
             _closures: closures,
         }
     }
@@ -483,4 +506,75 @@ async fn the_cards_sdk_transport_works_against_a_stand_in() {
         log,
         "the Cards SDK has no call to open a conversation"
     ));
+}
+
+#[wasm_bindgen_test]
+async fn screen_pops_and_notices_use_the_sdk_calls_seen_in_public_cards() {
+    let sdk = KustomerStandIn::install_with(true);
+    let (bridge, log, _mounted) = mount_bridge(UseHostBridgeOptions::default());
+    assert_eq!(bridge.mode.get_untracked(), BridgeMode::CardsSdk);
+    bridge.send(AdapterToHost::OpenConversation {
+        customer_id: "c1".into(),
+        conversation_id: "k1".into(),
+    });
+    for (level, kind) in [
+        (NoticeLevel::Info, "info"),
+        (NoticeLevel::Warning, "warning"),
+        (NoticeLevel::Error, "error"),
+    ] {
+        bridge.send(AdapterToHost::Notice {
+            level,
+            text: format!("{kind} text"),
+        });
+    }
+    assert_eq!(
+        (
+            sdk.called("openCustomerEvent"),
+            sdk.called("handleTriggerToast")
+        ),
+        (1, 3)
+    );
+    let arguments: Vec<Value> = sdk
+        .arguments
+        .borrow()
+        .iter()
+        .map(|text| serde_json::from_str(text).unwrap())
+        .collect();
+    assert_eq!(
+        arguments,
+        [
+            json!(["c1", "k1"]),
+            json!([{"type": "info", "message": "info text"}, null]),
+            json!([{"type": "warning", "message": "warning text"}, null]),
+            json!([{"type": "error", "message": "error text"}, null]),
+        ]
+    );
+    assert!(
+        !log_has(log, "could not send to the host"),
+        "nothing was refused"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn without_the_seen_calls_screen_pops_and_notices_are_refused() {
+    let sdk = KustomerStandIn::install();
+    let (bridge, log, _mounted) = mount_bridge(UseHostBridgeOptions::default());
+    assert_eq!(bridge.mode.get_untracked(), BridgeMode::CardsSdk);
+    bridge.send(AdapterToHost::Notice {
+        level: NoticeLevel::Error,
+        text: "lost the line".into(),
+    });
+    assert!(log_has(
+        log,
+        "could not send to the host: the host cannot do this: the Cards SDK has no notices"
+    ));
+    bridge.send(AdapterToHost::OpenConversation {
+        customer_id: "c1".into(),
+        conversation_id: "k1".into(),
+    });
+    assert!(log_has(
+        log,
+        "the host cannot do this: the Cards SDK has no call to open a conversation"
+    ));
+    assert_eq!(sdk.arguments.borrow().len(), 0);
 }

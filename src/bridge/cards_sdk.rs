@@ -1,5 +1,7 @@
 //! Kustomer's Cards SDK (`window.Kustomer`) as a transport: `initialize` and `on('context')`
-//! bring the context in, `open`, `resize` and `request` carry the adapter's messages out.
+//! bring the context in, `open`, `resize` and `request` carry the adapter's messages out, and
+//! `openCustomerEvent` and `handleTriggerToast` (seen in public cards, not documented) carry
+//! screen pops and notices when this SDK has them.
 //!
 //! The SDK's context shape is Kustomer's (`customer {id, attributes {displayName, phones}}`);
 //! [`from_sdk_context`] reads it tolerantly into the protocol's types. How the SDK passes
@@ -9,7 +11,7 @@ use std::cell::RefCell;
 
 use adapter_core::host_protocol::{
     AdapterToHost, ApiResponse, Context, Conversation, Customer, CustomerPhone, Envelope,
-    HostToAdapter, Init, KustomerUser,
+    HostToAdapter, Init, KustomerUser, NoticeLevel,
 };
 use serde_json::Value;
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
@@ -198,6 +200,13 @@ impl CardsSdkTransport {
         Ok(transport)
     }
 
+    /// An SDK method that not every SDK has, looked up when it is needed: `openCustomerEvent` and
+    /// `handleTriggerToast` are seen in public cards, not documented.
+    fn method(&self, name: &str) -> Option<js_sys::Function> {
+        let method = js_sys::Reflect::get(&self.sdk, &name.into()).ok()?;
+        method.is_function().then(|| method.unchecked_into())
+    }
+
     pub fn post(&self, id: Option<&str>, message: &AdapterToHost) -> Result<(), BridgeError> {
         let sent = match message {
             AdapterToHost::Open {} => self.sdk.open(),
@@ -244,12 +253,44 @@ impl CardsSdkTransport {
                 sent
             }
             AdapterToHost::Ready { .. } => Ok(()),
-            AdapterToHost::OpenConversation { .. } => {
-                return Err(BridgeError::NotSupported(
-                    "the Cards SDK has no call to open a conversation",
-                ))
-            }
-            AdapterToHost::Notice { .. } | AdapterToHost::Rejected { .. } => {
+            AdapterToHost::OpenConversation {
+                customer_id,
+                conversation_id,
+            } => match self.method("openCustomerEvent") {
+                Some(open) => open
+                    .call2(
+                        &self.sdk,
+                        &JsValue::from_str(customer_id),
+                        &JsValue::from_str(conversation_id),
+                    )
+                    .map(drop),
+                None => {
+                    return Err(BridgeError::NotSupported(
+                        "the Cards SDK has no call to open a conversation",
+                    ))
+                }
+            },
+            AdapterToHost::Notice { level, text } => match self.method("handleTriggerToast") {
+                Some(toast) => {
+                    // Only "success" is seen in public cards; "info", "warning" and "error" are
+                    // assumed. A notice is never a success, so none maps to it.
+                    let kind = match level {
+                        NoticeLevel::Info => "info",
+                        NoticeLevel::Warning => "warning",
+                        NoticeLevel::Error => "error",
+                    };
+                    let options = js_sys::Object::new();
+                    let set = |key: &str, value: &str| {
+                        js_sys::Reflect::set(&options, &key.into(), &value.into())
+                    };
+                    set("type", kind)
+                        .and_then(|_| set("message", text))
+                        .and_then(|_| toast.call1(&self.sdk, &options))
+                        .map(drop)
+                }
+                None => return Err(BridgeError::NotSupported("the Cards SDK has no notices")),
+            },
+            AdapterToHost::Rejected { .. } => {
                 return Err(BridgeError::NotSupported("the Cards SDK has no notices"))
             }
         };

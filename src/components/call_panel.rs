@@ -163,7 +163,7 @@ pub fn CallPanel(agent: Agent) -> impl IntoView {
                 <section
                     class="call-panel"
                     class:ringing=ringing
-                    data-state=format!("{state:?}").to_lowercase()
+                    data-state=format!("{state:?}").to_ascii_lowercase()
                     aria-live="assertive"
                 >
                     <p class="call-kind">{move || i18n.t(kind)}</p>

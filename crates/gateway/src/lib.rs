@@ -31,6 +31,7 @@ pub mod events;
 pub mod http;
 pub mod inheritance;
 pub mod kustomer;
+pub mod phone;
 pub mod sessions;
 pub mod store;
 pub mod webhooks;
