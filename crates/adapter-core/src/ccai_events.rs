@@ -26,8 +26,10 @@
 //! this module, so a correction changes this file and its tests only.
 //!
 //! Decoding is strict about what the gateway relies on (the envelope, `event_id`, `timestamp`,
-//! the session id) and tolerant of the rest: unknown keys are ignored, and an unknown `state` is
-//! kept as [`Stage::Unknown`] (recorded, counted, ignored by the rules). One bad event in a batch
+//! the session id, `state`) and tolerant of the rest: unknown keys are ignored; an optional field
+//! of an odd type or size is cleaned, cut or left out, never a reason to refuse the event (a long
+//! wrap-up note is cut to [`MAX_NOTE_CHARS`]); an unknown `state` is kept as [`Stage::Unknown`]
+//! (recorded, counted, ignored by the rules). One bad event in a batch
 //! does not spoil the others: [`decode_batch`] answers each event's own outcome.
 
 use serde::Deserialize;
@@ -237,6 +239,8 @@ struct WireEvent {
     item: Option<WireItem>,
 }
 
+/// The item. Only the session id and `state` are relied on; every other field is read as far
+/// as it is usable (see [`decode_event`]), so an odd value never costs the event.
 #[derive(Deserialize)]
 struct WireItem {
     #[serde(default)]
@@ -244,7 +248,7 @@ struct WireItem {
     #[serde(default)]
     chat_id: Option<Value>,
     #[serde(default)]
-    state: Option<String>,
+    state: Option<Value>,
     #[serde(default)]
     dn: Option<Value>,
     #[serde(default)]
@@ -252,24 +256,24 @@ struct WireItem {
     #[serde(default)]
     initiator: Option<Value>,
     #[serde(default)]
-    participants: Option<Vec<WireParticipant>>,
+    participants: Option<Value>,
     #[serde(default)]
-    connected_at: Option<String>,
+    connected_at: Option<Value>,
     #[serde(default)]
-    ends_at: Option<String>,
+    ends_at: Option<Value>,
     #[serde(default)]
-    dispositions: Option<WireDisposition>,
+    dispositions: Option<Value>,
 }
 
 /// A participant. The QM exports of the same platform name its status `state` and the
 /// Manager API names it `status`, and carry the agent's id as `id`, `user_id` or
 /// `participant_id`: all are read.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct WireParticipant {
     #[serde(rename = "type", default)]
-    kind: Option<String>,
+    kind: Option<Value>,
     #[serde(default, alias = "state")]
-    status: Option<String>,
+    status: Option<Value>,
     #[serde(default)]
     id: Option<Value>,
     #[serde(default)]
@@ -277,17 +281,35 @@ struct WireParticipant {
     #[serde(default)]
     participant_id: Option<Value>,
     #[serde(default)]
-    name: Option<String>,
+    name: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct WireDisposition {
     #[serde(default)]
     code: Option<Value>,
     #[serde(default)]
     custom_code_id: Option<Value>,
     #[serde(default)]
-    note: Option<String>,
+    note: Option<Value>,
+}
+
+/// A text field the gateway shows or writes but does not rely on: a string or a number, its
+/// control characters made spaces, cut to `max` characters; anything else (or empty) is
+/// absent.
+fn lenient(value: Option<Value>, max: usize) -> Option<String> {
+    let text = match value? {
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .take(max)
+        .collect();
+    let trimmed = cleaned.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
 fn truncate(text: &str) -> String {
@@ -338,23 +360,11 @@ fn id_text(value: Option<Value>, field: &str) -> Result<Option<String>, String> 
     }
 }
 
-/// A short text given as a string or a number (disposition codes).
-fn loose_text(value: Option<Value>, field: &str) -> Result<Option<String>, String> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::String(s)) => text(Some(s), field, MAX_TEXT_CHARS),
-        Some(_) => Err(format!("{field} must be a string or a number")),
-    }
-}
-
-fn timestamp(value: Option<String>, field: &str) -> Result<Option<i64>, String> {
-    match value {
-        None => Ok(None),
-        Some(t) if t.trim().is_empty() => Ok(None),
-        Some(t) => parse_utc_ms(&t)
-            .map(Some)
-            .ok_or_else(|| format!("{field} is not an ISO 8601 UTC timestamp")),
+/// An ISO 8601 timestamp, when it is one.
+fn lenient_time(value: Option<Value>) -> Option<i64> {
+    match value? {
+        Value::String(t) => parse_utc_ms(t.trim()),
+        _ => None,
     }
 }
 
@@ -396,30 +406,19 @@ fn epoch_ms(value: Option<Value>) -> Result<i64, String> {
     Ok(ms)
 }
 
-fn queue_path(value: Option<Value>) -> Result<Vec<String>, String> {
-    let names = match value {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        // Seen both ways in exports: a list, or one " > "-separated text.
-        Some(Value::String(s)) => s.split('>').map(|p| p.trim().to_owned()).collect(),
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s),
-                _ => Err("queue_path_names must hold strings".to_owned()),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err("queue_path_names must be a list of names".into()),
+/// The queue names, a list (or one " > "-separated text, as some exports show it): at most
+/// 20, each a usable text.
+fn queue_path(value: Option<Value>) -> Vec<String> {
+    let names: Vec<Value> = match value {
+        Some(Value::String(s)) => s.split('>').map(|p| Value::String(p.to_owned())).collect(),
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
     };
-    if names.len() > 20 {
-        return Err("queue_path_names has more than 20 names".into());
-    }
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        if let Some(name) = text(Some(name), "queue_path_names", MAX_TEXT_CHARS)? {
-            out.push(name);
-        }
-    }
-    Ok(out)
+    names
+        .into_iter()
+        .filter_map(|name| lenient(Some(name), MAX_TEXT_CHARS))
+        .take(20)
+        .collect()
 }
 
 fn decode_event(value: Value, channel: Channel) -> Result<SessionEvent, (Option<String>, String)> {
@@ -436,33 +435,31 @@ fn decode_event(value: Value, channel: Channel) -> Result<SessionEvent, (Option<
     let session_id = id_text(id, id_field)
         .map_err(fail)?
         .ok_or_else(|| fail(format!("{id_field} is missing")))?;
-    let state = match item.state.as_deref().map(str::trim) {
-        None | Some("") => return Err(fail("item.state is missing".into())),
-        Some("connected") => ItemState::Connected,
-        Some("disconnected") => ItemState::Disconnected,
-        Some(other) => ItemState::Other(truncate(other)),
+    let state = match item.state {
+        None | Some(Value::Null) => return Err(fail("item.state is missing".into())),
+        Some(Value::String(state)) => match state.trim() {
+            "" => return Err(fail("item.state is missing".into())),
+            "connected" => ItemState::Connected,
+            "disconnected" => ItemState::Disconnected,
+            other => ItemState::Other(truncate(other)),
+        },
+        Some(_) => return Err(fail("item.state must be text".into())),
     };
-    let dn = loose_text(item.dn, "item.dn").map_err(fail)?;
-    if dn.as_deref().is_some_and(|d| d.chars().count() > 32) {
-        return Err(fail("item.dn is too long for a phone number".into()));
-    }
-    let initiator = loose_text(item.initiator, "item.initiator").map_err(fail)?;
+    // A number longer than E.164 allows is not one: left out rather than cut.
+    let dn = lenient(item.dn, 64).filter(|d| d.chars().count() <= 32);
+    let initiator = lenient(item.initiator, MAX_TEXT_CHARS);
     let mut agent = None;
     let mut external = None;
-    for (i, p) in item
-        .participants
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        if i >= 20 {
-            return Err(fail("item.participants has more than 20 entries".into()));
-        }
-        let status = p.status.as_deref().map(ParticipantStatus::parse);
-        match p.kind.as_deref() {
+    let participants = match item.participants {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    for p in participants.into_iter().take(20) {
+        let p: WireParticipant = serde_json::from_value(p).unwrap_or_default();
+        let status = lenient(p.status, 64).map(|s| ParticipantStatus::parse(&s));
+        match lenient(p.kind, 32).as_deref() {
             Some("agent") => {
                 let id = match p.user_id.or(p.participant_id).or(p.id) {
-                    None | Some(Value::Null) => None,
                     Some(Value::Number(n)) => n.as_i64().filter(|n| *n > 0),
                     Some(Value::String(s)) => s
                         .trim()
@@ -470,12 +467,12 @@ fn decode_event(value: Value, channel: Channel) -> Result<SessionEvent, (Option<
                         .parse()
                         .ok()
                         .filter(|n: &i64| *n > 0),
-                    Some(_) => None,
+                    _ => None,
                 };
                 // The latest agent on the list is the live one (after a transfer).
                 agent = Some(AgentParticipant {
                     id,
-                    name: text(p.name, "item.participants.name", MAX_TEXT_CHARS).map_err(fail)?,
+                    name: lenient(p.name, MAX_TEXT_CHARS),
                     status: status.unwrap_or(ParticipantStatus::Other(String::new())),
                 });
             }
@@ -484,13 +481,15 @@ fn decode_event(value: Value, channel: Channel) -> Result<SessionEvent, (Option<
         }
     }
     let disposition = match item.dispositions {
-        None => None,
-        Some(d) => Some(Disposition {
-            code: loose_text(d.code, "item.dispositions.code").map_err(fail)?,
-            custom_code_id: loose_text(d.custom_code_id, "item.dispositions.custom_code_id")
-                .map_err(fail)?,
-            note: text(d.note, "item.dispositions.note", MAX_NOTE_CHARS).map_err(fail)?,
-        }),
+        Some(value @ Value::Object(_)) => {
+            let d: WireDisposition = serde_json::from_value(value).unwrap_or_default();
+            Some(Disposition {
+                code: lenient(d.code, MAX_TEXT_CHARS),
+                custom_code_id: lenient(d.custom_code_id, MAX_TEXT_CHARS),
+                note: lenient(d.note, MAX_NOTE_CHARS),
+            })
+        }
+        _ => None,
     };
     Ok(SessionEvent {
         timestamp_ms,
@@ -498,12 +497,12 @@ fn decode_event(value: Value, channel: Channel) -> Result<SessionEvent, (Option<
         session_id,
         state,
         dn,
-        queue_path: queue_path(item.queue_path_names).map_err(fail)?,
+        queue_path: queue_path(item.queue_path_names),
         initiator,
         agent,
         external,
-        connected_at_ms: timestamp(item.connected_at, "item.connected_at").map_err(fail)?,
-        ends_at_ms: timestamp(item.ends_at, "item.ends_at").map_err(fail)?,
+        connected_at_ms: lenient_time(item.connected_at),
+        ends_at_ms: lenient_time(item.ends_at),
         disposition,
         event_id,
     })
@@ -782,18 +781,9 @@ mod tests {
                 with(&["item", "state"], Value::Null),
                 "item.state is missing",
             ),
-            (with(&["item", "dn"], json!("1".repeat(40))), "too long"),
             (
-                with(&["item", "connected_at"], json!("yesterday")),
-                "ISO 8601",
-            ),
-            (
-                with(&["item", "queue_path_names"], json!([1])),
-                "must hold strings",
-            ),
-            (
-                with(&["item", "dispositions", "note"], json!("a\u{0}b")),
-                "control characters",
+                with(&["item", "state"], json!(3)),
+                "item.state must be text",
             ),
             (json!("text"), "not a session event object"),
         ];
@@ -804,6 +794,35 @@ mod tests {
                 "{event}: {got:?}, expected {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn odd_optional_fields_are_cleaned_cut_or_left_out_never_a_refusal() {
+        let mut event = examples::lifecycle().remove(5);
+        let item = &mut event["item"];
+        item["dn"] = json!("1".repeat(40));
+        item["connected_at"] = json!("yesterday");
+        item["ends_at"] = json!(12);
+        item["queue_path_names"] = json!([1, "Support", {"x": 1}]);
+        item["initiator"] = json!({"odd": true});
+        item["dispositions"]["note"] =
+            json!(format!("line one\r\nline\u{0}two{}", "x".repeat(3000)));
+        item["participants"][1]["name"] = json!(["not", "a", "name"]);
+        item["participants"][0] = json!("garbage");
+        let event = one(event).unwrap_or_else(|r| panic!("refused: {r:?}"));
+        assert_eq!(event.dn, None, "a number too long to be one is left out");
+        assert_eq!((event.connected_at_ms, event.ends_at_ms), (None, None));
+        assert_eq!(event.queue_path, ["1", "Support"]);
+        assert_eq!(event.initiator, None);
+        assert_eq!(
+            event.stage(),
+            Stage::Final,
+            "what the gateway relies on is intact"
+        );
+        assert_eq!(event.agent_id(), Some(101));
+        let note = event.disposition.and_then(|d| d.note).unwrap_or_default();
+        assert!(note.starts_with("line one \nline two"), "{note:.40}");
+        assert_eq!(note.chars().count(), MAX_NOTE_CHARS);
     }
 
     #[test]

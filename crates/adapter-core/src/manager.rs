@@ -320,7 +320,8 @@ pub fn origin_of(session_type: &str, channel: Channel) -> (Origin, Direction) {
 }
 
 impl SessionDetails {
-    fn is_voicemail(&self) -> bool {
+    /// Whether the session is a voicemail (its status, or a voicemail reason).
+    pub fn is_voicemail(&self) -> bool {
         self.status
             .as_deref()
             .is_some_and(|s| s.starts_with("voicemail"))

@@ -178,9 +178,11 @@ pub trait CcaiApi: Send + Sync {
     /// The call controls the upstream offers (`GET /ext/call-control/v1/capabilities`, an
     /// extension the public API does not have: [`CcaiError::NotFound`] there).
     fn call_controls(&self) -> impl Future<Output = Result<Vec<String>, CcaiError>> + Send;
-    /// Applies a call control (`POST /ext/call-control/v1/calls/{id}/{action}`); never retried.
+    /// Applies a call control (`POST /ext/call-control/v1/{calls|chats}/{id}/{action}`); never
+    /// retried.
     fn call_control(
         &self,
+        what: &str,
         call_id: &str,
         action: &str,
         body: &Value,
@@ -584,11 +586,13 @@ impl CcaiApi for HttpCcai {
 
     async fn call_control(
         &self,
+        what: &str,
         call_id: &str,
         action: &str,
         body: &Value,
     ) -> Result<Value, CcaiError> {
-        let path = format!("/ext/call-control/v1/calls/{call_id}/{action}");
+        let what = if what == "chats" { "chats" } else { "calls" };
+        let path = format!("/ext/call-control/v1/{what}/{call_id}/{action}");
         let (_, body) = self.send(Method::POST, &path, Some(body), false).await?;
         if body.is_empty() {
             return Ok(Value::Null);

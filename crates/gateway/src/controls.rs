@@ -202,12 +202,14 @@ pub async fn control(
         }
         _ => {}
     }
-    let Some((_, platform_id)) = state.store.platform_session(call_id).await? else {
+    // The platform's id is a call's or a chat's: the upstream is told which.
+    let Some((channel, platform_id)) = state.store.platform_session(call_id).await? else {
         return Err(unknown_call());
     };
+    let what = if channel == "chat" { "chats" } else { "calls" };
     match state
         .ccai
-        .call_control(&platform_id, control.as_str(), &upstream)
+        .call_control(what, &platform_id, control.as_str(), &upstream)
         .await
     {
         Ok(result) => {

@@ -364,20 +364,43 @@ impl CrmSync {
     /// and is retried with backoff, and the later events of its session wait behind it.
     pub async fn plan_pending(&self) -> Result<usize, CrmError> {
         let now = crate::sessions::now_ms();
-        let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
-            "SELECT seq, payload, attempts, due_ms FROM crm_inbox ORDER BY seq LIMIT 200",
-        )
-        .fetch_all(&self.inner.pool)
-        .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
         let org = self.settings().await?;
         let mut waiting: std::collections::HashSet<String> = std::collections::HashSet::new();
         // One read of a session's details serves all its events of this pass: they had all
         // arrived before the read, and the platform only ever adds to a session's details.
         let mut read: std::collections::HashMap<String, manager::SessionDetails> =
             std::collections::HashMap::new();
+        let mut taken = 0;
+        // Page by page to the end: sessions that wait (their rows skipped cheaply) never hide
+        // the ones behind them.
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+                "SELECT seq, payload, attempts, due_ms FROM crm_inbox WHERE seq > ? ORDER BY seq LIMIT 200",
+            )
+            .bind(after)
+            .fetch_all(&self.inner.pool)
+            .await?;
+            let Some(last) = rows.last().map(|r| r.0) else {
+                break;
+            };
+            after = last;
+            taken += self
+                .plan_page(rows, now, &org, &mut waiting, &mut read)
+                .await?;
+        }
+        Ok(taken)
+    }
+
+    /// Plans one page of the inbox (see [`CrmSync::plan_pending`]); answers how many rows it took.
+    async fn plan_page(
+        &self,
+        rows: Vec<(i64, String, i64, i64)>,
+        now: i64,
+        org: &OrgCrmSettings,
+        waiting: &mut std::collections::HashSet<String>,
+        read: &mut std::collections::HashMap<String, manager::SessionDetails>,
+    ) -> Result<usize, CrmError> {
         let mut taken = 0;
         for (seq, payload, attempts, due_ms) in rows {
             let inbox = match Inbox::decode(&payload) {
@@ -394,9 +417,9 @@ impl CrmSync {
                 waiting.insert(key);
                 continue;
             }
-            match self.internal_events(&inbox, &mut read).await {
+            match self.internal_events(&inbox, read).await {
                 Ok(events) => {
-                    self.plan_events(seq, &events, &org).await?;
+                    self.plan_events(seq, &events, org).await?;
                     taken += 1;
                 }
                 Err(reason) => {
@@ -485,6 +508,19 @@ impl CrmSync {
                         Some(details)
                     }
                 };
+                // A voicemail is written with its recording: until the Manager API has it, the
+                // event waits (a voicemail has no later event to try again with).
+                if stage == ccai_events::Stage::Ended
+                    && details
+                        .as_ref()
+                        .is_some_and(|d| d.is_voicemail() && d.recording_url.is_none())
+                {
+                    read.remove(&inbox.session_key());
+                    return Err(format!(
+                        "the recording of voicemail {channel} {} is not ready yet",
+                        event.session_id
+                    ));
+                }
                 let agent_id = event
                     .agent_id()
                     .or(agent_id)

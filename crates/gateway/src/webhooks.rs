@@ -33,7 +33,11 @@ use axum::{
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::{api::ApiError, config::Secret, http::MAX_BODY_BYTES, AppState};
+use crate::{api::ApiError, config::Secret, AppState};
+
+/// Largest session events POST: a backlog batch of the most events the decoder takes, each a
+/// few kilobytes once enriched.
+pub const MAX_EVENTS_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// How long received event ids are remembered (pruned at startup).
 pub const KEEP_DAYS: i64 = 7;
@@ -137,13 +141,13 @@ async fn authorised_body(
     if !authorised(request.headers(), user, password) {
         return Ok(Err(unauthorised()));
     }
-    let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+    let body = axum::body::to_bytes(request.into_body(), MAX_EVENTS_BODY_BYTES)
         .await
         .map_err(|_| {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!("A webhook body is at most {MAX_BODY_BYTES} bytes."),
+                format!("A webhook body is at most {MAX_EVENTS_BODY_BYTES} bytes."),
             )
         })?;
     Ok(Ok(body))
@@ -250,11 +254,14 @@ async fn receive_batch(
                 .await
                 .map_err(store_error)?;
         let rank = stage as i64;
+        // A late event (an earlier stage than seen) never changes the session's agent.
         sqlx::query(
-            "UPDATE platform_sessions SET stage = MAX(stage, ?), agent_id = COALESCE(?, agent_id) WHERE id = ?",
+            "UPDATE platform_sessions SET agent_id = CASE WHEN ? >= stage THEN COALESCE(?, agent_id) ELSE agent_id END,
+                                         stage = MAX(stage, ?) WHERE id = ?",
         )
         .bind(rank)
         .bind(event.agent_id())
+        .bind(rank)
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -364,6 +371,18 @@ async fn publish(state: &AppState, recorded: Recorded) {
         return;
     }
     let current = state.events.state(agent_id);
+    // Another session's late news never replaces the call the agent is in (a new call's
+    // assignment does: it rings while the last one is in wrap-up).
+    let other_live_call = current.call.as_ref().is_some_and(|call| {
+        call.call_id != recorded.id && !call.state.is_over() && call.state != CallState::WrapUp
+    });
+    if other_live_call && recorded.event.stage() != Stage::Assigned {
+        tracing::info!(
+            event_id = recorded.event.event_id,
+            "session event for a call the agent is no longer in: recorded, not shown"
+        );
+        return;
+    }
     let base = [current.call.as_ref(), current.last_call.as_ref()]
         .into_iter()
         .flatten()
@@ -386,6 +405,8 @@ async fn publish(state: &AppState, recorded: Recorded) {
     if let Some(id) = implied {
         let status = crate::agent_status::status_view(state, id).await;
         let next = current.next_status.clone();
+        // A directory read already under way must not undo what the lifecycle just said.
+        state.agent_status.touched(agent_id);
         state.events.publish_status(agent_id, Some(status), next);
     }
 }

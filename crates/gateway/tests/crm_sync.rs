@@ -70,11 +70,18 @@ impl Stack {
         if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
             b.extend(extra);
         }
+        // A call's controls or a chat's, as the simulator knows the session.
+        let state = self.state().await;
+        let is_chat = state["ccai"]["sessions"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| &s["id"] == id))
+            .is_some_and(|s| s["type"] == "chat");
+        let what = if is_chat { "chats" } else { "calls" };
         // The tenant's 10 requests per second apply to the test's controls too.
         let response = loop {
             let response = Client::new()
                 .post(format!(
-                    "{}/ext/call-control/v1/calls/{id}/{action}",
+                    "{}/ext/call-control/v1/{what}/{id}/{action}",
                     self.simulator
                 ))
                 .basic_auth("demo", Some("sim-token"))

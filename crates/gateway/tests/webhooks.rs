@@ -158,7 +158,7 @@ async fn session_events_need_their_endpoints_credentials_the_documented_envelope
     assert_eq!(body["error"]["message"], "events is missing");
 
     let mut huge = batch(&events);
-    huge["padding"] = json!("x".repeat(70 * 1024));
+    huge["padding"] = json!("x".repeat(2 * 1024 * 1024 + 1));
     let (status, body) = call(hook(&stack, &huge)).await;
     assert_eq!(
         (status, code(&body)),
@@ -688,5 +688,80 @@ async fn repeated_and_reversed_deliveries_and_a_chat_on_its_own_endpoint_reach_t
             .filter(|d| d["endpoint"] != "extension")
             .all(|d| d["endpoint"] == "chats" && d["state"] == "delivered"),
         "chat events go to the chat endpoint: {deliveries:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_backlog_batch_of_hundreds_of_events_is_taken_whole() {
+    let stack = stack(
+        "backlog",
+        Options {
+            webhooks: true,
+            call_controls: true,
+        },
+    )
+    .await;
+    // 100 calls' six events with long wrap-up notes: far over the API's 64 KiB bodies.
+    let events: Vec<Value> = (0..100u32)
+        .flat_map(|call| lifecycle(1000 + call, &format!("backlog{call}")))
+        .map(|mut e| {
+            if e["item"]["dispositions"].is_object() {
+                e["item"]["dispositions"]["note"] = json!("n".repeat(1900));
+            }
+            e
+        })
+        .take(500)
+        .collect();
+    let body = batch(&events);
+    assert!(body.to_string().len() > 256 * 1024);
+    let (status, answer) = call(hook(&stack, &body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 500);
+}
+
+#[tokio::test]
+async fn a_late_event_of_an_earlier_call_does_not_replace_the_call_the_agent_is_in() {
+    let stack = stack(
+        "other-call",
+        Options {
+            webhooks: true,
+            call_controls: true,
+        },
+    )
+    .await;
+    let token = signed_in(&stack, "grace.hopper@example.com").await;
+    let mut socket = open(&stack, &token).await;
+    let mut seen = Seen::default();
+    seen.take_snapshot(&next(&mut socket).await);
+    let first = lifecycle(7, "7001");
+    let second = lifecycle(8, "7002");
+    // Call 7001 is assigned and connected; its end is delayed. Call 7002 comes after and
+    // connects; then 7001's end arrives.
+    for event in [&first[2], &first[3], &second[2], &second[3]] {
+        let (status, _) = call(hook(&stack, &batch(std::slice::from_ref(event)))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    until(&mut socket, &mut seen, |s| {
+        s.number.is_some() && s.calls.iter().filter(|c| *c == "connected").count() == 2
+    })
+    .await;
+    let current = seen.call_id;
+    let (status, body) = call(hook(&stack, &batch(&first[4..5]))).await;
+    assert_eq!((status, &body["accepted"]), (StatusCode::OK, &json!(1)));
+    // A marker the agent does see: the second call's end.
+    let (status, _) = call(hook(&stack, &batch(&second[4..5]))).await;
+    assert_eq!(status, StatusCode::OK);
+    until(&mut socket, &mut seen, |s| {
+        s.calls.last().is_some_and(|c| c == "wrap_up")
+    })
+    .await;
+    assert_eq!(
+        seen.call_id, current,
+        "only the call the agent was in moved"
+    );
+    assert_eq!(
+        seen.calls,
+        ["ringing", "connected", "ringing", "connected", "wrap_up"],
+        "the first call's late end was not shown over the second"
     );
 }

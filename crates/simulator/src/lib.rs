@@ -202,7 +202,7 @@ pub fn api_router(state: SimState) -> Router {
             get(sessions::capabilities),
         )
         .route(
-            "/ext/call-control/v1/calls/{id}/{action}",
+            "/ext/call-control/v1/{what}/{id}/{action}",
             post(sessions::control),
         )
         // Only the CCAI routes: a layer would also wrap the fallback, and a 404 would become 401.

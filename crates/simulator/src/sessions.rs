@@ -1180,16 +1180,27 @@ pub struct ControlBody {
     target: Option<String>,
 }
 
-/// `POST /ext/call-control/v1/calls/{id}/{action}` with `{"agent_id", "digits"?, "target"?}`.
+/// `POST /ext/call-control/v1/{calls|chats}/{id}/{action}` with `{"agent_id", "digits"?,
+/// "target"?}`.
 pub async fn control(
     State(ccai): State<Ccai>,
-    Path((id, action)): Path<(String, String)>,
+    Path((what, id, action)): Path<(String, String, String)>,
     body: Result<Json<ControlBody>, JsonRejection>,
 ) -> Response {
     if !ccai.call_controls {
         return message(StatusCode::NOT_FOUND, "Not Found");
     }
-    let Ok(id) = id.parse::<i64>() else {
+    let kind = match what.as_str() {
+        "calls" => SessionType::Call,
+        "chats" => SessionType::Chat,
+        _ => return message(StatusCode::NOT_FOUND, "Not Found"),
+    };
+    let Some(id) = id.parse::<i64>().ok().filter(|id| {
+        ccai.data()
+            .sessions
+            .iter()
+            .any(|s| s.id == *id && s.kind == kind)
+    }) else {
         return Refusal::not_found("Call not found").into_response();
     };
     let body = match json_body(body) {
