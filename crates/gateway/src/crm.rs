@@ -1,11 +1,17 @@
-//! The CRM sync: session webhooks → the rules of [`adapter_core::crm`] → a durable outbox →
-//! Kustomer.
+//! The CRM sync: session events → the session's details from the Manager API → the rules of
+//! [`adapter_core::crm`] → a durable outbox → Kustomer.
 //!
-//! 1. Intake: recording a webhook (`webhook_events`) queues it in `crm_inbox` in the same
-//!    transaction (a trigger, migration 0005), so a crash cannot lose it.
-//! 2. Planner: takes the inbox in order, runs the rules, and in one transaction stores every
-//!    planned operation in `crm_outbox` (`INSERT OR IGNORE` on its key: one row per session and
-//!    rule, whatever is replayed) and drops the inbox row.
+//! 1. Intake: recording a session event (`webhook_events`, [`crate::webhooks`]) queues it in
+//!    `crm_inbox` in the same transaction (a trigger, migration 0005), so a crash cannot lose it.
+//! 2. Planner: takes the inbox in order within each session, page by page. A documented event
+//!    whose stage needs them (assigned, ended, final) gets the session's details from the
+//!    Manager API (one read serves every event of the session planned together); when they
+//!    cannot be had, the event waits with its reason (`attempts`, `due_ms`, `last_error`,
+//!    migration 0051), retried with backoff, and the session's later events wait behind it
+//!    while other sessions go on. The event and its details become the gateway's own session
+//!    events ([`adapter_core::manager::internal_events`]); the rules run on them and, in one
+//!    transaction, every planned operation is stored in `crm_outbox` (`INSERT OR IGNORE` on its
+//!    key: one row per session and rule, whatever is replayed) and the inbox row dropped.
 //! 3. Executor ([`executor`]): runs pending operations, in order within a session and
 //!    concurrently across sessions, each claimed with a lease (replicas share the table). A
 //!    failure is retried with backoff; one that cannot succeed, or still fails after
