@@ -397,18 +397,28 @@ async fn place_call(
     let (CallPlaced::Created(info) | CallPlaced::NeedsAgent(info)) = &placed;
     // The platform's events for this call will say nothing of its direction: remember it.
     let call_id = state.store.session_id("call", &info.id, true).await?;
-    state.events.publish(
-        signed_in.session.ccai_agent_id,
-        AgentEvent::Call(CallView {
-            call_id,
-            direction: Direction::Outbound,
-            state: CallState::Dialing,
-            number: Some(number.to_owned()),
-            conversation_id: call.ticket_id.clone(),
-            needs_agent: matches!(placed, CallPlaced::NeedsAgent(_)),
-            ..CallView::default()
-        }),
-    );
+    let agent_id = signed_in.session.ccai_agent_id;
+    // The platform's own events for this call may have been faster than its answer: the call
+    // is shown dialing only when the stream does not show it further along already.
+    let known = state.events.state(agent_id);
+    let further = [known.call.as_ref(), known.last_call.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|c| c.call_id == call_id);
+    if !further {
+        state.events.publish(
+            agent_id,
+            AgentEvent::Call(CallView {
+                call_id,
+                direction: Direction::Outbound,
+                state: CallState::Dialing,
+                number: Some(number.to_owned()),
+                conversation_id: call.ticket_id.clone(),
+                needs_agent: matches!(placed, CallPlaced::NeedsAgent(_)),
+                ..CallView::default()
+            }),
+        );
+    }
     Ok(match placed {
         CallPlaced::Created(info) => (
             StatusCode::CREATED,
