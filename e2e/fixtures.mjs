@@ -15,7 +15,7 @@ export const test = base.extend({
         ports: { gateway: await freePort(), simulator: await freePort(), host: await freePort() },
         dataDir: mkdtempSync(path.join(os.tmpdir(), "adapter-e2e-")),
         profile: process.env.STACK_PROFILE || "debug",
-        quiet: true,
+        quiet: !process.env.STACK_LOGS,
       });
       await use(stack);
       await stack.stop();

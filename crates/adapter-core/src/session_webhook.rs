@@ -1,8 +1,10 @@
-//! CCAI Platform session webhooks ("External Session Events"), decoded and checked.
-//!
-//! **The wire shape is our assumption** (guess, see `docs/agent-api.md`): the platform documents
-//! that it POSTs JSON on call and chat state changes, not the exact fields. Everything that knows
-//! the shape is in this module, so a correction changes this file and its tests only:
+//! The gateway's own session events: what the agent's stream and the CRM rules read. They are
+//! **not** a platform shape. The gateway builds them from the platform's documented External
+//! Session Events and Manager API resources ([`crate::ccai_events`], [`crate::manager`]); the
+//! same shape, as JSON, is the body of the simulator's **extension**
+//! (`POST /webhooks/ccai/extension`), which carries what the public APIs do not document
+//! (`docs/upstream-contracts.md`). Decoded and checked here, so a hostile extension body is
+//! refused with a reason:
 //!
 //! ```json
 //! {"event_id": "sim-1", "event_type": "call.connected", "occurred_at": "2026-11-21T16:00:00.000Z",
@@ -16,8 +18,9 @@
 //!
 //! Optional detail objects: `voicemail {recording_url}`, `csat {rating 1..5, comment}`,
 //! `smart_action {name, status, result, error, files}`, `transfer {target, agent_email}`,
-//! `dtmf {digits}`, `transcript {text}`. Unknown keys are ignored (the platform adds keys over
-//! time); unknown event types and statuses are refused.
+//! `dtmf {digits}`, `transcript {text}`. Unknown keys are ignored; unknown event types and
+//! statuses are refused. `session.id` is the platform's id (a number or an id of letters and
+//! digits); the gateway puts its own id in [`Session::id`] after reading it.
 //!
 //! What the CRM sync needs beyond the call (where the session came from, the menu, the language,
 //! durations, the recording, SDK custom data, which call a call-back follows) is optional on
