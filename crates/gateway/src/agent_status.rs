@@ -127,10 +127,7 @@ async fn reconcile(state: &AppState, agents: &HashSet<i64>) -> Result<(), crate:
             name: status.name.clone().unwrap_or(view.name),
             ..view
         };
-        let system = statuses.iter().find(|s| s.id == view.id).map_or(
-            view.id < 0 && !matches!(view.id, -1 | -2 | -3 | -4 | -10),
-            |s| s.is_system(),
-        );
+        let system = crate::ccai::is_system_status(view.id);
         let current = state.events.state(agent.id);
         let next = if system {
             current.next_status.clone()

@@ -60,6 +60,11 @@ impl CcaiError {
     }
 }
 
+/// Whether the status with this id is set by the platform itself (see [`UserStatus::is_system`]).
+pub fn is_system_status(id: i64) -> bool {
+    id < 0 && !matches!(id, -1 | -2 | -3 | -4 | -10)
+}
+
 /// A status of the tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserStatus {
@@ -73,7 +78,7 @@ impl UserStatus {
     /// Set by the platform itself (Missed Call, Wrap-up, In-call, In-chat, and the built-ins
     /// whose ids are not public): shown, never offered.
     pub fn is_system(&self) -> bool {
-        self.id < 0 && !matches!(self.id, -1 | -2 | -3 | -4 | -10)
+        is_system_status(self.id)
     }
 }
 

@@ -288,6 +288,20 @@ impl EventHub {
         log.last_seq
     }
 
+    /// Publishes the event `make` builds from the agent's state, read and appended under one
+    /// lock: a read-merge-publish (a call's new state on what the stream shows of it) cannot
+    /// overwrite what another task published in between. `None` publishes nothing.
+    pub fn publish_with(
+        &self,
+        agent_id: i64,
+        make: impl FnOnce(&AgentState) -> Option<AgentEvent>,
+    ) -> Option<u64> {
+        let mut agents = self.agents();
+        let log = agents.entry(agent_id).or_insert_with(AgentLog::new);
+        let event = make(&log.state)?;
+        Some(self.append(agent_id, log, event))
+    }
+
     /// Every agent the log knows (restored or seen since).
     pub fn agent_ids(&self) -> Vec<i64> {
         self.agents().keys().copied().collect()

@@ -687,10 +687,20 @@ impl HttpKustomer {
         conversation: &str,
         body: &Value,
     ) -> Result<String, KustomerError> {
+        self.create_in(conversation, "messages", body).await
+    }
+
+    /// `POST /v1/conversations/{id}/{what}`; answers the created resource's id.
+    async fn create_in(
+        &self,
+        conversation: &str,
+        what: &str,
+        body: &Value,
+    ) -> Result<String, KustomerError> {
         let value = self
             .send(
                 Method::POST,
-                &format!("/v1/conversations/{}/messages", encode_path(conversation)),
+                &format!("/v1/conversations/{}/{what}", encode_path(conversation)),
                 Some(body),
             )
             .await?;
@@ -768,15 +778,7 @@ impl HttpKustomer {
         conversation: &str,
         body: &Value,
     ) -> Result<String, KustomerError> {
-        let value = self
-            .send(
-                Method::POST,
-                &format!("/v1/conversations/{}/notes", encode_path(conversation)),
-                Some(body),
-            )
-            .await?;
-        let resource: Resource<Value> = Self::data(value)?;
-        Ok(resource.id)
+        self.create_in(conversation, "notes", body).await
     }
 
     /// The two-step upload: `POST /v1/attachments`, then the file to the presigned URL

@@ -246,11 +246,18 @@ fn spawn_screen_pops(
         loop {
             match resolved.recv().await {
                 Ok(found) => {
-                    if let Some((agent_id, mut call)) = events.call_owner(found.session_id) {
-                        call.customer_id = Some(found.customer_id);
-                        call.conversation_id = Some(found.conversation_id);
-                        events
-                            .publish(agent_id, adapter_core::agent_events::AgentEvent::Call(call));
+                    if let Some((agent_id, _)) = events.call_owner(found.session_id) {
+                        // The call as the stream shows it now, not as it was when found.
+                        events.publish_with(agent_id, |state| {
+                            let mut call = [state.call.as_ref(), state.last_call.as_ref()]
+                                .into_iter()
+                                .flatten()
+                                .find(|c| c.call_id == found.session_id)?
+                                .clone();
+                            call.customer_id = Some(found.customer_id);
+                            call.conversation_id = Some(found.conversation_id);
+                            Some(adapter_core::agent_events::AgentEvent::Call(call))
+                        });
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {

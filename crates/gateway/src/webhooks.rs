@@ -370,28 +370,33 @@ async fn publish(state: &AppState, recorded: Recorded) {
         );
         return;
     }
-    let current = state.events.state(agent_id);
-    // Another session's late news never replaces the call the agent is in (a new call's
-    // assignment does: it rings while the last one is in wrap-up).
-    let other_live_call = current.call.as_ref().is_some_and(|call| {
-        call.call_id != recorded.id && !call.state.is_over() && call.state != CallState::WrapUp
+    let stage = recorded.event.stage();
+    let mut shown = true;
+    state.events.publish_with(agent_id, |current| {
+        // Another session's late news never replaces the call the agent is in (a new call's
+        // assignment does: it rings while the last one is in wrap-up).
+        let other_live_call = current.call.as_ref().is_some_and(|call| {
+            call.call_id != recorded.id && !call.state.is_over() && call.state != CallState::WrapUp
+        });
+        if other_live_call && stage != Stage::Assigned {
+            shown = false;
+            return None;
+        }
+        let base = [current.call.as_ref(), current.last_call.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|c| c.call_id == recorded.id)
+            .cloned();
+        call_view(&recorded, base).map(AgentEvent::Call)
     });
-    if other_live_call && recorded.event.stage() != Stage::Assigned {
+    if !shown {
         tracing::info!(
             event_id = recorded.event.event_id,
             "session event for a call the agent is no longer in: recorded, not shown"
         );
         return;
     }
-    let base = [current.call.as_ref(), current.last_call.as_ref()]
-        .into_iter()
-        .flatten()
-        .find(|c| c.call_id == recorded.id)
-        .cloned();
-    if let Some(view) = call_view(&recorded, base) {
-        state.events.publish(agent_id, AgentEvent::Call(view));
-    }
-    let implied = match (recorded.event.stage(), recorded.event.channel) {
+    let implied = match (stage, recorded.event.channel) {
         (Stage::Active, Channel::Voice) => Some(IN_CALL),
         (Stage::Active, Channel::Chat) => Some(IN_CHAT),
         (Stage::Ended, _) => Some(WRAP_UP),
@@ -404,10 +409,16 @@ async fn publish(state: &AppState, recorded: Recorded) {
     };
     if let Some(id) = implied {
         let status = crate::agent_status::status_view(state, id).await;
-        let next = current.next_status.clone();
         // A directory read already under way must not undo what the lifecycle just said.
         state.agent_status.touched(agent_id);
-        state.events.publish_status(agent_id, Some(status), next);
+        // The next status is the stream's at this moment (an agent may have chosen one while
+        // the name was read).
+        state.events.publish_with(agent_id, |current| {
+            (current.status.as_ref() != Some(&status)).then(|| AgentEvent::StatusChanged {
+                status: Some(status),
+                next_status: current.next_status.clone(),
+            })
+        });
     }
 }
 
@@ -501,15 +512,16 @@ async fn receive_extension_event(state: &AppState, request: Request) -> Result<R
     let live = stage < Stage::Ended as i64;
     if let (Some(agent_id), true) = (agent_id, live) {
         if let Some(mut view) = webhook.call_view() {
-            let current = state.events.state(agent_id);
-            if let Some(base) = current.call.as_ref().filter(|c| c.call_id == id) {
-                view.conversation_id = base.conversation_id.clone();
-                view.customer_id = base.customer_id.clone();
-                view.direction = base.direction;
-                view.connected_at_ms = view.connected_at_ms.or(base.connected_at_ms);
-            }
             view.call_id = id;
-            state.events.publish(agent_id, AgentEvent::Call(view));
+            state.events.publish_with(agent_id, |current| {
+                if let Some(base) = current.call.as_ref().filter(|c| c.call_id == id) {
+                    view.conversation_id = base.conversation_id.clone();
+                    view.customer_id = base.customer_id.clone();
+                    view.direction = base.direction;
+                    view.connected_at_ms = view.connected_at_ms.or(base.connected_at_ms);
+                }
+                Some(AgentEvent::Call(view))
+            });
         }
     }
     tracing::info!(

@@ -220,10 +220,7 @@ async fn the_lifecycle_over_six_posts_moves_the_call_and_the_status_and_a_late_e
         },
     )
     .await;
-    let token = signed_in(&stack, "grace.hopper@example.com").await;
-    let mut socket = open(&stack, &token).await;
-    let mut seen = Seen::default();
-    seen.take_snapshot(&next(&mut socket).await);
+    let (_, mut socket, mut seen) = watching(&stack).await;
     let events = lifecycle(2, "5501");
     // Active arrives after Ended: recorded, never shown.
     let mut final_posted = None;
@@ -414,6 +411,15 @@ impl Seen {
             }
         }
     }
+}
+
+/// Grace signed in, her stream open, and what its first snapshot says.
+async fn watching(stack: &Stack) -> (String, Socket, Seen) {
+    let token = signed_in(stack, "grace.hopper@example.com").await;
+    let mut socket = open(stack, &token).await;
+    let mut seen = Seen::default();
+    seen.take_snapshot(&next(&mut socket).await);
+    (token, socket, seen)
 }
 
 async fn until(socket: &mut Socket, seen: &mut Seen, done: impl Fn(&Seen) -> bool) {
@@ -622,10 +628,7 @@ async fn repeated_and_reversed_deliveries_and_a_chat_on_its_own_endpoint_reach_t
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let token = signed_in(&stack, "grace.hopper@example.com").await;
-    let mut socket = open(&stack, &token).await;
-    let mut seen = Seen::default();
-    seen.take_snapshot(&next(&mut socket).await);
+    let (token, mut socket, mut seen) = watching(&stack).await;
 
     let (status, session) = call(
         http.post(format!("{}/_sim/scenarios", stack.simulator))
@@ -729,10 +732,7 @@ async fn a_late_event_of_an_earlier_call_does_not_replace_the_call_the_agent_is_
         },
     )
     .await;
-    let token = signed_in(&stack, "grace.hopper@example.com").await;
-    let mut socket = open(&stack, &token).await;
-    let mut seen = Seen::default();
-    seen.take_snapshot(&next(&mut socket).await);
+    let (_, mut socket, mut seen) = watching(&stack).await;
     let first = lifecycle(7, "7001");
     let second = lifecycle(8, "7002");
     // Call 7001 is assigned and connected; its end is delayed. Call 7002 comes after and
