@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use adapter_core::agent_events::StatusView;
+use adapter_core::agent_events::{AgentEvent, StatusView};
 use tokio::sync::mpsc;
 
 use crate::{ccai::CcaiApi, AppState};
@@ -66,7 +66,8 @@ impl AgentStatus {
         lock(&self.touched).insert(agent_id, Instant::now());
     }
 
-    fn touched_since(&self, agent_id: i64, since: Instant) -> bool {
+    /// Whether the gateway changed `agent_id`'s status itself since `since`.
+    pub fn touched_since(&self, agent_id: i64, since: Instant) -> bool {
         lock(&self.touched)
             .get(&agent_id)
             .is_some_and(|at| *at >= since)
@@ -119,37 +120,52 @@ async fn reconcile(state: &AppState, agents: &HashSet<i64>) -> Result<(), crate:
         let Some(status) = &agent.status else {
             continue;
         };
-        if state.agent_status.touched_since(agent.id, started) {
-            continue;
-        }
         let view = crate::webhooks::named(status.id, &statuses);
         let view = StatusView {
             name: status.name.clone().unwrap_or(view.name),
             ..view
         };
         let system = crate::ccai::is_system_status(view.id);
-        let current = state.events.state(agent.id);
-        let next = if system {
-            current.next_status.clone()
-        } else {
-            None
-        };
-        let changed = current.status.as_ref().map(|s| s.id) != Some(view.id);
-        if state
+        let changed = state.events.state(agent.id).status.as_ref().map(|s| s.id) != Some(view.id);
+        let (agent_id, touched, shown) = (agent.id, state.agent_status.clone(), view.clone());
+        // Checked in the event log's order: a change the gateway made since this read started
+        // (a lifecycle status, the agent's own pick) is never undone by it.
+        let published = state
             .events
-            .publish_status(agent.id, Some(view.clone()), next)
-            .is_some()
-        {
-            tracing::info!(
-                agent_id = agent.id,
-                status = view.name,
-                "agent status read from the directory"
-            );
-            if changed && !system {
-                state
-                    .inheritance
-                    .write_back(state, agent.id, &view, &statuses)
-                    .await;
+            .publish_with(agent_id, move |current| {
+                if touched.touched_since(agent_id, started) {
+                    return None;
+                }
+                let next = if system {
+                    current.next_status.clone()
+                } else {
+                    None
+                };
+                (current.status.as_ref() != Some(&shown) || current.next_status != next).then(
+                    || AgentEvent::StatusChanged {
+                        status: Some(shown),
+                        next_status: next,
+                    },
+                )
+            })
+            .await;
+        match published {
+            Ok(Some(_)) => {
+                tracing::info!(
+                    agent_id,
+                    status = view.name,
+                    "agent status read from the directory"
+                );
+                if changed && !system {
+                    state
+                        .inheritance
+                        .write_back(state, agent_id, &view, &statuses)
+                        .await;
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(agent_id, %error, "agent status from the directory not published; the next read tries again")
             }
         }
     }

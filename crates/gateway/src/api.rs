@@ -303,16 +303,23 @@ async fn seed_status(state: &AppState, agent_id: i64) {
             .map(|s| s.name)
             .unwrap_or_default(),
     };
-    let next = state.events.state(agent_id).next_status;
     state.agent_status.touched(agent_id);
-    state.events.publish_status(
-        agent_id,
-        Some(StatusView {
-            id: status.id,
-            name,
-        }),
-        next,
-    );
+    let status = StatusView {
+        id: status.id,
+        name,
+    };
+    let published = state
+        .events
+        .publish_with(agent_id, move |current| {
+            (current.status.as_ref() != Some(&status)).then(|| AgentEvent::StatusChanged {
+                status: Some(status),
+                next_status: current.next_status.clone(),
+            })
+        })
+        .await;
+    if let Err(error) = published {
+        tracing::warn!(%error, agent_id, "the agent's status read at sign-in was not published");
+    }
 }
 
 /// The agent API's routes, nested under `/api/v1`.
@@ -400,25 +407,25 @@ async fn place_call(
     let agent_id = signed_in.session.ccai_agent_id;
     // The platform's own events for this call may have been faster than its answer: the call
     // is shown dialing only when the stream does not show it further along already.
-    let known = state.events.state(agent_id);
-    let further = [known.call.as_ref(), known.last_call.as_ref()]
-        .into_iter()
-        .flatten()
-        .any(|c| c.call_id == call_id);
-    if !further {
-        state.events.publish(
-            agent_id,
-            AgentEvent::Call(CallView {
-                call_id,
-                direction: Direction::Outbound,
-                state: CallState::Dialing,
-                number: Some(number.to_owned()),
-                conversation_id: call.ticket_id.clone(),
-                needs_agent: matches!(placed, CallPlaced::NeedsAgent(_)),
-                ..CallView::default()
-            }),
-        );
-    }
+    let dialing = CallView {
+        call_id,
+        direction: Direction::Outbound,
+        state: CallState::Dialing,
+        number: Some(number.to_owned()),
+        conversation_id: call.ticket_id.clone(),
+        needs_agent: matches!(placed, CallPlaced::NeedsAgent(_)),
+        ..CallView::default()
+    };
+    state
+        .events
+        .publish_with(agent_id, move |known| {
+            let further = [known.call.as_ref(), known.last_call.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|c| c.call_id == call_id);
+            (!further).then_some(AgentEvent::Call(dialing))
+        })
+        .await?;
     Ok(match placed {
         CallPlaced::Created(info) => (
             StatusCode::CREATED,
@@ -491,13 +498,16 @@ pub async fn change_status(
         }
     };
     state.agent_status.touched(agent_id);
-    state.events.publish(
-        agent_id,
-        AgentEvent::StatusChanged {
-            status: current.clone(),
-            next_status: next.clone(),
-        },
-    );
+    state
+        .events
+        .publish(
+            agent_id,
+            AgentEvent::StatusChanged {
+                status: current.clone(),
+                next_status: next.clone(),
+            },
+        )
+        .await?;
     Ok(StatusChange {
         current,
         next,
@@ -607,13 +617,16 @@ async fn cancel_next_status(
         id: c.id,
         name: c.name.clone().unwrap_or_default(),
     });
-    state.events.publish(
-        agent_id,
-        AgentEvent::StatusChanged {
-            status: current.clone(),
-            next_status: None,
-        },
-    );
+    state
+        .events
+        .publish(
+            agent_id,
+            AgentEvent::StatusChanged {
+                status: current.clone(),
+                next_status: None,
+            },
+        )
+        .await?;
     Ok(Json(json!({ "current": current, "next": null })).into_response())
 }
 

@@ -1,18 +1,25 @@
 //! Agent events: a per-agent, numbered log (the newest [`BUFFER`] events and the folded state),
-//! fanned out live to the adapter's WebSocket, and written behind to SQLite so that a restart
-//! of the gateway loses nothing: the epoch and the numbering carry on.
+//! **durable before anyone sees it**, fanned out live to the adapters' WebSockets.
+//!
+//! Every event is written to the store by one committer task, in a transaction together with
+//! whatever caused it ([`Work`]: a webhook's records, say) and with whatever else is waiting (a
+//! group commit: one disk sync for many writers); it is numbered, folded into the agent's state
+//! and sent to the streams only once that transaction is committed. So an answered webhook's
+//! events are on disk, and a crash can never hand out a sequence number twice under one epoch.
 //!
 //! Resuming with `epoch` and `after` gets exactly the missed events when they are all still in
 //! the buffer, and a full snapshot otherwise (another epoch after the store was lost, a gap, or
-//! a client too slow to keep up). Publishing never waits for a client nor for the disk.
+//! a client too slow to keep up). Publishing never waits for a client.
 
 use std::{
     collections::{HashMap, VecDeque},
+    future::Future,
+    pin::Pin,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use adapter_core::agent_events::{AgentEvent, AgentState, CallView, StreamMessage};
+use adapter_core::agent_events::{AgentEvent, AgentState, CallView, StatusView, StreamMessage};
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
@@ -22,7 +29,7 @@ use axum::{
     response::Response,
 };
 use serde::Deserialize;
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::{api::ApiError, store::StoreError, AppState};
@@ -31,8 +38,13 @@ use crate::{api::ApiError, store::StoreError, AppState};
 pub const BUFFER: usize = 256;
 /// How often an idle stream says it is alive (and the session is checked).
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Most pieces of work committed in one transaction.
+pub const MAX_BATCH: usize = 512;
 
 type Live = (u64, AgentEvent);
+
+/// A boxed future, for [`Work`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 struct AgentLog {
     last_seq: u64,
@@ -52,25 +64,200 @@ impl AgentLog {
     }
 }
 
-/// What the writer is asked to do, in publishing order.
-enum Write {
-    Event {
+/// Work that must be durable together with the agent events it causes: it runs inside the
+/// committer's transaction ([`Batch::conn`] for its SQL, [`Batch::append_with`] for its events)
+/// and its caller gets its output once that transaction is committed. Work that fails is rolled
+/// back alone (a savepoint), with its events; the rest of the batch commits.
+pub trait Work: Send + 'static {
+    type Output: Send + 'static;
+    fn run<'a>(
+        &'a mut self,
+        batch: &'a mut Batch,
+    ) -> BoxFuture<'a, Result<Self::Output, sqlx::Error>>;
+}
+
+/// An event appended in the open transaction, not yet committed.
+struct Pending {
+    agent_id: i64,
+    seq: u64,
+    event: AgentEvent,
+    state: AgentState,
+}
+
+/// The committer's open transaction, as [`Work`] sees it.
+pub struct Batch {
+    tx: Transaction<'static, Sqlite>,
+    pending: Vec<Pending>,
+    shared: Arc<Shared>,
+}
+
+impl Batch {
+    /// The transaction, for the work's own SQL.
+    pub fn conn(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.tx
+    }
+
+    /// Appends the event `make` builds from the agent's state as it is at this point of the
+    /// batch (committed, plus what earlier work of the batch appended); `None` appends nothing.
+    /// Returns the event's number.
+    pub async fn append_with(
+        &mut self,
         agent_id: i64,
-        seq: u64,
-        event: String,
-        state: String,
-    },
-    /// Answered once everything sent before is on disk.
-    Flush(oneshot::Sender<()>),
+        make: impl FnOnce(&AgentState) -> Option<AgentEvent>,
+    ) -> Result<Option<u64>, sqlx::Error> {
+        let (last_seq, mut state) = match self.pending.iter().rev().find(|p| p.agent_id == agent_id)
+        {
+            Some(p) => (p.seq, p.state.clone()),
+            None => {
+                let agents = self.shared.agents();
+                agents
+                    .get(&agent_id)
+                    .map_or((0, AgentState::default()), |log| {
+                        (log.last_seq, log.state.clone())
+                    })
+            }
+        };
+        let Some(event) = make(&state) else {
+            return Ok(None);
+        };
+        let seq = last_seq + 1;
+        let encoded =
+            serde_json::to_string(&event).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+        sqlx::query("INSERT OR REPLACE INTO agent_events (agent_id, seq, event) VALUES (?, ?, ?)")
+            .bind(agent_id)
+            .bind(seq as i64)
+            .bind(encoded)
+            .execute(&mut *self.tx)
+            .await?;
+        event.apply(&mut state);
+        self.pending.push(Pending {
+            agent_id,
+            seq,
+            event,
+            state,
+        });
+        Ok(Some(seq))
+    }
+
+    /// Writes each touched agent's folded state (once per batch) and forgets events past the
+    /// buffer.
+    async fn finish(&mut self) -> Result<(), sqlx::Error> {
+        let mut last: HashMap<i64, usize> = HashMap::new();
+        for (i, p) in self.pending.iter().enumerate() {
+            last.insert(p.agent_id, i);
+        }
+        for i in last.into_values() {
+            let p = &self.pending[i];
+            let state = serde_json::to_string(&p.state)
+                .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+            sqlx::query(
+                "INSERT INTO agent_state (agent_id, last_seq, state) VALUES (?, ?, ?) \
+                 ON CONFLICT (agent_id) DO UPDATE SET last_seq = excluded.last_seq, state = excluded.state",
+            )
+            .bind(p.agent_id)
+            .bind(p.seq as i64)
+            .bind(state)
+            .execute(&mut *self.tx)
+            .await?;
+            sqlx::query("DELETE FROM agent_events WHERE agent_id = ? AND seq <= ?")
+                .bind(p.agent_id)
+                .bind(p.seq as i64 - BUFFER as i64)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A piece of work and where its caller waits.
+trait AnyJob: Send {
+    fn run<'a>(&'a mut self, batch: &'a mut Batch) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+    fn done(self: Box<Self>, outcome: Result<(), StoreError>);
+}
+
+struct Job<W: Work> {
+    work: W,
+    output: Option<W::Output>,
+    reply: oneshot::Sender<Result<W::Output, StoreError>>,
+}
+
+impl<W: Work> AnyJob for Job<W> {
+    fn run<'a>(&'a mut self, batch: &'a mut Batch) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            self.output = Some(self.work.run(batch).await?);
+            Ok(())
+        })
+    }
+
+    fn done(self: Box<Self>, outcome: Result<(), StoreError>) {
+        let Job { output, reply, .. } = *self;
+        let answer = outcome.and_then(|()| {
+            output.ok_or_else(|| StoreError::Write("the work gave no result".into()))
+        });
+        // The caller may have gone (its request was cancelled): the work is committed anyway.
+        let _ = reply.send(answer);
+    }
+}
+
+/// Publishes one event built from the agent's state.
+struct Append<F> {
+    agent_id: i64,
+    make: Option<F>,
+}
+
+impl<F> Work for Append<F>
+where
+    F: FnOnce(&AgentState) -> Option<AgentEvent> + Send + 'static,
+{
+    type Output = Option<u64>;
+    fn run<'a>(
+        &'a mut self,
+        batch: &'a mut Batch,
+    ) -> BoxFuture<'a, Result<Option<u64>, sqlx::Error>> {
+        Box::pin(async move {
+            match self.make.take() {
+                Some(make) => batch.append_with(self.agent_id, make).await,
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+/// What the hub and the committer share.
+struct Shared {
+    epoch: u64,
+    agents: Mutex<HashMap<i64, AgentLog>>,
+}
+
+impl Shared {
+    fn agents(&self) -> std::sync::MutexGuard<'_, HashMap<i64, AgentLog>> {
+        self.agents
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes committed events visible: numbered, folded, buffered and sent live, in order.
+    fn apply(&self, pending: Vec<Pending>) {
+        let mut agents = self.agents();
+        for p in pending {
+            let log = agents.entry(p.agent_id).or_insert_with(AgentLog::new);
+            log.last_seq = p.seq;
+            log.state = p.state;
+            if log.buffer.len() == BUFFER {
+                log.buffer.pop_front();
+            }
+            log.buffer.push_back((p.seq, p.event.clone()));
+            // No receiver is not an error: the agent's adapter may be offline.
+            let _ = log.live.send((p.seq, p.event));
+        }
+    }
 }
 
 /// Every agent's event log. Cheap to clone.
 #[derive(Clone)]
 pub struct EventHub {
-    epoch: u64,
-    agents: Arc<Mutex<HashMap<i64, AgentLog>>>,
-    /// The write-behind to the store; `None` keeps the log in memory only.
-    writer: Option<mpsc::UnboundedSender<Write>>,
+    shared: Arc<Shared>,
+    jobs: mpsc::UnboundedSender<Box<dyn AnyJob>>,
     /// Set when the gateway stops: the streams close so that the server can finish.
     closing: Arc<watch::Sender<bool>>,
     /// Per agent: open streams per browser, and how many browsers that makes.
@@ -85,25 +272,14 @@ struct Presence {
 impl std::fmt::Debug for EventHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventHub")
-            .field("epoch", &self.epoch)
+            .field("epoch", &self.shared.epoch)
             .finish_non_exhaustive()
     }
 }
 
 impl EventHub {
-    /// A log in memory only; `epoch` must change whenever past events are forgotten.
-    pub fn new(epoch: u64) -> Self {
-        EventHub {
-            epoch,
-            agents: Arc::default(),
-            writer: None,
-            closing: Arc::new(watch::channel(false).0),
-            presence: Arc::default(),
-        }
-    }
-
-    /// The log kept in `pool`: loads every agent's state and newest events, and writes new
-    /// events behind. The epoch is the store's: it changes only with a new store.
+    /// The log kept in `pool`: loads every agent's state and newest events, and starts the
+    /// committer. The epoch is the store's: it changes only with a new store.
     pub async fn open(pool: SqlitePool) -> Result<Self, StoreError> {
         let epoch = match sqlx::query_as::<_, (String,)>(
             "SELECT value FROM gateway_meta WHERE key = 'event_epoch'",
@@ -163,25 +339,74 @@ impl EventHub {
             agents.insert(agent_id, log);
         }
         tracing::info!(epoch, agents = agents.len(), "agent event logs loaded");
-        let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(write_behind(pool, receiver));
-        Ok(EventHub {
+        let shared = Arc::new(Shared {
             epoch,
-            agents: Arc::new(Mutex::new(agents)),
-            writer: Some(sender),
+            agents: Mutex::new(agents),
+        });
+        let (jobs, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(commit_loop(pool, Arc::clone(&shared), waiting));
+        Ok(EventHub {
+            shared,
+            jobs,
             closing: Arc::new(watch::channel(false).0),
             presence: Arc::default(),
         })
     }
 
-    /// Waits until every event published so far is in the store.
-    pub async fn flush(&self) {
-        if let Some(writer) = &self.writer {
-            let (done, wait) = oneshot::channel();
-            if writer.send(Write::Flush(done)).is_ok() {
-                let _ = wait.await;
-            }
-        }
+    /// Runs `work` in the committer's next transaction; its output once committed.
+    pub async fn write<W: Work>(&self, work: W) -> Result<W::Output, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn AnyJob> = Box::new(Job {
+            work,
+            output: None,
+            reply,
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Write("the event store has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Write("the event store stopped before committing".into()))?
+    }
+
+    /// Records `event` for `agent_id` and sends it to its live streams; returns its number.
+    pub async fn publish(&self, agent_id: i64, event: AgentEvent) -> Result<u64, StoreError> {
+        let seq = self.publish_with(agent_id, move |_| Some(event)).await?;
+        seq.ok_or_else(|| StoreError::Write("the event was not appended".into()))
+    }
+
+    /// Publishes the event `make` builds from the agent's state, read and appended in the
+    /// committer's order: a read-merge-publish (a call's new state on what the stream shows of
+    /// it) cannot overwrite what another task published in between. `None` publishes nothing.
+    pub async fn publish_with(
+        &self,
+        agent_id: i64,
+        make: impl FnOnce(&AgentState) -> Option<AgentEvent> + Send + 'static,
+    ) -> Result<Option<u64>, StoreError> {
+        self.write(Append {
+            agent_id,
+            make: Some(make),
+        })
+        .await
+    }
+
+    /// Publishes the agent's statuses only when they differ from what the log already says,
+    /// so repeated reports do not flood the stream.
+    pub async fn publish_status(
+        &self,
+        agent_id: i64,
+        status: Option<StatusView>,
+        next_status: Option<StatusView>,
+    ) -> Result<Option<u64>, StoreError> {
+        self.publish_with(agent_id, move |current| {
+            (current.status != status || current.next_status != next_status).then_some(
+                AgentEvent::StatusChanged {
+                    status,
+                    next_status,
+                },
+            )
+        })
+        .await
     }
 
     fn presence(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Presence>> {
@@ -233,115 +458,26 @@ impl EventHub {
     }
 
     pub fn epoch(&self) -> u64 {
-        self.epoch
-    }
-
-    fn agents(&self) -> std::sync::MutexGuard<'_, HashMap<i64, AgentLog>> {
-        self.agents
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Records `event` for `agent_id` and sends it to its live streams; returns its number.
-    pub fn publish(&self, agent_id: i64, event: AgentEvent) -> u64 {
-        let mut agents = self.agents();
-        let log = agents.entry(agent_id).or_insert_with(AgentLog::new);
-        self.append(agent_id, log, event)
-    }
-
-    fn append(&self, agent_id: i64, log: &mut AgentLog, event: AgentEvent) -> u64 {
-        log.last_seq += 1;
-        event.apply(&mut log.state);
-        if log.buffer.len() == BUFFER {
-            log.buffer.pop_front();
-        }
-        log.buffer.push_back((log.last_seq, event.clone()));
-        if let Some(writer) = &self.writer {
-            // Sent under the log's lock: the writer sees the events in publishing order.
-            match (
-                serde_json::to_string(&event),
-                serde_json::to_string(&log.state),
-            ) {
-                (Ok(event), Ok(state)) => {
-                    if writer
-                        .send(Write::Event {
-                            agent_id,
-                            seq: log.last_seq,
-                            event,
-                            state,
-                        })
-                        .is_err()
-                    {
-                        tracing::error!(
-                            agent_id,
-                            "the event store writer has stopped: this event lives in memory only"
-                        );
-                    }
-                }
-                (Err(error), _) | (_, Err(error)) => {
-                    tracing::error!(agent_id, %error, "an agent event could not be encoded for the store");
-                }
-            }
-        }
-        // No receiver is not an error: the agent's adapter may be offline.
-        let _ = log.live.send((log.last_seq, event));
-        log.last_seq
-    }
-
-    /// Publishes the event `make` builds from the agent's state, read and appended under one
-    /// lock: a read-merge-publish (a call's new state on what the stream shows of it) cannot
-    /// overwrite what another task published in between. `None` publishes nothing.
-    pub fn publish_with(
-        &self,
-        agent_id: i64,
-        make: impl FnOnce(&AgentState) -> Option<AgentEvent>,
-    ) -> Option<u64> {
-        let mut agents = self.agents();
-        let log = agents.entry(agent_id).or_insert_with(AgentLog::new);
-        let event = make(&log.state)?;
-        Some(self.append(agent_id, log, event))
+        self.shared.epoch
     }
 
     /// Every agent the log knows (restored or seen since).
     pub fn agent_ids(&self) -> Vec<i64> {
-        self.agents().keys().copied().collect()
+        self.shared.agents().keys().copied().collect()
     }
 
-    /// What the gateway knows of the agent now (the folded state).
+    /// What the gateway knows of the agent now (the folded state, as committed).
     pub fn state(&self, agent_id: i64) -> AgentState {
-        self.agents()
+        self.shared
+            .agents()
             .get(&agent_id)
             .map(|log| log.state.clone())
             .unwrap_or_default()
     }
 
-    /// Publishes the agent's statuses only when they differ from what the log already says,
-    /// so repeated reports (every webhook carries them) do not flood the stream.
-    pub fn publish_status(
-        &self,
-        agent_id: i64,
-        status: Option<adapter_core::agent_events::StatusView>,
-        next_status: Option<adapter_core::agent_events::StatusView>,
-    ) -> Option<u64> {
-        let mut agents = self.agents();
-        let log = agents.entry(agent_id).or_insert_with(AgentLog::new);
-        if log.state.status == status && log.state.next_status == next_status {
-            return None;
-        }
-        // Checked and published under one lock: two reports cannot both pass the check.
-        Some(self.append(
-            agent_id,
-            log,
-            AgentEvent::StatusChanged {
-                status,
-                next_status,
-            },
-        ))
-    }
-
     /// The agent whose current or last call is `call_id`, and that call.
     pub fn call_owner(&self, call_id: i64) -> Option<(i64, CallView)> {
-        self.agents().iter().find_map(|(agent_id, log)| {
+        self.shared.agents().iter().find_map(|(agent_id, log)| {
             [log.state.call.as_ref(), log.state.last_call.as_ref()]
                 .into_iter()
                 .flatten()
@@ -352,12 +488,16 @@ impl EventHub {
 
     /// The current state, as a snapshot message.
     pub fn snapshot(&self, agent_id: i64) -> StreamMessage {
-        let mut agents = self.agents();
-        let log = agents.entry(agent_id).or_insert_with(AgentLog::new);
+        let agents = self.shared.agents();
+        let (seq, state) = agents
+            .get(&agent_id)
+            .map_or((0, AgentState::default()), |log| {
+                (log.last_seq, log.state.clone())
+            });
         StreamMessage::Snapshot {
-            epoch: self.epoch,
-            seq: log.last_seq,
-            state: log.state.clone(),
+            epoch: self.shared.epoch,
+            seq,
+            state,
         }
     }
 
@@ -368,26 +508,24 @@ impl EventHub {
         agent_id: i64,
         resume: Option<(u64, u64)>,
     ) -> (Vec<StreamMessage>, broadcast::Receiver<Live>) {
-        let mut agents = self.agents();
+        let epoch = self.shared.epoch;
+        let mut agents = self.shared.agents();
         let log = agents.entry(agent_id).or_insert_with(AgentLog::new);
         let receiver = log.live.subscribe();
         let oldest = log.buffer.front().map_or(log.last_seq + 1, |(seq, _)| *seq);
         let first = match resume {
-            Some((epoch, after))
-                if epoch == self.epoch && after <= log.last_seq && after + 1 >= oldest =>
-            {
-                log.buffer
-                    .iter()
-                    .filter(|(seq, _)| *seq > after)
-                    .map(|(seq, event)| StreamMessage::Event {
-                        epoch: self.epoch,
-                        seq: *seq,
-                        event: event.clone(),
-                    })
-                    .collect()
-            }
+            Some((e, after)) if e == epoch && after <= log.last_seq && after + 1 >= oldest => log
+                .buffer
+                .iter()
+                .filter(|(seq, _)| *seq > after)
+                .map(|(seq, event)| StreamMessage::Event {
+                    epoch,
+                    seq: *seq,
+                    event: event.clone(),
+                })
+                .collect(),
             _ => vec![StreamMessage::Snapshot {
-                epoch: self.epoch,
+                epoch,
                 seq: log.last_seq,
                 state: log.state.clone(),
             }],
@@ -396,63 +534,71 @@ impl EventHub {
     }
 }
 
-/// Writes events in order, in batches of whatever is waiting; a failed write is logged and
-/// the log carries on in memory.
-async fn write_behind(pool: SqlitePool, mut receiver: mpsc::UnboundedReceiver<Write>) {
-    let mut batch = Vec::new();
-    while receiver.recv_many(&mut batch, 512).await > 0 {
-        let mut flushed = Vec::new();
-        let mut events = Vec::new();
-        for write in batch.drain(..) {
-            match write {
-                Write::Event {
-                    agent_id,
-                    seq,
-                    event,
-                    state,
-                } => events.push((agent_id, seq as i64, event, state)),
-                Write::Flush(done) => flushed.push(done),
+/// The committer: takes whatever work is waiting (up to [`MAX_BATCH`]), runs it in one
+/// transaction, commits, then makes its events visible and answers each caller. It stops when
+/// every [`EventHub`] is gone, after the work already sent.
+async fn commit_loop(
+    pool: SqlitePool,
+    shared: Arc<Shared>,
+    mut waiting: mpsc::UnboundedReceiver<Box<dyn AnyJob>>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while waiting.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        match commit(&pool, &shared, &mut jobs).await {
+            Ok((pending, outcomes)) => {
+                shared.apply(pending);
+                for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                    job.done(outcome);
+                }
             }
-        }
-        if !events.is_empty() {
-            if let Err(error) = write_events(&pool, &events).await {
-                tracing::error!(%error, count = events.len(), "agent events not stored (they stay in memory)");
+            Err(error) => {
+                tracing::error!(%error, work = jobs.len(), "agent events not stored: their writers are told");
+                for job in jobs.drain(..) {
+                    job.done(Err(StoreError::Write(error.to_string())));
+                }
             }
-        }
-        for done in flushed {
-            let _ = done.send(());
         }
     }
 }
 
-async fn write_events(
+type Committed = (Vec<Pending>, Vec<Result<(), StoreError>>);
+
+async fn commit(
     pool: &SqlitePool,
-    events: &[(i64, i64, String, String)],
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    for (agent_id, seq, event, state) in events {
-        sqlx::query("INSERT OR REPLACE INTO agent_events (agent_id, seq, event) VALUES (?, ?, ?)")
-            .bind(agent_id)
-            .bind(seq)
-            .bind(event)
-            .execute(&mut *tx)
+    shared: &Arc<Shared>,
+    jobs: &mut [Box<dyn AnyJob>],
+) -> Result<Committed, sqlx::Error> {
+    let mut batch = Batch {
+        tx: pool.begin().await?,
+        pending: Vec::new(),
+        shared: Arc::clone(shared),
+    };
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs.iter_mut() {
+        let mark = batch.pending.len();
+        sqlx::query("SAVEPOINT work")
+            .execute(&mut *batch.tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO agent_state (agent_id, last_seq, state) VALUES (?, ?, ?) \
-             ON CONFLICT (agent_id) DO UPDATE SET last_seq = excluded.last_seq, state = excluded.state",
-        )
-        .bind(agent_id)
-        .bind(seq)
-        .bind(state)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM agent_events WHERE agent_id = ? AND seq <= ?")
-            .bind(agent_id)
-            .bind(seq - BUFFER as i64)
-            .execute(&mut *tx)
-            .await?;
+        match job.run(&mut batch).await {
+            Ok(()) => {
+                sqlx::query("RELEASE work").execute(&mut *batch.tx).await?;
+                outcomes.push(Ok(()));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a write failed and was rolled back alone");
+                sqlx::query("ROLLBACK TO work")
+                    .execute(&mut *batch.tx)
+                    .await?;
+                sqlx::query("RELEASE work").execute(&mut *batch.tx).await?;
+                batch.pending.truncate(mark);
+                outcomes.push(Err(StoreError::from(error)));
+            }
+        }
     }
-    tx.commit().await
+    batch.finish().await?;
+    let Batch { tx, pending, .. } = batch;
+    tx.commit().await?;
+    Ok((pending, outcomes))
 }
 
 #[derive(Deserialize)]
@@ -625,19 +771,24 @@ mod tests {
             .collect()
     }
 
+    /// A store in a fresh folder named after the test.
+    async fn store(name: &str) -> (crate::store::Store, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("adapter-events-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        (crate::store::Store::open(&dir).await.unwrap(), dir)
+    }
+
     #[tokio::test]
     async fn the_log_survives_a_restart_with_its_epoch_and_numbering() {
-        let dir = std::env::temp_dir().join(format!("adapter-events-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = crate::store::Store::open(&dir).await.unwrap();
+        let (store, dir) = store("restart").await;
         let hub = EventHub::open(store.pool()).await.unwrap();
         for name in ["a", "b", "c"] {
-            hub.publish(1, status(name));
+            hub.publish(1, status(name)).await.unwrap();
         }
         for i in 0..(BUFFER + 5) {
-            hub.publish(2, status(&format!("s{i}")));
+            hub.publish(2, status(&format!("s{i}"))).await.unwrap();
         }
-        hub.flush().await;
         let (epoch, state) = (hub.epoch(), hub.state(1));
         drop(hub);
         store.close().await;
@@ -649,7 +800,11 @@ mod tests {
         assert_eq!(hub.state(1), state);
         let (first, _) = hub.subscribe(1, Some((epoch, 1)));
         assert_eq!(seqs(&first), [('E', 2), ('E', 3)]);
-        assert_eq!(hub.publish(1, status("d")), 4, "numbering carries on");
+        assert_eq!(
+            hub.publish(1, status("d")).await.unwrap(),
+            4,
+            "numbering carries on"
+        );
         // Past the buffer, only the newest events were kept.
         let (first, _) = hub.subscribe(2, Some((epoch, 4)));
         assert_eq!(seqs(&first), [('S', BUFFER as u64 + 5)]);
@@ -665,35 +820,112 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn resume_table() {
-        let hub = EventHub::new(7);
-        for name in ["a", "b", "c"] {
-            hub.publish(1, status(name));
+    #[tokio::test]
+    async fn an_event_is_in_the_store_before_its_publisher_hears_back() {
+        let (store, dir) = store("durable").await;
+        let hub = EventHub::open(store.pool()).await.unwrap();
+        // Many writers at once: they share commits, and each is answered only once on disk.
+        let writers: Vec<_> = (0..200)
+            .map(|i| {
+                let hub = hub.clone();
+                tokio::spawn(async move { hub.publish(7, status(&i.to_string())).await })
+            })
+            .collect();
+        let mut numbers = Vec::new();
+        for writer in writers {
+            let seq = writer.await.unwrap().unwrap();
+            let (stored,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM agent_events WHERE agent_id = 7 AND seq = ?")
+                    .bind(seq as i64)
+                    .fetch_one(&store.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(stored, 1, "event {seq} answered before it was stored");
+            numbers.push(seq);
         }
+        numbers.sort_unstable();
+        assert_eq!(numbers, (1..=200).collect::<Vec<u64>>(), "each number once");
+        let (last,): (i64,) = sqlx::query_as("SELECT last_seq FROM agent_state WHERE agent_id = 7")
+            .fetch_one(&store.pool())
+            .await
+            .unwrap();
+        assert_eq!(last, 200);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Work whose SQL fails after it appended an event.
+    struct Failing;
+
+    impl Work for Failing {
+        type Output = ();
+        fn run<'a>(&'a mut self, batch: &'a mut Batch) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+            Box::pin(async move {
+                batch.append_with(3, |_| Some(status("lost"))).await?;
+                sqlx::query("INSERT INTO no_such_table VALUES (1)")
+                    .execute(batch.conn())
+                    .await?;
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_work_takes_its_events_with_it_and_spares_the_rest() {
+        let (store, dir) = store("failing").await;
+        let hub = EventHub::open(store.pool()).await.unwrap();
+        let (_, mut live) = hub.subscribe(3, None);
+        let (failed, ok) = tokio::join!(hub.write(Failing), hub.publish(3, status("kept")));
+        assert!(failed.is_err(), "the failing work is told");
+        assert_eq!(
+            ok.unwrap(),
+            1,
+            "the number the failed work took is not spent"
+        );
+        let (seq, event) = live.recv().await.unwrap();
+        assert_eq!((seq, event), (1, status("kept")));
+        assert!(
+            live.try_recv().is_err(),
+            "nothing of the failed work is shown"
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn resume_table() {
+        let (store, dir) = store("resume").await;
+        let hub = EventHub::open(store.pool()).await.unwrap();
+        for name in ["a", "b", "c"] {
+            hub.publish(1, status(name)).await.unwrap();
+        }
+        let epoch = hub.epoch();
         type Resume = Option<(u64, u64)>;
-        type Expected = &'static [(char, u64)];
-        let cases: &[(Resume, Expected)] = &[
+        let cases: &[(Resume, &[(char, u64)])] = &[
             (None, &[('S', 3)]),
-            (Some((7, 0)), &[('E', 1), ('E', 2), ('E', 3)]),
-            (Some((7, 2)), &[('E', 3)]),
-            (Some((7, 3)), &[]),
-            (Some((7, 9)), &[('S', 3)]),
-            (Some((6, 2)), &[('S', 3)]),
+            (Some((epoch, 0)), &[('E', 1), ('E', 2), ('E', 3)]),
+            (Some((epoch, 2)), &[('E', 3)]),
+            (Some((epoch, 3)), &[]),
+            (Some((epoch, 9)), &[('S', 3)]),
+            (Some((epoch + 1, 2)), &[('S', 3)]),
         ];
         for (resume, want) in cases {
             let (first, _) = hub.subscribe(1, *resume);
             assert_eq!(seqs(&first), *want, "resume {resume:?}");
         }
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn past_the_buffer_a_snapshot_carries_the_folded_state() {
-        let hub = EventHub::new(1);
+    #[tokio::test]
+    async fn past_the_buffer_a_snapshot_carries_the_folded_state() {
+        let (store, dir) = store("snapshot").await;
+        let hub = EventHub::open(store.pool()).await.unwrap();
         for i in 0..(BUFFER + 10) {
-            hub.publish(5, status(&format!("s{i}")));
+            hub.publish(5, status(&format!("s{i}"))).await.unwrap();
         }
-        let (first, _) = hub.subscribe(5, Some((1, 3)));
+        let epoch = hub.epoch();
+        let (first, _) = hub.subscribe(5, Some((epoch, 3)));
         match &first[..] {
             [StreamMessage::Snapshot { seq, state, .. }] => {
                 assert_eq!(*seq, (BUFFER + 10) as u64);
@@ -704,35 +936,50 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let (first, _) = hub.subscribe(5, Some((1, 20)));
+        let (first, _) = hub.subscribe(5, Some((epoch, 20)));
         assert_eq!(first.len(), BUFFER - 10, "events 21.. are all still there");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn a_status_is_published_only_when_it_changes() {
-        let hub = EventHub::new(1);
+    #[tokio::test]
+    async fn a_status_is_published_only_when_it_changes() {
+        let (store, dir) = store("status").await;
+        let hub = EventHub::open(store.pool()).await.unwrap();
         let view = |name: &str| {
             Some(StatusView {
                 id: 0,
                 name: name.into(),
             })
         };
-        assert_eq!(hub.publish_status(3, view("In-call"), None), Some(1));
-        assert_eq!(hub.publish_status(3, view("In-call"), None), None);
+        let publish = |status, next| hub.publish_status(3, status, next);
+        assert_eq!(publish(view("In-call"), None).await.unwrap(), Some(1));
+        assert_eq!(publish(view("In-call"), None).await.unwrap(), None);
         assert_eq!(
-            hub.publish_status(3, view("In-call"), view("Break")),
+            publish(view("In-call"), view("Break")).await.unwrap(),
             Some(2)
         );
         assert_eq!(hub.state(3).next_status, view("Break"));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn publishing_never_waits_for_readers() {
-        let hub = EventHub::new(1);
+    #[tokio::test]
+    async fn publishing_never_waits_for_readers() {
+        let (store, dir) = store("readers").await;
+        let hub = EventHub::open(store.pool()).await.unwrap();
         let (_, _unread) = hub.subscribe(9, None);
-        for i in 0..10_000 {
-            hub.publish(9, status(&i.to_string()));
+        let writers: Vec<_> = (0..2_000)
+            .map(|i| {
+                let hub = hub.clone();
+                tokio::spawn(async move { hub.publish(9, status(&i.to_string())).await })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
         }
-        assert_eq!(seqs(&[hub.snapshot(9)]), [('S', 10_000)]);
+        assert_eq!(seqs(&[hub.snapshot(9)]), [('S', 2_000)]);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -218,9 +218,8 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), GatewayError> {
         let store = self.state.store.clone();
-        let events = self.state.events.clone();
+        let streams = self.state.events.clone();
         let app = http::router(self.state);
-        let streams = events.clone();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -229,7 +228,7 @@ impl Gateway {
             })
             .await
             .map_err(GatewayError::Serve);
-        events.flush().await;
+        // Every answered write is committed already: what is still in flight was never answered.
         store.close().await;
         tracing::info!("gateway stopped");
         served
@@ -246,9 +245,12 @@ fn spawn_screen_pops(
         loop {
             match resolved.recv().await {
                 Ok(found) => {
-                    if let Some((agent_id, _)) = events.call_owner(found.session_id) {
-                        // The call as the stream shows it now, not as it was when found.
-                        events.publish_with(agent_id, |state| {
+                    let Some((agent_id, _)) = events.call_owner(found.session_id) else {
+                        continue;
+                    };
+                    // The call as the stream shows it now, not as it was when found.
+                    let published = events
+                        .publish_with(agent_id, move |state| {
                             let mut call = [state.call.as_ref(), state.last_call.as_ref()]
                                 .into_iter()
                                 .flatten()
@@ -257,7 +259,10 @@ fn spawn_screen_pops(
                             call.customer_id = Some(found.customer_id);
                             call.conversation_id = Some(found.conversation_id);
                             Some(adapter_core::agent_events::AgentEvent::Call(call))
-                        });
+                        })
+                        .await;
+                    if let Err(error) = published {
+                        tracing::error!(agent_id, %error, "screen pop not published");
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {

@@ -18,6 +18,9 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("no randomness from the operating system: {0}")]
     Random(String),
+    /// The durable write path could not take or commit a write.
+    #[error("cannot write to the store: {0}")]
+    Write(String),
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

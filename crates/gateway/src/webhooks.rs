@@ -33,7 +33,7 @@ use axum::{
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::{api::ApiError, config::Secret, AppState};
+use crate::{api::ApiError, ccai::CcaiApi, config::Secret, AppState};
 
 /// Largest session events POST: a backlog batch of the most events the decoder takes, each a
 /// few kilobytes once enriched.
@@ -178,6 +178,175 @@ struct Recorded {
     advanced: bool,
 }
 
+/// A batch's good events: recorded (deduplicated by `event_id`, queued for the CRM by the
+/// trigger) and shown on their agents' streams, in one transaction of the event log's
+/// committer, so that the answer is sent only once both are on disk.
+struct Ingest {
+    channel: Channel,
+    /// Each event, and the JSON stored for it (as the platform sent it).
+    events: Vec<(SessionEvent, String)>,
+    now: i64,
+    /// The tenant's statuses, to name the ones the lifecycle implies.
+    statuses: Vec<crate::ccai::UserStatus>,
+    agent_status: crate::agent_status::AgentStatus,
+}
+
+#[derive(Default)]
+struct Ingested {
+    accepted: usize,
+    duplicates: usize,
+    unknown: usize,
+    /// Agents whose session became final: their status is read from the directory.
+    finals: Vec<i64>,
+}
+
+impl crate::events::Work for Ingest {
+    type Output = Ingested;
+
+    fn run<'a>(
+        &'a mut self,
+        batch: &'a mut crate::events::Batch,
+    ) -> crate::events::BoxFuture<'a, Result<Ingested, sqlx::Error>> {
+        Box::pin(async move {
+            let channel_name = ccai_events::channel_name(self.channel);
+            let mut out = Ingested::default();
+            for (event, payload) in &self.events {
+                let stage = event.stage();
+                let new = sqlx::query(
+                    "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(&event.event_id)
+                .bind(format!("{channel_name}.{}", stage.as_str()))
+                .bind(event.agent_id())
+                .bind(payload)
+                .bind(self.now)
+                .execute(batch.conn())
+                .await?
+                .rows_affected()
+                    == 1;
+                if !new {
+                    out.duplicates += 1;
+                    continue;
+                }
+                if stage == Stage::Unknown {
+                    out.unknown += 1;
+                    tracing::warn!(
+                        event_id = event.event_id,
+                        "session event in a state this gateway does not know: recorded, not acted on"
+                    );
+                }
+                let id =
+                    crate::store::session_id(batch.conn(), channel_name, &event.session_id, false)
+                        .await?;
+                let (before, agent_before, outbound): (i64, Option<i64>, bool) = sqlx::query_as(
+                    "SELECT stage, agent_id, outbound FROM platform_sessions WHERE id = ?",
+                )
+                .bind(id)
+                .fetch_one(batch.conn())
+                .await?;
+                let rank = stage as i64;
+                // A late event (an earlier stage than seen) never changes the session's agent.
+                sqlx::query(
+                    "UPDATE platform_sessions SET agent_id = CASE WHEN ? >= stage THEN COALESCE(?, agent_id) ELSE agent_id END,
+                                                 stage = MAX(stage, ?) WHERE id = ?",
+                )
+                .bind(rank)
+                .bind(event.agent_id())
+                .bind(rank)
+                .bind(id)
+                .execute(batch.conn())
+                .await?;
+                out.accepted += 1;
+                let recorded = Recorded {
+                    agent_id: event.agent_id().or(agent_before),
+                    advanced: rank > before,
+                    event: event.clone(),
+                    id,
+                    outbound,
+                };
+                if let Some(agent_id) = self.show(batch, &recorded).await? {
+                    out.finals.push(agent_id);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl Ingest {
+    /// Shows a recorded event on its agent's stream: the call, and the status the lifecycle
+    /// implies. Returns the agent when the session became final.
+    async fn show(
+        &self,
+        batch: &mut crate::events::Batch,
+        recorded: &Recorded,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let Some(agent_id) = recorded.agent_id else {
+            return Ok(None);
+        };
+        if !recorded.advanced {
+            tracing::info!(
+                event_id = recorded.event.event_id,
+                "session event arrived after a later one of its session: recorded, not shown"
+            );
+            return Ok(None);
+        }
+        let stage = recorded.event.stage();
+        let mut shown = true;
+        batch
+            .append_with(agent_id, |current| {
+                // Another session's late news never replaces the call the agent is in (a new
+                // call's assignment does: it rings while the last one is in wrap-up).
+                let other_live_call = current.call.as_ref().is_some_and(|call| {
+                    call.call_id != recorded.id
+                        && !call.state.is_over()
+                        && call.state != CallState::WrapUp
+                });
+                if other_live_call && stage != Stage::Assigned {
+                    shown = false;
+                    return None;
+                }
+                let base = [current.call.as_ref(), current.last_call.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c.call_id == recorded.id)
+                    .cloned();
+                call_view(recorded, base).map(AgentEvent::Call)
+            })
+            .await?;
+        if !shown {
+            tracing::info!(
+                event_id = recorded.event.event_id,
+                "session event for a call the agent is no longer in: recorded, not shown"
+            );
+            return Ok(None);
+        }
+        let implied = match (stage, recorded.event.channel) {
+            (Stage::Active, Channel::Voice) => Some(IN_CALL),
+            (Stage::Active, Channel::Chat) => Some(IN_CHAT),
+            (Stage::Ended, _) => Some(WRAP_UP),
+            // The platform leaves wrap-up for the next status, or Available: read which.
+            (Stage::Final, _) => return Ok(Some(agent_id)),
+            _ => None,
+        };
+        if let Some(id) = implied {
+            let status = named(id, &self.statuses);
+            // A directory read already under way must not undo what the lifecycle just said.
+            self.agent_status.touched(agent_id);
+            // The next status is the stream's at this point (an agent may have chosen one).
+            batch
+                .append_with(agent_id, |current| {
+                    (current.status.as_ref() != Some(&status)).then(|| AgentEvent::StatusChanged {
+                        status: Some(status),
+                        next_status: current.next_status.clone(),
+                    })
+                })
+                .await?;
+        }
+        Ok(None)
+    }
+}
+
 async fn receive_batch(
     state: &AppState,
     request: Request,
@@ -196,15 +365,14 @@ async fn receive_batch(
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
     let channel_name = ccai_events::channel_name(channel);
-    let now = crate::sessions::now_ms();
     let mut refused = Vec::new();
-    let mut recorded = Vec::new();
-    let mut duplicates = 0usize;
-    let mut unknown = 0usize;
-    let mut tx = state.store.pool().begin().await.map_err(store_error)?;
+    let mut events = Vec::new();
     for (index, outcome) in decoded.into_iter().enumerate() {
-        let event = match outcome {
-            Ok(event) => event,
+        match outcome {
+            Ok(event) => {
+                let payload = ccai_events::stored(channel, raw.get(index).unwrap_or(&Value::Null));
+                events.push((event, payload));
+            }
             Err(refusal) => {
                 tracing::warn!(
                     index,
@@ -215,74 +383,45 @@ async fn receive_batch(
                 refused.push(json!({
                     "index": refusal.index, "event_id": refusal.event_id, "reason": refusal.reason,
                 }));
-                continue;
             }
-        };
-        let stage = event.stage();
-        let payload = ccai_events::stored(channel, raw.get(index).unwrap_or(&Value::Null));
-        let new = sqlx::query(
-            "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&event.event_id)
-        .bind(format!("{channel_name}.{}", stage.as_str()))
-        .bind(event.agent_id())
-        .bind(payload)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?
-        .rows_affected()
-            == 1;
-        if !new {
-            duplicates += 1;
-            continue;
         }
-        if stage == Stage::Unknown {
-            unknown += 1;
-            tracing::warn!(
-                event_id = event.event_id,
-                "session event in a state this gateway does not know: recorded, not acted on"
-            );
-        }
-        let id = crate::store::session_id(&mut tx, channel_name, &event.session_id, false)
-            .await
-            .map_err(store_error)?;
-        let (before, agent_before, outbound): (i64, Option<i64>, bool) =
-            sqlx::query_as("SELECT stage, agent_id, outbound FROM platform_sessions WHERE id = ?")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        let rank = stage as i64;
-        // A late event (an earlier stage than seen) never changes the session's agent.
-        sqlx::query(
-            "UPDATE platform_sessions SET agent_id = CASE WHEN ? >= stage THEN COALESCE(?, agent_id) ELSE agent_id END,
-                                         stage = MAX(stage, ?) WHERE id = ?",
-        )
-        .bind(rank)
-        .bind(event.agent_id())
-        .bind(rank)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        recorded.push(Recorded {
-            agent_id: event.agent_id().or(agent_before),
-            advanced: rank > before,
-            event,
-            id,
-            outbound,
-        });
     }
-    tx.commit().await.map_err(store_error)?;
-    if !recorded.is_empty() {
+    let implies_status = events
+        .iter()
+        .any(|(e, _)| matches!(e.stage(), Stage::Active | Stage::Ended));
+    let statuses = if implies_status {
+        // Cached; when the tenant cannot say, the system statuses keep their own names.
+        state.ccai.user_statuses().await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let ingested = if events.is_empty() {
+        Ingested::default()
+    } else {
+        state
+            .events
+            .write(Ingest {
+                channel,
+                events,
+                now: crate::sessions::now_ms(),
+                statuses,
+                agent_status: state.agent_status.clone(),
+            })
+            .await?
+    };
+    if ingested.accepted > 0 {
         // Recorded with its CRM inbox rows (one transaction): plan them now.
         state.crm.wake();
     }
-    let accepted = recorded.len();
-    for event in recorded {
-        publish(state, event).await;
+    for agent_id in &ingested.finals {
+        state.agent_status.refresh(*agent_id);
     }
+    let Ingested {
+        accepted,
+        duplicates,
+        unknown,
+        ..
+    } = ingested;
     tracing::info!(
         channel = channel_name,
         accepted,
@@ -291,35 +430,22 @@ async fn receive_batch(
         refused = refused.len(),
         "session events received"
     );
-    let status = if accepted + duplicates == 0 && !refused.is_empty() {
+    if accepted + duplicates == 0 && !refused.is_empty() {
         // Nothing in the POST could be taken: say so as an error, with every reason.
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let answer = json!({
-        "accepted": accepted, "duplicates": duplicates, "unknown_state": unknown, "refused": refused,
-    });
-    Ok(if status == StatusCode::OK {
-        Json(answer).into_response()
-    } else {
         let reasons: Vec<String> = refused
             .iter()
             .filter_map(|r| r["reason"].as_str().map(str::to_owned))
             .collect();
-        let mut response = ApiError::new(
-            status,
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
             "invalid_webhook",
             format!("No event could be taken: {}", reasons.join("; ")),
-        )
-        .into_response();
-        *response.status_mut() = status;
-        response
-    })
-}
-
-fn store_error(error: sqlx::Error) -> ApiError {
-    ApiError::from(crate::store::StoreError::from(error))
+        ));
+    }
+    Ok(Json(json!({
+        "accepted": accepted, "duplicates": duplicates, "unknown_state": unknown, "refused": refused,
+    }))
+    .into_response())
 }
 
 /// The call the agent sees after `event`, built on what the stream already shows of it.
@@ -356,70 +482,6 @@ fn call_view(recorded: &Recorded, base: Option<CallView>) -> Option<CallView> {
         needs_agent: false,
         end_reason: base.end_reason,
     })
-}
-
-/// Publishes a recorded event on its agent's stream.
-async fn publish(state: &AppState, recorded: Recorded) {
-    let Some(agent_id) = recorded.agent_id else {
-        return;
-    };
-    if !recorded.advanced {
-        tracing::info!(
-            event_id = recorded.event.event_id,
-            "session event arrived after a later one of its session: recorded, not shown"
-        );
-        return;
-    }
-    let stage = recorded.event.stage();
-    let mut shown = true;
-    state.events.publish_with(agent_id, |current| {
-        // Another session's late news never replaces the call the agent is in (a new call's
-        // assignment does: it rings while the last one is in wrap-up).
-        let other_live_call = current.call.as_ref().is_some_and(|call| {
-            call.call_id != recorded.id && !call.state.is_over() && call.state != CallState::WrapUp
-        });
-        if other_live_call && stage != Stage::Assigned {
-            shown = false;
-            return None;
-        }
-        let base = [current.call.as_ref(), current.last_call.as_ref()]
-            .into_iter()
-            .flatten()
-            .find(|c| c.call_id == recorded.id)
-            .cloned();
-        call_view(&recorded, base).map(AgentEvent::Call)
-    });
-    if !shown {
-        tracing::info!(
-            event_id = recorded.event.event_id,
-            "session event for a call the agent is no longer in: recorded, not shown"
-        );
-        return;
-    }
-    let implied = match (stage, recorded.event.channel) {
-        (Stage::Active, Channel::Voice) => Some(IN_CALL),
-        (Stage::Active, Channel::Chat) => Some(IN_CHAT),
-        (Stage::Ended, _) => Some(WRAP_UP),
-        (Stage::Final, _) => {
-            // The platform leaves wrap-up for the next status, or Available: read which.
-            state.agent_status.refresh(agent_id);
-            None
-        }
-        _ => None,
-    };
-    if let Some(id) = implied {
-        let status = crate::agent_status::status_view(state, id).await;
-        // A directory read already under way must not undo what the lifecycle just said.
-        state.agent_status.touched(agent_id);
-        // The next status is the stream's at this moment (an agent may have chosen one while
-        // the name was read).
-        state.events.publish_with(agent_id, |current| {
-            (current.status.as_ref() != Some(&status)).then(|| AgentEvent::StatusChanged {
-                status: Some(status),
-                next_status: current.next_status.clone(),
-            })
-        });
-    }
 }
 
 /// `POST /webhooks/ccai/extension`: the simulator's extension (see the module's doc).
@@ -462,7 +524,7 @@ async fn receive_extension_event(state: &AppState, request: Request) -> Result<R
         Ok(body) => body,
         Err(refused) => return Ok(refused),
     };
-    let mut webhook = session_webhook::decode(&body)
+    let webhook = session_webhook::decode(&body)
         .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_webhook", error.0))?;
     if !extension_kind(webhook.kind) {
         return Err(ApiError::new(
@@ -474,63 +536,96 @@ async fn receive_extension_event(state: &AppState, request: Request) -> Result<R
             ),
         ));
     }
-    let channel = ccai_events::channel_name(webhook.channel);
-    let mut tx = state.store.pool().begin().await.map_err(store_error)?;
-    let id = crate::store::session_id(&mut tx, channel, &webhook.session.platform_id, false)
-        .await
-        .map_err(store_error)?;
-    webhook.session.id = id;
-    let (stage, known_agent): (i64, Option<i64>) =
-        sqlx::query_as("SELECT stage, agent_id FROM platform_sessions WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(store_error)?;
-    let agent_id = webhook.agent.as_ref().and_then(|a| a.id).or(known_agent);
-    let payload =
-        json!({"extension": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)})
-            .to_string();
-    let new = sqlx::query(
-        "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&webhook.event_id)
-    .bind(format!("extension.{}", webhook.event_type()))
-    .bind(agent_id)
-    .bind(payload)
-    .bind(crate::sessions::now_ms())
-    .execute(&mut *tx)
-    .await
-    .map_err(store_error)?
-    .rows_affected()
-        == 1;
-    tx.commit().await.map_err(store_error)?;
-    if !new {
+    let (event_id, event_type) = (webhook.event_id.clone(), webhook.event_type());
+    let extension = state
+        .events
+        .write(Extension {
+            payload:
+                json!({"extension": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)})
+                    .to_string(),
+            webhook,
+            now: crate::sessions::now_ms(),
+        })
+        .await?;
+    let Some(id) = extension else {
         return Ok(Json(json!({ "duplicate": true })).into_response());
-    }
+    };
     state.crm.wake();
-    // Ringing and in-call changes show only while the call is up: never after it ended.
-    let live = stage < Stage::Ended as i64;
-    if let (Some(agent_id), true) = (agent_id, live) {
-        if let Some(mut view) = webhook.call_view() {
-            view.call_id = id;
-            state.events.publish_with(agent_id, |current| {
-                if let Some(base) = current.call.as_ref().filter(|c| c.call_id == id) {
-                    view.conversation_id = base.conversation_id.clone();
-                    view.customer_id = base.customer_id.clone();
-                    view.direction = base.direction;
-                    view.connected_at_ms = view.connected_at_ms.or(base.connected_at_ms);
-                }
-                Some(AgentEvent::Call(view))
-            });
-        }
-    }
     tracing::info!(
-        event_id = webhook.event_id,
-        event_type = webhook.event_type(),
+        event_id,
+        event_type,
         session = id,
         "extension event received"
     );
     Ok(Json(json!({ "duplicate": false })).into_response())
+}
+
+/// An extension event, recorded and shown in one transaction of the event log's committer.
+struct Extension {
+    webhook: session_webhook::SessionWebhook,
+    payload: String,
+    now: i64,
+}
+
+impl crate::events::Work for Extension {
+    /// The session's id, or `None` for a replay.
+    type Output = Option<i64>;
+
+    fn run<'a>(
+        &'a mut self,
+        batch: &'a mut crate::events::Batch,
+    ) -> crate::events::BoxFuture<'a, Result<Option<i64>, sqlx::Error>> {
+        Box::pin(async move {
+            let webhook = &mut self.webhook;
+            let channel = ccai_events::channel_name(webhook.channel);
+            let id = crate::store::session_id(
+                batch.conn(),
+                channel,
+                &webhook.session.platform_id,
+                false,
+            )
+            .await?;
+            webhook.session.id = id;
+            let (stage, known_agent): (i64, Option<i64>) =
+                sqlx::query_as("SELECT stage, agent_id FROM platform_sessions WHERE id = ?")
+                    .bind(id)
+                    .fetch_one(batch.conn())
+                    .await?;
+            let agent_id = webhook.agent.as_ref().and_then(|a| a.id).or(known_agent);
+            let new = sqlx::query(
+                "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&webhook.event_id)
+            .bind(format!("extension.{}", webhook.event_type()))
+            .bind(agent_id)
+            .bind(&self.payload)
+            .bind(self.now)
+            .execute(batch.conn())
+            .await?
+            .rows_affected()
+                == 1;
+            if !new {
+                return Ok(None);
+            }
+            // Ringing and in-call changes show only while the call is up: never after it ended.
+            let live = stage < Stage::Ended as i64;
+            if let (Some(agent_id), true, Some(mut view)) = (agent_id, live, webhook.call_view()) {
+                view.call_id = id;
+                batch
+                    .append_with(agent_id, |current| {
+                        if let Some(base) = current.call.as_ref().filter(|c| c.call_id == id) {
+                            view.conversation_id = base.conversation_id.clone();
+                            view.customer_id = base.customer_id.clone();
+                            view.direction = base.direction;
+                            view.connected_at_ms = view.connected_at_ms.or(base.connected_at_ms);
+                        }
+                        Some(AgentEvent::Call(view))
+                    })
+                    .await?;
+            }
+            Ok(Some(id))
+        })
+    }
 }
 
 /// The status the agent shows for a platform status id, named as the tenant names it.
