@@ -188,7 +188,7 @@ fn rung(received: &Received) -> HashMap<String, usize> {
     let mut rung = HashMap::new();
     for message in received.lock().unwrap().iter() {
         let event = &message["event"];
-        if message["type"] == "event" && event["type"] == "call" && event["state"] == "ringing" {
+        if message["type"] == "event" && event["kind"] == "call" && event["state"] == "ringing" {
             *rung
                 .entry(event["number"].as_str().unwrap_or("-").to_owned())
                 .or_insert(0) += 1;
@@ -200,7 +200,7 @@ fn rung(received: &Received) -> HashMap<String, usize> {
 async fn sign_in(http: &Client, gateway: &str) -> String {
     let response = http
         .post(format!("{gateway}/api/v1/sessions"))
-        .json(&json!({"email": AGENT_EMAIL}))
+        .json(&json!({"email": AGENT_EMAIL, "kustomer_user": {"id": "kus-user-1", "email": AGENT_EMAIL}}))
         .send()
         .await
         .expect("sign-in answered");
