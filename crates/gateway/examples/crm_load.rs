@@ -396,7 +396,7 @@ async fn throughput(o: &Options) -> Result<(), Failure> {
         o.minutes
     );
     let start = Instant::now();
-    let start_ms = adapter_gateway::sessions::now_ms();
+    let start_ms = adapter_gateway::clock::now_ms();
     let next = Arc::new(AtomicUsize::new(0));
     let stack = Arc::new(stack);
     let mut drivers = tokio::task::JoinSet::new();

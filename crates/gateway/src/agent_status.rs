@@ -120,7 +120,7 @@ async fn reconcile(state: &AppState, agents: &HashSet<i64>) -> Result<(), crate:
         let Some(status) = &agent.status else {
             continue;
         };
-        let view = crate::webhooks::named(status.id, &statuses);
+        let view = crate::status::named(status.id, &statuses);
         let view = StatusView {
             name: status.name.clone().unwrap_or(view.name),
             ..view
@@ -141,8 +141,8 @@ async fn reconcile(state: &AppState, agents: &HashSet<i64>) -> Result<(), crate:
                 } else {
                     None
                 };
-                (current.status.as_ref() != Some(&shown) || current.next_status != next).then(
-                    || AgentEvent::StatusChanged {
+                (current.status.as_ref() != Some(&shown) || current.next_status != next).then_some(
+                    AgentEvent::StatusChanged {
                         status: Some(shown),
                         next_status: next,
                     },
@@ -170,10 +170,4 @@ async fn reconcile(state: &AppState, agents: &HashSet<i64>) -> Result<(), crate:
         }
     }
     Ok(())
-}
-
-/// The status the agent shows for a platform status id, named as the tenant names it.
-pub async fn status_view(state: &AppState, id: i64) -> StatusView {
-    let statuses = state.ccai.user_statuses().await.unwrap_or_default();
-    crate::webhooks::named(id, &statuses)
 }

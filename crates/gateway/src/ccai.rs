@@ -19,7 +19,20 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::config::Secret;
+use crate::secret::Secret;
+
+impl From<CcaiError> for crate::error::Error {
+    fn from(error: CcaiError) -> Self {
+        use crate::error::{Code, Error};
+        match error {
+            CcaiError::Rejected(message) => Error::new(Code::CcaiRejected, message),
+            other => {
+                tracing::warn!(error = %other, "CCAI Platform error");
+                Error::new(Code::CcaiUnavailable, other.to_string())
+            }
+        }
+    }
+}
 
 /// Why a CCAI call failed, in words an agent or an admin can act on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

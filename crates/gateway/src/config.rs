@@ -3,7 +3,9 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use clap::Parser;
+use clap::{Args, Parser};
+
+pub use crate::secret::Secret;
 
 #[derive(Parser, Clone, Debug)]
 #[command(
@@ -92,7 +94,7 @@ pub struct Config {
 
     /// The CRM sync: Kustomer URL and API key, the org's budget.
     #[command(flatten)]
-    pub crm: crate::crm::CrmConfig,
+    pub crm: CrmConfig,
 
     /// How often every known agent's status is read from the agent directory, in seconds (one
     /// paged read for all of them, inside the tenant's budget); 0 turns the periodic read off.
@@ -130,45 +132,64 @@ impl Config {
             chat_webhook_password: None,
             ccai_extension: false,
             admin_emails: Vec::new(),
-            crm: crate::crm::CrmConfig::for_tests(),
+            crm: CrmConfig::for_tests(),
             session_minutes: 15,
             status_refresh_seconds: 30,
         }
     }
 }
 
-/// A secret (API token, password): usable, never printed. `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// Configuration of the CRM sync (flags and environment).
+#[derive(Args, Clone, Debug)]
+pub struct CrmConfig {
+    /// The Kustomer org's API URL, `https://{org}.api.kustomerapp.com` (the simulator's by default).
+    #[arg(
+        long,
+        env = "GATEWAY_KUSTOMER_URL",
+        default_value = "http://127.0.0.1:8710"
+    )]
+    pub kustomer_url: String,
 
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
+    /// The Kustomer API key (Bearer). Never logged.
+    #[arg(
+        long,
+        env = "GATEWAY_KUSTOMER_API_KEY",
+        default_value = "sim-kustomer-key",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    pub kustomer_api_key: Secret,
 
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+    /// The org's Kustomer request budget per minute (its plan: 1,000 to 2,000), shared by every
+    /// gateway replica on the same store.
+    #[arg(long, env = "GATEWAY_KUSTOMER_RATE_LIMIT", default_value_t = 1000)]
+    pub kustomer_rate_limit: u32,
+
+    /// Write calls, chats and voicemails to Kustomer (`false`: the webhooks only reach the
+    /// adapters).
+    #[arg(long, env = "GATEWAY_CRM_SYNC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub crm_sync: bool,
+
+    /// Country of phone numbers written without a country code (ISO 3166 alpha-2).
+    #[arg(long, env = "GATEWAY_CRM_DEFAULT_COUNTRY", default_value = "US")]
+    pub crm_default_country: String,
+
+    /// Operations run at once (across sessions).
+    #[arg(long, env = "GATEWAY_CRM_WORKERS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub crm_workers: u32,
 }
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
+impl CrmConfig {
+    /// Off, for tests that do not look at Kustomer.
+    pub fn for_tests() -> Self {
+        CrmConfig {
+            kustomer_url: "http://127.0.0.1:8710".into(),
+            kustomer_api_key: Secret::new("sim-kustomer-key"),
+            kustomer_rate_limit: 1000,
+            crm_sync: false,
+            crm_default_country: "US".into(),
+            crm_workers: 8,
+        }
     }
 }
 

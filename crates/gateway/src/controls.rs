@@ -9,19 +9,12 @@ use std::{
 };
 
 use adapter_core::agent_events::CallControl;
-use axum::{
-    body::Bytes,
-    extract::{rejection::BytesRejection, Path, State},
-    http::StatusCode,
-    response::{IntoResponse, Response},
-    Json,
-};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    api::{ApiError, SignedIn},
     ccai::{CcaiApi, CcaiError},
+    error::{Code, Error},
     AppState,
 };
 
@@ -124,32 +117,31 @@ pub fn valid_target(target: &str) -> bool {
     !target.trim().is_empty() && target.chars().count() <= 100
 }
 
-fn unknown_call() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "unknown_call",
-        "This is not your current or last call.",
-    )
+fn unknown_call() -> Error {
+    Error::new(Code::UnknownCall, "This is not your current or last call.")
 }
 
-/// `POST /api/v1/calls/{id}/{action}`: forwards a call control for the agent's own call; 202.
+/// A forwarded control: the call, the control, and what the upstream answered.
+pub struct Forwarded {
+    pub call_id: i64,
+    pub control: CallControl,
+    pub result: serde_json::Value,
+}
+
+/// Forwards `action` for the agent's own call `id` (`POST /api/v1/calls/{id}/{action}`), with
+/// its JSON `body` (digits, a transfer target; may be empty).
 pub async fn control(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((id, action)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let control = CallControl::parse(&action).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_control",
-            "No such call control.",
-        )
-    })?;
+    state: &AppState,
+    agent_id: i64,
+    id: &str,
+    action: &str,
+    body: &[u8],
+) -> Result<Forwarded, Error> {
+    let control = CallControl::parse(action)
+        .ok_or_else(|| Error::new(Code::UnknownControl, "No such call control."))?;
     if !state.capabilities.offers(control) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "control_not_offered",
+        return Err(Error::new(
+            Code::ControlNotOffered,
             format!(
                 "The contact center does not offer \"{}\" to the adapter; use the softphone.",
                 control.as_str()
@@ -157,7 +149,6 @@ pub async fn control(
         ));
     }
     let call_id = id.parse::<i64>().map_err(|_| unknown_call())?;
-    let agent_id = signed_in.session.ccai_agent_id;
     let agent = state.events.state(agent_id);
     let own = [agent.call.as_ref(), agent.last_call.as_ref()]
         .into_iter()
@@ -166,24 +157,19 @@ pub async fn control(
     if !own {
         return Err(unknown_call());
     }
-    let body = body.map_err(|rejection| {
-        ApiError::new(rejection.status(), "body_too_large", rejection.body_text())
-    })?;
     let request: ControlBody = if body.iter().all(u8::is_ascii_whitespace) {
         ControlBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|error| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_fields", error.to_string())
-        })?
+        serde_json::from_slice(body)
+            .map_err(|error| Error::new(Code::InvalidFields, error.to_string()))?
     };
     let mut upstream = json!({ "agent_id": agent_id });
     match control {
         CallControl::Dtmf => {
             let digits = request.digits.unwrap_or_default();
             if !valid_digits(&digits) {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_digits",
+                return Err(Error::new(
+                    Code::InvalidDigits,
                     "Send 1 to 32 keys: 0-9, * and #.",
                 ));
             }
@@ -192,9 +178,8 @@ pub async fn control(
         CallControl::Transfer => {
             let target = request.target.unwrap_or_default();
             if !valid_target(&target) {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_target",
+                return Err(Error::new(
+                    Code::InvalidTarget,
                     "Say where to transfer the call (at most 100 characters).",
                 ));
             }
@@ -219,17 +204,13 @@ pub async fn control(
                 control = control.as_str(),
                 "call control forwarded"
             );
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(json!({"call_id": call_id, "control": control.as_str(), "result": result})),
-            )
-                .into_response())
+            Ok(Forwarded {
+                call_id,
+                control,
+                result,
+            })
         }
-        Err(CcaiError::Conflict(message)) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "control_refused",
-            message,
-        )),
+        Err(CcaiError::Conflict(message)) => Err(Error::new(Code::ControlRefused, message)),
         Err(other) => Err(other.into()),
     }
 }

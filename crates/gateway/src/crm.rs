@@ -34,14 +34,13 @@ use adapter_core::{
     manager::{self, Known},
     session_webhook::{self, CallbackOf, SessionWebhook},
 };
-use clap::Args;
 use serde_json::Value;
 use sqlx::SqlitePool;
 use tokio::sync::Notify;
 
 use crate::{
     ccai::HttpCcai,
-    config::Secret,
+    config::CrmConfig,
     kustomer::{HttpKustomer, KustomerError, KustomerSettings},
 };
 
@@ -58,60 +57,6 @@ const DETAILS_BACKOFF: Backoff = Backoff {
     factor: 2,
     jitter: 0.2,
 };
-
-/// Configuration of the CRM sync (flags and environment).
-#[derive(Args, Clone, Debug)]
-pub struct CrmConfig {
-    /// The Kustomer org's API URL, `https://{org}.api.kustomerapp.com` (the simulator's by default).
-    #[arg(
-        long,
-        env = "GATEWAY_KUSTOMER_URL",
-        default_value = "http://127.0.0.1:8710"
-    )]
-    pub kustomer_url: String,
-
-    /// The Kustomer API key (Bearer). Never logged.
-    #[arg(
-        long,
-        env = "GATEWAY_KUSTOMER_API_KEY",
-        default_value = "sim-kustomer-key",
-        hide_default_value = true,
-        hide_env_values = true
-    )]
-    pub kustomer_api_key: Secret,
-
-    /// The org's Kustomer request budget per minute (its plan: 1,000 to 2,000), shared by every
-    /// gateway replica on the same store.
-    #[arg(long, env = "GATEWAY_KUSTOMER_RATE_LIMIT", default_value_t = 1000)]
-    pub kustomer_rate_limit: u32,
-
-    /// Write calls, chats and voicemails to Kustomer (`false`: the webhooks only reach the
-    /// adapters).
-    #[arg(long, env = "GATEWAY_CRM_SYNC", default_value_t = true, action = clap::ArgAction::Set)]
-    pub crm_sync: bool,
-
-    /// Country of phone numbers written without a country code (ISO 3166 alpha-2).
-    #[arg(long, env = "GATEWAY_CRM_DEFAULT_COUNTRY", default_value = "US")]
-    pub crm_default_country: String,
-
-    /// Operations run at once (across sessions).
-    #[arg(long, env = "GATEWAY_CRM_WORKERS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub crm_workers: u32,
-}
-
-impl CrmConfig {
-    /// Off, for tests that do not look at Kustomer.
-    pub fn for_tests() -> Self {
-        CrmConfig {
-            kustomer_url: "http://127.0.0.1:8710".into(),
-            kustomer_api_key: Secret::new("sim-kustomer-key"),
-            kustomer_rate_limit: 1000,
-            crm_sync: false,
-            crm_default_country: "US".into(),
-            crm_workers: 8,
-        }
-    }
-}
 
 /// The admin's settings, as stored.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -237,6 +182,24 @@ impl CrmSync {
         self.inner.resolved.subscribe()
     }
 
+    /// The conversation (and customer) the CRM sync resolved for `session_id`, if it has.
+    pub async fn resolved_of(&self, session_id: i64) -> Result<Option<Resolved>, CrmError> {
+        let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT customer_id, conversation_id FROM crm_sessions WHERE session_id = ?",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        Ok(match row {
+            Some((Some(customer_id), Some(conversation_id))) => Some(Resolved {
+                session_id,
+                customer_id,
+                conversation_id,
+            }),
+            _ => None,
+        })
+    }
+
     pub(crate) fn announce(&self, resolved: Resolved) {
         // Nobody listening (no adapter) is fine.
         let _ = self.inner.resolved.send(resolved);
@@ -337,7 +300,7 @@ impl CrmSync {
                 .define_attributes(klass, &fields)
                 .await?;
         }
-        let at = crate::sessions::now_ms();
+        let at = crate::clock::now_ms();
         let current = self.settings().await?.custom_fields_at_ms;
         // Provisioning again keeps the first time: earlier sessions already got them.
         let at = current.unwrap_or(at);
@@ -369,7 +332,7 @@ impl CrmSync {
     /// taken. An event whose session details cannot be read yet stays queued with its reason
     /// and is retried with backoff, and the later events of its session wait behind it.
     pub async fn plan_pending(&self) -> Result<usize, CrmError> {
-        let now = crate::sessions::now_ms();
+        let now = crate::clock::now_ms();
         let org = self.settings().await?;
         let mut waiting: std::collections::HashSet<String> = std::collections::HashSet::new();
         // One read of a session's details serves all its events of this pass: they had all
@@ -596,7 +559,7 @@ impl CrmSync {
                 mapping: org.mapping.clone(),
                 default_country: self.inner.config.crm_default_country.clone(),
             };
-            let now = crate::sessions::now_ms();
+            let now = crate::clock::now_ms();
             for planned in plan(webhook, &settings) {
                 let op = serde_json::to_string(&planned.op)
                     .map_err(|e| CrmError::Invalid(e.to_string()))?;

@@ -16,32 +16,22 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use adapter_core::agent_events::{AgentEvent, AgentState, CallView, StatusView, StreamMessage};
-use axum::{
-    extract::{
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        Query, State,
-    },
-    http::StatusCode,
-    response::Response,
-};
-use serde::Deserialize;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::{api::ApiError, store::StoreError, AppState};
+use crate::store::StoreError;
 
 /// Events kept per agent for resuming.
 pub const BUFFER: usize = 256;
-/// How often an idle stream says it is alive (and the session is checked).
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
-/// Most pieces of work committed in one transaction.
-pub const MAX_BATCH: usize = 512;
+/// Most pieces of work committed in one transaction: enough to share a disk sync among many
+/// writers, few enough that the write lock is soon free for the CRM sync's own writes.
+pub const MAX_BATCH: usize = 64;
 
-type Live = (u64, AgentEvent);
+/// A published event and its number.
+pub type Live = (u64, AgentEvent);
 
 /// A boxed future, for [`Work`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -452,6 +442,11 @@ impl EventHub {
         }
     }
 
+    /// Whether the gateway is stopping (the streams close then).
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
     /// Closes every stream (the gateway is stopping; adapters reconnect to the next one).
     pub fn close_streams(&self) {
         self.closing.send_replace(true);
@@ -599,149 +594,6 @@ async fn commit(
     let Batch { tx, pending, .. } = batch;
     tx.commit().await?;
     Ok((pending, outcomes))
-}
-
-#[derive(Deserialize)]
-pub struct StreamQuery {
-    /// The session token (a browser cannot set headers on a WebSocket).
-    token: String,
-    /// Resume: the epoch and the last sequence number the client has seen.
-    epoch: Option<u64>,
-    after: Option<u64>,
-    /// The adapter's browser (a random id it keeps): several tabs of one browser are one
-    /// browser; two browsers of the same agent are told of each other.
-    #[serde(default)]
-    browser: Option<String>,
-}
-
-/// A browser id as the adapter sends it: 1 to 64 letters, digits or dashes; anything else counts
-/// as an unnamed browser of its own.
-fn browser_id(raw: Option<&str>, token: &str) -> String {
-    match raw {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-        {
-            id.to_owned()
-        }
-        // One per session: the same token is the same browser.
-        _ => format!("session-{}", &crate::sessions::hash(token)[..16]),
-    }
-}
-
-/// `GET /api/v1/events?token=..&epoch=..&after=..`: the agent's event stream, as a WebSocket.
-pub async fn stream(
-    State(state): State<AppState>,
-    Query(query): Query<StreamQuery>,
-    upgrade: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
-    let session = state.sessions.find(&query.token).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "session_expired",
-            "Your session has ended; sign in again.",
-        )
-    })?;
-    let resume = query.epoch.zip(query.after);
-    let browser = browser_id(query.browser.as_deref(), &query.token);
-    Ok(upgrade.on_upgrade(move |socket| async move {
-        let agent_id = session.ccai_agent_id;
-        let presence = state.events.join(agent_id, &browser);
-        let hub = state.events.clone();
-        serve(socket, state, agent_id, query.token, resume, presence).await;
-        hub.leave(agent_id, &browser);
-    }))
-}
-
-async fn send(socket: &mut WebSocket, message: &StreamMessage) -> bool {
-    match serde_json::to_string(message) {
-        Ok(text) => socket.send(Message::Text(text.into())).await.is_ok(),
-        Err(_) => false,
-    }
-}
-
-fn seq_of(message: &StreamMessage) -> Option<u64> {
-    match message {
-        StreamMessage::Snapshot { seq, .. }
-        | StreamMessage::Event { seq, .. }
-        | StreamMessage::Heartbeat { seq, .. } => Some(*seq),
-        StreamMessage::Presence { .. } => None,
-    }
-}
-
-async fn serve(
-    mut socket: WebSocket,
-    state: AppState,
-    agent_id: i64,
-    token: String,
-    resume: Option<(u64, u64)>,
-    mut presence: watch::Receiver<u32>,
-) {
-    let hub = state.events.clone();
-    let (first, mut live) = hub.subscribe(agent_id, resume);
-    let mut seq = resume.map_or(0, |(_, after)| after);
-    for message in &first {
-        if !send(&mut socket, message).await {
-            return;
-        }
-        seq = seq_of(message).unwrap_or(seq);
-    }
-    let browsers = *presence.borrow_and_update();
-    if browsers > 1 && !send(&mut socket, &StreamMessage::Presence { browsers }).await {
-        return;
-    }
-    let mut heartbeat =
-        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
-    let mut closing = hub.closing.subscribe();
-    loop {
-        tokio::select! {
-            changed = presence.changed() => {
-                if changed.is_err() {
-                    continue;
-                }
-                let browsers = *presence.borrow_and_update();
-                if !send(&mut socket, &StreamMessage::Presence { browsers }).await {
-                    break;
-                }
-            }
-            changed = closing.changed() => {
-                if changed.is_ok() && !*closing.borrow_and_update() {
-                    continue;
-                }
-                let close = CloseFrame { code: 1012, reason: "gateway restarting".into() };
-                let _ = socket.send(Message::Close(Some(close))).await;
-                break;
-            }
-            received = live.recv() => {
-                let message = match received {
-                    Ok((event_seq, _)) if event_seq <= seq => continue,
-                    Ok((event_seq, event)) => StreamMessage::Event { epoch: hub.epoch(), seq: event_seq, event },
-                    // Too slow to keep up: start again from the state.
-                    Err(broadcast::error::RecvError::Lagged(_)) => hub.snapshot(agent_id),
-                    Err(broadcast::error::RecvError::Closed) => break,
-                };
-                seq = seq_of(&message).unwrap_or(seq);
-                if !send(&mut socket, &message).await {
-                    break;
-                }
-            }
-            _ = heartbeat.tick() => {
-                if !matches!(state.sessions.find(&token).await, Ok(Some(_))) {
-                    let close = CloseFrame { code: 4001, reason: "session ended".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
-                    break;
-                }
-                if !send(&mut socket, &StreamMessage::Heartbeat { epoch: hub.epoch(), seq }).await {
-                    break;
-                }
-            }
-            incoming = socket.recv() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => {}
-            },
-        }
-    }
 }
 
 #[cfg(test)]

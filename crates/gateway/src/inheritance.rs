@@ -9,22 +9,16 @@ use std::{
 
 use adapter_core::{
     agent_events::AgentState,
-    status_policy::{self, Catalogue, Condition, Decision, InheritanceConfig, Source, SyncMemory},
-};
-use axum::{
-    extract::{Query, State},
-    http::StatusCode,
-    response::{IntoResponse, Response},
-    Json,
+    status_policy::{self, Catalogue, Condition, InheritanceConfig, Source, SyncMemory},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::SqlitePool;
 
 use crate::{
-    api::{change_status, ApiError, ApiJson, SignedIn},
     ccai::{CcaiApi, UserStatus},
-    sessions::now_ms,
+    clock::now_ms,
+    error::{Code, Error},
     store::StoreError,
     AppState,
 };
@@ -133,7 +127,7 @@ impl Inheritance {
 
     /// The memory the policy reads: a next status that has applied or been cancelled is
     /// nobody's choice any more.
-    fn effective_memory(&self, agent_id: i64, state: &AgentState) -> SyncMemory {
+    pub fn effective_memory(&self, agent_id: i64, state: &AgentState) -> SyncMemory {
         let mut memory = self.memory_of(agent_id);
         if state.next_status.is_none() {
             status_policy::next_settled(&mut memory);
@@ -265,49 +259,18 @@ impl Inheritance {
     }
 }
 
-/// `GET /api/v1/status-inheritance`: the settings (every agent reads whether inheritance is on;
-/// admins edit them), the CCAI statuses a Kustomer status can map to, and whether the reader is
-/// an admin.
-pub async fn get_settings(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-) -> Result<Response, ApiError> {
-    let statuses = state.ccai.user_statuses().await?;
-    let ccai: Vec<_> = statuses
-        .iter()
-        .map(|s| json!({"id": s.id, "name": s.name, "selectable": !s.is_system()}))
-        .collect();
-    let settings = state.inheritance.settings();
-    Ok(Json(json!({
-        "settings": settings,
-        "ccai_statuses": ccai,
-        "admin": state.config.is_admin(&signed_in.session.agent_email),
-        "login_inherited": false,
-    }))
-    .into_response())
-}
-
-/// `PUT /api/v1/status-inheritance`: admins only; every problem is listed, nothing is saved
-/// unless there is none.
-pub async fn put_settings(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    ApiJson(settings): ApiJson<Settings>,
-) -> Result<Response, ApiError> {
-    let actor = signed_in.session.agent_email.clone();
-    if !state.config.is_admin(&actor) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "admins_only",
-            "Only an administrator can change status inheritance.",
-        ));
-    }
+/// Checks and saves the admin's settings (`PUT /api/v1/status-inheritance`): every problem is
+/// listed, nothing is saved unless there is none.
+pub async fn save_settings(
+    state: &AppState,
+    actor: &str,
+    settings: Settings,
+) -> Result<Settings, Error> {
     if settings.kustomer_statuses.len() > MAX_KUSTOMER_STATUSES
         || settings.config.mapping.len() > MAX_KUSTOMER_STATUSES
     {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "too_many_statuses",
+        return Err(Error::new(
+            Code::TooManyStatuses,
             format!("At most {MAX_KUSTOMER_STATUSES} Kustomer statuses."),
         ));
     }
@@ -332,40 +295,23 @@ pub async fn put_settings(
         .collect();
     if !problems.is_empty() {
         let message = format!("Not saved: {}.", problems.join("; "));
-        return Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({"error": {"code": "invalid_settings", "message": message, "problems": problems}})),
-        )
-            .into_response());
+        return Err(Error::with_problems(
+            Code::InvalidSettings,
+            message,
+            problems,
+        ));
     }
     state
         .inheritance
-        .save(&state.store.pool(), &actor, settings.clone())
+        .save(&state.store.pool(), actor, settings.clone())
         .await?;
     tracing::info!(admin = %actor, enabled = settings.config.enabled, mapped = settings.config.mapping.len(), "status inheritance settings saved");
-    Ok(Json(json!({ "settings": settings })).into_response())
+    Ok(settings)
 }
 
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    #[serde(default)]
-    limit: Option<u32>,
-}
-
-/// `GET /api/v1/status-inheritance/audit`: admins only; newest first.
-pub async fn audit(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Query(query): Query<AuditQuery>,
-) -> Result<Response, ApiError> {
-    if !state.config.is_admin(&signed_in.session.agent_email) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "admins_only",
-            "Only an administrator can read the settings' history.",
-        ));
-    }
-    let limit = i64::from(query.limit.unwrap_or(50).clamp(1, 500));
+/// The settings' history, newest first: `limit` entries (1 to 500, 50 when unset).
+pub async fn audit(state: &AppState, limit: Option<u32>) -> Result<Vec<serde_json::Value>, Error> {
+    let limit = i64::from(limit.unwrap_or(50).clamp(1, 500));
     let rows: Vec<(i64, String, Option<String>, String)> = sqlx::query_as(
         "SELECT at_ms, actor, old_value, new_value FROM settings_audit WHERE key = ? ORDER BY id DESC LIMIT ?",
     )
@@ -374,83 +320,11 @@ pub async fn audit(
     .fetch_all(&state.store.pool())
     .await
     .map_err(StoreError::from)?;
-    let entries: Vec<_> = rows
+    Ok(rows
         .into_iter()
         .map(|(at_ms, actor, old, new)| {
             let parse = |v: &str| serde_json::from_str::<serde_json::Value>(v).unwrap_or_default();
             json!({"at_ms": at_ms, "actor": actor, "old": old.as_deref().map(parse), "new": parse(&new)})
         })
-        .collect();
-    Ok(Json(json!({ "entries": entries })).into_response())
-}
-
-/// What the leader tab reports: the agent's Kustomer status changed.
-#[derive(Deserialize)]
-pub struct KustomerStatusChanged {
-    pub status_id: String,
-    /// When it changed (Unix ms); now when missing.
-    #[serde(default)]
-    pub at_ms: Option<i64>,
-}
-
-/// `POST /api/v1/kustomer-status`: a Kustomer status change of the signed-in agent, decided by
-/// the policy. The answer says what was done and why, for the adapter to tell the agent.
-pub async fn kustomer_status(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    ApiJson(change): ApiJson<KustomerStatusChanged>,
-) -> Result<Response, ApiError> {
-    if change.status_id.is_empty() || change.status_id.len() > 200 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_status",
-            "The Kustomer status id must be 1 to 200 characters.",
-        ));
-    }
-    let agent_id = signed_in.session.ccai_agent_id;
-    let at = clamp_at(change.at_ms, now_ms());
-    let statuses = state.ccai.user_statuses().await?;
-    let known = state.events.state(agent_id);
-    let condition = state.inheritance.condition(&known, &statuses);
-    let memory = state.inheritance.effective_memory(agent_id, &known);
-    let decision = status_policy::on_kustomer_change(
-        &state.inheritance.config(),
-        &memory,
-        condition,
-        known.status.as_ref().map(|s| s.id),
-        known.next_status.as_ref().map(|s| s.id),
-        &change.status_id,
-        at,
-    );
-    let target = match decision {
-        Decision::SetNow(id) | Decision::SetNext(id) => statuses.iter().find(|s| s.id == id),
-        Decision::Ignore(_) => None,
-    };
-    let applied = match (decision, target) {
-        (Decision::Ignore(_), _) => None,
-        (_, None) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "mapping_stale",
-                "The status this Kustomer status is mapped to no longer exists in the contact center; ask your administrator to update the mapping.",
-            ))
-        }
-        (_, Some(target)) => {
-            let change = change_status(&state, agent_id, &statuses, target).await?;
-            state.inheritance.remember(
-                agent_id,
-                Source::Kustomer,
-                at,
-                change.next.is_some(),
-            );
-            Some(change)
-        }
-    };
-    tracing::info!(agent_id, kustomer_status = %change.status_id, ?decision, "Kustomer status change");
-    Ok(Json(json!({
-        "decision": decision,
-        "current": applied.as_ref().and_then(|c| c.current.clone()),
-        "next": applied.as_ref().and_then(|c| c.next.clone()),
-    }))
-    .into_response())
+        .collect())
 }

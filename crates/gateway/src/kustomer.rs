@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sqlx::SqlitePool;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Why a Kustomer call failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -130,7 +130,7 @@ pub fn rate_headers(headers: &HeaderMap, now_ms: i64) -> RateHeaders {
 }
 
 pub fn now_ms() -> i64 {
-    crate::sessions::now_ms()
+    crate::clock::now_ms()
 }
 
 /// The org's request budget, kept in the store so that every gateway replica sharing it draws

@@ -1,38 +1,47 @@
 //! The adapter gateway: the only place that holds the CCAI tenant token and the Kustomer API
-//! key. The widget talks to it over HTTP (and, later, one WebSocket).
+//! key. The widget talks to it over HTTP and one WebSocket; the CCAI Platform sends it webhooks.
 //!
-//! - [`api`]: the agent API (sign-in and sessions, for now).
-//! - [`agents`]: who may sign in.
-//! - [`sessions`]: agent sessions (bearer tokens, stored hashed).
-//! - [`events`]: the per-agent event log and its WebSocket stream (sequence, resume, snapshot).
-//! - [`webhooks`]: the CCAI Platform's session events in (documented call and chat events, and
-//!   the simulator's extension), recorded before the answer, published on the event stream.
-//! - [`agent_status`]: the agents' CCAI statuses from what the gateway set, the session
-//!   lifecycle and the agent directory.
-//! - [`inheritance`]: Kustomer → CCAI status inheritance: the admin's settings and the policy.
-//! - [`controls`]: call controls the upstream offers, discovered and forwarded.
-//! - [`ccai`]: the CCAI Platform client (tenant credentials, shared rate budget, coalescing).
-//! - [`crm`]: the CRM sync: rules, durable outbox, executor, admin actions.
-//! - [`kustomer`]: the Kustomer REST client (API key, org-wide shared budget, attachments).
-//! - [`config`]: typed configuration from flags and environment.
-//! - [`store`]: SQLite with migrations.
-//! - [`http`]: the router, its middleware, and its handlers.
+//! In layers, each importing only those below it:
+//!
+//! - [`http`]: the only modules that know axum: router, middleware, extractors, error answers,
+//!   and thin handlers.
+//! - Domain: [`signin`] (who may become which agent), [`status`] (the agent's status as the
+//!   gateway changes it), [`calls`] (click-to-call), [`controls`] (call controls the upstream
+//!   offers), [`inheritance`] (Kustomer → CCAI status inheritance: settings, memory, write-back),
+//!   [`agent_status`] (statuses from the lifecycle and the agent directory), [`screen_pop`] (a
+//!   call's Kustomer conversation, for the adapter to open), [`webhooks`] (what
+//!   the platform's session events do), [`crm`] (the CRM sync: rules, durable outbox, executor),
+//!   [`events`] (the per-agent event log, durable before it is seen).
+//! - Upstreams and the store: [`ccai`] (the CCAI Platform client), [`kustomer`] (the Kustomer
+//!   REST client), [`store`] (SQLite with migrations), [`sessions`] and [`agents`] (tokens, and
+//!   who may sign in).
+//! - Leaves that depend on nothing of the gateway: [`error`] (every error code), [`secret`],
+//!   [`clock`], [`config`] (flags and environment), [`phone`].
+//!
+//! This file is the entry point: it builds the parts, hands them to the HTTP layer as
+//! [`AppState`], and serves.
 
 pub use adapter_server_common::{init_tracing, shutdown_signal};
 
 pub mod agent_status;
 pub mod agents;
-pub mod api;
+pub mod calls;
 pub mod ccai;
+pub mod clock;
 pub mod config;
 pub mod controls;
 pub mod crm;
+pub mod error;
 pub mod events;
 pub mod http;
 pub mod inheritance;
 pub mod kustomer;
 pub mod phone;
+pub mod screen_pop;
+pub mod secret;
 pub mod sessions;
+pub mod signin;
+pub mod status;
 pub mod store;
 pub mod webhooks;
 
@@ -119,7 +128,7 @@ impl Gateway {
         ))?;
         let ccai = Arc::new(ccai);
         let store = Store::open(&config.data_dir).await?;
-        let horizon = sessions::now_ms() - webhooks::KEEP_DAYS * 86_400_000;
+        let horizon = clock::now_ms() - webhooks::KEEP_DAYS * 86_400_000;
         match store.prune_webhooks(horizon).await? {
             0 => {}
             pruned => tracing::info!(
@@ -185,7 +194,7 @@ impl Gateway {
             starts,
             "gateway listening on http://{local}"
         );
-        spawn_screen_pops(crm.resolved(), events.clone());
+        screen_pop::spawn(crm.clone(), events.clone());
         let refresh_every = std::time::Duration::from_secs(config.status_refresh_seconds);
         let state = AppState {
             store,
@@ -233,43 +242,4 @@ impl Gateway {
         tracing::info!("gateway stopped");
         served
     }
-}
-
-/// Screen pops: a session's Kustomer conversation, once the CRM sync knows it, goes on the
-/// agent's call, for the adapters to open.
-fn spawn_screen_pops(
-    mut resolved: tokio::sync::broadcast::Receiver<crm::Resolved>,
-    events: events::EventHub,
-) {
-    tokio::spawn(async move {
-        loop {
-            match resolved.recv().await {
-                Ok(found) => {
-                    let Some((agent_id, _)) = events.call_owner(found.session_id) else {
-                        continue;
-                    };
-                    // The call as the stream shows it now, not as it was when found.
-                    let published = events
-                        .publish_with(agent_id, move |state| {
-                            let mut call = [state.call.as_ref(), state.last_call.as_ref()]
-                                .into_iter()
-                                .flatten()
-                                .find(|c| c.call_id == found.session_id)?
-                                .clone();
-                            call.customer_id = Some(found.customer_id);
-                            call.conversation_id = Some(found.conversation_id);
-                            Some(adapter_core::agent_events::AgentEvent::Call(call))
-                        })
-                        .await;
-                    if let Err(error) = published {
-                        tracing::error!(agent_id, %error, "screen pop not published");
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "screen pops missed: the CRM sync resolved conversations faster than they were published");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
 }

@@ -1,13 +1,13 @@
 //! Agent sessions: random bearer tokens, short-lived and refreshed by rotation. The store keeps
 //! only a SHA-256 of each token.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
-use crate::store::StoreError;
+use crate::{clock::now_ms, store::StoreError};
 
 /// The agent a session belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -26,13 +26,6 @@ pub struct Issued {
     pub token: String,
     #[serde(flatten)]
     pub session: Session,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }
 
 pub(crate) fn hash(token: &str) -> String {

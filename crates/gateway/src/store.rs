@@ -23,6 +23,16 @@ pub enum StoreError {
     Write(String),
 }
 
+impl From<StoreError> for crate::error::Error {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store error");
+        crate::error::Error::new(
+            crate::error::Code::StoreUnavailable,
+            "The gateway cannot reach its database; try again in a moment.",
+        )
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// [`Store::session_id`] inside a transaction or on a connection.

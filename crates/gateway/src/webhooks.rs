@@ -1,171 +1,39 @@
-//! The CCAI Platform's session events in.
+//! What the CCAI Platform's session events do (the endpoints and their credentials are
+//! [`crate::http::webhooks`]').
 //!
-//! - `POST /webhooks/ccai/calls` and `POST /webhooks/ccai/chats`: the documented **External
-//!   Session Events**, configured separately for calls and chats, each with its own HTTP Basic
-//!   user and password (compared in constant time, checked before the body is read). A batch
-//!   (`{"count", "events"}`) is decoded by [`adapter_core::ccai_events`]; every good event is
-//!   recorded, deduplicated by `event_id`, in **one transaction before the answer**, and the same
-//!   transaction queues it for the CRM sync (a trigger). A bad event is refused on its own and
-//!   named in the answer; the good ones of its batch are kept.
-//! - Then each new event is published on its agent's stream: the call's state from the
-//!   lifecycle stage (assigned → ringing, or dialing for a call the gateway placed; active →
-//!   connected; ended → wrap-up; final → ended), and the agent's status from it (active →
-//!   In-call or In-chat, ended → Wrap-up); after the final event the agent's status is read
-//!   from the agent directory ([`crate::agent_status`]). An event that arrives after a later
-//!   one of its session is recorded (the CRM rules read it) but never takes the call back.
-//! - `POST /webhooks/ccai/extension` (only with `--ccai-extension`, the call events'
-//!   credentials): the simulator's extension for what the public APIs do not document
-//!   (the offer ringing, in-call changes, missed offers, SmartAction results, CSAT comments, chat transcripts,
-//!   voicemail read/dismissed/called back), in the gateway's own event shape
-//!   ([`adapter_core::session_webhook`]). Events the documented ones cover are refused there.
+//! - Documented **External Session Events** (`{"count", "events"}`, decoded by
+//!   [`adapter_core::ccai_events`]): every good event is recorded, deduplicated by `event_id`,
+//!   queued for the CRM sync (a trigger) and shown on its agent's stream, all in **one
+//!   transaction of the event log's committer, before the answer** ([`crate::events::Work`]). A
+//!   bad event is refused on its own and named in the answer; the good ones of its batch are kept.
+//! - Shown: the call's state from the lifecycle stage (assigned → ringing, or dialing for a call
+//!   the gateway placed; active → connected; ended → wrap-up; final → ended), and the agent's
+//!   status from it (active → In-call or In-chat, ended → Wrap-up); after the final event the
+//!   agent's status is read from the agent directory ([`crate::agent_status`]). An event that
+//!   arrives after a later one of its session is recorded (the CRM rules read it) but never
+//!   takes the call back.
+//! - The simulator's extension (only with `--ccai-extension`): what the public APIs do not
+//!   document (the offer ringing, in-call changes, missed offers, SmartAction results, CSAT
+//!   comments, chat transcripts, voicemail read/dismissed/called back), in the gateway's own
+//!   event shape ([`adapter_core::session_webhook`]). Events the documented ones cover are
+//!   refused there.
 
 use adapter_core::{
-    agent_events::{AgentEvent, CallState, CallView, Channel, Direction, StatusView},
+    agent_events::{AgentEvent, CallState, CallView, Channel, Direction},
     ccai_events::{self, SessionEvent, Stage},
     session_webhook::{self, EventKind},
 };
-use axum::{
-    extract::{Request, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
-    Json,
-};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use crate::{api::ApiError, ccai::CcaiApi, config::Secret, AppState};
-
-/// Largest session events POST: a backlog batch of the most events the decoder takes, each a
-/// few kilobytes once enriched.
-pub const MAX_EVENTS_BODY_BYTES: usize = 2 * 1024 * 1024;
+use crate::{
+    ccai::CcaiApi,
+    error::{Code, Error},
+    status::{named, IN_CALL, IN_CHAT, WRAP_UP},
+    AppState,
+};
 
 /// How long received event ids are remembered (pruned at startup).
 pub const KEEP_DAYS: i64 = 7;
-
-/// The platform's system statuses the lifecycle implies.
-const IN_CALL: i64 = -7;
-const IN_CHAT: i64 = -8;
-const WRAP_UP: i64 = -6;
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding, for the expected `Authorization` header.
-fn base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Whether `headers` carry exactly `user:password`. Both sides are hashed before comparing, so
-/// the time taken says nothing about how much of a guess was right, nor about the length.
-pub fn authorised(headers: &HeaderMap, user: &str, password: &Secret) -> bool {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-        .map(|(_, credentials)| credentials.trim())
-        .unwrap_or_default();
-    let expected = base64(format!("{user}:{}", password.expose()).as_bytes());
-    let (a, b) = (
-        Sha256::digest(given.as_bytes()),
-        Sha256::digest(expected.as_bytes()),
-    );
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
-}
-
-fn unauthorised() -> Response {
-    let mut response = ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-        "Webhook credentials are missing or wrong.",
-    )
-    .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"ccai-webhooks\""),
-    );
-    response
-}
-
-/// The credentials configured for `channel`'s events, or why they are off.
-fn credentials(state: &AppState, channel: Channel) -> Result<(&str, &Secret), ApiError> {
-    let config = &state.config;
-    let (user, password, flag) = match channel {
-        Channel::Voice => (
-            &config.call_webhook_user,
-            &config.call_webhook_password,
-            "--call-webhook-user and --call-webhook-password",
-        ),
-        Channel::Chat => (
-            &config.chat_webhook_user,
-            &config.chat_webhook_password,
-            "--chat-webhook-user and --chat-webhook-password",
-        ),
-    };
-    match (user, password) {
-        (Some(user), Some(password)) => Ok((user, password)),
-        _ => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "webhooks_disabled",
-            format!("This gateway does not take these session events (no {flag})."),
-        )),
-    }
-}
-
-/// Checks the credentials, then reads the body.
-async fn authorised_body(
-    state: &AppState,
-    request: Request,
-    channel: Channel,
-) -> Result<Result<axum::body::Bytes, Response>, ApiError> {
-    let (user, password) = credentials(state, channel)?;
-    // Checked before the body is read: a stranger's body is never parsed.
-    if !authorised(request.headers(), user, password) {
-        return Ok(Err(unauthorised()));
-    }
-    let body = axum::body::to_bytes(request.into_body(), MAX_EVENTS_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("A webhook body is at most {MAX_EVENTS_BODY_BYTES} bytes."),
-            )
-        })?;
-    Ok(Ok(body))
-}
-
-/// `POST /webhooks/ccai/calls`.
-pub async fn receive_calls(State(state): State<AppState>, request: Request) -> Response {
-    receive_batch(&state, request, Channel::Voice)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-/// `POST /webhooks/ccai/chats`.
-pub async fn receive_chats(State(state): State<AppState>, request: Request) -> Response {
-    receive_batch(&state, request, Channel::Chat)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
 
 /// A new event of a batch, recorded, with what the gateway knows of its session.
 struct Recorded {
@@ -347,19 +215,27 @@ impl Ingest {
     }
 }
 
-async fn receive_batch(
+/// What a batch of session events did.
+pub struct Received {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub unknown_state: usize,
+    /// Each refused event: its index, its id when it had one, and why.
+    pub refused: Vec<Value>,
+}
+
+/// A batch of documented session events (`{"count", "events"}`) of `channel`, from the
+/// platform: every good event recorded and shown before this returns; a bad one refused on its
+/// own. A batch with nothing to take is an error listing every reason.
+pub async fn receive_batch(
     state: &AppState,
-    request: Request,
+    body: &[u8],
     channel: Channel,
-) -> Result<Response, ApiError> {
-    let body = match authorised_body(state, request, channel).await? {
-        Ok(body) => body,
-        Err(refused) => return Ok(refused),
-    };
-    let decoded = ccai_events::decode_batch(&body, channel)
-        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_webhook", error.0))?;
+) -> Result<Received, Error> {
+    let decoded = ccai_events::decode_batch(body, channel)
+        .map_err(|error| Error::new(Code::InvalidWebhook, error.0))?;
     // Each event is stored as the platform sent it (the decoder checked the envelope).
-    let raw: Vec<Value> = serde_json::from_slice::<Value>(&body)
+    let raw: Vec<Value> = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|mut v| v.get_mut("events").map(Value::take))
         .and_then(|v| serde_json::from_value(v).ok())
@@ -403,7 +279,7 @@ async fn receive_batch(
             .write(Ingest {
                 channel,
                 events,
-                now: crate::sessions::now_ms(),
+                now: crate::clock::now_ms(),
                 statuses,
                 agent_status: state.agent_status.clone(),
             })
@@ -436,16 +312,17 @@ async fn receive_batch(
             .iter()
             .filter_map(|r| r["reason"].as_str().map(str::to_owned))
             .collect();
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_webhook",
+        return Err(Error::new(
+            Code::InvalidWebhook,
             format!("No event could be taken: {}", reasons.join("; ")),
         ));
     }
-    Ok(Json(json!({
-        "accepted": accepted, "duplicates": duplicates, "unknown_state": unknown, "refused": refused,
-    }))
-    .into_response())
+    Ok(Received {
+        accepted,
+        duplicates,
+        unknown_state: unknown,
+        refused,
+    })
 }
 
 /// The call the agent sees after `event`, built on what the stream already shows of it.
@@ -484,13 +361,6 @@ fn call_view(recorded: &Recorded, base: Option<CallView>) -> Option<CallView> {
     })
 }
 
-/// `POST /webhooks/ccai/extension`: the simulator's extension (see the module's doc).
-pub async fn receive_extension(State(state): State<AppState>, request: Request) -> Response {
-    receive_extension_event(&state, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
 /// What the extension may carry: only what the documented events and resources do not.
 fn extension_kind(kind: EventKind) -> bool {
     matches!(
@@ -512,24 +382,14 @@ fn extension_kind(kind: EventKind) -> bool {
     )
 }
 
-async fn receive_extension_event(state: &AppState, request: Request) -> Result<Response, ApiError> {
-    if !state.config.ccai_extension {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "This gateway does not take the simulator's extension events (--ccai-extension).",
-        ));
-    }
-    let body = match authorised_body(state, request, Channel::Voice).await? {
-        Ok(body) => body,
-        Err(refused) => return Ok(refused),
-    };
-    let webhook = session_webhook::decode(&body)
-        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_webhook", error.0))?;
+/// An extension event (only with `--ccai-extension`, checked by the caller): recorded and
+/// shown; `false` for a replay.
+pub async fn receive_extension(state: &AppState, body: &[u8]) -> Result<bool, Error> {
+    let webhook =
+        session_webhook::decode(body).map_err(|error| Error::new(Code::InvalidWebhook, error.0))?;
     if !extension_kind(webhook.kind) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_webhook",
+        return Err(Error::new(
+            Code::InvalidWebhook,
             format!(
                 "{} is told by the platform's documented session events, not by the extension",
                 webhook.event_type()
@@ -541,14 +401,14 @@ async fn receive_extension_event(state: &AppState, request: Request) -> Result<R
         .events
         .write(Extension {
             payload:
-                json!({"extension": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)})
+                json!({"extension": serde_json::from_slice::<Value>(body).unwrap_or(Value::Null)})
                     .to_string(),
             webhook,
-            now: crate::sessions::now_ms(),
+            now: crate::clock::now_ms(),
         })
         .await?;
     let Some(id) = extension else {
-        return Ok(Json(json!({ "duplicate": true })).into_response());
+        return Ok(false);
     };
     state.crm.wake();
     tracing::info!(
@@ -557,7 +417,7 @@ async fn receive_extension_event(state: &AppState, request: Request) -> Result<R
         session = id,
         "extension event received"
     );
-    Ok(Json(json!({ "duplicate": false })).into_response())
+    Ok(true)
 }
 
 /// An extension event, recorded and shown in one transaction of the event log's committer.
@@ -628,60 +488,9 @@ impl crate::events::Work for Extension {
     }
 }
 
-/// The status the agent shows for a platform status id, named as the tenant names it.
-pub(crate) fn named(id: i64, statuses: &[crate::ccai::UserStatus]) -> StatusView {
-    let name = statuses
-        .iter()
-        .find(|s| s.id == id)
-        .map(|s| s.name.clone())
-        .unwrap_or_else(|| {
-            match id {
-                IN_CALL => "In-call",
-                IN_CHAT => "In-chat",
-                WRAP_UP => "Wrap-up",
-                _ => "Unknown",
-            }
-            .to_owned()
-        });
-    StatusView { id, name }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("demo:sim-token", "ZGVtbzpzaW0tdG9rZW4="),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded, "{plain}");
-        }
-    }
-
-    #[test]
-    fn only_the_exact_credentials_pass() {
-        let password = Secret::new("pw");
-        let with = |value: &str| {
-            let mut headers = HeaderMap::new();
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.insert(header::AUTHORIZATION, value);
-            }
-            authorised(&headers, "hooks", &password)
-        };
-        assert!(with("Basic aG9va3M6cHc="));
-        assert!(with("basic aG9va3M6cHc="));
-        assert!(!with("Basic aG9va3M6cHd4"), "hooks:pwx");
-        assert!(!with("Bearer aG9va3M6cHc="));
-        assert!(!with("Basic "));
-        assert!(!with(""));
-        assert!(!authorised(&HeaderMap::new(), "hooks", &password));
-    }
 
     #[test]
     fn the_lifecycle_moves_the_call_and_keeps_what_the_stream_knew() {

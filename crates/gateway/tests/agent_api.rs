@@ -805,7 +805,7 @@ mod inheritance {
     }
 
     fn now() -> i64 {
-        adapter_gateway::sessions::now_ms()
+        adapter_gateway::clock::now_ms()
     }
 
     /// The routing status of the user's active work session in the simulated Kustomer.

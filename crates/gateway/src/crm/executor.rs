@@ -112,7 +112,7 @@ pub(crate) async fn run_forever(sync: CrmSync) {
 
 /// Claims up to `workers` due operations, the oldest pending one of each session.
 async fn claim(sync: &CrmSync) -> Result<Vec<Job>, CrmError> {
-    let now = crate::sessions::now_ms();
+    let now = crate::clock::now_ms();
     let candidates: Vec<(i64, String, i64, String, i64)> = sqlx::query_as(
         "SELECT o.seq, o.key, o.session_id, o.op, o.attempts FROM crm_outbox o
          WHERE o.state = 'pending' AND o.due_ms <= ?1 AND o.lease_until_ms <= ?1
@@ -157,7 +157,7 @@ async fn run(sync: &CrmSync, job: Job) {
             "the stored operation does not decode: {e}"
         ))),
     };
-    let now = crate::sessions::now_ms();
+    let now = crate::clock::now_ms();
     let attempts = job.earlier_attempts + 1;
     let saved = match outcome {
         Ok(()) => {

@@ -1,5 +1,19 @@
-//! The HTTP surface: router, middleware (request ids, tracing, CORS, body limit, security
-//! headers), and handlers. Handlers stay short and call into services.
+//! The HTTP layer, the only part of the gateway that knows axum: the router (each area's
+//! `routes()` merged here), its middleware (request ids, tracing, CORS, body limit, security
+//! headers), the error answers, the extractors, and handlers that parse a request, call one
+//! domain function and shape its answer.
+//!
+//! - [`agent`]: the agent API; [`admin`]: the admins' endpoints; [`stream`]: the event stream;
+//!   [`webhooks`]: the CCAI Platform's webhooks; `/healthz` here.
+//! - [`error`]: how an [`crate::error::Error`] goes out, and the JSON extractor;
+//!   [`auth`]: `SignedIn` and `Admin`.
+
+pub mod admin;
+pub mod agent;
+pub mod auth;
+pub mod error;
+pub mod stream;
+pub mod webhooks;
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
@@ -32,22 +46,15 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.config.allowed_origins);
     let widget_dir = state.config.widget_dir.clone();
+    let api = Router::new()
+        .merge(agent::routes())
+        .merge(admin::routes())
+        .merge(stream::routes())
+        .fallback(error::not_found);
     let mut app = Router::new()
         .route("/healthz", get(healthz))
-        .nest("/api/v1", crate::api::routes())
-        .merge(crate::crm::admin::routes())
-        .route(
-            "/webhooks/ccai/calls",
-            axum::routing::post(crate::webhooks::receive_calls),
-        )
-        .route(
-            "/webhooks/ccai/chats",
-            axum::routing::post(crate::webhooks::receive_chats),
-        )
-        .route(
-            "/webhooks/ccai/extension",
-            axum::routing::post(crate::webhooks::receive_extension),
-        )
+        .nest("/api/v1", api)
+        .merge(webhooks::routes())
         .with_state(state);
     if let Some(dir) = widget_dir {
         app = app.fallback_service(ServeDir::new(dir));

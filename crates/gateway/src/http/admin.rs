@@ -1,0 +1,128 @@
+//! The admins' endpoints (agents listed in `--admin-emails`; anyone else gets `403
+//! admins_only`), under `/api/v1`:
+//!
+//! - `PUT /status-inheritance`, `GET /status-inheritance/audit`: the inheritance settings.
+//! - `POST /crm/custom-fields`: provisions the account and record fields in Kustomer.
+//! - `GET|PUT /crm/settings`: abandoned calls, the SDK custom data mapping.
+//! - `GET /crm/outbox`: how many operations are pending, done, dead, and the session events
+//!   waiting for their details (with the reason).
+//! - `GET /crm/dead-letters`, `POST /crm/dead-letters/{seq}/retry`.
+
+use adapter_core::crm::FieldMapping;
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{auth::Admin, error::ApiJson};
+use crate::{
+    crm,
+    error::{Code, Error},
+    inheritance::{self, Settings},
+    AppState,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/status-inheritance/audit", get(audit))
+        .route("/crm/custom-fields", post(provision))
+        .route("/crm/settings", get(get_crm_settings).put(put_crm_settings))
+        .route("/crm/outbox", get(outbox))
+        .route("/crm/dead-letters", get(dead_letters))
+        .route("/crm/dead-letters/{seq}/retry", post(retry))
+}
+
+/// `PUT /api/v1/status-inheritance`: every problem is listed, nothing is saved unless there is
+/// none (`422 invalid_settings` with `problems`).
+pub(super) async fn put_inheritance(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    ApiJson(settings): ApiJson<Settings>,
+) -> Result<Response, Error> {
+    let settings = inheritance::save_settings(&state, &admin.session.agent_email, settings).await?;
+    Ok(Json(json!({ "settings": settings })).into_response())
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/status-inheritance/audit`: newest first.
+async fn audit(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, Error> {
+    let entries = inheritance::audit(&state, query.limit).await?;
+    Ok(Json(json!({ "entries": entries })).into_response())
+}
+
+async fn provision(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, Error> {
+    let at = state.crm.provision_custom_fields().await?;
+    tracing::info!(
+        by = admin.session.agent_email,
+        "custom fields provisioned in Kustomer"
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"provisioned_at_ms": at, "account_fields": adapter_core::crm::ACCOUNT_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>(),
+            "record_fields": adapter_core::crm::RECORD_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>()})),
+    )
+        .into_response())
+}
+
+async fn get_crm_settings(State(state): State<AppState>, _admin: Admin) -> Result<Response, Error> {
+    Ok(Json(state.crm.settings().await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrmSettingsIn {
+    #[serde(default)]
+    create_abandoned: Option<bool>,
+    #[serde(default)]
+    mapping: Option<Vec<FieldMapping>>,
+}
+
+async fn put_crm_settings(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    ApiJson(body): ApiJson<CrmSettingsIn>,
+) -> Result<Response, Error> {
+    let settings = state
+        .crm
+        .update_settings(body.create_abandoned, body.mapping)
+        .await?;
+    tracing::info!(by = admin.session.agent_email, "CRM sync settings changed");
+    Ok(Json(settings).into_response())
+}
+
+async fn outbox(State(state): State<AppState>, _admin: Admin) -> Result<Response, Error> {
+    Ok(Json(crm::admin::outbox(&state.crm).await?).into_response())
+}
+
+async fn dead_letters(State(state): State<AppState>, _admin: Admin) -> Result<Response, Error> {
+    let list = crm::admin::dead_letters(&state.crm).await?;
+    Ok(Json(json!({ "dead_letters": list })).into_response())
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(seq): Path<i64>,
+) -> Result<Response, Error> {
+    if !crm::admin::retry(&state.crm, seq).await? {
+        return Err(Error::new(
+            Code::UnknownDeadLetter,
+            "No dead letter has this number.",
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

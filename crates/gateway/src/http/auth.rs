@@ -1,0 +1,67 @@
+//! Who is asking: the signed-in agent of a request (`Authorization: Bearer <token>`), and the
+//! one admin check.
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts},
+};
+
+use crate::{
+    error::{Code, Error},
+    sessions::Session,
+    AppState,
+};
+
+/// The signed-in agent of a request, and its token.
+pub struct SignedIn {
+    pub session: Session,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Error::new(
+                    Code::Unauthenticated,
+                    "Sign in to the contact center first.",
+                )
+            })?;
+        let session = state
+            .sessions
+            .find(token)
+            .await?
+            .ok_or_else(Error::session_expired)?;
+        Ok(SignedIn {
+            session,
+            token: token.to_owned(),
+        })
+    }
+}
+
+/// A signed-in agent listed in `--admin-emails`; anyone else gets `403 admins_only`.
+pub struct Admin(pub SignedIn);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let signed_in = SignedIn::from_request_parts(parts, state).await?;
+        if state.config.is_admin(&signed_in.session.agent_email) {
+            Ok(Admin(signed_in))
+        } else {
+            Err(Error::new(
+                Code::AdminsOnly,
+                "Only the adapter's administrators can do this.",
+            ))
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! How an [`Error`] goes out (`{"error": {"code", "message"}}`, with `problems` when there are
+//! several), and `ApiJson`, the JSON body extractor whose refusals are such errors.
+
+use axum::{
+    extract::{rejection::JsonRejection, FromRequest, Request},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::{Code, Error};
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = json!({ "error": { "code": self.code.as_str(), "message": self.message } });
+        if !self.problems.is_empty() {
+            body["error"]["problems"] = json!(self.problems);
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+/// `Json<T>` whose rejections are API errors (400 malformed, 413 too large, 415 not JSON, 422
+/// fields that do not fit).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => {
+                let code = match &rejection {
+                    JsonRejection::MissingJsonContentType(_) => Code::NotJson,
+                    JsonRejection::JsonSyntaxError(_) => Code::MalformedJson,
+                    JsonRejection::JsonDataError(_) => Code::InvalidFields,
+                    JsonRejection::BytesRejection(_) => Code::BodyTooLarge,
+                    _ => Code::BadRequest,
+                };
+                Err(Error::new(code, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// The answer for a path no route has.
+pub async fn not_found() -> Error {
+    Error::new(Code::NotFound, "No such endpoint in the agent API.")
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Webhook throughput with durability, measured with wrk against the release gateway on SQLite:
+# every request is a new documented session event, recorded and shown on an agent's stream in a
+# committed transaction before its answer. Prints wrk's figures, and /healthz on the same stack
+# for comparison. A benchmark: it reports, it never fails on a figure.
+#
+#   scripts/bench/webhooks.sh                 # 8 connections, 20 s
+#   CONNECTIONS=32 DURATION=30s CRM_SYNC=false scripts/bench/webhooks.sh
+set -euo pipefail
+source "$(dirname "$0")/../env.sh"
+cd "$ROOT"
+
+CONNECTIONS=${CONNECTIONS:-8}
+DURATION=${DURATION:-20s}
+CRM_SYNC=${CRM_SYNC:-true}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v wrk >/dev/null; then
+  echo "bench: installing wrk (Debian)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq wrk >/dev/null
+fi
+
+cargo build --release --locked -q -p adapter-gateway -p adapter-simulator
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+work=$(mktemp -d)
+sim_port=$(free_port)
+gw_port=$(free_port)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+target/release/adapter-simulator --listen "127.0.0.1:$sim_port" --host-listen 127.0.0.1:0 \
+  >"$work/simulator.log" 2>&1 &
+pids+=($!)
+GATEWAY_CALL_WEBHOOK_USER=bench GATEWAY_CALL_WEBHOOK_PASSWORD=bench-secret RUST_LOG=warn \
+  target/release/adapter-gateway --listen "127.0.0.1:$gw_port" --data-dir "$work/data" \
+  --ccai-url "http://127.0.0.1:$sim_port" --kustomer-url "http://127.0.0.1:$sim_port" \
+  --dev-sign-in --crm-sync "$CRM_SYNC" >"$work/gateway.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do
+  curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null && break
+  sleep 0.05
+done
+curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null || { cat "$work/gateway.log"; exit 1; }
+
+echo "== webhooks: POST /webhooks/ccai/calls, $CONNECTIONS connections, $DURATION, CRM sync $CRM_SYNC"
+WEBHOOK_AUTH=$(printf 'bench:bench-secret' | base64) \
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s scripts/bench/webhook.lua "http://127.0.0.1:$gw_port"
+recorded=$(python3 - "$work/data/gateway.sqlite3" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print(db.execute("select count(*) from webhook_events").fetchone()[0],
+      db.execute("select count(*) from agent_events").fetchone()[0])
+PY
+)
+echo "stored: webhook events, agent events (the newest 256 per agent are kept): $recorded"
+echo
+echo "== /healthz on the same stack, $CONNECTIONS connections, 10 s"
+wrk -t2 -c"$CONNECTIONS" -d10s --latency "http://127.0.0.1:$gw_port/healthz" | grep -E "Requests/sec|50%|99%"
