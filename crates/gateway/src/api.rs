@@ -547,17 +547,25 @@ async fn set_status(
         ));
     }
     let change = change_status(&state, agent_id, &statuses, target).await?;
-    state.inheritance.remember(
-        agent_id,
-        adapter_core::status_policy::Source::Adapter,
-        at,
-        change.next.is_some(),
-    );
+    state
+        .inheritance
+        .remember(
+            agent_id,
+            adapter_core::status_policy::Source::Adapter,
+            at,
+            change.next.is_some(),
+        )
+        .await;
     if let Some(current) = change.current.as_ref().filter(|_| change.next.is_none()) {
-        state
+        if let Some((seq, finished)) = state
             .inheritance
             .write_back(&state, agent_id, current, &statuses)
-            .await;
+            .await
+        {
+            // Stored, so it lands whatever happens; the answer waits only briefly for it, so
+            // that the agent's Kustomer status has usually followed by then.
+            crate::crm::wait_finished(seq, finished, crate::crm::WRITE_BACK_WAIT).await;
+        }
     }
     let mut body = json!({ "current": change.current, "next": change.next });
     Ok(match change.busy.filter(|_| change.next.is_some()) {

@@ -106,7 +106,11 @@ impl MakeRequestId for RequestCounter {
     }
 }
 
-/// `GET /healthz`: 200 when the gateway and its database answer, 503 when the database does not.
+/// `GET /healthz`: 200 when the gateway and its database answer, 503 when the database does
+/// not. `kustomer` says whether Kustomer work is paused (the outbox's circuit breaker is open:
+/// `"status": "paused"` with why and since when). That leaves `status` "ok" and the answer 200:
+/// agents' calls and statuses do not depend on it, and the widget reads anything but "ok" as
+/// the gateway being unreachable.
 async fn healthz(State(state): State<AppState>) -> Response {
     let (code, health) = match state.store.ping().await {
         Ok(()) => (
@@ -129,10 +133,22 @@ async fn healthz(State(state): State<AppState>) -> Response {
             )
         }
     };
+    let kustomer = match state.crm.kustomer_health().await {
+        Ok(kustomer) => kustomer,
+        Err(error) => serde_json::json!({"status": "unknown", "message": error.to_string()}),
+    };
     (
         code,
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(health),
+        Json(HealthBody { health, kustomer }),
     )
         .into_response()
+}
+
+/// `/healthz`'s body: [`Health`] and the gateway's own fields.
+#[derive(serde::Serialize)]
+struct HealthBody {
+    #[serde(flatten)]
+    health: Health,
+    kustomer: serde_json::Value,
 }

@@ -12,9 +12,11 @@
 //! - [`inheritance`]: Kustomer → CCAI status inheritance: the admin's settings and the policy.
 //! - [`controls`]: call controls the upstream offers, discovered and forwarded.
 //! - [`ccai`]: the CCAI Platform client (tenant credentials, shared rate budget, coalescing).
-//! - [`crm`]: the CRM sync: rules, durable outbox, executor, admin actions.
+//! - [`crm`]: the CRM sync: rules, durable outbox (also carrying the status write-backs),
+//!   executor, circuit breaker, admin actions.
 //! - [`kustomer`]: the Kustomer REST client (API key, org-wide shared budget, attachments).
 //! - [`config`]: typed configuration from flags and environment.
+//! - [`clock`]: the outbox's clock (tests move it forward).
 //! - [`store`]: SQLite with migrations.
 //! - [`http`]: the router, its middleware, and its handlers.
 
@@ -24,6 +26,7 @@ pub mod agent_status;
 pub mod agents;
 pub mod api;
 pub mod ccai;
+pub mod clock;
 pub mod config;
 pub mod controls;
 pub mod crm;

@@ -25,7 +25,8 @@
 //!
 //! Tests read everything back: `GET /_sim/kustomer/writes` (every write, in order, with its
 //! body) and `GET /_sim/state` (`kustomer` key). `POST /_sim/kustomer/faults` answers the next
-//! requests with 429 or 500, and `POST /_sim/kustomer/limits` changes the budget.
+//! requests with 429 or 500, `POST /_sim/kustomer/limits` changes the budget, and
+//! `POST /_sim/kustomer/api-key` rotates the key the org accepts (the old one then gets 401).
 
 // Checks return the finished error response, which the handler answers as it is.
 #![allow(clippy::result_large_err)]
@@ -336,7 +337,10 @@ pub struct Limits {
 pub struct Kustomer {
     data: Arc<Mutex<KustomerData>>,
     limits: Arc<Mutex<Limits>>,
-    api_key: Arc<String>,
+    /// The API key the org accepts now (`POST /_sim/kustomer/api-key` rotates it).
+    api_key: Arc<Mutex<String>>,
+    /// The key it was started with (a reset restores it).
+    default_api_key: Arc<String>,
     /// The simulator's own base URL (presigned uploads point here).
     pub api_url: Arc<Mutex<String>>,
     default_per_window: u32,
@@ -370,7 +374,8 @@ impl Kustomer {
                 fault_method: None,
                 fault_path_ends_with: None,
             })),
-            api_key: Arc::new(api_key),
+            api_key: Arc::new(Mutex::new(api_key.clone())),
+            default_api_key: Arc::new(api_key),
             api_url: Arc::default(),
             default_per_window: per_minute.max(1),
         }
@@ -399,6 +404,7 @@ impl Kustomer {
 
     pub fn reset(&self) {
         *self.data() = KustomerData::default();
+        *lock(&self.api_key) = (*self.default_api_key).clone();
         let mut limits = lock(&self.limits);
         *limits = Limits {
             per_window: self.default_per_window,
@@ -413,11 +419,12 @@ impl Kustomer {
     }
 
     fn authorised(&self, headers: &HeaderMap) -> bool {
+        let accepted = lock(&self.api_key).clone();
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|key| constant_time_eq(key.trim().as_bytes(), self.api_key.as_bytes()))
+            .is_some_and(|key| constant_time_eq(key.trim().as_bytes(), accepted.as_bytes()))
     }
 }
 
@@ -614,6 +621,7 @@ pub fn routes(kustomer: Kustomer) -> Router<crate::SimState> {
         .route("/_sim/kustomer/writes", get(writes))
         .route("/_sim/kustomer/faults", post(set_faults))
         .route("/_sim/kustomer/limits", post(set_limits))
+        .route("/_sim/kustomer/api-key", post(set_api_key))
 }
 
 // ---- Bodies ----------------------------------------------------------------------------------
@@ -1658,6 +1666,27 @@ async fn set_faults(State(k): State<Kustomer>, body: Bytes) -> Response {
     limits.fault_method = input.method;
     limits.fault_path_ends_with = input.path_ends_with;
     Json(limits.clone()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyIn {
+    api_key: String,
+}
+
+/// `POST /_sim/kustomer/api-key {"api_key": "..."}`: the org now accepts only this key (an
+/// admin rotated or revoked the old one in Settings > Security > API Keys); requests with
+/// another get a 401. Posting the first key again makes it work again. A reset restores it.
+async fn set_api_key(State(k): State<Kustomer>, body: Bytes) -> Response {
+    let input: ApiKeyIn = match decode(&body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    if input.api_key.trim().is_empty() {
+        return bad_request("api_key must not be empty", "/api_key");
+    }
+    *lock(&k.api_key) = input.api_key.trim().to_owned();
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[derive(Deserialize)]

@@ -2,9 +2,13 @@
 //!
 //! - `POST /api/v1/crm/custom-fields`: provisions the account and record fields in Kustomer.
 //! - `GET|PUT /api/v1/crm/settings`: abandoned calls, the SDK custom data mapping.
-//! - `GET /api/v1/crm/outbox`: how many operations are pending, done, dead, and the session
+//! - `GET /api/v1/crm/outbox`: how many operations are pending, held, done, dead, the oldest
+//!   pending one's age, the circuit breaker (paused or not, why, since when), and the session
 //!   events waiting for their details (with the reason).
-//! - `GET /api/v1/crm/dead-letters`, `POST /api/v1/crm/dead-letters/{seq}/retry`.
+//! - `GET /api/v1/crm/dead-letters`; retries: one dead letter
+//!   (`POST /api/v1/crm/dead-letters/{seq}/retry`), one session's
+//!   (`POST /api/v1/crm/sessions/{id}/retry`), every one (`POST /api/v1/crm/dead-letters/retry`).
+//!   A retry also releases the operations held behind the dead letters it retries.
 
 use adapter_core::crm::FieldMapping;
 use axum::{
@@ -116,17 +120,7 @@ async fn put_settings(
 async fn outbox(State(state): State<AppState>, signed_in: SignedIn) -> Result<Response, ApiError> {
     admin(&state, &signed_in)?;
     let pool = state.crm.pool();
-    // One statement, one snapshot: counted apart, the planner could move an event from the
-    // inbox to the outbox between the two counts, and a drained queue be reported too early.
-    let (inbox, pending, done, dead): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM crm_inbox),
-                (SELECT COUNT(*) FROM crm_outbox WHERE state = 'pending'),
-                (SELECT COUNT(*) FROM crm_outbox WHERE state = 'done'),
-                (SELECT COUNT(*) FROM crm_outbox WHERE state = 'dead')",
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(CrmError::from)?;
+    let figures = state.crm.figures().await?;
     // Session events whose details could not be read yet, and why: kept, retried, never dropped.
     let waiting: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
         "SELECT seq, attempts, last_error FROM crm_inbox WHERE attempts > 0 ORDER BY seq LIMIT 50",
@@ -140,15 +134,28 @@ async fn outbox(State(state): State<AppState>, signed_in: SignedIn) -> Result<Re
         .collect();
     Ok(Json(json!({
         "enabled": state.crm.enabled(),
-        "inbox": inbox, "pending": pending, "done": done, "dead": dead,
+        "inbox": figures.inbox, "pending": figures.pending, "held": figures.held,
+        "done": figures.done, "dead": figures.dead,
+        "oldest_pending_age_ms": figures.oldest_pending_age_ms,
+        "kustomer": figures.breaker.health(),
+        "retry_hours": state.crm.retry_budget().as_secs() / 3600,
         "waiting": waiting,
         "kustomer_requests": state.crm.kustomer().requests_sent(),
     }))
     .into_response())
 }
 
-/// `(seq, key, session_id, rule, op, attempts, last_error)`.
-type DeadRow = (i64, String, i64, String, String, i64, Option<String>);
+/// `(seq, key, session_id, lane, rule, op, attempts, last_error)`.
+type DeadRow = (
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+);
 
 async fn dead_letters(
     State(state): State<AppState>,
@@ -156,45 +163,128 @@ async fn dead_letters(
 ) -> Result<Response, ApiError> {
     admin(&state, &signed_in)?;
     let rows: Vec<DeadRow> = sqlx::query_as(
-        "SELECT seq, key, session_id, rule, op, attempts, last_error FROM crm_outbox WHERE state = 'dead' ORDER BY seq LIMIT 500",
+        "SELECT seq, key, session_id, lane, rule, op, attempts, last_error FROM crm_outbox WHERE state = 'dead' ORDER BY seq LIMIT 500",
     )
     .fetch_all(state.crm.pool())
     .await
     .map_err(CrmError::from)?;
     let list: Vec<_> = rows
         .into_iter()
-        .map(|(seq, key, session_id, rule, op, attempts, reason)| {
+        .map(|(seq, key, session_id, lane, rule, op, attempts, reason)| {
             let op: serde_json::Value = serde_json::from_str(&op).unwrap_or_default();
-            json!({"seq": seq, "key": key, "session_id": session_id, "rule": rule,
-                "operation": op["op"], "attempts": attempts, "reason": reason})
+            let operation = if rule == super::writeback::RULE {
+                json!("status_write_back")
+            } else {
+                op["op"].clone()
+            };
+            json!({"seq": seq, "key": key, "session_id": session_id, "lane": lane, "rule": rule,
+                "operation": operation, "attempts": attempts, "reason": reason})
         })
         .collect();
     Ok(Json(json!({ "dead_letters": list })).into_response())
 }
 
+/// Puts dead letters (and the operations held behind them) back in the queue: `dead` selects
+/// the dead letters, `lanes` whose held operations go with them. Answers how many.
+async fn release(
+    state: &AppState,
+    dead: &str,
+    lanes: &str,
+    binds: &[Value],
+) -> Result<u64, ApiError> {
+    let now = state.crm.clock().now_ms();
+    // `dead` and `lanes` are ours, never input; the values are bound.
+    let sql = format!(
+        "UPDATE crm_outbox SET state = 'pending', attempts = 0, due_ms = ?, last_error = NULL, first_failed_ms = NULL, lease_until_ms = 0
+         WHERE (state = 'dead' AND {dead}) OR (state = 'held' AND {lanes})"
+    );
+    let mut query = sqlx::query(&sql).bind(now);
+    for value in binds {
+        query = match value {
+            Value::Number(n) => query.bind(n.as_i64()),
+            other => query.bind(other.as_str().unwrap_or_default().to_owned()),
+        };
+    }
+    let released = query
+        .execute(state.crm.pool())
+        .await
+        .map_err(CrmError::from)?
+        .rows_affected();
+    if released > 0 {
+        state.crm.wake_executor();
+    }
+    Ok(released)
+}
+
+/// `POST /api/v1/crm/dead-letters/{seq}/retry`: one dead letter, and what waits behind it.
 async fn retry(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(seq): Path<i64>,
 ) -> Result<Response, ApiError> {
     admin(&state, &signed_in)?;
-    let done = sqlx::query(
-        "UPDATE crm_outbox SET state = 'pending', attempts = 0, due_ms = ?, last_error = NULL WHERE seq = ? AND state = 'dead'",
+    let released = release(
+        &state,
+        "seq = ?",
+        "lane = (SELECT lane FROM crm_outbox WHERE seq = ?) AND seq > ?",
+        &[json!(seq), json!(seq), json!(seq)],
     )
-    .bind(crate::sessions::now_ms())
-    .bind(seq)
-    .execute(state.crm.pool())
-    .await
-    .map_err(CrmError::from)?;
-    if done.rows_affected() == 0 {
+    .await?;
+    if released == 0 {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_dead_letter",
             "No dead letter has this number.",
         ));
     }
-    state.crm.wake_executor();
+    tracing::info!(
+        by = signed_in.session.agent_email,
+        seq,
+        released,
+        "dead letter retried"
+    );
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/v1/crm/sessions/{id}/retry`: every dead letter of one session, and what waits
+/// behind them.
+async fn retry_session(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(session_id): Path<i64>,
+) -> Result<Response, ApiError> {
+    admin(&state, &signed_in)?;
+    let lane = super::session_lane(session_id);
+    let released = release(&state, "lane = ?", "lane = ?", &[json!(lane), json!(lane)]).await?;
+    if released == 0 {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_dead_letters",
+            "This session has no dead letters.",
+        ));
+    }
+    tracing::info!(
+        by = signed_in.session.agent_email,
+        session_id,
+        released,
+        "a session's dead letters retried"
+    );
+    Ok(Json(json!({ "released": released })).into_response())
+}
+
+/// `POST /api/v1/crm/dead-letters/retry`: every dead letter, and what waits behind them.
+async fn retry_all(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, ApiError> {
+    admin(&state, &signed_in)?;
+    let released = release(&state, "1 = 1", "1 = 1", &[]).await?;
+    tracing::info!(
+        by = signed_in.session.agent_email,
+        released,
+        "every dead letter retried"
+    );
+    Ok(Json(json!({ "released": released })).into_response())
 }
 
 pub fn routes() -> Router<AppState> {
@@ -203,5 +293,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/crm/settings", get(get_settings).put(put_settings))
         .route("/api/v1/crm/outbox", get(outbox))
         .route("/api/v1/crm/dead-letters", get(dead_letters))
+        .route("/api/v1/crm/dead-letters/retry", post(retry_all))
         .route("/api/v1/crm/dead-letters/{seq}/retry", post(retry))
+        .route("/api/v1/crm/sessions/{id}/retry", post(retry_session))
 }
