@@ -48,6 +48,8 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/ccai/extension",
             axum::routing::post(crate::webhooks::receive_extension),
         )
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .with_state(state);
     if let Some(dir) = widget_dir {
         app = app.fallback_service(ServeDir::new(dir));
@@ -143,6 +145,24 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Json(HealthBody { health, kustomer }),
     )
         .into_response()
+}
+
+/// `GET /metrics`: Prometheus text format (see [`crate::telemetry`]).
+async fn metrics(State(state): State<AppState>) -> Response {
+    match crate::telemetry::render(&state.crm).await {
+        Ok(text) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
 }
 
 /// `/healthz`'s body: [`Health`] and the gateway's own fields.

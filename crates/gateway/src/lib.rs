@@ -19,6 +19,7 @@
 //! - [`clock`]: the outbox's clock (tests move it forward).
 //! - [`store`]: SQLite with migrations.
 //! - [`http`]: the router, its middleware, and its handlers.
+//! - [`telemetry`]: Prometheus metrics (one recorder per process; `GET /metrics`).
 
 pub use adapter_server_common::{init_tracing, shutdown_signal};
 
@@ -37,6 +38,7 @@ pub mod kustomer;
 pub mod phone;
 pub mod sessions;
 pub mod store;
+pub mod telemetry;
 pub mod webhooks;
 
 use std::{future::Future, sync::Arc};
@@ -107,6 +109,8 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(config: Config) -> Result<Gateway, GatewayError> {
+        // Installed first, so every module's `metrics::counter!` is recorded from the start.
+        telemetry::recorder();
         let directory = match (&config.agents_file, config.dev_sign_in) {
             (Some(path), _) => AgentDirectory::from_file(path)?,
             (None, true) => {

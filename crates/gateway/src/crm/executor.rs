@@ -307,6 +307,10 @@ async fn run(sync: &CrmSync, job: Job) {
     sync.wake_executor();
 }
 
+fn operations(outcome: &'static str) {
+    metrics::counter!("gateway_crm_operations_total", "outcome" => outcome).increment(1);
+}
+
 async fn record(
     sync: &CrmSync,
     job: &Job,
@@ -339,6 +343,7 @@ async fn record(
     let failure = match outcome {
         Ok(()) => {
             tracing::debug!(key = job.key, "CRM operation done");
+            operations("done");
             sqlx::query("UPDATE crm_outbox SET state = 'done', done_ms = ?, lease_until_ms = 0, last_error = NULL, first_failed_ms = NULL WHERE seq = ?")
                 .bind(now)
                 .bind(job.seq)
@@ -355,6 +360,7 @@ async fn record(
             reason,
             "CRM operation moved to the dead letters"
         );
+        operations("dead");
         sqlx::query("UPDATE crm_outbox SET state = 'dead', lease_until_ms = 0, last_error = ? WHERE seq = ?")
             .bind(reason)
             .bind(job.seq)
@@ -384,6 +390,7 @@ async fn record(
                         reason,
                         "CRM operation held behind a dead letter"
                     );
+                    operations("held");
                     sqlx::query("UPDATE crm_outbox SET state = 'held', lease_until_ms = 0, last_error = ? WHERE seq = ?")
                         .bind(reason)
                         .bind(job.seq)
@@ -417,6 +424,7 @@ async fn record(
                 reason = failure.reason,
                 "CRM operation failed; retrying in {delay:?}"
             );
+            operations("retried");
             sqlx::query("UPDATE crm_outbox SET due_ms = ?, lease_until_ms = 0, last_error = ?, first_failed_ms = ? WHERE seq = ?")
                 .bind(now + ms(delay))
                 .bind(&failure.reason)
