@@ -570,3 +570,108 @@ async fn admins_retry_a_sessions_dead_letters_and_everything_dead_and_agents_can
     assert_eq!(list(&kustomer, "conversations").len(), 2);
     assert_eq!(mapped(&kustomer), 2);
 }
+
+#[tokio::test]
+async fn a_sessions_later_operations_wait_behind_its_dead_letter_and_go_with_its_retry() {
+    let stack = stack("held").await;
+    // Kustomer refuses the conversation once (400): a dead letter at once.
+    stack
+        .sim(
+            "/_sim/kustomer/faults",
+            json!({"client_errors": 1, "method": "POST", "path_ends_with": "/v1/conversations"}),
+        )
+        .await;
+    let call = stack.inbound_call("+14155554300").await;
+    let outbox = stack
+        .until(
+            "the conversation is a dead letter and the rest waits",
+            |o| {
+                o["dead"] == 1
+                    && o["pending"] == 0
+                    && o["inbox"] == 0
+                    && o["held"].as_i64() >= Some(3)
+            },
+        )
+        .await;
+    let (_, dead) = stack
+        .admin(Method::GET, "/api/v1/crm/dead-letters", None)
+        .await;
+    let dead = &dead["dead_letters"][0];
+    assert_eq!(dead["operation"], "resolve_conversation", "{dead}");
+    let kustomer = stack.kustomer().await;
+    assert_eq!(list(&kustomer, "conversations").len(), 0);
+    assert_eq!(
+        list(&kustomer, "messages").len() + list(&kustomer, "notes").len(),
+        0,
+        "held, not tried: {outbox}"
+    );
+
+    let session = dead["session_id"].as_i64().unwrap();
+    let (status, body) = stack
+        .admin(
+            Method::POST,
+            &format!("/api/v1/crm/sessions/{session}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["released"], outbox["held"].as_i64().unwrap() + 1);
+    let outbox = stack.settled().await;
+    assert_eq!(
+        (outbox["dead"].as_i64(), outbox["held"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert_written_once(&stack.kustomer().await, &[call]);
+}
+
+#[tokio::test]
+async fn a_slow_operation_does_not_hold_up_the_other_sessions() {
+    let stack = stack("slow").await;
+    // The next note Kustomer receives is answered after 8 s.
+    stack
+        .sim(
+            "/_sim/kustomer/faults",
+            json!({"slow": 1, "latency_ms": 8000, "method": "POST", "path_ends_with": "/notes"}),
+        )
+        .await;
+    let first = stack.inbound_call("+14155554400").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stack.kustomer().await["limits"]["slow_left"] != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow note never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let slow_since = std::time::Instant::now();
+    // A call that comes in meanwhile is written whole while that note still waits.
+    let second = stack.inbound_call("+14155554401").await;
+    let note = |id: &Value| format!("ccai-call-{id}-phone");
+    loop {
+        let kustomer = stack.kustomer().await;
+        let notes: Vec<&Value> = list(&kustomer, "notes");
+        if notes
+            .iter()
+            .any(|n| n["externalId"] == note(&second).as_str())
+        {
+            assert!(
+                !notes
+                    .iter()
+                    .any(|n| n["externalId"] == note(&first).as_str()),
+                "the slow note is still on its way"
+            );
+            break;
+        }
+        assert!(
+            slow_since.elapsed() < Duration::from_secs(8),
+            "the second call waited for the first one's slow note: {}",
+            stack.outbox().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let written_in = slow_since.elapsed();
+    let outbox = stack.settled().await;
+    assert_eq!(outbox["dead"], 0, "{outbox}");
+    assert_written_once(&stack.kustomer().await, &[first, second]);
+    println!("second call written {written_in:?} into the first one's 8 s note");
+}

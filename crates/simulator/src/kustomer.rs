@@ -326,6 +326,11 @@ pub struct Limits {
     pub rate_limited_left: u32,
     /// The next requests answered 500.
     pub server_errors_left: u32,
+    /// The next requests answered 400 (Kustomer refusing the request itself).
+    pub client_errors_left: u32,
+    /// The next requests answered only after `latency_ms`.
+    pub slow_left: u32,
+    pub latency_ms: u64,
     /// Faults apply only to requests with this method (any when `None`).
     pub fault_method: Option<String>,
     /// Faults apply only to requests whose path ends with this (any when `None`).
@@ -371,6 +376,9 @@ impl Kustomer {
                 used: 0,
                 rate_limited_left: 0,
                 server_errors_left: 0,
+                client_errors_left: 0,
+                slow_left: 0,
+                latency_ms: 0,
                 fault_method: None,
                 fault_path_ends_with: None,
             })),
@@ -413,6 +421,9 @@ impl Kustomer {
             used: 0,
             rate_limited_left: 0,
             server_errors_left: 0,
+            client_errors_left: 0,
+            slow_left: 0,
+            latency_ms: 0,
             fault_method: None,
             fault_path_ends_with: None,
         };
@@ -476,7 +487,7 @@ fn not_found(what: &str) -> Response {
 /// rate-limit headers, and writes logged with their bodies.
 pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Next) -> Response {
     let now = now_ms();
-    let (verdict, limit, remaining, reset_s) = {
+    let (verdict, limit, remaining, reset_s, delay) = {
         let mut limits = lock(&kustomer.limits);
         if now >= limits.window_start_ms + limits.window_ms {
             limits.window_start_ms = now - now.rem_euclid(limits.window_ms.max(1));
@@ -491,9 +502,18 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
                 .fault_path_ends_with
                 .as_deref()
                 .is_none_or(|p| request.uri().path().ends_with(p));
+        let delay = if targeted && limits.slow_left > 0 {
+            limits.slow_left -= 1;
+            limits.latency_ms
+        } else {
+            0
+        };
         let verdict = if targeted && limits.server_errors_left > 0 {
             limits.server_errors_left -= 1;
             Some(StatusCode::INTERNAL_SERVER_ERROR)
+        } else if targeted && limits.client_errors_left > 0 {
+            limits.client_errors_left -= 1;
+            Some(StatusCode::BAD_REQUEST)
         } else if targeted && limits.rate_limited_left > 0 {
             limits.rate_limited_left -= 1;
             Some(StatusCode::TOO_MANY_REQUESTS)
@@ -508,8 +528,12 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
             limits.per_window,
             limits.per_window.saturating_sub(limits.used),
             reset_s,
+            delay,
         )
     };
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let retry_after = (reset_s * 1000 - now).max(0) / 1000 + 1;
     let mut response = match verdict {
         Some(StatusCode::TOO_MANY_REQUESTS) => {
@@ -525,6 +549,12 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
             }
             response
         }
+        Some(StatusCode::BAD_REQUEST) => json_api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "Simulated refusal of this request",
+            None,
+        ),
         Some(status) => plain_error(status, "internal", "Something went wrong", json!({})),
         None if !kustomer.authorised(request.headers()) => json_api_error(
             StatusCode::UNAUTHORIZED,
@@ -1647,22 +1677,36 @@ struct FaultsIn {
     #[serde(default)]
     server_errors: u32,
     #[serde(default)]
+    client_errors: u32,
+    #[serde(default)]
+    slow: u32,
+    #[serde(default)]
+    latency_ms: u64,
+    #[serde(default)]
     method: Option<String>,
     #[serde(default)]
     path_ends_with: Option<String>,
 }
 
-/// `POST /_sim/kustomer/faults {"rate_limited": n, "server_errors": m}`: the next m requests
-/// answer 500, then the next n answer 429. With `"method"` and/or `"path_ends_with"`, only the
-/// requests that match count (e.g. `"POST"`, `"/messages"`).
+/// `POST /_sim/kustomer/faults {"rate_limited": n, "server_errors": m, "client_errors": c,
+/// "slow": s, "latency_ms": l}`: the next m requests answer 500, then the next c answer 400,
+/// then the next n answer 429; the next s requests are answered only after l ms (at most
+/// 30,000). With `"method"` and/or `"path_ends_with"`, only the requests that match count (e.g.
+/// `"POST"`, `"/messages"`).
 async fn set_faults(State(k): State<Kustomer>, body: Bytes) -> Response {
     let input: FaultsIn = match decode(&body) {
         Ok(f) => f,
         Err(r) => return r,
     };
     let mut limits = lock(&k.limits);
+    if input.latency_ms > 30_000 {
+        return bad_request("latency_ms must be at most 30000", "/latency_ms");
+    }
     limits.rate_limited_left = input.rate_limited;
     limits.server_errors_left = input.server_errors;
+    limits.client_errors_left = input.client_errors;
+    limits.slow_left = input.slow;
+    limits.latency_ms = input.latency_ms;
     limits.fault_method = input.method;
     limits.fault_path_ends_with = input.path_ends_with;
     Json(limits.clone()).into_response()
