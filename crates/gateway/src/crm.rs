@@ -253,7 +253,8 @@ impl CrmSync {
                 finished: tokio::sync::broadcast::channel(256).0,
             }),
         };
-        // The executor also carries the status write-backs, which do not depend on the sync.
+        // The executor also carries the status write-backs, which do not depend on the sync
+        // (off, it runs only those).
         let executor = sync.clone();
         tokio::spawn(async move { executor::run_forever(executor).await });
         if sync.inner.config.crm_sync {

@@ -675,3 +675,59 @@ async fn a_slow_operation_does_not_hold_up_the_other_sessions() {
     assert_written_once(&stack.kustomer().await, &[first, second]);
     println!("second call written {written_in:?} into the first one's 8 s note");
 }
+
+#[tokio::test]
+async fn a_status_change_answers_at_once_while_the_kustomer_budget_is_spent() {
+    // The org's budget is one request a minute, and sign-in spent it.
+    let clock = Clock::default();
+    let running = support::Start::new("outbox-budget-spent")
+        .run({
+            let clock = clock.clone();
+            |config| {
+                config.admin_emails = vec![ADMIN.into()];
+                config.crm.kustomer_rate_limit = 1;
+                config.crm.clock = clock;
+                config.status_refresh_seconds = 0;
+            }
+        })
+        .await;
+    let gateway = format!("http://{}", running.gateway);
+    let token = sign_in(&gateway, ADMIN).await;
+    let settings = json!({
+        "enabled": true, "rule": "latest_wins", "bidirectional": true,
+        "mapping": {"rs-available": 0, "rs-lunch": -4},
+        "kustomer_statuses": [{"id": "rs-available", "name": "Available"},
+            {"id": "rs-lunch", "name": "Lunch"}],
+    });
+    let (status, body) = support::call(
+        Client::new()
+            .put(format!("{gateway}/api/v1/status-inheritance"))
+            .bearer_auth(&token)
+            .json(&settings),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let started = std::time::Instant::now();
+    let (status, body) = support::call(
+        Client::new()
+            .put(format!("{gateway}/api/v1/status"))
+            .bearer_auth(&token)
+            .json(&json!({"status_id": -4})),
+    )
+    .await;
+    let answered_in = started.elapsed();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        answered_in < Duration::from_secs(1),
+        "answered in {answered_in:?} while the write-back waits for the next minute's budget"
+    );
+    // The write-back waits in the outbox (the CRM sync itself is off here).
+    let (_, outbox) = support::call(
+        Client::new()
+            .get(format!("{gateway}/api/v1/crm/outbox"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(outbox["pending"], 1, "{outbox}");
+    println!("PUT /status answered in {answered_in:?} with the Kustomer budget spent");
+}

@@ -173,8 +173,10 @@ pub(crate) async fn run_forever(sync: CrmSync) {
 
 const CLAIM_COLUMNS: &str =
     "o.seq, o.key, o.session_id, o.lane, o.rule, o.op, o.attempts, o.first_failed_ms";
-/// The oldest pending operation of its lane, not leased by a running worker.
+/// The oldest pending operation of its lane, not leased by a running worker; with the CRM sync
+/// off (`?4` false), only status write-backs (rule `?5`).
 const LANE_HEAD: &str = "o.state = 'pending' AND o.lease_until_ms <= ?1
+    AND (?4 OR o.rule = ?5)
     AND NOT EXISTS (SELECT 1 FROM crm_outbox p
                     WHERE p.state = 'pending' AND p.lane = o.lane AND p.seq < o.seq)";
 
@@ -196,6 +198,10 @@ async fn claim(sync: &CrmSync, free: usize) -> Result<Vec<Job>, CrmError> {
             "SELECT {CLAIM_COLUMNS} FROM crm_outbox o WHERE {LANE_HEAD} ORDER BY o.due_ms, o.seq LIMIT 1"
         ))
         .bind(real_now)
+        .bind(now)
+        .bind(1)
+        .bind(sync.enabled())
+        .bind(writeback::RULE)
         .fetch_all(pool)
         .await?;
         if let Some(row) = probe.first() {
@@ -212,6 +218,8 @@ async fn claim(sync: &CrmSync, free: usize) -> Result<Vec<Job>, CrmError> {
         .bind(real_now)
         .bind(now)
         .bind(free as i64)
+        .bind(sync.enabled())
+        .bind(writeback::RULE)
         .fetch_all(pool)
         .await?
     };
