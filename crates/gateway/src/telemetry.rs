@@ -4,7 +4,7 @@
 //! renders them in the text format ([`render`]). The outbox figures are read from the store at
 //! each scrape, so every replica reports the shared outbox as it is.
 //!
-//! What is measured (see `docs/operations.md`):
+//! What is measured (the table is in the README, "Metrics"):
 //! - `gateway_http_request_duration_seconds{method, route, status}` (histogram), by
 //!   [`track_http`];
 //! - `gateway_upstream_requests_total{upstream, outcome}` and
