@@ -157,7 +157,8 @@ async fn reconcile(state: &AppState, agents: &HashSet<i64>) -> Result<(), crate:
                     "agent status read from the directory"
                 );
                 if changed && !system {
-                    state
+                    // Stored in the outbox; it runs there.
+                    let _ = state
                         .inheritance
                         .write_back(state, agent_id, &view, &statuses)
                         .await;

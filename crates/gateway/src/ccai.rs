@@ -353,9 +353,22 @@ impl HttpCcai {
                 request = request.json(body);
             }
             let outcome = match request.send().await {
-                Ok(response) => Self::classify(response).await,
-                Err(error) if error.is_timeout() => Err(CcaiError::Timeout),
-                Err(error) => Err(CcaiError::Network(error.to_string())),
+                Ok(response) => {
+                    crate::telemetry::upstream_request(
+                        "ccai",
+                        Some(response.status().as_u16()),
+                        false,
+                    );
+                    Self::classify(response).await
+                }
+                Err(error) => {
+                    crate::telemetry::upstream_request("ccai", None, error.is_timeout());
+                    if error.is_timeout() {
+                        Err(CcaiError::Timeout)
+                    } else {
+                        Err(CcaiError::Network(error.to_string()))
+                    }
+                }
             };
             match outcome {
                 Err(error) if attempt < self.settings.attempts && error.retryable(idempotent) => {

@@ -177,6 +177,21 @@ pub struct CrmConfig {
     /// Operations run at once (across sessions).
     #[arg(long, env = "GATEWAY_CRM_WORKERS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub crm_workers: u32,
+
+    /// How long an operation that keeps failing (Kustomer errors, timeouts) is retried before
+    /// it becomes a dead letter, in hours. Time while the circuit breaker is open does not
+    /// count.
+    #[arg(long, env = "GATEWAY_CRM_RETRY_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub crm_retry_hours: u32,
+
+    /// While the circuit breaker is open (Kustomer refuses the API key, or keeps failing), how
+    /// often one operation is let through to see whether Kustomer answers again, in seconds.
+    #[arg(long, env = "GATEWAY_CRM_BREAKER_PROBE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub crm_breaker_probe_seconds: u32,
+
+    /// The outbox's clock (tests move it forward).
+    #[arg(skip)]
+    pub clock: crate::clock::Clock,
 }
 
 impl CrmConfig {
@@ -189,6 +204,9 @@ impl CrmConfig {
             crm_sync: false,
             crm_default_country: "US".into(),
             crm_workers: 8,
+            crm_retry_hours: 24,
+            crm_breaker_probe_seconds: 30,
+            clock: crate::clock::Clock::default(),
         }
     }
 }

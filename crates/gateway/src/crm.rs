@@ -12,10 +12,15 @@
 //!    events ([`adapter_core::manager::internal_events`]); the rules run on them and, in one
 //!    transaction, every planned operation is stored in `crm_outbox` (`INSERT OR IGNORE` on its
 //!    key: one row per session and rule, whatever is replayed) and the inbox row dropped.
-//! 3. Executor ([`executor`]): runs pending operations, in order within a session and
-//!    concurrently across sessions, each claimed with a lease (replicas share the table). A
-//!    failure is retried with backoff; one that cannot succeed, or still fails after
-//!    [`MAX_ATTEMPTS`], becomes a dead letter with its reason, listed for admins.
+//! 3. Executor ([`executor`]): runs pending operations, in order within a lane (a session's
+//!    operations, or an agent's status write-backs) and concurrently across lanes, each claimed
+//!    with a lease (replicas share the table); a worker takes the next operation as soon as it
+//!    is free. A failure is retried with backoff and jitter for as long as the retry budget
+//!    (`--crm-retry-hours`) allows; one that cannot succeed becomes a dead letter with its
+//!    reason, listed for admins, and the operations of its lane that need it wait behind it
+//!    (`held`) until an admin retries it. A refused API key or a storm of Kustomer failures
+//!    opens the circuit breaker ([`breaker`]): all Kustomer work pauses, nothing dead-letters,
+//!    and one operation is let through now and then as a probe; the first answer resumes it.
 //!
 //! Exactly once: every operation is persisted before it is tried, and one whose earlier attempt
 //! may have gone through (a crash, a timeout) first looks for what that attempt wrote (customers
@@ -23,7 +28,10 @@
 //! its external id) before writing.
 
 pub mod admin;
+pub mod breaker;
 pub mod executor;
+pub mod failure;
+pub mod writeback;
 
 use std::{sync::Arc, time::Duration};
 
@@ -44,8 +52,6 @@ use crate::{
     kustomer::{HttpKustomer, KustomerError, KustomerSettings},
 };
 
-/// Attempts before an operation becomes a dead letter.
-pub const MAX_ATTEMPTS: i64 = 10;
 /// How long a claimed operation is someone's before another worker may take it.
 pub const LEASE: Duration = Duration::from_secs(10);
 
@@ -57,6 +63,39 @@ const DETAILS_BACKOFF: Backoff = Backoff {
     factor: 2,
     jitter: 0.2,
 };
+
+/// The outbox in figures (one snapshot), for the admin view, `/healthz` and `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxFigures {
+    /// Session events not planned yet.
+    pub inbox: i64,
+    pub pending: i64,
+    /// Waiting behind a dead letter of their session.
+    pub held: i64,
+    pub done: i64,
+    pub dead: i64,
+    /// Age of the oldest pending operation (the outbox's clock), when there is one.
+    pub oldest_pending_age_ms: Option<i64>,
+    pub breaker: breaker::Breaker,
+}
+
+impl OutboxFigures {
+    /// Sets the outbox gauges of `/metrics` from these figures.
+    pub fn record(&self) {
+        let figures = self;
+        metrics::gauge!("gateway_crm_outbox_pending").set(figures.pending as f64);
+        metrics::gauge!("gateway_crm_outbox_held").set(figures.held as f64);
+        metrics::gauge!("gateway_crm_outbox_dead").set(figures.dead as f64);
+        metrics::gauge!("gateway_crm_outbox_inbox").set(figures.inbox as f64);
+        metrics::gauge!("gateway_crm_outbox_oldest_pending_age_seconds")
+            .set(figures.oldest_pending_age_ms.unwrap_or(0) as f64 / 1000.0);
+        metrics::gauge!("gateway_kustomer_breaker_open").set(if figures.breaker.open {
+            1.0
+        } else {
+            0.0
+        });
+    }
+}
 
 /// The admin's settings, as stored.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -102,6 +141,8 @@ struct Inner {
     executor: Notify,
     /// Each session's Kustomer conversation once it is known, for the screen pop.
     resolved: tokio::sync::broadcast::Sender<Resolved>,
+    /// The outbox operations whose attempt has just been recorded (done, retried, dead).
+    finished: tokio::sync::broadcast::Sender<i64>,
 }
 
 /// A session's Kustomer conversation (and its customer) became known.
@@ -155,14 +196,17 @@ impl CrmSync {
                 planner: Notify::new(),
                 executor: Notify::new(),
                 resolved: tokio::sync::broadcast::channel(256).0,
+                finished: tokio::sync::broadcast::channel(256).0,
             }),
         };
+        // The executor also carries the status write-backs, which do not depend on the sync
+        // (off, it runs only those).
+        let executor = sync.clone();
+        tokio::spawn(async move { executor::run_forever(executor).await });
         if sync.inner.config.crm_sync {
             tracing::info!(kustomer = %sync.inner.config.kustomer_url, "CRM sync is on");
             let planner = sync.clone();
             tokio::spawn(async move { planner.plan_forever().await });
-            let executor = sync.clone();
-            tokio::spawn(async move { executor::run_forever(executor).await });
         } else {
             let dropped = sqlx::query("DELETE FROM crm_inbox")
                 .execute(&sync.inner.pool)
@@ -200,6 +244,15 @@ impl CrmSync {
         })
     }
 
+    /// Outbox operations as their attempts are recorded (a lagging receiver misses some).
+    pub fn finished(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.inner.finished.subscribe()
+    }
+
+    pub(crate) fn announce_finished(&self, seq: i64) {
+        let _ = self.inner.finished.send(seq);
+    }
+
     pub(crate) fn announce(&self, resolved: Resolved) {
         // Nobody listening (no adapter) is fine.
         let _ = self.inner.resolved.send(resolved);
@@ -230,8 +283,55 @@ impl CrmSync {
         self.inner.config.crm_workers as usize
     }
 
+    /// The outbox's clock.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.inner.config.clock
+    }
+
+    /// How long a failing operation is retried.
+    pub fn retry_budget(&self) -> Duration {
+        Duration::from_secs(u64::from(self.inner.config.crm_retry_hours) * 3600)
+    }
+
+    /// How often the open breaker lets a probe through.
+    pub fn probe_every(&self) -> Duration {
+        Duration::from_secs(u64::from(self.inner.config.crm_breaker_probe_seconds))
+    }
+
     pub(crate) async fn executor_wait(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.inner.executor.notified()).await;
+    }
+
+    /// The outbox in figures, read in one statement (one snapshot): counted apart, the planner
+    /// could move an event from the inbox to the outbox between two counts, and a drained queue
+    /// be reported too early.
+    pub async fn figures(&self) -> Result<OutboxFigures, CrmError> {
+        let (inbox, pending, held, done, dead, oldest): (i64, i64, i64, i64, i64, Option<i64>) =
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM crm_inbox),
+                        (SELECT COUNT(*) FROM crm_outbox WHERE state = 'pending'),
+                        (SELECT COUNT(*) FROM crm_outbox WHERE state = 'held'),
+                        (SELECT COUNT(*) FROM crm_outbox WHERE state = 'done'),
+                        (SELECT COUNT(*) FROM crm_outbox WHERE state = 'dead'),
+                        (SELECT MIN(created_ms) FROM crm_outbox WHERE state = 'pending')",
+            )
+            .fetch_one(&self.inner.pool)
+            .await?;
+        let now = self.clock().now_ms();
+        Ok(OutboxFigures {
+            inbox,
+            pending,
+            held,
+            done,
+            dead,
+            oldest_pending_age_ms: oldest.map(|created| (now - created).max(0)),
+            breaker: breaker::read(&self.inner.pool).await?,
+        })
+    }
+
+    /// Whether Kustomer work is paused (the breaker alone: cheap enough for `/healthz`).
+    pub async fn kustomer_health(&self) -> Result<Value, CrmError> {
+        Ok(breaker::read(&self.inner.pool).await?.health())
     }
 
     /// The admin's settings.
@@ -559,15 +659,16 @@ impl CrmSync {
                 mapping: org.mapping.clone(),
                 default_country: self.inner.config.crm_default_country.clone(),
             };
-            let now = crate::clock::now_ms();
+            let now = self.clock().now_ms();
             for planned in plan(webhook, &settings) {
                 let op = serde_json::to_string(&planned.op)
                     .map_err(|e| CrmError::Invalid(e.to_string()))?;
                 sqlx::query(
-                    "INSERT OR IGNORE INTO crm_outbox (key, session_id, rule, op, due_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO crm_outbox (key, session_id, lane, rule, op, due_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&planned.key)
                 .bind(planned.session_id)
+                .bind(session_lane(planned.session_id))
                 .bind(planned.rule.as_str())
                 .bind(op)
                 .bind(now)
@@ -583,6 +684,40 @@ impl CrmSync {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Longest a status change's answer waits for its write-back to Kustomer to run (it is stored
+/// first, and lands later if it takes longer).
+pub const WRITE_BACK_WAIT: Duration = Duration::from_millis(500);
+
+/// Waits until outbox operation `seq` has been tried (announced on `finished`), at most `wait`;
+/// answers whether it was.
+pub async fn wait_finished(
+    seq: i64,
+    mut finished: tokio::sync::broadcast::Receiver<i64>,
+    wait: Duration,
+) -> bool {
+    tokio::time::timeout(wait, async {
+        loop {
+            match finished.recv().await {
+                Ok(done) if done == seq => return true,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// The lane of a session's CRM operations: they run in order.
+pub fn session_lane(session_id: i64) -> String {
+    format!("session-{session_id}")
+}
+
+/// The lane of an agent's status write-backs: they run in order.
+pub fn agent_lane(agent_id: i64) -> String {
+    format!("agent-{agent_id}")
 }
 
 /// An event waiting in the CRM inbox (one at a time, short-lived: the variants' sizes do not

@@ -71,6 +71,7 @@ codes! {
     AgentNotAvailable = "agent_not_available", 409;
     // The CRM sync.
     UnknownDeadLetter = "unknown_dead_letter", 404;
+    NoDeadLetters = "no_dead_letters", 404;
     // Webhooks.
     InvalidWebhook = "invalid_webhook", 400;
     WebhooksDisabled = "webhooks_disabled", 503;

@@ -1,6 +1,9 @@
 //! Agent status inheritance in the gateway: the admin's settings (stored per organisation,
 //! audited) and the policy of [`adapter_core::status_policy`] applied to the Kustomer status
-//! changes an agent's leader tab reports, and to the agent's own changes.
+//! changes an agent's leader tab reports, and to the agent's own changes. The policy's memory
+//! of each agent (who made the latest change and chose the next status, when) is kept in the
+//! store (`status_policy_memory`), so a restart keeps it. Write-backs to Kustomer
+//! (bidirectional mode) go through the durable outbox ([`crate::crm::writeback`]).
 
 use std::{
     collections::HashMap,
@@ -62,6 +65,8 @@ pub struct Settings {
 pub struct Inheritance {
     settings: Arc<RwLock<Settings>>,
     memory: Arc<Mutex<HashMap<i64, SyncMemory>>>,
+    /// Where the memory is kept (`None`: in memory only).
+    pool: Option<SqlitePool>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -75,6 +80,20 @@ impl Inheritance {
             .bind(SETTINGS_KEY)
             .fetch_optional(pool)
             .await?;
+        let memory: Vec<(i64, String)> =
+            sqlx::query_as("SELECT agent_id, memory FROM status_policy_memory")
+                .fetch_all(pool)
+                .await?;
+        let memory: HashMap<i64, SyncMemory> = memory
+            .into_iter()
+            .filter_map(|(agent, text)| match serde_json::from_str(&text) {
+                Ok(memory) => Some((agent, memory)),
+                Err(error) => {
+                    tracing::warn!(agent_id = agent, %error, "stored status policy memory unreadable; starting afresh for this agent");
+                    None
+                }
+            })
+            .collect();
         let settings = match row {
             Some((value,)) => serde_json::from_str(&value).unwrap_or_else(|error| {
                 tracing::error!(%error, "stored status inheritance settings unreadable: inheritance is off until an admin saves them again");
@@ -84,7 +103,8 @@ impl Inheritance {
         };
         Ok(Inheritance {
             settings: Arc::new(RwLock::new(settings)),
-            memory: Arc::default(),
+            memory: Arc::new(Mutex::new(memory)),
+            pool: Some(pool.clone()),
         })
     }
 
@@ -105,13 +125,45 @@ impl Inheritance {
             .unwrap_or_default()
     }
 
-    /// Records a change applied for `agent_id`.
-    pub fn remember(&self, agent_id: i64, source: Source, at: i64, as_next: bool) {
-        let mut memory = self
-            .memory
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        status_policy::remember(memory.entry(agent_id).or_default(), source, at, as_next);
+    /// Records a change applied for `agent_id`, in memory and in the store. A store that
+    /// cannot be written is logged: the change itself is made, and this process remembers it.
+    pub async fn remember(&self, agent_id: i64, source: Source, at: i64, as_next: bool) {
+        let memory = {
+            let mut memory = self
+                .memory
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let entry = memory.entry(agent_id).or_default();
+            status_policy::remember(entry, source, at, as_next);
+            entry.clone()
+        };
+        let Some(pool) = &self.pool else {
+            return;
+        };
+        let text = match serde_json::to_string(&memory) {
+            Ok(text) => text,
+            Err(error) => {
+                tracing::error!(agent_id, %error, "status policy memory not encodable");
+                return;
+            }
+        };
+        if let Err(error) = sqlx::query(
+            "INSERT INTO status_policy_memory (agent_id, memory, updated_at_ms) VALUES (?, ?, ?)
+             ON CONFLICT (agent_id) DO UPDATE SET memory = excluded.memory, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(agent_id)
+        .bind(text)
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        {
+            tracing::warn!(agent_id, %error, "status policy memory not stored; kept in this process only");
+        }
+    }
+
+    /// The policy's memory of `agent_id` (as stored; for tests and diagnostics).
+    pub fn memory(&self, agent_id: i64) -> SyncMemory {
+        self.memory_of(agent_id)
     }
 
     /// Where the agent is, from the gateway's view of its CCAI status.
@@ -190,70 +242,43 @@ impl Inheritance {
 
 impl Inheritance {
     /// Bidirectional mode: after the agent's CCAI status became `status` (from the adapter, or
-    /// from the platform after wrap-up), writes the mapped Kustomer status to the agent's work
-    /// session, unless Kustomer already says a status mapped to it (no echo) or it is a system
-    /// status. Awaited in order with the change that caused it; a failure is logged, and the
-    /// next change writes again.
+    /// from the platform after wrap-up), stores a write-back of the mapped Kustomer status in
+    /// the durable outbox ([`crate::crm::writeback`]), which decides when it runs, with the
+    /// agent's work session read then, whether anything must be written (no echo, no system
+    /// status) and retries it until it lands. Answers the outbox operation and a receiver on
+    /// which it is announced when it has run; `None` when nothing is to be written.
     pub async fn write_back(
         &self,
         state: &AppState,
         agent_id: i64,
         status: &adapter_core::agent_events::StatusView,
         statuses: &[UserStatus],
-    ) {
+    ) -> Option<(i64, tokio::sync::broadcast::Receiver<i64>)> {
         let config = self.config();
-        if !(config.enabled && config.bidirectional) {
-            return;
-        }
+        let is_system = statuses.iter().any(|s| s.id == status.id && s.is_system());
+        status_policy::write_back(&config, status.id, is_system, None)?;
         // Only for a signed-in agent, and to the Kustomer user Kustomer says has the agent's
         // email: never an id the browser sent.
-        let Some(email) = (match state.sessions.agent_email_of(agent_id).await {
-            Ok(email) => email,
+        let email = match state.sessions.agent_email_of(agent_id).await {
+            Ok(Some(email)) => email,
+            Ok(None) => return None,
             Err(error) => {
                 tracing::warn!(agent_id, %error, "write-back to Kustomer skipped: no session to read the agent's email from");
-                return;
+                return None;
             }
-        }) else {
-            return;
         };
-        let is_system = statuses.iter().any(|s| s.id == status.id && s.is_system());
-        let kustomer = state.crm.kustomer();
-        let user = match kustomer.user_id(&email).await {
-            Ok(Some(user)) => user,
-            Ok(None) => {
-                tracing::warn!(agent_id, agent = %email, "write-back to Kustomer skipped: no Kustomer user has the agent's email");
-                return;
-            }
+        let write_back = crate::crm::writeback::StatusWriteBack {
+            agent_id,
+            email,
+            ccai_status: status.id,
+            is_system,
+            config,
+        };
+        match state.crm.enqueue_write_back(&write_back).await {
+            Ok(queued) => Some(queued),
             Err(error) => {
-                tracing::warn!(agent_id, %error, "write-back to Kustomer failed: the agent's Kustomer user could not be read");
-                return;
-            }
-        };
-        let session = match kustomer.work_session(&user).await {
-            Ok(Some(session)) => session,
-            Ok(None) => {
-                tracing::warn!(agent_id, kustomer_user = %user, "write-back to Kustomer skipped: the user has no active work session");
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(agent_id, %error, "write-back to Kustomer failed: the work session could not be read");
-                return;
-            }
-        };
-        let Some(target) =
-            status_policy::write_back(&config, status.id, is_system, Some(&session.status))
-        else {
-            return;
-        };
-        match kustomer.set_work_session_status(&session.id, target).await {
-            Ok(_) => tracing::info!(
-                agent_id,
-                kustomer_status = target,
-                ccai_status = status.id,
-                "CCAI status written back to Kustomer"
-            ),
-            Err(error) => {
-                tracing::warn!(agent_id, %error, kustomer_status = target, "write-back to Kustomer failed")
+                tracing::error!(agent_id, %error, "write-back to Kustomer not stored; the next change writes again");
+                None
             }
         }
     }

@@ -512,10 +512,17 @@ impl HttpKustomer {
             self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let response = match request.send().await {
                 Ok(r) => r,
-                Err(e) if e.is_timeout() => return Err(KustomerError::Timeout),
-                Err(e) => return Err(KustomerError::Network(e.without_url().to_string())),
+                Err(e) => {
+                    crate::telemetry::upstream_request("kustomer", None, e.is_timeout());
+                    return Err(if e.is_timeout() {
+                        KustomerError::Timeout
+                    } else {
+                        KustomerError::Network(e.without_url().to_string())
+                    });
+                }
             };
             let status = response.status();
+            crate::telemetry::upstream_request("kustomer", Some(status.as_u16()), false);
             let headers = rate_headers(response.headers(), now_ms());
             let limited = status == StatusCode::TOO_MANY_REQUESTS;
             self.budget.observe(headers, limited).await;

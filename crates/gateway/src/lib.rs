@@ -10,13 +10,15 @@
 //!   offers), [`inheritance`] (Kustomer → CCAI status inheritance: settings, memory, write-back),
 //!   [`agent_status`] (statuses from the lifecycle and the agent directory), [`screen_pop`] (a
 //!   call's Kustomer conversation, for the adapter to open), [`webhooks`] (what
-//!   the platform's session events do), [`crm`] (the CRM sync: rules, durable outbox, executor),
+//!   the platform's session events do), [`crm`] (the CRM sync: rules, durable outbox also
+//!   carrying the status write-backs, executor, circuit breaker),
 //!   [`events`] (the per-agent event log, durable before it is seen).
 //! - Upstreams and the store: [`ccai`] (the CCAI Platform client), [`kustomer`] (the Kustomer
 //!   REST client), [`store`] (SQLite with migrations), [`sessions`] and [`agents`] (tokens, and
 //!   who may sign in).
 //! - Leaves that depend on nothing of the gateway: [`error`] (every error code), [`secret`],
-//!   [`clock`], [`config`] (flags and environment), [`phone`].
+//!   [`clock`] (the wall clock, and the outbox's, which tests move forward), [`config`] (flags
+//!   and environment), [`telemetry`] (the Prometheus recorder), [`phone`].
 //!
 //! This file is the entry point: it builds the parts, hands them to the HTTP layer as
 //! [`AppState`], and serves.
@@ -43,6 +45,7 @@ pub mod sessions;
 pub mod signin;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod webhooks;
 
 use std::{future::Future, sync::Arc};
@@ -113,6 +116,8 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(config: Config) -> Result<Gateway, GatewayError> {
+        // Installed first, so every module's `metrics::counter!` is recorded from the start.
+        telemetry::recorder();
         let directory = match (&config.agents_file, config.dev_sign_in) {
             (Some(path), _) => AgentDirectory::from_file(path)?,
             (None, true) => {

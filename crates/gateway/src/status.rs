@@ -126,17 +126,25 @@ pub async fn set_status(
         ));
     }
     let change = change_status(state, agent_id, &statuses, target).await?;
-    state.inheritance.remember(
-        agent_id,
-        adapter_core::status_policy::Source::Adapter,
-        at,
-        change.next.is_some(),
-    );
+    state
+        .inheritance
+        .remember(
+            agent_id,
+            adapter_core::status_policy::Source::Adapter,
+            at,
+            change.next.is_some(),
+        )
+        .await;
     if let Some(current) = change.current.as_ref().filter(|_| change.next.is_none()) {
-        state
+        if let Some((seq, finished)) = state
             .inheritance
             .write_back(state, agent_id, current, &statuses)
-            .await;
+            .await
+        {
+            // Stored, so it lands whatever happens; the answer waits only briefly for it, so
+            // that the agent's Kustomer status has usually followed by then.
+            crate::crm::wait_finished(seq, finished, crate::crm::WRITE_BACK_WAIT).await;
+        }
     }
     let waits = change
         .busy
@@ -314,9 +322,12 @@ pub async fn kustomer_status(
             state
                 .inheritance
                 .remember(
-                agent_id,
-                adapter_core::status_policy::Source::Kustomer,
-                at, change.next.is_some());
+                    agent_id,
+                    adapter_core::status_policy::Source::Kustomer,
+                    at,
+                    change.next.is_some(),
+                )
+                .await;
             Some(change)
         }
     };

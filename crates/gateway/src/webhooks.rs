@@ -306,6 +306,14 @@ pub async fn receive_batch(
         refused = refused.len(),
         "session events received"
     );
+    for (outcome, count) in [
+        ("accepted", accepted),
+        ("duplicate", duplicates),
+        ("refused", refused.len()),
+    ] {
+        metrics::counter!("gateway_webhooks_received_total", "channel" => channel_name, "outcome" => outcome)
+            .increment(count as u64);
+    }
     if accepted + duplicates == 0 && !refused.is_empty() {
         // Nothing in the POST could be taken: say so as an error, with every reason.
         let reasons: Vec<String> = refused
@@ -407,6 +415,13 @@ pub async fn receive_extension(state: &AppState, body: &[u8]) -> Result<bool, Er
             now: crate::clock::now_ms(),
         })
         .await?;
+    let outcome = if extension.is_some() {
+        "accepted"
+    } else {
+        "duplicate"
+    };
+    metrics::counter!("gateway_webhooks_received_total", "channel" => "extension", "outcome" => outcome)
+        .increment(1);
     let Some(id) = extension else {
         return Ok(false);
     };

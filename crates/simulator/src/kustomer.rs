@@ -25,7 +25,8 @@
 //!
 //! Tests read everything back: `GET /_sim/kustomer/writes` (every write, in order, with its
 //! body) and `GET /_sim/state` (`kustomer` key). `POST /_sim/kustomer/faults` answers the next
-//! requests with 429 or 500, and `POST /_sim/kustomer/limits` changes the budget.
+//! requests with 429 or 500, `POST /_sim/kustomer/limits` changes the budget, and
+//! `POST /_sim/kustomer/api-key` rotates the key the org accepts (the old one then gets 401).
 
 // Checks return the finished error response, which the handler answers as it is.
 #![allow(clippy::result_large_err)]
@@ -325,6 +326,11 @@ pub struct Limits {
     pub rate_limited_left: u32,
     /// The next requests answered 500.
     pub server_errors_left: u32,
+    /// The next requests answered 400 (Kustomer refusing the request itself).
+    pub client_errors_left: u32,
+    /// The next requests answered only after `latency_ms`.
+    pub slow_left: u32,
+    pub latency_ms: u64,
     /// Faults apply only to requests with this method (any when `None`).
     pub fault_method: Option<String>,
     /// Faults apply only to requests whose path ends with this (any when `None`).
@@ -336,7 +342,10 @@ pub struct Limits {
 pub struct Kustomer {
     data: Arc<Mutex<KustomerData>>,
     limits: Arc<Mutex<Limits>>,
-    api_key: Arc<String>,
+    /// The API key the org accepts now (`POST /_sim/kustomer/api-key` rotates it).
+    api_key: Arc<Mutex<String>>,
+    /// The key it was started with (a reset restores it).
+    default_api_key: Arc<String>,
     /// The simulator's own base URL (presigned uploads point here).
     pub api_url: Arc<Mutex<String>>,
     default_per_window: u32,
@@ -367,10 +376,14 @@ impl Kustomer {
                 used: 0,
                 rate_limited_left: 0,
                 server_errors_left: 0,
+                client_errors_left: 0,
+                slow_left: 0,
+                latency_ms: 0,
                 fault_method: None,
                 fault_path_ends_with: None,
             })),
-            api_key: Arc::new(api_key),
+            api_key: Arc::new(Mutex::new(api_key.clone())),
+            default_api_key: Arc::new(api_key),
             api_url: Arc::default(),
             default_per_window: per_minute.max(1),
         }
@@ -399,6 +412,7 @@ impl Kustomer {
 
     pub fn reset(&self) {
         *self.data() = KustomerData::default();
+        *lock(&self.api_key) = (*self.default_api_key).clone();
         let mut limits = lock(&self.limits);
         *limits = Limits {
             per_window: self.default_per_window,
@@ -407,17 +421,21 @@ impl Kustomer {
             used: 0,
             rate_limited_left: 0,
             server_errors_left: 0,
+            client_errors_left: 0,
+            slow_left: 0,
+            latency_ms: 0,
             fault_method: None,
             fault_path_ends_with: None,
         };
     }
 
     fn authorised(&self, headers: &HeaderMap) -> bool {
+        let accepted = lock(&self.api_key).clone();
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|key| constant_time_eq(key.trim().as_bytes(), self.api_key.as_bytes()))
+            .is_some_and(|key| constant_time_eq(key.trim().as_bytes(), accepted.as_bytes()))
     }
 }
 
@@ -469,7 +487,7 @@ fn not_found(what: &str) -> Response {
 /// rate-limit headers, and writes logged with their bodies.
 pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Next) -> Response {
     let now = now_ms();
-    let (verdict, limit, remaining, reset_s) = {
+    let (verdict, limit, remaining, reset_s, delay) = {
         let mut limits = lock(&kustomer.limits);
         if now >= limits.window_start_ms + limits.window_ms {
             limits.window_start_ms = now - now.rem_euclid(limits.window_ms.max(1));
@@ -484,9 +502,18 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
                 .fault_path_ends_with
                 .as_deref()
                 .is_none_or(|p| request.uri().path().ends_with(p));
+        let delay = if targeted && limits.slow_left > 0 {
+            limits.slow_left -= 1;
+            limits.latency_ms
+        } else {
+            0
+        };
         let verdict = if targeted && limits.server_errors_left > 0 {
             limits.server_errors_left -= 1;
             Some(StatusCode::INTERNAL_SERVER_ERROR)
+        } else if targeted && limits.client_errors_left > 0 {
+            limits.client_errors_left -= 1;
+            Some(StatusCode::BAD_REQUEST)
         } else if targeted && limits.rate_limited_left > 0 {
             limits.rate_limited_left -= 1;
             Some(StatusCode::TOO_MANY_REQUESTS)
@@ -501,8 +528,12 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
             limits.per_window,
             limits.per_window.saturating_sub(limits.used),
             reset_s,
+            delay,
         )
     };
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let retry_after = (reset_s * 1000 - now).max(0) / 1000 + 1;
     let mut response = match verdict {
         Some(StatusCode::TOO_MANY_REQUESTS) => {
@@ -518,6 +549,12 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
             }
             response
         }
+        Some(StatusCode::BAD_REQUEST) => json_api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "Simulated refusal of this request",
+            None,
+        ),
         Some(status) => plain_error(status, "internal", "Something went wrong", json!({})),
         None if !kustomer.authorised(request.headers()) => json_api_error(
             StatusCode::UNAUTHORIZED,
@@ -614,6 +651,7 @@ pub fn routes(kustomer: Kustomer) -> Router<crate::SimState> {
         .route("/_sim/kustomer/writes", get(writes))
         .route("/_sim/kustomer/faults", post(set_faults))
         .route("/_sim/kustomer/limits", post(set_limits))
+        .route("/_sim/kustomer/api-key", post(set_api_key))
 }
 
 // ---- Bodies ----------------------------------------------------------------------------------
@@ -1639,25 +1677,60 @@ struct FaultsIn {
     #[serde(default)]
     server_errors: u32,
     #[serde(default)]
+    client_errors: u32,
+    #[serde(default)]
+    slow: u32,
+    #[serde(default)]
+    latency_ms: u64,
+    #[serde(default)]
     method: Option<String>,
     #[serde(default)]
     path_ends_with: Option<String>,
 }
 
-/// `POST /_sim/kustomer/faults {"rate_limited": n, "server_errors": m}`: the next m requests
-/// answer 500, then the next n answer 429. With `"method"` and/or `"path_ends_with"`, only the
-/// requests that match count (e.g. `"POST"`, `"/messages"`).
+/// `POST /_sim/kustomer/faults {"rate_limited": n, "server_errors": m, "client_errors": c,
+/// "slow": s, "latency_ms": l}`: the next m requests answer 500, then the next c answer 400,
+/// then the next n answer 429; the next s requests are answered only after l ms (at most
+/// 30,000). With `"method"` and/or `"path_ends_with"`, only the requests that match count (e.g.
+/// `"POST"`, `"/messages"`).
 async fn set_faults(State(k): State<Kustomer>, body: Bytes) -> Response {
     let input: FaultsIn = match decode(&body) {
         Ok(f) => f,
         Err(r) => return r,
     };
     let mut limits = lock(&k.limits);
+    if input.latency_ms > 30_000 {
+        return bad_request("latency_ms must be at most 30000", "/latency_ms");
+    }
     limits.rate_limited_left = input.rate_limited;
     limits.server_errors_left = input.server_errors;
+    limits.client_errors_left = input.client_errors;
+    limits.slow_left = input.slow;
+    limits.latency_ms = input.latency_ms;
     limits.fault_method = input.method;
     limits.fault_path_ends_with = input.path_ends_with;
     Json(limits.clone()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyIn {
+    api_key: String,
+}
+
+/// `POST /_sim/kustomer/api-key {"api_key": "..."}`: the org now accepts only this key (an
+/// admin rotated or revoked the old one in Settings > Security > API Keys); requests with
+/// another get a 401. Posting the first key again makes it work again. A reset restores it.
+async fn set_api_key(State(k): State<Kustomer>, body: Bytes) -> Response {
+    let input: ApiKeyIn = match decode(&body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    if input.api_key.trim().is_empty() {
+        return bad_request("api_key must not be empty", "/api_key");
+    }
+    *lock(&k.api_key) = input.api_key.trim().to_owned();
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[derive(Deserialize)]

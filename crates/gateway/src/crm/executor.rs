@@ -1,6 +1,10 @@
-//! Runs the outbox: claims due operations (the oldest pending one of each session, so a
-//! session's operations keep their order), carries them out against Kustomer, and records the
-//! outcome: done, retry later with backoff, or a dead letter with its reason.
+//! Runs the outbox: claims due operations (the oldest pending one of each lane, so a session's
+//! operations keep their order), carries them out against Kustomer, and records the outcome:
+//! done; retried with backoff and jitter while the retry budget lasts; held behind a dead
+//! letter of its lane that it needs; or a dead letter with its reason. Each worker takes the
+//! next operation as soon as its own is finished, and renews its lease while it runs (an
+//! operation may wait a minute for the org's budget). What an attempt says about Kustomer feeds
+//! the circuit breaker ([`super::breaker`]); while it is open nothing is claimed but a probe.
 
 use std::time::Duration;
 
@@ -12,47 +16,13 @@ use adapter_core::{
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
-use super::{CrmError, CrmSync, LEASE, MAX_ATTEMPTS};
+use super::{
+    breaker::{self, Signal},
+    failure::{needs_earlier, permanent, random_bits, waiting, FailureKind, OpFailure},
+    writeback::{self, StatusWriteBack},
+    CrmError, CrmSync, LEASE,
+};
 use crate::kustomer::{AttachmentRef, KustomerError, PendingUpload};
-
-/// Why an operation did not succeed, and whether trying again may help.
-#[derive(Debug)]
-pub struct OpFailure {
-    pub retryable: bool,
-    pub reason: String,
-}
-
-impl From<KustomerError> for OpFailure {
-    fn from(error: KustomerError) -> Self {
-        OpFailure {
-            retryable: error.retryable(),
-            reason: error.to_string(),
-        }
-    }
-}
-
-impl From<sqlx::Error> for OpFailure {
-    fn from(error: sqlx::Error) -> Self {
-        OpFailure {
-            retryable: true,
-            reason: format!("database: {error}"),
-        }
-    }
-}
-
-fn waiting(reason: impl Into<String>) -> OpFailure {
-    OpFailure {
-        retryable: true,
-        reason: reason.into(),
-    }
-}
-
-fn permanent(reason: impl Into<String>) -> OpFailure {
-    OpFailure {
-        retryable: false,
-        reason: reason.into(),
-    }
-}
 
 /// One claimed row.
 #[derive(Debug)]
@@ -60,9 +30,13 @@ struct Job {
     seq: i64,
     key: String,
     session_id: i64,
+    lane: String,
+    rule: String,
     op: String,
     /// Attempts before this one: more than 0, an earlier attempt may have gone through.
     earlier_attempts: i64,
+    /// When it began failing (the outbox's clock), for the retry budget.
+    first_failed_ms: Option<i64>,
 }
 
 /// What the session's operations found or created so far.
@@ -75,133 +49,327 @@ struct SessionRow {
     message_id: Option<String>,
 }
 
+/// From a second to five minutes; the delay is drawn from its upper half, so that operations
+/// that failed together do not all come back together.
 const BACKOFF: Backoff = Backoff {
-    initial: Duration::from_millis(500),
-    max: Duration::from_secs(60),
+    initial: Duration::from_secs(1),
+    max: Duration::from_secs(300),
     factor: 2,
-    jitter: 0.2,
+    jitter: 0.5,
 };
 
+/// How long an idle worker pool waits for a wake-up before it looks at the outbox again.
+const POLL: Duration = Duration::from_millis(250);
+
 fn random_unit() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let bits = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    (bits >> 11) as f64 / (1u64 << 53) as f64
+    (random_bits() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// Keeps `--crm-workers` operations running: a worker that finishes takes the next due one at
+/// once, whatever the others are waiting for.
 pub(crate) async fn run_forever(sync: CrmSync) {
+    let mut running: JoinSet<()> = JoinSet::new();
     loop {
-        match claim(&sync).await {
-            Ok(jobs) if jobs.is_empty() => sync.executor_wait(Duration::from_millis(250)).await,
-            Ok(jobs) => {
-                let mut set = JoinSet::new();
-                for job in jobs {
-                    let sync = sync.clone();
-                    set.spawn(async move { run(&sync, job).await });
+        while running.try_join_next().is_some() {}
+        let free = sync.workers().saturating_sub(running.len());
+        if free > 0 {
+            match claim(&sync, free).await {
+                Ok(jobs) => {
+                    for job in jobs {
+                        let sync = sync.clone();
+                        running.spawn(async move { run(&sync, job).await });
+                    }
                 }
-                while set.join_next().await.is_some() {}
+                Err(error) => {
+                    tracing::warn!(%error, "CRM executor: cannot read the outbox; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
             }
-            Err(error) => {
-                tracing::warn!(%error, "CRM executor: cannot read the outbox; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+        }
+        tokio::select! {
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = sync.executor_wait(POLL) => {}
         }
     }
 }
 
-/// Claims up to `workers` due operations, the oldest pending one of each session.
-async fn claim(sync: &CrmSync) -> Result<Vec<Job>, CrmError> {
-    let now = crate::clock::now_ms();
-    let candidates: Vec<(i64, String, i64, String, i64)> = sqlx::query_as(
-        "SELECT o.seq, o.key, o.session_id, o.op, o.attempts FROM crm_outbox o
-         WHERE o.state = 'pending' AND o.due_ms <= ?1 AND o.lease_until_ms <= ?1
-           AND NOT EXISTS (SELECT 1 FROM crm_outbox p
-                           WHERE p.state = 'pending' AND p.session_id = o.session_id AND p.seq < o.seq)
-         ORDER BY o.seq LIMIT ?2",
-    )
-    .bind(now)
-    .bind(sync.workers() as i64)
-    .fetch_all(sync.pool())
-    .await?;
+const CLAIM_COLUMNS: &str =
+    "o.seq, o.key, o.session_id, o.lane, o.rule, o.op, o.attempts, o.first_failed_ms";
+/// The oldest pending operation of its lane, not leased by a running worker; with the CRM sync
+/// off (`?4` false), only status write-backs (rule `?5`).
+const LANE_HEAD: &str = "o.state = 'pending' AND o.lease_until_ms <= ?1
+    AND (?4 OR o.rule = ?5)
+    AND NOT EXISTS (SELECT 1 FROM crm_outbox p
+                    WHERE p.state = 'pending' AND p.lane = o.lane AND p.seq < o.seq)";
+
+type ClaimRow = (i64, String, i64, String, String, String, i64, Option<i64>);
+
+/// Claims up to `free` due operations, the oldest pending one of each lane; while the breaker
+/// is open, only a probe's one when its turn has come (the one due soonest, so that an
+/// operation that fails on its own cannot keep the breaker open).
+async fn claim(sync: &CrmSync, free: usize) -> Result<Vec<Job>, CrmError> {
+    let pool = sync.pool();
+    let now = sync.clock().now_ms();
+    let real_now = crate::clock::now_ms();
+    let probe_every = ms(sync.probe_every());
+    let candidates: Vec<ClaimRow> = if breaker::read(pool).await?.open {
+        if !breaker::take_probe(pool, now, probe_every).await? {
+            return Ok(Vec::new());
+        }
+        let probe: Vec<ClaimRow> = sqlx::query_as(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM crm_outbox o WHERE {LANE_HEAD} ORDER BY o.due_ms, o.seq LIMIT 1"
+        ))
+        .bind(real_now)
+        .bind(now)
+        .bind(1)
+        .bind(sync.enabled())
+        .bind(writeback::RULE)
+        .fetch_all(pool)
+        .await?;
+        if let Some(row) = probe.first() {
+            tracing::info!(
+                key = row.1,
+                "Kustomer paused (circuit breaker open): one operation goes through as a probe"
+            );
+        }
+        probe
+    } else {
+        sqlx::query_as(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM crm_outbox o WHERE {LANE_HEAD} AND o.due_ms <= ?2 ORDER BY o.seq LIMIT ?3"
+        ))
+        .bind(real_now)
+        .bind(now)
+        .bind(free as i64)
+        .bind(sync.enabled())
+        .bind(writeback::RULE)
+        .fetch_all(pool)
+        .await?
+    };
     let mut jobs = Vec::with_capacity(candidates.len());
-    for (seq, key, session_id, op, attempts) in candidates {
+    for (seq, key, session_id, lane, rule, op, attempts, first_failed_ms) in candidates {
         // The lease and the attempt are written before the operation is tried.
         let claimed = sqlx::query(
             "UPDATE crm_outbox SET lease_until_ms = ?, attempts = attempts + 1
              WHERE seq = ? AND state = 'pending' AND lease_until_ms <= ? AND attempts = ?",
         )
-        .bind(now + LEASE.as_millis() as i64)
+        .bind(real_now + ms(LEASE))
         .bind(seq)
-        .bind(now)
+        .bind(real_now)
         .bind(attempts)
-        .execute(sync.pool())
+        .execute(pool)
         .await?;
         if claimed.rows_affected() == 1 {
             jobs.push(Job {
                 seq,
                 key,
                 session_id,
+                lane,
+                rule,
                 op,
                 earlier_attempts: attempts,
+                first_failed_ms,
             });
         }
     }
     Ok(jobs)
 }
 
-async fn run(sync: &CrmSync, job: Job) {
-    let outcome = match serde_json::from_str::<Operation>(&job.op) {
-        Ok(op) => execute(sync, &job, &op).await,
-        Err(e) => Err(permanent(format!(
-            "the stored operation does not decode: {e}"
-        ))),
+/// Runs the job, renewing its lease while it runs.
+async fn attempt(sync: &CrmSync, job: &Job) -> Result<(), OpFailure> {
+    let work = async {
+        if job.rule == writeback::RULE {
+            match serde_json::from_str::<StatusWriteBack>(&job.op) {
+                Ok(write_back) => writeback::execute(sync, &write_back).await,
+                Err(e) => Err(permanent(format!(
+                    "the stored write-back does not decode: {e}"
+                ))),
+            }
+        } else {
+            match serde_json::from_str::<Operation>(&job.op) {
+                Ok(op) => execute(sync, job, &op).await,
+                Err(e) => Err(permanent(format!(
+                    "the stored operation does not decode: {e}"
+                ))),
+            }
+        }
     };
-    let now = crate::clock::now_ms();
+    tokio::pin!(work);
+    let mut renew = tokio::time::interval(LEASE / 3);
+    renew.tick().await;
+    loop {
+        tokio::select! {
+            outcome = &mut work => return outcome,
+            _ = renew.tick() => {
+                let until = crate::clock::now_ms() + ms(LEASE);
+                if let Err(error) = sqlx::query("UPDATE crm_outbox SET lease_until_ms = ? WHERE seq = ? AND state = 'pending'")
+                    .bind(until)
+                    .bind(job.seq)
+                    .execute(sync.pool())
+                    .await
+                {
+                    tracing::warn!(key = job.key, %error, "cannot renew a CRM operation's lease");
+                }
+            }
+        }
+    }
+}
+
+/// What the attempt's outcome says about Kustomer.
+fn signal(outcome: &Result<(), OpFailure>) -> Option<Signal> {
+    match outcome {
+        Ok(()) => Some(Signal::Answered),
+        Err(f) => match f.kind {
+            FailureKind::Outage => Some(Signal::Outage),
+            FailureKind::KeyRefused => Some(Signal::KeyRefused),
+            FailureKind::Permanent => Some(Signal::Answered),
+            FailureKind::Retry | FailureKind::NeedsEarlier => None,
+        },
+    }
+}
+
+async fn run(sync: &CrmSync, job: Job) {
+    let outcome = attempt(sync, &job).await;
+    if let Err(error) = record(sync, &job, outcome).await {
+        // The lease runs out and the operation is tried again, looking first for what it wrote.
+        tracing::warn!(key = job.key, %error, "cannot record a CRM operation's outcome");
+    }
+    sync.announce_finished(job.seq);
+    sync.wake_executor();
+}
+
+fn operations(outcome: &'static str) {
+    metrics::counter!("gateway_crm_operations_total", "outcome" => outcome).increment(1);
+}
+
+async fn record(
+    sync: &CrmSync,
+    job: &Job,
+    outcome: Result<(), OpFailure>,
+) -> Result<(), sqlx::Error> {
+    let pool = sync.pool();
+    let now = sync.clock().now_ms();
     let attempts = job.earlier_attempts + 1;
-    let saved = match outcome {
+    let reason = outcome
+        .as_ref()
+        .err()
+        .map(|f| f.reason.clone())
+        .unwrap_or_default();
+    let breaker_open = match signal(&outcome) {
+        Some(signal) => {
+            let (changed, open) =
+                breaker::record(pool, signal, &reason, now, ms(sync.probe_every())).await?;
+            match changed {
+                Some(true) => tracing::warn!(
+                    reason,
+                    "Kustomer work paused (circuit breaker open): nothing is tried or dead-lettered until Kustomer answers again"
+                ),
+                Some(false) => tracing::info!("Kustomer answers again: the CRM outbox resumes"),
+                None => {}
+            }
+            open
+        }
+        None => breaker::read(pool).await?.open,
+    };
+    let failure = match outcome {
         Ok(()) => {
             tracing::debug!(key = job.key, "CRM operation done");
-            sqlx::query("UPDATE crm_outbox SET state = 'done', done_ms = ?, lease_until_ms = 0, last_error = NULL WHERE seq = ?")
+            operations("done");
+            sqlx::query("UPDATE crm_outbox SET state = 'done', done_ms = ?, lease_until_ms = 0, last_error = NULL, first_failed_ms = NULL WHERE seq = ?")
                 .bind(now)
                 .bind(job.seq)
-                .execute(sync.pool())
-                .await
+                .execute(pool)
+                .await?;
+            return Ok(());
         }
-        Err(failure) if failure.retryable && attempts < MAX_ATTEMPTS => {
-            let delay = BACKOFF.delay(attempts as u32, random_unit());
+        Err(failure) => failure,
+    };
+    let dead = |reason: String| async move {
+        tracing::warn!(
+            key = job.key,
+            attempts,
+            reason,
+            "CRM operation moved to the dead letters"
+        );
+        operations("dead");
+        sqlx::query("UPDATE crm_outbox SET state = 'dead', lease_until_ms = 0, last_error = ? WHERE seq = ?")
+            .bind(reason)
+            .bind(job.seq)
+            .execute(pool)
+            .await
+            .map(drop)
+    };
+    match failure.kind {
+        FailureKind::Permanent => dead(failure.reason).await,
+        FailureKind::NeedsEarlier => {
+            let blocker: Option<(i64, Option<String>)> = sqlx::query_as(
+                "SELECT seq, last_error FROM crm_outbox WHERE lane = ? AND state = 'dead' AND seq < ? ORDER BY seq LIMIT 1",
+            )
+            .bind(&job.lane)
+            .bind(job.seq)
+            .fetch_optional(pool)
+            .await?;
+            match blocker {
+                Some((seq, why)) => {
+                    let reason = format!(
+                        "waits for dead letter {seq} of its session ({}): {}",
+                        why.unwrap_or_default(),
+                        failure.reason
+                    );
+                    tracing::info!(
+                        key = job.key,
+                        reason,
+                        "CRM operation held behind a dead letter"
+                    );
+                    operations("held");
+                    sqlx::query("UPDATE crm_outbox SET state = 'held', lease_until_ms = 0, last_error = ? WHERE seq = ?")
+                        .bind(reason)
+                        .bind(job.seq)
+                        .execute(pool)
+                        .await
+                        .map(drop)
+                }
+                None => dead(failure.reason).await,
+            }
+        }
+        FailureKind::Retry | FailureKind::Outage | FailureKind::KeyRefused => {
+            let first = job.first_failed_ms.unwrap_or(now);
+            let budget = ms(sync.retry_budget());
+            if !breaker_open && now - first >= budget && failure.kind != FailureKind::KeyRefused {
+                let hours = sync.retry_budget().as_secs() / 3600;
+                return dead(format!(
+                    "still failing after {hours} h of retries: {}",
+                    failure.reason
+                ))
+                .await;
+            }
+            // A refused key is retried as soon as the breaker lets it; the rest back off.
+            let delay = if failure.kind == FailureKind::KeyRefused {
+                Duration::ZERO
+            } else {
+                BACKOFF.delay(attempts.clamp(1, 64) as u32, random_unit())
+            };
             tracing::info!(
                 key = job.key,
                 attempts,
                 reason = failure.reason,
                 "CRM operation failed; retrying in {delay:?}"
             );
-            sqlx::query("UPDATE crm_outbox SET due_ms = ?, lease_until_ms = 0, last_error = ? WHERE seq = ?")
-                .bind(now + delay.as_millis() as i64)
+            operations("retried");
+            sqlx::query("UPDATE crm_outbox SET due_ms = ?, lease_until_ms = 0, last_error = ?, first_failed_ms = ? WHERE seq = ?")
+                .bind(now + ms(delay))
                 .bind(&failure.reason)
+                .bind(first)
                 .bind(job.seq)
-                .execute(sync.pool())
+                .execute(pool)
                 .await
+                .map(drop)
         }
-        Err(failure) => {
-            tracing::warn!(
-                key = job.key,
-                attempts,
-                reason = failure.reason,
-                "CRM operation moved to the dead letters"
-            );
-            sqlx::query("UPDATE crm_outbox SET state = 'dead', lease_until_ms = 0, last_error = ? WHERE seq = ?")
-                .bind(&failure.reason)
-                .bind(job.seq)
-                .execute(sync.pool())
-                .await
-        }
-    };
-    if let Err(error) = saved {
-        // The lease runs out and the operation is tried again, looking first for what it wrote.
-        tracing::warn!(key = job.key, %error, "cannot record a CRM operation's outcome");
     }
-    sync.wake_executor();
 }
 
 async fn session(sync: &CrmSync, id: i64) -> Result<SessionRow, OpFailure> {
@@ -258,7 +426,7 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
     let verify = job.earlier_attempts > 0;
     let conversation = || {
         row.conversation_id.clone().ok_or_else(|| {
-            permanent("the session has no Kustomer conversation (its creation failed)")
+            needs_earlier("the session has no Kustomer conversation (its creation failed)")
         })
     };
     match op {
@@ -306,7 +474,7 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
                 return Ok(());
             }
             let customer = row.customer_id.clone().ok_or_else(|| {
-                permanent(
+                needs_earlier(
                     "the session has no customer to write to (no phone, email or app user id)",
                 )
             })?;
@@ -387,7 +555,7 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
         }
         Operation::UpdateMessage { custom } => {
             let message = row.message_id.clone().ok_or_else(|| {
-                permanent("the session has no Kustomer message (its creation failed)")
+                needs_earlier("the session has no Kustomer message (its creation failed)")
             })?;
             k.update_message(&message, &json!({ "custom": custom }))
                 .await?;

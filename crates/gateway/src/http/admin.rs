@@ -4,9 +4,13 @@
 //! - `PUT /status-inheritance`, `GET /status-inheritance/audit`: the inheritance settings.
 //! - `POST /crm/custom-fields`: provisions the account and record fields in Kustomer.
 //! - `GET|PUT /crm/settings`: abandoned calls, the SDK custom data mapping.
-//! - `GET /crm/outbox`: how many operations are pending, done, dead, and the session events
+//! - `GET /crm/outbox`: how many operations are pending, held, done, dead, the oldest pending
+//!   one's age, the circuit breaker (paused or not, why, since when), and the session events
 //!   waiting for their details (with the reason).
-//! - `GET /crm/dead-letters`, `POST /crm/dead-letters/{seq}/retry`.
+//! - `GET /crm/dead-letters`; retries: one dead letter (`POST /crm/dead-letters/{seq}/retry`),
+//!   one session's (`POST /crm/sessions/{id}/retry`), every one (`POST
+//!   /crm/dead-letters/retry`). A retry also releases the operations held behind the dead
+//!   letters it retries.
 
 use adapter_core::crm::FieldMapping;
 use axum::{
@@ -34,7 +38,9 @@ pub fn routes() -> Router<AppState> {
         .route("/crm/settings", get(get_crm_settings).put(put_crm_settings))
         .route("/crm/outbox", get(outbox))
         .route("/crm/dead-letters", get(dead_letters))
+        .route("/crm/dead-letters/retry", post(retry_all))
         .route("/crm/dead-letters/{seq}/retry", post(retry))
+        .route("/crm/sessions/{id}/retry", post(retry_session))
 }
 
 /// `PUT /api/v1/status-inheritance`: every problem is listed, nothing is saved unless there is
@@ -113,16 +119,58 @@ async fn dead_letters(State(state): State<AppState>, _admin: Admin) -> Result<Re
     Ok(Json(json!({ "dead_letters": list })).into_response())
 }
 
+/// `POST /api/v1/crm/dead-letters/{seq}/retry`: one dead letter, and what waits behind it.
 async fn retry(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(admin): Admin,
     Path(seq): Path<i64>,
 ) -> Result<Response, Error> {
-    if !crm::admin::retry(&state.crm, seq).await? {
+    let released = crm::admin::retry(&state.crm, crm::admin::Retry::One(seq)).await?;
+    if released == 0 {
         return Err(Error::new(
             Code::UnknownDeadLetter,
             "No dead letter has this number.",
         ));
     }
+    tracing::info!(
+        by = admin.session.agent_email,
+        seq,
+        released,
+        "dead letter retried"
+    );
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/v1/crm/sessions/{id}/retry`: every dead letter of one session, and what waits
+/// behind them.
+async fn retry_session(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(session_id): Path<i64>,
+) -> Result<Response, Error> {
+    let released = crm::admin::retry(&state.crm, crm::admin::Retry::Session(session_id)).await?;
+    if released == 0 {
+        return Err(Error::new(
+            Code::NoDeadLetters,
+            "This session has no dead letters.",
+        ));
+    }
+    tracing::info!(
+        by = admin.session.agent_email,
+        session_id,
+        released,
+        "a session's dead letters retried"
+    );
+    Ok(Json(json!({ "released": released })).into_response())
+}
+
+/// `POST /api/v1/crm/dead-letters/retry`: every dead letter, and what waits behind them.
+async fn retry_all(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, Error> {
+    let released = crm::admin::retry(&state.crm, crm::admin::Retry::All).await?;
+    tracing::info!(
+        by = admin.session.agent_email,
+        released,
+        "every dead letter retried"
+    );
+    Ok(Json(json!({ "released": released })).into_response())
 }

@@ -55,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
         .merge(webhooks::routes())
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn(track_http))
         .with_state(state);
     if let Some(dir) = widget_dir {
         app = app.fallback_service(ServeDir::new(dir));
@@ -113,7 +115,11 @@ impl MakeRequestId for RequestCounter {
     }
 }
 
-/// `GET /healthz`: 200 when the gateway and its database answer, 503 when the database does not.
+/// `GET /healthz`: 200 when the gateway and its database answer, 503 when the database does
+/// not. `kustomer` says whether Kustomer work is paused (the outbox's circuit breaker is open:
+/// `"status": "paused"` with why and since when). That leaves `status` "ok" and the answer 200:
+/// agents' calls and statuses do not depend on it, and the widget reads anything but "ok" as
+/// the gateway being unreachable.
 async fn healthz(State(state): State<AppState>) -> Response {
     let (code, health) = match state.store.ping().await {
         Ok(()) => (
@@ -136,10 +142,69 @@ async fn healthz(State(state): State<AppState>) -> Response {
             )
         }
     };
+    let kustomer = match state.crm.kustomer_health().await {
+        Ok(kustomer) => kustomer,
+        Err(error) => serde_json::json!({"status": "unknown", "message": error.to_string()}),
+    };
     (
         code,
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(health),
+        Json(HealthBody { health, kustomer }),
     )
         .into_response()
+}
+
+/// `GET /metrics`: Prometheus text format (see [`crate::telemetry`]), the outbox figures read
+/// now.
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.crm.figures().await {
+        Ok(figures) => figures.record(),
+        // The other metrics are still worth having; the gauges keep their last values.
+        Err(error) => tracing::warn!(%error, "outbox figures not read for /metrics"),
+    }
+    match crate::telemetry::render() {
+        Ok(text) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
+}
+
+/// `/healthz`'s body: [`Health`] and the gateway's own fields.
+#[derive(serde::Serialize)]
+struct HealthBody {
+    #[serde(flatten)]
+    health: Health,
+    kustomer: serde_json::Value,
+}
+
+/// Middleware: records each request's latency under its route's pattern (never the raw path,
+/// whose ids would make a series per call).
+async fn track_http(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics::histogram!(
+        "gateway_http_request_duration_seconds",
+        "method" => method,
+        "route" => route,
+        "status" => response.status().as_u16().to_string(),
+    )
+    .record(started.elapsed().as_secs_f64());
+    response
 }

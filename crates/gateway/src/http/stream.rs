@@ -73,9 +73,26 @@ async fn stream(
         let agent_id = session.ccai_agent_id;
         let presence = state.events.join(agent_id, &browser);
         let hub = state.events.clone();
+        let _open = OpenSocket::count();
         serve(socket, state, agent_id, query.token, resume, presence).await;
         hub.leave(agent_id, &browser);
     }))
+}
+
+/// Counts an open socket in `gateway_stream_sockets` while it lives, however it ends.
+struct OpenSocket;
+
+impl OpenSocket {
+    fn count() -> Self {
+        metrics::gauge!("gateway_stream_sockets").increment(1.0);
+        OpenSocket
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        metrics::gauge!("gateway_stream_sockets").decrement(1.0);
+    }
 }
 
 async fn send(socket: &mut WebSocket, message: &StreamMessage) -> bool {
