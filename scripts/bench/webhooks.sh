@@ -5,7 +5,7 @@
 # for comparison. A benchmark: it reports, it never fails on a figure.
 #
 #   scripts/bench/webhooks.sh                 # 8 connections, 20 s
-#   CONNECTIONS=32 DURATION=30s CRM_SYNC=false scripts/bench/webhooks.sh
+#   CONNECTIONS=32 DURATION=30s CRM_SYNC=false STORE_SYNC=normal scripts/bench/webhooks.sh
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$ROOT"
@@ -13,6 +13,7 @@ cd "$ROOT"
 CONNECTIONS=${CONNECTIONS:-8}
 DURATION=${DURATION:-20s}
 CRM_SYNC=${CRM_SYNC:-true}
+STORE_SYNC=${STORE_SYNC:-full}
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v wrk >/dev/null; then
@@ -37,7 +38,7 @@ pids+=($!)
 GATEWAY_CALL_WEBHOOK_USER=bench GATEWAY_CALL_WEBHOOK_PASSWORD=bench-secret RUST_LOG=warn \
   target/release/adapter-gateway --listen "127.0.0.1:$gw_port" --data-dir "$work/data" \
   --ccai-url "http://127.0.0.1:$sim_port" --kustomer-url "http://127.0.0.1:$sim_port" \
-  --dev-sign-in --crm-sync "$CRM_SYNC" >"$work/gateway.log" 2>&1 &
+  --dev-sign-in --crm-sync "$CRM_SYNC" --store-sync "$STORE_SYNC" >"$work/gateway.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do
   curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null && break
@@ -45,7 +46,7 @@ for _ in $(seq 200); do
 done
 curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null || { cat "$work/gateway.log"; exit 1; }
 
-echo "== webhooks: POST /webhooks/ccai/calls, $CONNECTIONS connections, $DURATION, CRM sync $CRM_SYNC"
+echo "== webhooks: POST /webhooks/ccai/calls, $CONNECTIONS connections, $DURATION, CRM sync $CRM_SYNC, store sync $STORE_SYNC"
 WEBHOOK_AUTH=$(printf 'bench:bench-secret' | base64) \
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s scripts/bench/webhook.lua "http://127.0.0.1:$gw_port"
 recorded=$(python3 - "$work/data/gateway.sqlite3" <<'PY'

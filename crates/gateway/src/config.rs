@@ -22,6 +22,12 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_DATA_DIR", default_value = "data/gateway")]
     pub data_dir: PathBuf,
 
+    /// When a commit of the store counts as done: `full`, on the disk (survives a power loss);
+    /// `normal`, handed to the operating system (survives a crash of the gateway, not of the
+    /// machine; faster on a slow disk).
+    #[arg(long, env = "GATEWAY_STORE_SYNC", value_enum, default_value_t = StoreSync::Full)]
+    pub store_sync: StoreSync,
+
     /// Serve the built widget (Trunk's `dist/`) from this folder at `/`, so that one process
     /// serves both. Leave unset when the widget is on its own static host.
     #[arg(long, env = "GATEWAY_WIDGET_DIR")]
@@ -119,6 +125,7 @@ impl Config {
         Config {
             listen,
             data_dir,
+            store_sync: StoreSync::Full,
             widget_dir: None,
             allowed_origins: Vec::new(),
             ccai_url: "http://127.0.0.1:8710".into(),
@@ -137,6 +144,19 @@ impl Config {
             status_refresh_seconds: 30,
         }
     }
+}
+
+/// How far a commit goes before it counts as done (SQLite's `synchronous`, in WAL mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreSync {
+    /// On the disk (an fsync per commit, shared by a group commit): nothing acknowledged is
+    /// lost even when the machine loses power.
+    #[default]
+    Full,
+    /// In the operating system (the write-ahead log is synced at checkpoints): nothing
+    /// acknowledged is lost when the gateway crashes or is killed, but a power loss or an
+    /// operating-system crash can lose the last commits.
+    Normal,
 }
 
 /// Configuration of the CRM sync (flags and environment).

@@ -132,7 +132,7 @@ impl Gateway {
             config.ccai_token.clone(),
         ))?;
         let ccai = Arc::new(ccai);
-        let store = Store::open(&config.data_dir).await?;
+        let store = Store::open_with(&config.data_dir, config.store_sync).await?;
         let horizon = clock::now_ms() - webhooks::KEEP_DAYS * 86_400_000;
         match store.prune_webhooks(horizon).await? {
             0 => {}

@@ -2,7 +2,9 @@
 
 use std::{path::Path, str::FromStr, time::Duration};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -32,6 +34,8 @@ impl From<StoreError> for crate::error::Error {
         )
     }
 }
+
+pub use crate::config::StoreSync;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -67,8 +71,13 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating when missing) `gateway.sqlite3` in `data_dir` and brings its schema up
-    /// to date.
+    /// to date; every commit reaches the disk ([`StoreSync::Full`]).
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(data_dir, StoreSync::Full).await
+    }
+
+    /// [`Store::open`], with how far a commit goes before it counts as done.
+    pub async fn open_with(data_dir: &Path, sync: StoreSync) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.display().to_string(),
             source,
@@ -77,6 +86,10 @@ impl Store {
             .filename(data_dir.join("gateway.sqlite3"))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match sync {
+                StoreSync::Full => SqliteSynchronous::Full,
+                StoreSync::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
