@@ -26,6 +26,10 @@ use crate::store::StoreError;
 
 /// Events kept per agent for resuming.
 pub const BUFFER: usize = 256;
+/// Events past the buffer are deleted from the store once every this many events of an agent
+/// (the store keeps at most `BUFFER + PRUNE_EVERY` per agent; a restart loads the newest
+/// `BUFFER`).
+pub const PRUNE_EVERY: u64 = 32;
 /// Most pieces of work committed in one transaction: enough to share a disk sync among many
 /// writers, few enough that the write lock is soon free for the CRM sync's own writes.
 pub const MAX_BATCH: usize = 64;
@@ -130,13 +134,16 @@ impl Batch {
     }
 
     /// Writes each touched agent's folded state (once per batch) and forgets events past the
-    /// buffer.
+    /// buffer (every [`PRUNE_EVERY`] events of the agent).
     async fn finish(&mut self) -> Result<(), sqlx::Error> {
-        let mut last: HashMap<i64, usize> = HashMap::new();
+        // Per agent: the batch's first and last events.
+        let mut span: HashMap<i64, (u64, usize)> = HashMap::new();
         for (i, p) in self.pending.iter().enumerate() {
-            last.insert(p.agent_id, i);
+            span.entry(p.agent_id)
+                .and_modify(|(_, last)| *last = i)
+                .or_insert((p.seq, i));
         }
-        for i in last.into_values() {
+        for (first, i) in span.into_values() {
             let p = &self.pending[i];
             let state = serde_json::to_string(&p.state)
                 .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
@@ -149,11 +156,13 @@ impl Batch {
             .bind(state)
             .execute(&mut *self.tx)
             .await?;
-            sqlx::query("DELETE FROM agent_events WHERE agent_id = ? AND seq <= ?")
-                .bind(p.agent_id)
-                .bind(p.seq as i64 - BUFFER as i64)
-                .execute(&mut *self.tx)
-                .await?;
+            if (first - 1) / PRUNE_EVERY != p.seq / PRUNE_EVERY && p.seq > BUFFER as u64 {
+                sqlx::query("DELETE FROM agent_events WHERE agent_id = ? AND seq <= ?")
+                    .bind(p.agent_id)
+                    .bind(p.seq as i64 - BUFFER as i64)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -569,16 +578,23 @@ async fn commit(
         shared: Arc::clone(shared),
     };
     let mut outcomes = Vec::with_capacity(jobs.len());
+    // Alone in its batch, work needs no savepoint: its failure rolls the transaction back.
+    let alone = jobs.len() == 1;
     for job in jobs.iter_mut() {
         let mark = batch.pending.len();
-        sqlx::query("SAVEPOINT work")
-            .execute(&mut *batch.tx)
-            .await?;
+        if !alone {
+            sqlx::query("SAVEPOINT work")
+                .execute(&mut *batch.tx)
+                .await?;
+        }
         match job.run(&mut batch).await {
             Ok(()) => {
-                sqlx::query("RELEASE work").execute(&mut *batch.tx).await?;
+                if !alone {
+                    sqlx::query("RELEASE work").execute(&mut *batch.tx).await?;
+                }
                 outcomes.push(Ok(()));
             }
+            Err(error) if alone => return Err(error),
             Err(error) => {
                 tracing::warn!(%error, "a write failed and was rolled back alone");
                 sqlx::query("ROLLBACK TO work")
@@ -638,7 +654,9 @@ mod tests {
         for name in ["a", "b", "c"] {
             hub.publish(1, status(name)).await.unwrap();
         }
-        for i in 0..(BUFFER + 5) {
+        // Enough for the store to forget the oldest (it prunes every PRUNE_EVERY events).
+        let total = BUFFER as u64 + 40;
+        for i in 0..total {
             hub.publish(2, status(&format!("s{i}"))).await.unwrap();
         }
         let (epoch, state) = (hub.epoch(), hub.state(1));
@@ -658,16 +676,21 @@ mod tests {
             "numbering carries on"
         );
         // Past the buffer, only the newest events were kept.
-        let (first, _) = hub.subscribe(2, Some((epoch, 4)));
-        assert_eq!(seqs(&first), [('S', BUFFER as u64 + 5)]);
-        let (first, _) = hub.subscribe(2, Some((epoch, 5)));
+        let oldest = total - BUFFER as u64 + 1;
+        let (first, _) = hub.subscribe(2, Some((epoch, oldest - 2)));
+        assert_eq!(seqs(&first), [('S', total)]);
+        let (first, _) = hub.subscribe(2, Some((epoch, oldest - 1)));
         assert_eq!(first.len(), BUFFER);
         let (rows,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM agent_events WHERE agent_id = 2")
                 .fetch_one(&store.pool())
                 .await
                 .unwrap();
-        assert_eq!(rows, BUFFER as i64, "the store keeps the buffer only");
+        assert!(
+            (BUFFER as i64..=(BUFFER as u64 + PRUNE_EVERY) as i64).contains(&rows)
+                && (rows as u64) < total,
+            "the store keeps about the buffer only: {rows} of {total}"
+        );
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -39,6 +39,36 @@ pub use crate::config::StoreSync;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// What the gateway knows of a platform session: its id, the latest lifecycle stage seen, its
+/// agent, and whether the gateway placed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub stage: i64,
+    pub agent_id: Option<i64>,
+    pub outbound: bool,
+}
+
+/// The platform's session `platform_id` on `channel`, made on first sight (one statement);
+/// `outbound` marks a call the gateway placed.
+pub async fn session_row(
+    conn: &mut sqlx::SqliteConnection,
+    channel: &str,
+    platform_id: &str,
+    outbound: bool,
+) -> Result<SessionRow, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO platform_sessions (channel, platform_id, outbound) VALUES (?, ?, ?)
+         ON CONFLICT (channel, platform_id) DO UPDATE SET outbound = MAX(outbound, excluded.outbound)
+         RETURNING id, stage, agent_id, outbound",
+    )
+    .bind(channel)
+    .bind(platform_id)
+    .bind(outbound)
+    .fetch_one(&mut *conn)
+    .await
+}
+
 /// [`Store::session_id`] inside a transaction or on a connection.
 pub async fn session_id(
     conn: &mut sqlx::SqliteConnection,
@@ -46,22 +76,7 @@ pub async fn session_id(
     platform_id: &str,
     outbound: bool,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO platform_sessions (channel, platform_id, outbound) VALUES (?, ?, ?)
-         ON CONFLICT (channel, platform_id) DO UPDATE SET outbound = MAX(outbound, excluded.outbound)",
-    )
-    .bind(channel)
-    .bind(platform_id)
-    .bind(outbound)
-    .execute(&mut *conn)
-    .await?;
-    let (id,): (i64,) =
-        sqlx::query_as("SELECT id FROM platform_sessions WHERE channel = ? AND platform_id = ?")
-            .bind(channel)
-            .bind(platform_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok(id)
+    Ok(session_row(conn, channel, platform_id, outbound).await?.id)
 }
 
 #[derive(Clone, Debug)]

@@ -103,15 +103,13 @@ impl crate::events::Work for Ingest {
                         "session event in a state this gateway does not know: recorded, not acted on"
                     );
                 }
-                let id =
-                    crate::store::session_id(batch.conn(), channel_name, &event.session_id, false)
-                        .await?;
-                let (before, agent_before, outbound): (i64, Option<i64>, bool) = sqlx::query_as(
-                    "SELECT stage, agent_id, outbound FROM platform_sessions WHERE id = ?",
-                )
-                .bind(id)
-                .fetch_one(batch.conn())
-                .await?;
+                let crate::store::SessionRow {
+                    id,
+                    stage: before,
+                    agent_id: agent_before,
+                    outbound,
+                } = crate::store::session_row(batch.conn(), channel_name, &event.session_id, false)
+                    .await?;
                 let rank = stage as i64;
                 // A late event (an earlier stage than seen) never changes the session's agent.
                 sqlx::query(
@@ -453,7 +451,12 @@ impl crate::events::Work for Extension {
         Box::pin(async move {
             let webhook = &mut self.webhook;
             let channel = ccai_events::channel_name(webhook.channel);
-            let id = crate::store::session_id(
+            let crate::store::SessionRow {
+                id,
+                stage,
+                agent_id: known_agent,
+                ..
+            } = crate::store::session_row(
                 batch.conn(),
                 channel,
                 &webhook.session.platform_id,
@@ -461,11 +464,6 @@ impl crate::events::Work for Extension {
             )
             .await?;
             webhook.session.id = id;
-            let (stage, known_agent): (i64, Option<i64>) =
-                sqlx::query_as("SELECT stage, agent_id FROM platform_sessions WHERE id = ?")
-                    .bind(id)
-                    .fetch_one(batch.conn())
-                    .await?;
             let agent_id = webhook.agent.as_ref().and_then(|a| a.id).or(known_agent);
             let new = sqlx::query(
                 "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
