@@ -3,8 +3,10 @@
 //!
 //! - [`agent`]: the signed-in agent: session, live event stream, agent API actions.
 //! - [`bridge`]: the host page (Kustomer) — protocol v1 over postMessage, or the Cards SDK.
+//! - [`caller`]: who is calling, when Kustomer knows the number.
 //! - [`gateway`]: the client of the adapter gateway (the only server the widget talks to).
 //! - [`dial`]: the dial pad's state, pure.
+//! - [`hooks`]: behaviours of the shell as named hooks (the ready mark).
 //! - [`i18n`]: every user-facing text, in English and French.
 //! - [`tabs`]: one leader among the tabs of the same agent.
 //! - [`storage`]: localStorage with an in-memory fallback when the browser blocks it.
@@ -12,16 +14,20 @@
 //! - [`page`]: settings carried by the page's `<meta>` tags.
 //! - [`crash`]: a readable panel instead of a white frame when the widget panics.
 //! - [`components`]: the views.
+//! - [`settings_page`]: the admins' settings page, a bundle of its own (`settings.html`).
 
 pub mod agent;
 pub mod bridge;
+pub mod caller;
 pub mod components;
 pub mod crash;
 pub mod debug_log;
 pub mod dial;
 pub mod gateway;
+pub mod hooks;
 pub mod i18n;
 pub mod page;
+pub mod settings_page;
 pub mod storage;
 pub mod tabs;
 
@@ -34,15 +40,12 @@ use adapter_core::{
 use leptos::prelude::*;
 
 use crate::{
-    agent::{use_agent, KustomerStatus, Outcome},
+    agent::{use_agent, Outcome},
     bridge::{use_host_bridge, BridgeMode, UseHostBridgeOptions},
-    components::{
-        CallPanel, ConnectionLine, Diagnostics, DialPad, Header, InheritanceSettingsPanel, Notice,
-        SignIn,
-    },
+    components::{CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, SignIn},
     debug_log::use_debug_log,
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
-    i18n::{calling, kustomer_outcome, status_set, use_i18n, Text},
+    i18n::{calling, kustomer_outcome, refusal, status_set, use_i18n, Text},
     storage::{use_persisted_flag, KeyValueStore},
 };
 
@@ -51,6 +54,18 @@ pub const MINIMISED_KEY: &str = "ccai-adapter.minimised";
 /// Heights the adapter asks the host for, in CSS pixels.
 pub const MINIMISED_HEIGHT: u32 = 48;
 pub const RESTORED_HEIGHT: u32 = 480;
+
+/// The size of this module's wasm memory in bytes, for the soak benchmark
+/// (`window.wasmBindings.wasm_memory_bytes()`; `scripts/bench-soak.mjs`).
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn wasm_memory_bytes() -> f64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
+}
 
 /// The whole widget.
 #[component]
@@ -82,7 +97,9 @@ pub fn AdapterShell(
     };
     let connection = use_gateway_connection(gateway);
     let bridge = use_host_bridge(host);
+    hooks::use_ready_mark(bridge);
     let agent = use_agent(base, store.clone(), backoff, log);
+    agent::use_settings_changes(agent);
     let signed_in = move || agent.session.with(Option::is_some);
     let pad = RwSignal::new(dial::DialPad::default());
     let storage_problem = minimised.problem;
@@ -116,10 +133,13 @@ pub fn AdapterShell(
         agent.outcome.get().and_then(|outcome| {
             let lang = i18n.lang.get();
             match outcome {
-                Outcome::StatusSet(name) => Some(("done", status_set(lang, &name))),
+                // The status menu shows it already: said to screen readers only.
+                Outcome::StatusSet(name) => Some(("done visually-hidden", status_set(lang, &name))),
                 Outcome::Calling(number) => Some(("done", calling(lang, &number))),
                 Outcome::Pending(message) => Some(("pending", message)),
-                Outcome::Failed(message) => Some(("failed", message)),
+                Outcome::Failed { code, message } => {
+                    Some(("failed", refusal(lang, &code, &message)))
+                }
                 Outcome::KustomerApplied(name) => {
                     kustomer_outcome(lang, &name, "applied").map(|text| ("done", text))
                 }
@@ -147,6 +167,22 @@ pub fn AdapterShell(
     let in_call = Signal::derive(move || agent.state.with(|s| s.call.is_some()));
     let tabs = tabs::use_tab_leader(tab_channel, in_call);
     let follower = move || signed_in() && tabs.role.get() == Role::Follower;
+    let country = page::default_country();
+    let caller = caller::use_caller(agent, bridge, country);
+    // The dial pad shows when Call can be used: signed in, in the leading tab, no call going on.
+    // Signed out, it shows only what click-to-call put in it (with why Call waits).
+    let call_going_on = move || {
+        agent
+            .state
+            .with(|s| s.call.as_ref().is_some_and(|c| !c.state.is_over()))
+    };
+    let dial_pad_shown = move || {
+        if signed_in() {
+            !follower() && !call_going_on()
+        } else {
+            pad.with(|p| !p.text().trim().is_empty())
+        }
+    };
     let inheriting = move || {
         agent
             .inheritance
@@ -220,37 +256,6 @@ pub fn AdapterShell(
             _ => popped,
         }
     });
-    // Admins edit the settings against Kustomer's statuses, read through the host.
-    let kustomer_statuses = RwSignal::new(Err::<Vec<KustomerStatus>, String>(String::new()));
-    let is_admin = move || {
-        agent
-            .inheritance
-            .with(|v| v.as_ref().is_some_and(|v| v.admin))
-    };
-    Effect::new(move |loaded: Option<bool>| {
-        let wanted = is_admin() && bridge.state.with(|s| s.user.is_some());
-        if wanted && loaded != Some(true) {
-            leptos::task::spawn_local(async move {
-                let result = match bridge.bridge() {
-                    Some(host) => host
-                        .request("GET", "/v1/routing/statuses", None)
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|answer| {
-                            if answer.status == 200 {
-                                Ok(tabs::kustomer_statuses(&answer.body))
-                            } else {
-                                Err(format!("HTTP {}", answer.status))
-                            }
-                        }),
-                    None => Err("no host".into()),
-                };
-                let _ = kustomer_statuses.try_set(result);
-            });
-        }
-        wanted
-    });
-
     // A session belongs to one Kustomer user: another user in this browser starts signed out.
     Effect::new(move || {
         let host_user = bridge.state.with(|s| s.user.as_ref().map(|u| u.id.clone()));
@@ -373,31 +378,31 @@ pub fn AdapterShell(
                         detail=Signal::derive(String::new)
                     />
                 </Show>
-                <CallPanel agent=agent />
+                <CallPanel agent=agent caller=caller />
                 {move || outcome().map(|(kind, text)| view! {
                     <p class=format!("outcome outcome-{kind}") role="status">{text}</p>
                 })}
-                <DialPad
-                    pad=pad
-                    default_country=page::default_country()
-                    customer=customer
-                    call_blocked=call_blocked
-                    on_call=place_call
-                />
-                <Show when=move || signed_in() && is_admin()>
-                    <InheritanceSettingsPanel agent=agent kustomer_statuses=kustomer_statuses />
-                </Show>
+                <div class="dial-pad-slot" hidden=move || !dial_pad_shown()>
+                    <DialPad
+                        pad=pad
+                        default_country=country
+                        customer=customer
+                        call_blocked=call_blocked
+                        on_call=place_call
+                    />
+                </div>
+            </div>
+            <footer class="adapter-footer" hidden=move || minimised.value.get()>
                 <Show when=signed_in>
-                    <p class="signed-in-as">
+                    <span class="signed-in-as">
                         {move || agent.session.with(|s| s.as_ref().map(|s| s.agent_email.clone()))}
-                        " "
-                        <button type="button" class="button sign-out" on:click=move |_| leptos::task::spawn_local(agent.sign_out())>
-                            {i18n.text(Text::SignOut)}
-                        </button>
-                    </p>
+                    </span>
+                    <button type="button" class="button sign-out" on:click=move |_| leptos::task::spawn_local(agent.sign_out())>
+                        {i18n.text(Text::SignOut)}
+                    </button>
                 </Show>
                 <Diagnostics log=log />
-            </div>
+            </footer>
         </main>
     }
 }

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::{
     agent::Agent,
+    caller::Caller,
     i18n::{use_i18n, Text},
 };
 
@@ -65,7 +66,12 @@ pub fn offered_controls(call: &CallView, capabilities: &[CallControl]) -> Vec<Ca
 /// a timer that counts from when it connected (so it is right after a reload), and the
 /// controls the connected upstream offers.
 #[component]
-pub fn CallPanel(agent: Agent) -> impl IntoView {
+pub fn CallPanel(
+    agent: Agent,
+    /// Who is calling, when Kustomer knows the number; else the panel shows the number.
+    #[prop(optional, into)]
+    caller: MaybeProp<Caller>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let now = Trigger::new();
     let tick = gloo_timers::callback::Interval::new(1_000, move || now.notify());
@@ -102,11 +108,18 @@ pub fn CallPanel(agent: Agent) -> impl IntoView {
                     format_duration(call.connected_seconds(now).unwrap_or_default())
                 }
             });
-            let who = call
+            let number = call
                 .number
                 .clone()
                 .or_else(|| call.conversation_id.clone())
                 .unwrap_or_default();
+            // The caller's name once known (it may come after the panel shows), else the number.
+            let who = {
+                let number = number.clone();
+                move || caller.get().map_or_else(|| number.clone(), |c| c.name)
+            };
+            let company = move || caller.get().and_then(|c| c.company);
+            let number_line = move || caller.get().is_some().then(|| number.clone());
             let ringing = call.state == CallState::Ringing;
             let state = call.state;
             let muted = call.muted;
@@ -168,6 +181,8 @@ pub fn CallPanel(agent: Agent) -> impl IntoView {
                 >
                     <p class="call-kind">{move || i18n.t(kind)}</p>
                     <p class="call-who">{who}</p>
+                    <p class="call-company" hidden=move || company().is_none()>{company}</p>
+                    <p class="call-number" hidden=move || caller.with(Option::is_none)>{number_line}</p>
                     <p class="call-state">
                         <span class="call-state-text">{move || i18n.t(state_text(state))}</span>
                         {timer.map(|timer| view! {
