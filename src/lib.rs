@@ -31,12 +31,7 @@ pub mod settings_page;
 pub mod storage;
 pub mod tabs;
 
-use adapter_core::{
-    host_protocol::{AdapterToHost, UserStatusChanged},
-    iso_time,
-    lang::Lang,
-    tabs::Role,
-};
+use adapter_core::tabs::Role;
 use leptos::prelude::*;
 
 use crate::{
@@ -176,6 +171,18 @@ pub fn AdapterShell(
             .state
             .with(|s| s.call.as_ref().is_some_and(|c| !c.state.is_over()))
     };
+    let forwarded = hooks::use_kustomer_status_forwarding(agent, bridge, tabs, log);
+    let inheriting = move || {
+        agent
+            .inheritance
+            .with(|v| v.as_ref().is_some_and(|v| v.settings.enabled))
+    };
+    hooks::use_screen_pop(agent, bridge, tabs, log);
+    hooks::use_one_kustomer_user(agent, bridge, log);
+    hooks::use_ringing_brings_up(agent, bridge, minimised.set);
+    hooks::use_host_language(bridge, i18n);
+    hooks::use_host_height(bridge, minimised.value);
+    hooks::use_click_to_call(bridge, pad, minimised.set, log);
     let dial_pad_shown = move || {
         if signed_in() {
             !follower() && !call_going_on()
@@ -183,141 +190,6 @@ pub fn AdapterShell(
             pad.with(|p| !p.text().trim().is_empty())
         }
     };
-    let inheriting = move || {
-        agent
-            .inheritance
-            .with(|v| v.as_ref().is_some_and(|v| v.settings.enabled))
-    };
-    let forwarded = RwSignal::new(false);
-    // The leader tab forwards Kustomer status changes to the gateway, while inheritance is on.
-    let forward = move |change: UserStatusChanged| {
-        let ready = agent.session.with_untracked(Option::is_some)
-            && tabs.is_leader()
-            && agent
-                .inheritance
-                .with_untracked(|v| v.as_ref().is_some_and(|v| v.settings.enabled));
-        if ready {
-            forwarded.set(true);
-            let at = iso_time::parse_utc_ms(&change.at);
-            leptos::task::spawn_local(agent.kustomer_status(change.status_id, change.name, at));
-        }
-    };
-    Effect::new(move |handled: Option<Option<UserStatusChanged>>| {
-        let change = bridge.state.with(|s| s.user_status.clone());
-        if let Some(new) = change
-            .clone()
-            .filter(|c| Some(c) != handled.flatten().as_ref())
-        {
-            forward(new);
-        }
-        change
-    });
-    // A tab that becomes leader forwards the latest Kustomer status it saw: a change that
-    // arrived during the handover reached no leader. Sent again, it is "already there".
-    Effect::new(move |was_leader: Option<bool>| {
-        let leader = tabs.role.get() == Role::Leader;
-        if leader && was_leader == Some(false) {
-            if let Some(latest) = bridge.state.with_untracked(|s| s.user_status.clone()) {
-                log.info("leader now: forwarding the latest Kustomer status");
-                forward(latest);
-            }
-        }
-        leader
-    });
-    // Screen pop: the leader tab opens the call's Kustomer conversation once it is known
-    // (from the CRM sync), once per call.
-    Effect::new(move |popped: Option<Option<i64>>| {
-        let popped = popped.flatten();
-        let target = agent.state.with(|s| {
-            let call = s.call.as_ref().filter(|c| {
-                matches!(
-                    c.state,
-                    adapter_core::agent_events::CallState::Ringing
-                        | adapter_core::agent_events::CallState::Connected
-                )
-            })?;
-            Some((
-                call.call_id,
-                call.customer_id.clone()?,
-                call.conversation_id.clone()?,
-            ))
-        });
-        match target {
-            Some((call_id, customer_id, conversation_id))
-                if popped != Some(call_id) && tabs.is_leader() =>
-            {
-                log.info(format!("screen pop: conversation {conversation_id}"));
-                bridge.send(AdapterToHost::OpenConversation {
-                    customer_id,
-                    conversation_id,
-                });
-                Some(call_id)
-            }
-            _ => popped,
-        }
-    });
-    // A session belongs to one Kustomer user: another user in this browser starts signed out.
-    Effect::new(move || {
-        let host_user = bridge.state.with(|s| s.user.as_ref().map(|u| u.id.clone()));
-        let session_user = agent
-            .session
-            .with(|s| s.as_ref().map(|s| s.kustomer_user_id.clone()));
-        if let (Some(host_user), Some(session_user)) = (host_user, session_user) {
-            if host_user != session_user {
-                log.warn("the Kustomer user changed: signing out of the contact center");
-                leptos::task::spawn_local(agent.sign_out());
-            }
-        }
-    });
-    // An incoming call or chat rings: bring the adapter up, once per call.
-    Effect::new(move |rung: Option<Option<i64>>| {
-        let ringing = agent.state.with(|s| {
-            s.call
-                .as_ref()
-                .filter(|c| c.state == adapter_core::agent_events::CallState::Ringing)
-                .map(|c| c.call_id)
-        });
-        if ringing.is_some() && ringing != rung.flatten() {
-            minimised.set.set(false);
-            bridge.send(AdapterToHost::Open {});
-        }
-        ringing
-    });
-
-    // The host's language wins over the browser's.
-    Effect::new(move || {
-        let lang = bridge
-            .state
-            .with(|s| s.lang.as_deref().and_then(Lang::from_tag));
-        if let Some(lang) = lang.filter(|lang| *lang != i18n.lang.get_untracked()) {
-            i18n.lang.set(lang);
-        }
-    });
-    // Tell the host how much room the adapter needs.
-    Effect::new(move || {
-        let height = if minimised.value.get() {
-            MINIMISED_HEIGHT
-        } else {
-            RESTORED_HEIGHT
-        };
-        bridge.send(AdapterToHost::Resize { height });
-    });
-    // Click-to-call fills the dial pad (the agent still clicks Call) and brings the adapter up.
-    // The host state changes for other reasons too: only a new click counts.
-    Effect::new(move |handled: Option<u64>| {
-        let click = bridge.state.with(|s| s.click_to_call.clone());
-        match click {
-            Some(event) if Some(event.seq) != handled => {
-                pad.update(|p| p.fill(&event.request));
-                minimised.set.set(false);
-                bridge.send(AdapterToHost::Open {});
-                log.info(format!("click-to-call #{} filled the dial pad", event.seq));
-                event.seq
-            }
-            _ => handled.unwrap_or_default(),
-        }
-    });
-
     view! {
         <main
             class="adapter"

@@ -200,15 +200,7 @@ pub fn SettingsPage(
     let bridge = use_host_bridge(host);
     let client = AdminClient::new(base, store);
     let signed_in = client.signed_in();
-    // The host's language wins over the browser's.
-    Effect::new(move || {
-        let lang = bridge
-            .state
-            .with(|s| s.lang.as_deref().and_then(Lang::from_tag));
-        if let Some(lang) = lang.filter(|lang| *lang != i18n.lang.get_untracked()) {
-            i18n.lang.set(lang);
-        }
-    });
+    crate::hooks::use_host_language(bridge, i18n);
     let inheritance = {
         LocalResource::new(move || async move {
             client
