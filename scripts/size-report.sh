@@ -9,10 +9,13 @@
 # A budget only goes down. Raising one needs a measured reason in the commit message.
 set -euo pipefail
 
-# The agent widget, loaded in every agent's sidebar all day: at most 180,000 B gzip.
-AGENT_BUDGET_GZIP_BYTES=180000
-# The settings page, opened by admins only.
-SETTINGS_BUDGET_GZIP_BYTES=200000
+# The agent widget, loaded in every agent's sidebar all day. The target is 180,000 B gzip (issue
+# #14); measured 247,747 B after the admin panels moved out (from 266,009 B), so the budget is
+# that measure with 1 % of room until the rest of the saving is found (twiggy: no single item is
+# over 7 % of the wasm; see the issue's closing note).
+AGENT_BUDGET_GZIP_BYTES=250000
+# The settings page, opened by admins only: measured 194,805 B.
+SETTINGS_BUDGET_GZIP_BYTES=197000
 
 dir=${1:-${TRUNK_STAGING_DIR:-dist}}
 # As a Trunk hook, only release builds ship; a debug build is not measured.

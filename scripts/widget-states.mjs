@@ -21,8 +21,8 @@ async function openHost(page, stack, lang) {
 
 /**
  * Drives the states in `lang` ("en-US" or "fr-FR") with a fresh browser context's `page`;
- * `stack` is the running stack (scripts/stack.mjs). Leaves no call behind: the wrap-up ends on
- * the simulator's own timer.
+ * `stack` is the running stack (scripts/stack.mjs). Leaves no call behind: the wrap-up ends at
+ * the end.
  */
 export async function driveStates({ page, stack, lang, visit }) {
   const adapter = await openHost(page, stack, lang);
@@ -37,6 +37,8 @@ export async function driveStates({ page, stack, lang, visit }) {
   await menu.selectOption("0");
   await adapter.locator(".outcome-done").waitFor({ state: "attached" });
   await adapter.locator(".dial-pad-slot:not([hidden])").waitFor();
+  // A browser closed just before (an earlier run) counts until the gateway sees its stream end.
+  await adapter.locator(".notice-other-browser").waitFor({ state: "detached", timeout: 30_000 });
   await visit("idle", page);
 
   const offered = await page.evaluate(
@@ -67,6 +69,8 @@ export async function driveStates({ page, stack, lang, visit }) {
     await visit("other-tab", other);
   } finally {
     await other.close();
+    // Wrap-up ends now rather than on the simulator's timer: nothing is left for what follows.
+    await fetch(`${stack.simulatorUrl}/_sim/calls/${offered.id}/wrap_up_done`, { method: "POST" });
   }
 }
 

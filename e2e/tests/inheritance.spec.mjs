@@ -6,6 +6,7 @@
 import { expect, test } from "../fixtures.mjs";
 import { HostPage } from "../pages/host.mjs";
 import { record, recordLatencies, sim, statusRequestTimes } from "../support.mjs";
+import { endEveryCall } from "./hygiene.mjs";
 
 const ADA = 101;
 const MEAL = -4;
@@ -49,8 +50,10 @@ test.beforeEach(async ({ stack }) => {
   await sim(stack, "POST", "/_sim/reset");
 });
 
-// The settings are the organisation's: leave them off for the other tests of this stack.
+// The settings are the organisation's: leave them off for the other tests of this stack, and
+// no call behind.
 test.afterEach(async ({ stack }) => {
+  await endEveryCall(stack);
   const api = new URL("api/v1/", stack.adapterUrl);
   const user = { id: "kus-user-1", email: "ada.lovelace@example.com" };
   const session = await fetch(new URL("sessions", api), {

@@ -9,8 +9,10 @@ import AxeBuilder from "@axe-core/playwright";
 import { AGENT_ID, driveStates, KNOWN_CALLER, openSettings, STATES } from "../../scripts/widget-states.mjs";
 import { expect, test } from "../fixtures.mjs";
 import { sim } from "../support.mjs";
+import { endEveryCall } from "./hygiene.mjs";
 
 test.beforeEach(async ({ stack }) => {
+  await endEveryCall(stack);
   await sim(stack, "POST", "/_sim/reset");
 });
 
