@@ -7,16 +7,21 @@
   const PROTOCOL = "ccai-adapter";
   const config = window.HOST_CONFIG || {};
   const frame = document.getElementById("adapter-frame");
+  const settingsDialog = document.getElementById("settings-dialog");
+  const settingsFrame = document.getElementById("settings-frame");
   const dock = document.querySelector(".adapter-dock");
   const logList = document.getElementById("message-log");
   const langSelect = document.getElementById("host-lang");
   const statusSelect = document.getElementById("user-status");
 
   const agent = { id: "kus-user-1", email: "ada.lovelace@example.com", name: "Ada Lovelace" };
+  // Ada's agent in the simulated contact center (its seed data: agent 101 has her email), whom
+  // she signs in as in the adapter. Only the contact-center panel uses it; never sent to the adapter.
+  Object.defineProperty(agent, "ccaiAgentId", { value: 101, enumerable: false });
   const customers = [
-    { id: "cus-grace", name: "Grace Hopper", conversation: "conv-grace-1",
+    { id: "cus-grace", name: "Grace Hopper", company: "US Navy", conversation: "conv-grace-1",
       phones: [{ phone: "(415) 555-2671", type: "mobile" }, { phone: "212-555-0143 ext. 204", type: "work" }] },
-    { id: "cus-amelie", name: "Amélie Poulain",
+    { id: "cus-amelie", name: "Amélie Poulain", company: "Café des 2 Moulins",
       phones: [{ phone: "+33 6 12 34 56 78", type: "mobile" }, { phone: "0033 1 23 45 67 89", type: "home" }] },
     { id: "cus-arthur", name: "Arthur Dent", phones: [{ phone: "+44 (0)20 7946 0958", type: "work" }] },
     { id: "cus-broken", name: "Broken Record Ltd", phones: [{ phone: "555-01AB", type: "work" }] },
@@ -63,11 +68,13 @@
     return entry;
   }
 
-  function send(type, payload, extra) {
+  /** Sends a protocol message to the adapter's frame, or to `target` (the settings page). */
+  function send(type, payload, extra, target) {
     const message = Object.assign({ protocol: PROTOCOL, version: 1, type, id: "h-" + ++nextId, payload }, extra);
     const raw = JSON.stringify(message);
     const entry = log("out", type, raw.length > 160 ? raw.slice(0, 160) + "…" : raw);
-    if (frame.contentWindow) frame.contentWindow.postMessage(raw, adapterOrigin);
+    const to = target || frame;
+    if (to.contentWindow) to.contentWindow.postMessage(raw, adapterOrigin);
     return entry;
   }
 
@@ -78,9 +85,34 @@
     };
   }
 
-  function sendInit(replyTo) {
+  function sendInit(replyTo, target) {
     send("init", { user: agent, context: context(), lang: langSelect.value, roles: ["agent"] },
-      replyTo ? { reply_to: replyTo } : {});
+      replyTo ? { reply_to: replyTo } : {}, target);
+  }
+
+  /** The digits of a phone number, for matching a call's E.164 number to a customer's phone. */
+  function digits(phone) {
+    return String(phone).split(/ext|x|#/i)[0].replace(/\D/g, "").replace(/^00/, "");
+  }
+
+  /** Kustomer's GET /v1/customers/phone={phone}: the customer (JSON:API) with its company. */
+  function customerByPhone(phone) {
+    const wanted = digits(phone);
+    const customer = wanted.length >= 7 && customers.find((c) => c.phones.some((p) => {
+      const have = digits(p.phone).replace(/^0+/, "");
+      return have.length >= 7 && (wanted.endsWith(have) || have.endsWith(wanted));
+    }));
+    if (!customer) {
+      return { status: 404, body: { errors: [{ status: 404, code: "not_found", title: "no customer has this phone" }] } };
+    }
+    const body = {
+      data: {
+        type: "customer", id: customer.id, attributes: { name: customer.name },
+        relationships: customer.company ? { company: { data: { type: "company", id: "co-" + customer.id } } } : {},
+      },
+    };
+    if (customer.company) body.included = [{ type: "company", id: "co-" + customer.id, attributes: { name: customer.company } }];
+    return { status: 200, body };
   }
 
   function clickToCall(customer, phone) {
@@ -169,11 +201,16 @@
     setTimeout(followKustomerStatus, 300);
   }
   followKustomerStatus();
-  langSelect.addEventListener("change", () => sendInit(null));
+  langSelect.addEventListener("change", () => {
+    sendInit(null);
+    if (!settingsDialog.hidden) sendInit(null, settingsFrame);
+  });
 
-  // Only the adapter's frame, from the adapter's origin, is listened to.
+  // Only the adapter's frames (the widget and its settings page), from the adapter's origin, are
+  // listened to.
   window.addEventListener("message", (event) => {
-    if (event.origin !== adapterOrigin || event.source !== frame.contentWindow) {
+    const fromSettings = !settingsDialog.hidden && event.source === settingsFrame.contentWindow;
+    if (event.origin !== adapterOrigin || (event.source !== frame.contentWindow && !fromSettings)) {
       if (typeof event.data === "string" && event.data === "hostile-frame-done") {
         log("note", "hostile-frame-done", `from ${event.origin}`);
       } else {
@@ -190,10 +227,12 @@
     }
     if (!message || message.protocol !== PROTOCOL) return;
     const payload = message.payload || {};
-    log("in", message.type, JSON.stringify(payload).slice(0, 160));
+    const source = fromSettings ? settingsFrame : frame;
+    log("in", message.type, (fromSettings ? "(settings) " : "") + JSON.stringify(payload).slice(0, 160));
+    if (fromSettings && message.type !== "ready" && message.type !== "api_request") return;
     switch (message.type) {
       case "ready":
-        sendInit(message.id);
+        sendInit(message.id, source);
         break;
       case "open":
         dock.classList.add("attention");
@@ -219,7 +258,10 @@
       case "api_request":
         // The Kustomer API as the agent: the routing statuses (for the admins' status mapping);
         // anything else is refused in Kustomer's error format.
-        if (payload.method === "GET" && payload.path === "/v1/routing/statuses") {
+        if (payload.method === "GET" && String(payload.path).startsWith("/v1/customers/phone=")) {
+          const phone = decodeURIComponent(payload.path.slice("/v1/customers/phone=".length));
+          send("api_response", customerByPhone(phone), { reply_to: message.id }, source);
+        } else if (payload.method === "GET" && payload.path === "/v1/routing/statuses") {
           send("api_response", {
             status: 200,
             body: {
@@ -227,12 +269,12 @@
                 type: "routing_status", id: s.id, attributes: { name: s.name, statusType: s.status_type },
               })),
             },
-          }, { reply_to: message.id });
+          }, { reply_to: message.id }, source);
         } else {
           send("api_response", {
             status: 501,
-            body: { errors: [{ code: "not_implemented", message: "the host emulator answers GET /v1/routing/statuses only" }] },
-          }, { reply_to: message.id });
+            body: { errors: [{ code: "not_implemented", message: "the host emulator answers GET /v1/routing/statuses and /v1/customers/phone= only" }] },
+          }, { reply_to: message.id }, source);
         }
         break;
       default:
@@ -244,9 +286,12 @@
   const scenarioAgent = document.getElementById("scenario-agent");
   const scenarioResult = document.getElementById("scenario-result");
 
+  // The scenarios target the desktop's user's own contact-center agent (the one who signs in
+  // in the adapter) unless another id is typed.
+  scenarioAgent.value = String(agent.ccaiAgentId);
   function agentId(options) {
-    const id = Number((options && options.agent_id) || scenarioAgent.value || 102);
-    return Number.isInteger(id) && id > 0 ? id : 102;
+    const id = Number((options && options.agent_id) || scenarioAgent.value || agent.ccaiAgentId);
+    return Number.isInteger(id) && id > 0 ? id : agent.ccaiAgentId;
   }
 
   async function simulator(method, path, body) {
@@ -306,6 +351,27 @@
   adapterUrl.searchParams.set("parentUrl", window.location.href);
   adapterUrl.searchParams.set("id", "ccai-adapter");
   frame.src = adapterUrl.toString();
+
+  // Kustomer opens an app's custom settings page (settingsPageConfig.url) in an iframe of its
+  // Settings menu; here, from the rail's settings entry.
+  function openSettings() {
+    const url = new URL("settings/", adapterUrl);
+    url.search = "";
+    url.searchParams.set("parentUrl", window.location.href);
+    url.searchParams.set("id", "ccai-adapter-settings");
+    settingsDialog.hidden = false;
+    settingsFrame.src = url.toString();
+    document.getElementById("settings-close").focus();
+  }
+  function closeSettings() {
+    settingsDialog.hidden = true;
+    settingsFrame.removeAttribute("src");
+    document.getElementById("settings-open").focus();
+  }
+  document.getElementById("settings-open").addEventListener("click", openSettings);
+  document.getElementById("settings-close").addEventListener("click", closeSettings);
+  emulator.openSettings = openSettings;
+  emulator.closeSettings = closeSettings;
 
   // ?hostile=1 adds a frame from another origin that tries to drive the adapter.
   if (new URLSearchParams(window.location.search).has("hostile") && config.simulatorUrl) {

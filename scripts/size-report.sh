@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Size report and budget of the shipped widget: raw and gzip size of every wasm, js, css and
-# html file, and their total. Fails when the gzip total is over the budget.
+# Size report and budgets of what ships, per bundle: the agent widget (DIR, less settings/) and
+# the admins' settings page (DIR/settings/). Raw and gzip size of every wasm, js, css and html
+# file, each bundle's total, and its budget. Fails when a bundle's gzip total is over its budget.
 #
 #   scripts/size-report.sh [DIR]     DIR defaults to $TRUNK_STAGING_DIR (Trunk's post_build hook)
 #                                     or dist/.
 #
-# The budget only goes down. Raising it needs a measured reason in the commit message.
+# A budget only goes down. Raising one needs a measured reason in the commit message.
 set -euo pipefail
 
-BUDGET_GZIP_BYTES=270000
+# The agent widget, loaded in every agent's sidebar all day. The target is 180,000 B gzip (issue
+# #14); measured 247,747 B after the admin panels moved out (from 266,009 B), so the budget is
+# that measure with 1 % of room until the rest of the saving is found (twiggy: no single item is
+# over 7 % of the wasm; see the issue's closing note).
+AGENT_BUDGET_GZIP_BYTES=250000
+# The settings page, opened by admins only: measured 194,805 B.
+SETTINGS_BUDGET_GZIP_BYTES=197000
 
 dir=${1:-${TRUNK_STAGING_DIR:-dist}}
 # As a Trunk hook, only release builds ship; a debug build is not measured.
@@ -19,24 +26,43 @@ fi
 
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
-total_raw=0
-total_gz=0
-printf '%-48s %10s %10s\n' "shipped file" "raw" "gzip" >"$report"
-while IFS= read -r -d '' file; do
-  raw=$(wc -c <"$file")
-  gz=$(gzip -9 -c "$file" | wc -c)
-  total_raw=$((total_raw + raw))
-  total_gz=$((total_gz + gz))
-  printf '%-48s %10d %10d\n' "${file#"$dir"/}" "$raw" "$gz" >>"$report"
-done < <(find "$dir" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.html' \) -print0 | sort -z)
-printf '%-48s %10d %10d\n' "total" "$total_raw" "$total_gz" >>"$report"
-printf '%-48s %10s %10d\n' "budget (gzip)" "" "$BUDGET_GZIP_BYTES" >>"$report"
+failed=0
+verdicts=()
+
+# measure NAME FOLDER BUDGET [find filters…]
+measure() {
+  local name=$1 folder=$2 budget=$3
+  shift 3
+  local total_raw=0 total_gz=0 raw gz file
+  printf '%-48s %10s %10s\n' "$name: shipped file" "raw" "gzip" >>"$report"
+  while IFS= read -r -d '' file; do
+    raw=$(wc -c <"$file")
+    gz=$(gzip -9 -c "$file" | wc -c)
+    total_raw=$((total_raw + raw))
+    total_gz=$((total_gz + gz))
+    printf '%-48s %10d %10d\n' "${file#"$dir"/}" "$raw" "$gz" >>"$report"
+  done < <(find "$folder" "$@" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.html' \) -print0 | sort -z)
+  printf '%-48s %10d %10d\n' "$name: total" "$total_raw" "$total_gz" >>"$report"
+  printf '%-48s %10s %10d\n' "$name: budget (gzip)" "" "$budget" >>"$report"
+  if [ "$total_gz" -gt "$budget" ]; then
+    verdicts+=("size-report: $name: gzip total $total_gz bytes is over the budget of $budget bytes")
+    failed=1
+  else
+    verdicts+=("size-report: $name: gzip total $total_gz bytes, within the budget of $budget bytes")
+  fi
+  echo >>"$report"
+}
+
+measure "agent widget" "$dir" "$AGENT_BUDGET_GZIP_BYTES" -path "$dir/settings" -prune -o
+if [ -d "$dir/settings" ]; then
+  measure "settings page" "$dir/settings" "$SETTINGS_BUDGET_GZIP_BYTES"
+else
+  verdicts+=("size-report: settings page: no folder $dir/settings (built by scripts/post-build.sh)")
+  failed=1
+fi
+# The last lines are the verdicts, one per bundle (scripts/test.sh prints them).
+printf '%s\n' "${verdicts[@]}" >>"$report"
 cat "$report"
 mkdir -p target
 cp "$report" target/size-report.txt
-
-if [ "$total_gz" -gt "$BUDGET_GZIP_BYTES" ]; then
-  echo "size-report: gzip total $total_gz bytes is over the budget of $BUDGET_GZIP_BYTES bytes" >&2
-  exit 1
-fi
-echo "size-report: gzip total $total_gz bytes, within the budget of $BUDGET_GZIP_BYTES bytes"
+exit "$failed"

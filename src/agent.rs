@@ -11,8 +11,7 @@ use adapter_core::{
     host_protocol::KustomerUser,
 };
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use wasm_bindgen::{closure::Closure, JsCast};
 
 use crate::{debug_log::DebugLog, gateway::GatewayError, storage::KeyValueStore};
@@ -22,186 +21,29 @@ pub const SESSION_KEY: &str = "ccai-adapter.session";
 /// localStorage key of this browser's id: the gateway counts an agent's browsers with it (all
 /// tabs of one browser share it).
 pub const BROWSER_KEY: &str = "ccai-adapter.browser";
-/// How long one agent API request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 /// Refresh this long before the session expires.
 const REFRESH_MARGIN_MS: i64 = 60_000;
 /// No message (the gateway sends a heartbeat every 15 s) for this long: the link is dead.
 const SILENCE_LIMIT_MS: f64 = 40_000.0;
 
-/// A session of the agent API, as the gateway issued it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    pub token: String,
-    pub agent_email: String,
-    pub ccai_agent_id: i64,
-    pub kustomer_user_id: String,
-    pub expires_at_ms: i64,
-}
+pub use adapter_core::agent_api::{
+    InheritanceSettings, InheritanceView, KustomerStatus, Session, StatusOption,
+};
+use adapter_core::agent_api::{
+    Inherited, KustomerStatusRequest, Me, Note, PlaceCallRequest, SetStatusRequest, SignInRequest,
+    SignInUser, Statuses,
+};
 
-/// A status the agent may see in the menu.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct StatusOption {
-    pub id: i64,
-    pub name: String,
-    #[serde(default)]
-    pub color: String,
-    pub selectable: bool,
-}
-
-/// A refusal of the agent API (`{"error": {"code", "message"}}`), or why there was no answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiFailure {
-    /// HTTP status; 0 when no answer came.
-    pub status: u16,
-    pub code: String,
-    pub message: String,
-}
-
-impl ApiFailure {
-    fn transport(error: GatewayError) -> Self {
-        ApiFailure {
-            status: 0,
-            code: "unreachable".into(),
-            message: error.to_string(),
-        }
-    }
-}
+pub use crate::gateway::ApiFailure;
 
 /// Why the session must be dropped: the gateway no longer knows it.
 fn is_session_gone(failure: &ApiFailure) -> bool {
     failure.status == 401
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
-}
-
-/// An answer that may carry a note for the agent (e.g. a status kept as the next one).
-#[derive(Deserialize)]
-struct Note {
-    #[serde(default)]
-    message: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Me {
-    #[serde(default)]
-    capabilities: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Statuses {
-    statuses: Vec<StatusOption>,
-}
-
-/// A Kustomer routing status, as the admin's settings list it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KustomerStatus {
-    pub id: String,
-    pub name: String,
-}
-
-/// Status inheritance as saved by an admin.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InheritanceSettings {
-    pub enabled: bool,
-    /// `latest_wins` or `kustomer_overrides_next`.
-    pub rule: String,
-    #[serde(default)]
-    pub bidirectional: bool,
-    /// Kustomer status id → CCAI status id.
-    #[serde(default)]
-    pub mapping: std::collections::BTreeMap<String, i64>,
-    #[serde(default)]
-    pub kustomer_statuses: Vec<KustomerStatus>,
-}
-
-/// What the gateway says of status inheritance.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-pub struct InheritanceView {
-    pub settings: InheritanceSettings,
-    pub ccai_statuses: Vec<StatusOption>,
-    pub admin: bool,
-}
-
-/// What the gateway did with a Kustomer status change.
-#[derive(Deserialize)]
-struct Inherited {
-    decision: Decision,
-}
-
-#[derive(Deserialize)]
-struct Decision {
-    action: String,
-    #[serde(default)]
-    value: Option<serde_json::Value>,
-}
-
-/// One agent API request, aborted after [`REQUEST_TIMEOUT`]: the body of a 2xx answer, else
-/// the refusal.
-pub async fn api(
-    base: &str,
-    method: gloo_net::http::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Result<String, ApiFailure> {
-    let timeout_ms = u32::try_from(REQUEST_TIMEOUT.as_millis()).unwrap_or(u32::MAX);
-    let controller = web_sys::AbortController::new()
-        .map_err(|e| ApiFailure::transport(GatewayError::Network(format!("{e:?}"))))?;
-    let signal = controller.signal();
-    let _timer = gloo_timers::callback::Timeout::new(timeout_ms, move || controller.abort());
-    let mut builder = gloo_net::http::RequestBuilder::new(&format!("{base}/api/v1{path}"))
-        .method(method)
-        .abort_signal(Some(&signal));
-    if let Some(token) = token {
-        builder = builder.header("Authorization", &format!("Bearer {token}"));
-    }
-    let request = match body {
-        Some(body) => builder
-            .header("Content-Type", "application/json")
-            .body(body.to_string()),
-        None => builder.build(),
-    }
-    .map_err(|e| ApiFailure::transport(GatewayError::Network(e.to_string())))?;
-    let response = request.send().await.map_err(|e| {
-        ApiFailure::transport(if signal.aborted() {
-            GatewayError::Timeout(timeout_ms)
-        } else {
-            GatewayError::Network(e.to_string())
-        })
-    })?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    if (200..300).contains(&status) {
-        return Ok(text);
-    }
-    Err(match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(body) => ApiFailure {
-            status,
-            code: body.error.code,
-            message: body.error.message,
-        },
-        Err(_) => ApiFailure {
-            status,
-            code: "http_error".into(),
-            message: GatewayError::Status(status).to_string(),
-        },
-    })
-}
-
-fn decode<T: serde::de::DeserializeOwned>(text: String) -> Result<T, ApiFailure> {
-    serde_json::from_str(&text)
-        .map_err(|e| ApiFailure::transport(GatewayError::Decode(e.to_string())))
-}
+/// One agent API request (see [`crate::gateway::request`]).
+pub use crate::gateway::request as api;
+use crate::gateway::{body_of, decode, Method};
 
 /// What the agent is told after an action: good news, a wait, or a refusal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -217,11 +59,19 @@ pub enum Outcome {
     /// The Kustomer status (named) waits as the next status.
     KustomerNext(String),
     /// The Kustomer status (named) was not inherited, and the policy's reason code.
-    KustomerIgnored {
-        name: String,
-        why: String,
-    },
-    Failed(String),
+    KustomerIgnored { name: String, why: String },
+    /// Refused: the gateway's error code (worded in the agent's language by
+    /// [`crate::i18n::refusal`]) and its own sentence.
+    Failed { code: String, message: String },
+}
+
+impl Outcome {
+    fn failed(failure: ApiFailure) -> Self {
+        Outcome::Failed {
+            code: failure.code,
+            message: failure.message,
+        }
+    }
 }
 
 /// The live socket and the callbacks it holds; dropping it closes the socket.
@@ -288,7 +138,7 @@ fn now_ms() -> f64 {
 }
 
 /// The session of `store`, if one is kept and not expired.
-fn restore(store: &KeyValueStore) -> Option<Session> {
+pub fn restore(store: &KeyValueStore) -> Option<Session> {
     let text = store.get(SESSION_KEY)?;
     let session: Session = serde_json::from_str(&text).ok()?;
     (session.expires_at_ms as f64 > now_ms()).then_some(session)
@@ -315,6 +165,39 @@ fn ws_url(base: &str) -> String {
         Some(("https", rest)) => format!("wss://{rest}"),
         Some((_, rest)) => format!("ws://{rest}"),
         None => base.to_owned(),
+    }
+}
+
+/// The BroadcastChannel on which the settings page (same origin, same browser) says it saved
+/// status inheritance, so that the widget reads it again at once.
+pub const SETTINGS_CHANNEL: &str = "ccai-adapter.settings";
+
+/// Reads status inheritance again whenever the settings page says it saved it.
+pub fn use_settings_changes(agent: Agent) {
+    let Ok(channel) = web_sys::BroadcastChannel::new(SETTINGS_CHANNEL) else {
+        return;
+    };
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+        agent
+            .log
+            .info("the settings page saved status inheritance: reading it again");
+        leptos::task::spawn_local(agent.load_inheritance());
+    });
+    channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let held = StoredValue::new_local(Some((channel, on_message)));
+    on_cleanup(move || {
+        if let Some((channel, _)) = held.try_update_value(Option::take).flatten() {
+            channel.set_onmessage(None);
+            channel.close();
+        }
+    });
+}
+
+/// Tells the widgets of this browser that status inheritance was saved.
+pub fn announce_settings_saved() {
+    if let Ok(channel) = web_sys::BroadcastChannel::new(SETTINGS_CHANNEL) {
+        let _ = channel.post_message(&wasm_bindgen::JsValue::from_str("status-inheritance"));
+        channel.close();
     }
 }
 
@@ -381,19 +264,15 @@ impl Agent {
         user: KustomerUser,
     ) -> Result<(), ApiFailure> {
         let base = self.base()?;
-        let body = json!({
-            "email": email.trim(),
-            "password": (!password.is_empty()).then_some(password),
-            "kustomer_user": {"id": user.id, "email": user.email},
+        let body = body_of(&SignInRequest {
+            email: email.trim().to_owned(),
+            password: (!password.is_empty()).then_some(password),
+            kustomer_user: SignInUser {
+                id: user.id,
+                email: user.email,
+            },
         });
-        let value = api(
-            &base,
-            gloo_net::http::Method::POST,
-            "/sessions",
-            None,
-            Some(&body),
-        )
-        .await?;
+        let value = api(&base, Method::Post, "/sessions", None, body.as_deref()).await?;
         let session: Session = decode(value)?;
         self.log
             .info(format!("signed in as {}", session.agent_email));
@@ -404,14 +283,7 @@ impl Agent {
     /// Signs out here and at the gateway.
     pub async fn sign_out(self) {
         if let (Ok(base), Some(token)) = (self.base(), self.token()) {
-            let _ = api(
-                &base,
-                gloo_net::http::Method::DELETE,
-                "/sessions",
-                Some(&token),
-                None,
-            )
-            .await;
+            let _ = api(&base, Method::Delete, "/sessions", Some(&token), None).await;
         }
         self.end_session();
     }
@@ -456,8 +328,8 @@ impl Agent {
         let (Ok(base), Some(token)) = (self.base(), self.token()) else {
             return;
         };
-        let get = gloo_net::http::Method::GET;
-        match api(&base, get.clone(), "/me", Some(&token), None).await {
+        let get = Method::Get;
+        match api(&base, get, "/me", Some(&token), None).await {
             Ok(text) => match decode::<Me>(text) {
                 Ok(me) => {
                     let controls = me
@@ -491,7 +363,7 @@ impl Agent {
         };
         match api(
             &base,
-            gloo_net::http::Method::GET,
+            Method::Get,
             "/status-inheritance",
             Some(&token),
             None,
@@ -508,34 +380,19 @@ impl Agent {
         }
     }
 
-    /// Saves the status inheritance settings (admins); the gateway's refusal lists every
-    /// problem.
-    pub async fn save_inheritance(self, settings: InheritanceSettings) -> Result<(), String> {
-        let body = serde_json::to_value(&settings).map_err(|e| e.to_string())?;
-        self.act(
-            gloo_net::http::Method::PUT,
-            "/status-inheritance".into(),
-            Some(body),
-        )
-        .await
-        .map_err(|failure| failure.message)?;
-        self.load_inheritance().await;
-        Ok(())
-    }
-
     /// Reports a Kustomer status change of the agent (the leader tab only); what the gateway
     /// decided is logged, and said to the agent when it did not apply.
     pub async fn kustomer_status(self, status_id: String, name: String, at_ms: Option<i64>) {
         let (Ok(base), Some(token)) = (self.base(), self.token()) else {
             return;
         };
-        let body = json!({"status_id": status_id, "at_ms": at_ms});
+        let body = body_of(&KustomerStatusRequest { status_id, at_ms });
         let answer = api(
             &base,
-            gloo_net::http::Method::POST,
+            Method::Post,
             "/kustomer-status",
             Some(&token),
-            Some(&body),
+            body.as_deref(),
         )
         .await
         .and_then(decode::<Inherited>);
@@ -561,7 +418,7 @@ impl Agent {
             Err(failure) => {
                 self.log
                     .warn(format!("Kustomer status {name}: {}", failure.message));
-                let _ = self.outcome.try_set(Some(Outcome::Failed(failure.message)));
+                let _ = self.outcome.try_set(Some(Outcome::failed(failure)));
             }
         }
     }
@@ -580,15 +437,9 @@ impl Agent {
         let (Ok(base), Some(token)) = (self.base(), self.token()) else {
             return;
         };
-        match api(
-            &base,
-            gloo_net::http::Method::POST,
-            "/sessions/refresh",
-            Some(&token),
-            None,
-        )
-        .await
-        .and_then(decode::<Session>)
+        match api(&base, Method::Post, "/sessions/refresh", Some(&token), None)
+            .await
+            .and_then(decode::<Session>)
         {
             Ok(session) => {
                 self.log.info("session refreshed");
@@ -782,9 +633,9 @@ impl Agent {
     /// Runs one agent action: one at a time, its outcome shown to the agent.
     async fn act(
         self,
-        method: gloo_net::http::Method,
+        method: Method,
         path: String,
-        body: Option<Value>,
+        body: Option<String>,
     ) -> Result<String, ApiFailure> {
         let base = self.base()?;
         let Some(token) = self.token() else {
@@ -795,7 +646,7 @@ impl Agent {
             });
         };
         self.busy.set(true);
-        let result = api(&base, method, &path, Some(&token), body.as_ref()).await;
+        let result = api(&base, method, &path, Some(&token), body.as_deref()).await;
         let _ = self.busy.try_set(false);
         if let Err(failure) = &result {
             self.log
@@ -811,9 +662,12 @@ impl Agent {
     pub async fn set_status(self, status: StatusView) {
         let outcome = match self
             .act(
-                gloo_net::http::Method::PUT,
+                Method::Put,
                 "/status".into(),
-                Some(json!({"status_id": status.id, "at_ms": now_ms() as i64})),
+                body_of(&SetStatusRequest {
+                    status_id: status.id,
+                    at_ms: now_ms() as i64,
+                }),
             )
             .await
         {
@@ -821,19 +675,16 @@ impl Agent {
                 Some(message) => Outcome::Pending(message),
                 None => Outcome::StatusSet(status.name),
             },
-            Err(failure) => Outcome::Failed(failure.message),
+            Err(failure) => Outcome::failed(failure),
         };
         let _ = self.outcome.try_set(Some(outcome));
     }
 
     /// Cancels the pending next status (after wrap-up the agent is then Available).
     pub async fn cancel_next_status(self) {
-        let outcome = match self
-            .act(gloo_net::http::Method::DELETE, "/status/next".into(), None)
-            .await
-        {
+        let outcome = match self.act(Method::Delete, "/status/next".into(), None).await {
             Ok(_) => None,
-            Err(failure) => Some(Outcome::Failed(failure.message)),
+            Err(failure) => Some(Outcome::failed(failure)),
         };
         let _ = self.outcome.try_set(outcome);
     }
@@ -842,9 +693,13 @@ impl Agent {
     pub async fn place_call(self, number: String, conversation_id: Option<String>, lang: &str) {
         let outcome = match self
             .act(
-                gloo_net::http::Method::POST,
+                Method::Post,
                 "/calls".into(),
-                Some(json!({"number": number, "conversation_id": conversation_id, "lang": lang})),
+                body_of(&PlaceCallRequest {
+                    number: number.clone(),
+                    conversation_id,
+                    lang: lang.to_owned(),
+                }),
             )
             .await
         {
@@ -852,7 +707,7 @@ impl Agent {
                 Some(message) => Outcome::Pending(message),
                 None => Outcome::Calling(number),
             },
-            Err(failure) => Outcome::Failed(failure.message),
+            Err(failure) => Outcome::failed(failure),
         };
         let _ = self.outcome.try_set(Some(outcome));
     }
@@ -861,15 +716,12 @@ impl Agent {
     /// transfer target.
     pub async fn control(self, call_id: i64, control: CallControl, extra: Value) {
         let path = format!("/calls/{call_id}/{}", control.as_str());
-        match self
-            .act(gloo_net::http::Method::POST, path, Some(extra))
-            .await
-        {
+        match self.act(Method::Post, path, Some(extra.to_string())).await {
             Ok(_) => {
                 let _ = self.outcome.try_set(None);
             }
             Err(failure) => {
-                let _ = self.outcome.try_set(Some(Outcome::Failed(failure.message)));
+                let _ = self.outcome.try_set(Some(Outcome::failed(failure)));
             }
         }
     }

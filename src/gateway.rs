@@ -1,5 +1,7 @@
-//! The client of the adapter gateway. The widget never talks to the CCAI Platform or to
-//! Kustomer's API directly: their credentials live in the gateway only.
+//! The client of the adapter gateway: its address, one `request()` of the agent API (timeout,
+//! abort, refusals), the health probe. The agent's event stream is in [`crate::agent`]. The
+//! widget never talks to the CCAI Platform or to Kustomer's API directly: their credentials
+//! live in the gateway only.
 
 use std::{
     sync::{
@@ -74,33 +76,161 @@ pub fn base_url() -> Result<String, GatewayError> {
     resolve_base_url(configured.as_deref(), &origin)
 }
 
-/// `GET {base}/healthz`, aborted after `timeout`.
-pub async fn fetch_health(base: &str, timeout: Duration) -> Result<Health, GatewayError> {
+/// An HTTP method of the gateway's APIs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// How long one agent API request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// A refusal of the agent API (`{"error": {"code", "message"}}`), or why there was no answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiFailure {
+    /// HTTP status; 0 when no answer came.
+    pub status: u16,
+    pub code: String,
+    /// The gateway's sentence (English), or what went wrong on the way.
+    pub message: String,
+}
+
+impl ApiFailure {
+    pub fn transport(error: GatewayError) -> Self {
+        ApiFailure {
+            status: 0,
+            code: "unreachable".into(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// One `fetch`, aborted after `timeout`: the status and the body's text.
+async fn fetch_text(
+    url: &str,
+    method: Method,
+    token: Option<&str>,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String), GatewayError> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let network = |e: wasm_bindgen::JsValue| GatewayError::Network(format!("{e:?}"));
     let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-    let controller =
-        web_sys::AbortController::new().map_err(|e| GatewayError::Network(format!("{e:?}")))?;
+    let window = web_sys::window().ok_or_else(|| GatewayError::Network("no window".into()))?;
+    let controller = web_sys::AbortController::new().map_err(network)?;
     let signal = controller.signal();
+    let init = web_sys::RequestInit::new();
+    init.set_method(method.as_str());
+    init.set_signal(Some(&signal));
+    let headers = web_sys::Headers::new().map_err(network)?;
+    if let Some(token) = token {
+        headers
+            .set("Authorization", &format!("Bearer {token}"))
+            .map_err(network)?;
+    }
+    if let Some(body) = body {
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(network)?;
+        init.set_body(&wasm_bindgen::JsValue::from_str(body));
+    }
+    init.set_headers(&headers);
     // Dropping the timer (when the request finishes first) cancels the abort.
     let _timer = gloo_timers::callback::Timeout::new(timeout_ms, move || controller.abort());
-    let response = gloo_net::http::Request::get(&format!("{base}/healthz"))
-        .abort_signal(Some(&signal))
-        .send()
+    let failed = |e: wasm_bindgen::JsValue| {
+        if signal.aborted() {
+            GatewayError::Timeout(timeout_ms)
+        } else {
+            network(e)
+        }
+    };
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
         .await
-        .map_err(|e| {
-            if signal.aborted() {
-                GatewayError::Timeout(timeout_ms)
-            } else {
-                GatewayError::Network(e.to_string())
-            }
-        })?;
-    let status = response.status();
+        .map_err(failed)?
+        .unchecked_into();
+    let text = match response.text() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .map_err(failed)?
+            .as_string()
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    Ok((response.status(), text))
+}
+
+/// One agent API request (`{base}/api/v1{path}`), aborted after [`REQUEST_TIMEOUT`]: the body
+/// of a 2xx answer, else the refusal.
+pub async fn request(
+    base: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<String, ApiFailure> {
+    let (status, text) = fetch_text(
+        &format!("{base}/api/v1{path}"),
+        method,
+        token,
+        body,
+        REQUEST_TIMEOUT,
+    )
+    .await
+    .map_err(ApiFailure::transport)?;
+    if (200..300).contains(&status) {
+        return Ok(text);
+    }
+    Err(
+        match serde_json::from_str::<adapter_core::agent_api::ErrorBody>(&text) {
+            Ok(body) => ApiFailure {
+                status,
+                code: body.error.code,
+                message: body.error.message,
+            },
+            Err(_) => ApiFailure {
+                status,
+                code: "http_error".into(),
+                message: GatewayError::Status(status).to_string(),
+            },
+        },
+    )
+}
+
+/// Reads an answer's JSON as `T`.
+pub fn decode<T: serde::de::DeserializeOwned>(text: String) -> Result<T, ApiFailure> {
+    serde_json::from_str(&text)
+        .map_err(|e| ApiFailure::transport(GatewayError::Decode(e.to_string())))
+}
+
+/// `value` as a request body.
+pub fn body_of<T: serde::Serialize>(value: &T) -> Option<String> {
+    serde_json::to_string(value).ok()
+}
+
+/// `GET {base}/healthz`, aborted after `timeout`.
+pub async fn fetch_health(base: &str, timeout: Duration) -> Result<Health, GatewayError> {
+    let (status, text) =
+        fetch_text(&format!("{base}/healthz"), Method::Get, None, None, timeout).await?;
     if status != 200 && status != 503 {
         return Err(GatewayError::Status(status));
     }
-    let health: Health = response
-        .json()
-        .await
-        .map_err(|e| GatewayError::Decode(e.to_string()))?;
+    let health: Health =
+        serde_json::from_str(&text).map_err(|e| GatewayError::Decode(e.to_string()))?;
     if health.is_ok() {
         Ok(health)
     } else {

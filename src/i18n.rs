@@ -445,6 +445,156 @@ pub fn phone_error(lang: Lang, error: &PhoneError) -> String {
     }
 }
 
+/// A refusal of the gateway (its error `code`) in `lang`; a code the widget does not know, or
+/// one whose detail only the gateway's sentence has, falls back to `server_message`.
+pub fn refusal(lang: Lang, code: &str, server_message: &str) -> String {
+    match refusal_text(code) {
+        Some((en, fr)) => (if lang == Lang::Fr { fr } else { en }).to_owned(),
+        None => server_message.to_owned(),
+    }
+}
+
+/// Every error code of the gateway's agent API the widget words itself, in English and French.
+pub const REFUSAL_CODES: [&str; 33] = [
+    "admins_only",
+    "agent_not_available",
+    "bad_credentials",
+    "bad_request",
+    "body_too_large",
+    "ccai_unavailable",
+    "control_not_offered",
+    "control_refused",
+    "email_mismatch",
+    "http_error",
+    "invalid_digits",
+    "invalid_email",
+    "invalid_fields",
+    "invalid_number",
+    "invalid_status",
+    "invalid_target",
+    "kustomer_unavailable",
+    "malformed_json",
+    "mapping_stale",
+    "no_next_status",
+    "not_admin",
+    "not_found",
+    "not_json",
+    "session_expired",
+    "status_not_selectable",
+    "store_unavailable",
+    "superseded",
+    "too_many_statuses",
+    "unauthenticated",
+    "unknown_agent",
+    "unknown_call",
+    "unknown_control",
+    "unknown_dead_letter",
+];
+
+fn refusal_text(code: &str) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        "admins_only" | "not_admin" => (
+            "Only the adapter’s administrators can do this.",
+            "Seuls les administrateurs de l’adaptateur peuvent faire cela.",
+        ),
+        "agent_not_available" => (
+            "You are not Available in the contact center: set your status to Available to place a call.",
+            "Vous n’êtes pas Disponible dans le centre de contact : passez au statut Disponible pour appeler.",
+        ),
+        "bad_credentials" => ("Wrong email or password.", "E-mail ou mot de passe incorrect."),
+        "bad_request" | "malformed_json" | "not_json" | "invalid_fields" | "body_too_large" => (
+            "The gateway could not read this request; reload the adapter and try again.",
+            "La passerelle n’a pas pu lire cette demande ; rechargez l’adaptateur et réessayez.",
+        ),
+        "ccai_unavailable" => (
+            "The contact center cannot be reached; try again in a moment.",
+            "Le centre de contact est injoignable ; réessayez dans un instant.",
+        ),
+        "control_not_offered" => (
+            "The contact center does not offer this control to the adapter; use the softphone.",
+            "Le centre de contact ne propose pas cette commande à l’adaptateur ; utilisez le softphone.",
+        ),
+        "control_refused" => (
+            "The contact center refused this control for the call as it is now.",
+            "Le centre de contact a refusé cette commande dans l’état actuel de l’appel.",
+        ),
+        "email_mismatch" => (
+            "Sign in to the contact center with the email address you use in Kustomer, so that your status and calls follow you.",
+            "Connectez-vous au centre de contact avec l’adresse e-mail que vous utilisez dans Kustomer, pour que votre statut et vos appels vous suivent.",
+        ),
+        "http_error" => (
+            "The gateway answered with an error; try again in a moment.",
+            "La passerelle a répondu par une erreur ; réessayez dans un instant.",
+        ),
+        "invalid_digits" => (
+            "Send 1 to 32 keys: 0-9, * and #.",
+            "Envoyez de 1 à 32 touches : 0-9, * et #.",
+        ),
+        "invalid_email" => (
+            "Enter the email address you use for the contact center.",
+            "Saisissez l’adresse e-mail que vous utilisez pour le centre de contact.",
+        ),
+        "invalid_number" => (
+            "The contact center cannot dial this number; check it in the dial pad.",
+            "Le centre de contact ne peut pas composer ce numéro ; vérifiez-le dans le pavé.",
+        ),
+        "invalid_status" | "status_not_selectable" => (
+            "This status cannot be chosen.",
+            "Ce statut ne peut pas être choisi.",
+        ),
+        "invalid_target" => (
+            "Say where to transfer the call (at most 100 characters).",
+            "Indiquez vers où transférer l’appel (100 caractères au plus).",
+        ),
+        "kustomer_unavailable" => (
+            "Kustomer cannot be reached; try again in a moment.",
+            "Kustomer est injoignable ; réessayez dans un instant.",
+        ),
+        "mapping_stale" => (
+            "The status this Kustomer status is mapped to no longer exists in the contact center; ask your administrator to update the mapping.",
+            "Le statut associé à ce statut Kustomer n’existe plus dans le centre de contact ; demandez à votre administrateur de mettre à jour l’association.",
+        ),
+        "no_next_status" => (
+            "There is no next status to cancel.",
+            "Il n’y a pas de statut suivant à annuler.",
+        ),
+        "not_found" => (
+            "The gateway does not offer this action; it may be older than the adapter.",
+            "La passerelle ne propose pas cette action ; elle est peut-être plus ancienne que l’adaptateur.",
+        ),
+        "session_expired" | "unauthenticated" => (
+            "Your session has ended; sign in again.",
+            "Votre session a pris fin ; reconnectez-vous.",
+        ),
+        "store_unavailable" => (
+            "The gateway cannot reach its database; try again in a moment.",
+            "La passerelle ne peut pas joindre sa base de données ; réessayez dans un instant.",
+        ),
+        "superseded" => (
+            "Your Kustomer status changed after you picked this one, and the latest change wins: your status follows Kustomer.",
+            "Votre statut Kustomer a changé après votre choix, et le dernier changement l’emporte : votre statut suit Kustomer.",
+        ),
+        "too_many_statuses" => (
+            "At most 200 Kustomer statuses can be mapped.",
+            "200 statuts Kustomer au plus peuvent être associés.",
+        ),
+        "unknown_agent" => (
+            "The contact center does not know your email address; ask your administrator.",
+            "Le centre de contact ne connaît pas votre adresse e-mail ; demandez à votre administrateur.",
+        ),
+        "unknown_call" => (
+            "This is not your current or last call.",
+            "Ce n’est ni votre appel en cours ni votre dernier appel.",
+        ),
+        "unknown_control" => ("No such call control.", "Cette commande d’appel n’existe pas."),
+        "unknown_dead_letter" => (
+            "No failed operation has this number (it may have been retried already).",
+            "Aucune opération en échec ne porte ce numéro (elle a peut-être déjà été relancée).",
+        ),
+        _ => return None,
+    })
+}
+
 thread_local! {
     /// The language in force, for code that runs outside the reactive system (the crash panel).
     static CURRENT: Cell<Option<Lang>> = const { Cell::new(None) };
@@ -579,6 +729,20 @@ mod tests {
                 }
             ),
             "Too short for FR: at least 9 digits after the country code."
+        );
+    }
+
+    #[test]
+    fn every_known_refusal_is_worded_and_unknown_ones_keep_the_servers_sentence() {
+        for code in REFUSAL_CODES {
+            let en = refusal(Lang::En, code, "server");
+            let fr = refusal(Lang::Fr, code, "server");
+            assert_ne!(en, "server", "{code}");
+            assert_ne!(en, fr, "{code} is translated");
+        }
+        assert_eq!(
+            refusal(Lang::Fr, "brand_new_code", "The gateway's sentence."),
+            "The gateway's sentence."
         );
     }
 

@@ -28,6 +28,20 @@ export class HostPage {
     this.nextStatus = this.adapter.locator(".next-status-name");
     this.outcome = this.adapter.locator(".outcome");
     this.callPanel = this.adapter.locator(".call-panel");
+    // The admins' settings page, in the dialog the host's settings entry opens.
+    this.settingsEntry = page.locator("#settings-open");
+    this.settings = page.frameLocator("#settings-frame");
+  }
+
+  /** Opens the adapter's settings page from the host's settings entry; waits for its handshake. */
+  async openSettings() {
+    await this.settingsEntry.click();
+    await this.settings.locator("main.settings-page").waitFor();
+    await this.messageLog.locator("li[data-type='ready']", { hasText: "(settings)" }).first().waitFor();
+  }
+
+  async closeSettings() {
+    await this.page.locator("#settings-close").click();
   }
 
   /** Makes the signed-in agent Available from the adapter's menu. */

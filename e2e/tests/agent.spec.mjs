@@ -3,12 +3,15 @@
 // the call with that number and the agent's email.
 import { expect, test } from "../fixtures.mjs";
 import { recordLatencies, sim, statusRequestTimes } from "../support.mjs";
+import { endEveryCall } from "./hygiene.mjs";
 
 async function simState(stack) {
   return (await sim(stack, "GET", "/_sim/state")).ccai;
 }
 
 test.beforeEach(async ({ stack }) => {
+  // A call left by an earlier test would hide the dial pad (it shows when Call can be used).
+  await endEveryCall(stack);
   await sim(stack, "POST", "/_sim/reset");
 });
 
@@ -113,7 +116,7 @@ test("the contact center failing or answering garbage is said plainly, and nothi
   // The platform answers 500 to the next requests: the change fails with a reason.
   await sim(stack, "POST", "/_sim/faults", { latency_ms: 0, status: 500, count: 10, drop: 0 });
   await host.statusSelect.selectOption({ label: "Break" });
-  await expect(host.adapter.locator(".outcome-failed")).toContainText("the CCAI Platform failed (HTTP 500); try again in a moment");
+  await expect(host.adapter.locator(".outcome-failed")).toContainText("The contact center cannot be reached; try again in a moment.");
   await expect(host.statusSelect).toBeEnabled();
   // The platform recovers: the same change goes through.
   await sim(stack, "POST", "/_sim/reset");

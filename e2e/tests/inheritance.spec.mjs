@@ -1,10 +1,12 @@
-// Status inheritance end to end: an admin maps Kustomer statuses to CCAI statuses in the adapter;
+// Status inheritance end to end: an admin maps Kustomer statuses to CCAI statuses in the adapter's
+// settings page;
 // changing the Kustomer status in the host changes the CCAI status in the simulator, or the next
 // status during a call; both priority rules on a race; three tabs with one leader, failover
 // within 2 s, and no change applied twice.
 import { expect, test } from "../fixtures.mjs";
 import { HostPage } from "../pages/host.mjs";
 import { record, recordLatencies, sim, statusRequestTimes } from "../support.mjs";
+import { endEveryCall } from "./hygiene.mjs";
 
 const ADA = 101;
 const MEAL = -4;
@@ -15,10 +17,12 @@ async function ada(stack) {
   return (await sim(stack, "GET", "/_sim/state")).ccai.agents.find((a) => a.id === ADA);
 }
 
-/** Ada (an admin in the demo stack) saves the mapping with `rule`, inheritance on. */
+/** Ada (an admin in the demo stack) saves the mapping with `rule`, inheritance on, in the
+ * adapter's settings page (opened from the host's settings entry, as Kustomer's Settings menu
+ * opens an app's settings page). */
 async function configure(host, rule = "latest_wins", bidirectional = false) {
-  const panel = host.adapter.locator(".inheritance-settings");
-  await panel.locator("summary").click();
+  await host.openSettings();
+  const panel = host.settings.locator(".inheritance-settings");
   await expect(panel.locator("tr[data-kustomer-status='rs-lunch']")).toBeVisible();
   await panel.locator("input[name='enabled']").check();
   await panel.locator(`input[name='rule'][value='${rule}']`).check();
@@ -30,7 +34,11 @@ async function configure(host, rule = "latest_wins", bidirectional = false) {
   await map("rs-email", "Unavailable");
   await panel.locator("button[type='submit']").click();
   await expect(panel.locator(".settings-result")).toHaveText("Saved.");
-  await panel.locator("summary").click();
+  await host.closeSettings();
+  // The widget read the saved settings again (the settings page told it).
+  await host.openDiagnostics();
+  await expect(host.diagnostics).toContainText("the settings page saved status inheritance");
+  await host.diagnostics.locator("summary").click(); // folded again
 }
 
 /** The host's Kustomer status menu (the agent's Kustomer status). */
@@ -42,8 +50,10 @@ test.beforeEach(async ({ stack }) => {
   await sim(stack, "POST", "/_sim/reset");
 });
 
-// The settings are the organisation's: leave them off for the other tests of this stack.
+// The settings are the organisation's: leave them off for the other tests of this stack, and
+// no call behind.
 test.afterEach(async ({ stack }) => {
+  await endEveryCall(stack);
   const api = new URL("api/v1/", stack.adapterUrl);
   const user = { id: "kus-user-1", email: "ada.lovelace@example.com" };
   const session = await fetch(new URL("sessions", api), {

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::{
     agent::Agent,
+    caller::Caller,
     i18n::{use_i18n, Text},
 };
 
@@ -65,7 +66,12 @@ pub fn offered_controls(call: &CallView, capabilities: &[CallControl]) -> Vec<Ca
 /// a timer that counts from when it connected (so it is right after a reload), and the
 /// controls the connected upstream offers.
 #[component]
-pub fn CallPanel(agent: Agent) -> impl IntoView {
+pub fn CallPanel(
+    agent: Agent,
+    /// Who is calling, when Kustomer knows the number; else the panel shows the number.
+    #[prop(optional, into)]
+    caller: MaybeProp<Caller>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let now = Trigger::new();
     let tick = gloo_timers::callback::Interval::new(1_000, move || now.notify());
@@ -84,29 +90,50 @@ pub fn CallPanel(agent: Agent) -> impl IntoView {
     let target = RwSignal::new(String::new());
     let run = move |call_id: i64, control: CallControl| {
         let extra = match control {
-            CallControl::Dtmf => json!({"digits": digits.get_untracked()}),
+            CallControl::Dtmf => json!({"digits": digits.get_untracked().trim()}),
             CallControl::Transfer => json!({"target": target.get_untracked().trim()}),
             _ => json!({}),
         };
-        leptos::task::spawn_local(agent.control(call_id, control, extra));
+        let empty = extra
+            .as_object()
+            .and_then(|o| o.values().next())
+            .is_some_and(|v| v.as_str().is_some_and(str::is_empty));
+        if !empty {
+            leptos::task::spawn_local(agent.control(call_id, control, extra));
+        }
     };
+    // The timer ticks in place: one effect for the panel's life writes the element's text, so a
+    // re-render of the panel leaves no effect behind (see below).
+    let timer = NodeRef::<leptos::html::Span>::new();
+    Effect::new(move || {
+        now.track();
+        let seconds = shown().and_then(|c| c.connected_seconds(js_sys::Date::now() as i64));
+        if let (Some(element), Some(seconds)) = (timer.get(), seconds) {
+            element.set_text_content(Some(&format_duration(seconds)));
+        }
+    });
+    // The panel is rendered again at each change of the call, and every reactive closure inside
+    // a re-rendered view leaves a dead subscriber on the long-lived signals it read (reactive_graph
+    // 0.2 does not unsubscribe a dropped effect): over a day of calls that grew the wasm memory by
+    // about 20 kB a call. So everything inside is read here, once per render, and rendered as
+    // plain values; the inputs keep their text in signals written by their handlers only.
     move || {
+        let lang = i18n.lang.get();
+        let t = move |text: Text| text.in_lang(lang);
+        let busy = agent.busy.get();
+        let caller = caller.get();
         shown().map(|call| {
             let controls = agent.capabilities.with(|caps| offered_controls(&call, caps));
-            let timer = call.connected_at_ms.map(|_| {
-                let call = call.clone();
-                move || {
-                    // Ticks with `now`, reads the clock itself: right from the first render.
-                    now.track();
-                    let now = js_sys::Date::now() as i64;
-                    format_duration(call.connected_seconds(now).unwrap_or_default())
-                }
-            });
-            let who = call
+            let number = call
                 .number
                 .clone()
                 .or_else(|| call.conversation_id.clone())
                 .unwrap_or_default();
+            // The caller's name once known (it may come after the panel shows), else the number.
+            let (who, company, number_line) = match caller {
+                Some(c) => (c.name, c.company, Some(number)),
+                None => (number, None, None),
+            };
             let ringing = call.state == CallState::Ringing;
             let state = call.state;
             let muted = call.muted;
@@ -116,6 +143,13 @@ pub fn CallPanel(agent: Agent) -> impl IntoView {
                 kind_text(&call)
             };
             let call_id = call.call_id;
+            // Reads the clock itself: right from the first render (the effect above ticks it).
+            let timer_text = call.connected_at_ms.map(|_| {
+                format_duration(
+                    call.connected_seconds(js_sys::Date::now() as i64)
+                        .unwrap_or_default(),
+                )
+            });
             let buttons = controls
                 .iter()
                 .copied()
@@ -126,10 +160,10 @@ pub fn CallPanel(agent: Agent) -> impl IntoView {
                             type="button"
                             class=format!("button control control-{}", control.as_str())
                             class:primary=control == CallControl::Answer
-                            disabled=move || agent.busy.get()
+                            disabled=busy
                             on:click=move |_| run(call_id, control)
                         >
-                            {move || i18n.t(control_text(control))}
+                            {t(control_text(control))}
                         </button>
                     }
                 })
@@ -140,18 +174,18 @@ pub fn CallPanel(agent: Agent) -> impl IntoView {
                         <div class=format!("control-field control-{}", control.as_str())>
                             <input
                                 type=kind
-                                aria-label=move || i18n.t(label)
-                                placeholder=move || i18n.t(label)
-                                prop:value=move || value.get()
+                                aria-label=t(label)
+                                placeholder=t(label)
+                                value=value.get_untracked()
                                 on:input=move |e| value.set(event_target_value(&e))
                             />
                             <button
                                 type="button"
                                 class="button"
-                                disabled=move || agent.busy.get() || value.with(|v| v.trim().is_empty())
+                                disabled=busy
                                 on:click=move |_| run(call_id, control)
                             >
-                                {move || i18n.t(control_text(control))}
+                                {t(control_text(control))}
                             </button>
                         </div>
                     }
@@ -166,14 +200,16 @@ pub fn CallPanel(agent: Agent) -> impl IntoView {
                     data-state=format!("{state:?}").to_ascii_lowercase()
                     aria-live="assertive"
                 >
-                    <p class="call-kind">{move || i18n.t(kind)}</p>
+                    <p class="call-kind">{t(kind)}</p>
                     <p class="call-who">{who}</p>
+                    <p class="call-company" hidden=company.is_none()>{company.clone()}</p>
+                    <p class="call-number" hidden=number_line.is_none()>{number_line.clone()}</p>
                     <p class="call-state">
-                        <span class="call-state-text">{move || i18n.t(state_text(state))}</span>
-                        {timer.map(|timer| view! {
-                            <span class="call-timer" role="timer" aria-label=i18n.text(Text::CallTimer)>{timer}</span>
+                        <span class="call-state-text">{t(state_text(state))}</span>
+                        {timer_text.map(|text| view! {
+                            <span class="call-timer" role="timer" aria-label=t(Text::CallTimer) node_ref=timer>{text}</span>
                         })}
-                        <span class="call-muted" hidden=!muted>{i18n.text(Text::Muted)}</span>
+                        <span class="call-muted" hidden=!muted>{t(Text::Muted)}</span>
                     </p>
                     <div class="call-controls">{buttons}</div>
                     {tones}

@@ -6,7 +6,8 @@ use crate::{
     i18n::{use_i18n, Text},
 };
 
-/// The always-visible bar: product name, the agent's status area, and minimise/restore.
+/// The always-visible bar: product name, the agent's status area (the next status on a line of
+/// its own when there is one), and minimise/restore.
 #[component]
 pub fn Header(
     /// Whether the adapter is minimised.
@@ -29,6 +30,7 @@ pub fn Header(
     view! {
         <header class="adapter-header">
             <h1 class="adapter-name">{i18n.text(Text::AppName)}</h1>
+            <span class="header-spacer"></span>
             <Show
                 when=signed_in
                 fallback=move || view! {

@@ -1,25 +1,30 @@
 use leptos::prelude::*;
 
 use crate::{
-    agent::{Agent, InheritanceSettings, KustomerStatus},
+    agent::{InheritanceSettings, InheritanceView, KustomerStatus},
     i18n::{use_i18n, Text},
 };
 
-/// Admins' settings of status inheritance: on or off, the priority rule, and the mapping of
-/// every Kustomer status (read from the host) to a contact-center status or to nothing.
+/// Admins' settings of status inheritance: on or off, the priority rule, bidirectional mode, and
+/// the mapping of every Kustomer status (read from the host) to a contact-center status or to
+/// nothing. Part of the settings page, not of the agent widget.
 #[component]
 pub fn InheritanceSettingsPanel(
-    agent: Agent,
+    /// What the gateway says of status inheritance, once read.
+    #[prop(into)]
+    saved: Signal<Option<InheritanceView>>,
     /// Kustomer's routing statuses, read from the host; the error says why they are missing.
     #[prop(into)]
     kustomer_statuses: Signal<Result<Vec<KustomerStatus>, String>>,
+    /// Saves the settings; its value is the result (the error is the sentence to show).
+    save: Action<InheritanceSettings, Result<(), String>>,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let draft = RwSignal::new(InheritanceSettings::default());
-    let result = RwSignal::new(None::<Result<(), String>>);
+    let result = save.value();
     // Start from what is saved, whenever it changes.
     Effect::new(move || {
-        if let Some(view) = agent.inheritance.get() {
+        if let Some(view) = saved.get() {
             draft.set(view.settings);
         }
     });
@@ -34,7 +39,7 @@ pub fn InheritanceSettingsPanel(
         statuses
     };
     let targets = move || {
-        agent.inheritance.with(|view| {
+        saved.with(|view| {
             view.as_ref()
                 .map(|v| {
                     v.ccai_statuses
@@ -46,20 +51,17 @@ pub fn InheritanceSettingsPanel(
                 .unwrap_or_default()
         })
     };
-    let save = move |event: leptos::ev::SubmitEvent| {
+    let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let mut settings = draft.get_untracked();
         settings.kustomer_statuses = rows();
         result.set(None);
-        leptos::task::spawn_local(async move {
-            let saved = agent.save_inheritance(settings).await;
-            let _ = result.try_set(Some(saved));
-        });
+        save.dispatch_local(settings);
     };
     view! {
-        <details class="inheritance-settings">
-            <summary>{i18n.text(Text::InheritanceTitle)}</summary>
-            <form on:submit=save>
+        <section class="settings-section inheritance-settings" aria-labelledby="inheritance-title">
+            <h2 id="inheritance-title">{i18n.text(Text::InheritanceTitle)}</h2>
+            <form on:submit=submit>
                 <label class="check">
                     <input
                         type="checkbox"
@@ -159,7 +161,7 @@ pub fn InheritanceSettingsPanel(
                         }}
                     </tbody>
                 </table>
-                <button type="submit" class="button primary" disabled=move || agent.busy.get()>
+                <button type="submit" class="button primary" disabled=move || save.pending().get()>
                     {i18n.text(Text::Save)}
                 </button>
                 <p class="settings-result" role="status">
@@ -170,6 +172,6 @@ pub fn InheritanceSettingsPanel(
                     }}
                 </p>
             </form>
-        </details>
+        </section>
     }
 }

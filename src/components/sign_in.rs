@@ -3,7 +3,7 @@ use leptos::prelude::*;
 
 use crate::{
     agent::Agent,
-    i18n::{email_mismatch, use_i18n, Text},
+    i18n::{email_mismatch, refusal, use_i18n, Text},
 };
 
 fn same_email(a: &str, b: &str) -> bool {
@@ -52,7 +52,8 @@ pub fn SignIn(
             let result = agent.sign_in(typed, secret, user).await;
             let _ = pending.try_set(false);
             if let Err(failure) = result {
-                let _ = error.try_set(Some(failure.message));
+                let lang = i18n.lang.get_untracked();
+                let _ = error.try_set(Some(refusal(lang, &failure.code, &failure.message)));
             } else {
                 let _ = password.try_set(String::new());
             }

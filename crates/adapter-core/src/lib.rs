@@ -1,6 +1,7 @@
 //! The adapter's pure core: domain logic with no I/O, shared by the widget (wasm32) and the
 //! gateway (native), and tested natively.
 //!
+//! - [`agent_api`]: the agent API's request and response bodies, as the gateway's JSON has them.
 //! - [`agent_events`]: the gateway's event stream to an adapter (sequence, resume, snapshot).
 //! - [`lang`]: which of the supported languages to speak, from the host's or browser's preferences.
 //! - [`backoff`]: retry delays for anything that talks over a network.
@@ -19,6 +20,7 @@
 //! - [`tabs`]: one leader among the tabs of the same agent.
 //! - [`status_policy`]: Kustomer → CCAI status inheritance and the write-back, as decisions.
 
+pub mod agent_api;
 pub mod agent_events;
 pub mod backoff;
 pub mod ccai_events;
