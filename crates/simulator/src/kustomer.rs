@@ -325,6 +325,8 @@ pub struct Limits {
     pub rate_limited_left: u32,
     /// The next requests answered 500.
     pub server_errors_left: u32,
+    /// The next requests answered 401, as if the API key were wrong (a permanent failure).
+    pub unauthorized_left: u32,
     /// Faults apply only to requests with this method (any when `None`).
     pub fault_method: Option<String>,
     /// Faults apply only to requests whose path ends with this (any when `None`).
@@ -367,6 +369,7 @@ impl Kustomer {
                 used: 0,
                 rate_limited_left: 0,
                 server_errors_left: 0,
+                unauthorized_left: 0,
                 fault_method: None,
                 fault_path_ends_with: None,
             })),
@@ -407,6 +410,7 @@ impl Kustomer {
             used: 0,
             rate_limited_left: 0,
             server_errors_left: 0,
+            unauthorized_left: 0,
             fault_method: None,
             fault_path_ends_with: None,
         };
@@ -484,7 +488,10 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
                 .fault_path_ends_with
                 .as_deref()
                 .is_none_or(|p| request.uri().path().ends_with(p));
-        let verdict = if targeted && limits.server_errors_left > 0 {
+        let verdict = if targeted && limits.unauthorized_left > 0 {
+            limits.unauthorized_left -= 1;
+            Some(StatusCode::UNAUTHORIZED)
+        } else if targeted && limits.server_errors_left > 0 {
             limits.server_errors_left -= 1;
             Some(StatusCode::INTERNAL_SERVER_ERROR)
         } else if targeted && limits.rate_limited_left > 0 {
@@ -518,6 +525,12 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
             }
             response
         }
+        Some(StatusCode::UNAUTHORIZED) => json_api_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required (Authorization: Bearer)",
+            None,
+        ),
         Some(status) => plain_error(status, "internal", "Something went wrong", json!({})),
         None if !kustomer.authorised(request.headers()) => json_api_error(
             StatusCode::UNAUTHORIZED,
@@ -1639,13 +1652,16 @@ struct FaultsIn {
     #[serde(default)]
     server_errors: u32,
     #[serde(default)]
+    unauthorized: u32,
+    #[serde(default)]
     method: Option<String>,
     #[serde(default)]
     path_ends_with: Option<String>,
 }
 
-/// `POST /_sim/kustomer/faults {"rate_limited": n, "server_errors": m}`: the next m requests
-/// answer 500, then the next n answer 429. With `"method"` and/or `"path_ends_with"`, only the
+/// `POST /_sim/kustomer/faults {"rate_limited": n, "server_errors": m, "unauthorized": u}`: the
+/// next u requests answer 401 (as to a wrong API key), then the next m answer 500, then the next
+/// n answer 429. With `"method"` and/or `"path_ends_with"`, only the
 /// requests that match count (e.g. `"POST"`, `"/messages"`).
 async fn set_faults(State(k): State<Kustomer>, body: Bytes) -> Response {
     let input: FaultsIn = match decode(&body) {
@@ -1655,6 +1671,7 @@ async fn set_faults(State(k): State<Kustomer>, body: Bytes) -> Response {
     let mut limits = lock(&k.limits);
     limits.rate_limited_left = input.rate_limited;
     limits.server_errors_left = input.server_errors;
+    limits.unauthorized_left = input.unauthorized;
     limits.fault_method = input.method;
     limits.fault_path_ends_with = input.path_ends_with;
     Json(limits.clone()).into_response()
