@@ -3,14 +3,33 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
-/** A request to the simulator's API port; the JSON answer, or null. */
-export async function sim(stack, method, route, body) {
-  const response = await fetch(`${stack.simulatorUrl}${route}`, {
-    method,
-    headers: body ? { "content-type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return response.json().catch(() => null);
+/**
+ * A request to the simulator's API port; its JSON answer (null when it has no body). A set-up
+ * step that fails must fail the test where it happened: any answer outside 2xx, and any network
+ * error, throws with the route and the simulator's answer. `options.accept` lists other statuses
+ * the caller expects and handles (their JSON answer is returned).
+ */
+export async function sim(stack, method, route, body, options = {}) {
+  let response;
+  try {
+    response = await fetch(`${stack.simulatorUrl}${route}`, {
+      method,
+      headers: body ? { "content-type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch (error) {
+    throw new Error(`simulator ${method} ${route}: ${error.message}`);
+  }
+  const text = await response.text();
+  if (!response.ok && !(options.accept ?? []).includes(response.status)) {
+    throw new Error(`simulator ${method} ${route}: HTTP ${response.status} ${text.slice(0, 500)}`);
+  }
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`simulator ${method} ${route}: HTTP ${response.status} answered no JSON: ${text.slice(0, 200)}`);
+  }
 }
 
 /** When the simulator answered each `agent_statuses` request recorded after `fromRequest`. */
@@ -35,4 +54,28 @@ export function recordLatencies(name, countName, latencies) {
   const sorted = [...latencies].sort((a, b) => a - b);
   const pick = (q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
   return record(name, { [countName]: sorted.length, p50_ms: pick(0.5), p99_ms: pick(0.99), max_ms: sorted.at(-1) });
+}
+
+/**
+ * A request to the gateway's agent API as Ada (the demo's admin; a session of its own, the
+ * adapter's untouched); the JSON answer. Fails on any answer outside 2xx.
+ */
+export async function gatewayAsAdmin(stack, method, route, body) {
+  const api = new URL("api/v1/", stack.adapterUrl);
+  const user = { id: "kus-user-1", email: "ada.lovelace@example.com" };
+  const signIn = await fetch(new URL("sessions", api), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: user.email, kustomer_user: user }),
+  });
+  if (!signIn.ok) throw new Error(`gateway sign-in: HTTP ${signIn.status} ${await signIn.text()}`);
+  const { token } = await signIn.json();
+  const response = await fetch(new URL(route.replace(/^\//, ""), api), {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`gateway ${method} ${route}: HTTP ${response.status} ${text.slice(0, 500)}`);
+  return text ? JSON.parse(text) : null;
 }

@@ -172,24 +172,37 @@
     });
   }
   // The user picks a status in the desktop: Kustomer records it and tells the adapter.
+  // Counted at each pick and when its write lands; writes not landed yet.
+  let localChanges = 0;
+  let writesPending = 0;
   statusSelect.addEventListener("change", () => {
+    localChanges += 1;
+    writesPending += 1;
     const status = statuses.find((s) => s.id === statusSelect.value);
     fetch(`/_sim/desktop/status/${encodeURIComponent(agent.id)}`, {
       method: "PUT",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ status_id: status.id }),
-    }).catch(() => {});
+    })
+      .catch(() => {})
+      .finally(() => {
+        writesPending -= 1;
+        localChanges += 1;
+      });
     statusChanged(status);
   });
   // Kustomer pushes status changes made elsewhere (e.g. written back by the adapter's gateway)
   // to the desktop, which tells the adapter too.
   async function followKustomerStatus() {
     try {
+      // A read that started before the user's pick was written, or was under way meanwhile,
+      // may predate that pick: it is not applied (the next read is).
+      const changesBefore = writesPending === 0 ? localChanges : -1;
       const response = await fetch(`/_sim/desktop/status/${encodeURIComponent(agent.id)}`);
       if (response.ok) {
         const { current } = await response.json();
         const status = statuses.find((s) => s.id === current.status_id);
-        if (status && statusSelect.value !== status.id) {
+        if (status && statusSelect.value !== status.id && changesBefore === localChanges) {
           statusSelect.value = status.id;
           log("note", "kustomer_status", `Kustomer set ${status.name}`);
           statusChanged(status);

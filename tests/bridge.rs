@@ -67,6 +67,49 @@ async fn eventually(what: &str, condition: impl Fn() -> bool) {
     panic!("timed out waiting for: {what}");
 }
 
+/// Counts the messages this window receives whose data satisfies `matches`, from the moment it
+/// is made. Listening after the bridge did, it sees a message only once the bridge has handled
+/// it: waiting for its count is waiting for the bridge, with no fixed delay.
+struct Arrivals {
+    count: Rc<RefCell<usize>>,
+    listener: Closure<dyn FnMut(web_sys::MessageEvent)>,
+}
+
+impl Arrivals {
+    fn listen(matches: impl Fn(&JsValue) -> bool + 'static) -> Arrivals {
+        let count = Rc::new(RefCell::new(0));
+        let seen = Rc::clone(&count);
+        let listener = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+            move |event: web_sys::MessageEvent| {
+                if matches(&event.data()) {
+                    *seen.borrow_mut() += 1;
+                }
+            },
+        );
+        window()
+            .add_event_listener_with_callback("message", listener.as_ref().unchecked_ref())
+            .unwrap();
+        Arrivals { count, listener }
+    }
+
+    fn count(&self) -> usize {
+        *self.count.borrow()
+    }
+
+    /// Waits until `n` matching messages arrived, then lets the reactive system run.
+    async fn wait_for(&self, what: &str, n: usize) {
+        eventually(what, || self.count() >= n).await;
+        tick().await;
+    }
+}
+
+impl Drop for Arrivals {
+    fn drop(&mut self) {
+        let _ = window()
+            .remove_event_listener_with_callback("message", self.listener.as_ref().unchecked_ref());
+    }
+}
+
 fn log_has(log: DebugLog, needle: &str) -> bool {
     log.entries().iter().any(|e| e.text.contains(needle))
 }
@@ -211,6 +254,9 @@ async fn a_frame_served_on_another_port_is_ignored() {
         .create_element("iframe")
         .unwrap()
         .unchecked_into();
+    // The hostile page's last message, after its 22 protocol messages (one sender, one target:
+    // they arrive in order).
+    let done = Arrivals::listen(|data| data.as_string().as_deref() == Some("hostile-frame-done"));
     let origin = own_origin();
     let query = format!(
         "adapter={}&host={}&target=parent",
@@ -220,11 +266,11 @@ async fn a_frame_served_on_another_port_is_ignored() {
     frame.set_src(&format!("{server}/_sim/hostile.html?{query}"));
     document().body().unwrap().append_child(&frame).unwrap();
     let note = format!("not from the host (last from origin {server:?})");
-    eventually("the other port's messages to be refused", || {
-        log_has(log, &note)
-    })
-    .await;
-    gloo_timers::future::TimeoutFuture::new(50).await;
+    done.wait_for("the hostile page's last message", 1).await;
+    assert!(
+        log_has(log, &note),
+        "its messages were refused as not from the host"
+    );
     assert_eq!(input_value(&root), "", "nothing changed");
     assert!(!log_has(log, "evil@example.com"), "its init was not taken");
     frame.remove();
@@ -283,33 +329,49 @@ async fn bad_input_is_refused_with_its_reason_and_changes_nothing() {
 
 #[wasm_bindgen_test]
 async fn a_flood_is_bounded_and_said_once_per_second() {
-    let (_root, log, _mounted) = mount_shell(host_is_this_window(FloodLimits {
+    let (root, log, _mounted) = mount_shell(host_is_this_window(FloodLimits {
         capacity: 10,
         per_second: 1,
     }));
+    let arrivals = Arrivals::listen(|data| {
+        data.as_string()
+            .is_some_and(|text| text.contains("click_to_call"))
+    });
+    let started = js_sys::Date::now();
     for i in 0..300 {
         post_from_host(&from_host(
             "click_to_call",
             json!({"phone": format!("+1 415 555 {:04}", 1000 + i)}),
         ));
     }
-    eventually("a dropped note", || {
-        log_has(log, "host message(s): more than 1 per second")
-    })
-    .await;
-    gloo_timers::future::TimeoutFuture::new(100).await;
+    arrivals.wait_for("the 300 messages", 300).await;
+    let seconds = ((js_sys::Date::now() - started) / 1000.0).ceil() as usize;
+    assert!(log_has(log, "host message(s): more than 1 per second"));
     let filled = log
         .entries()
         .iter()
         .filter(|e| e.text.contains("filled the dial pad"))
         .count();
-    assert!(filled <= 10, "{filled} click-to-calls processed out of 300");
+    // Some go through (the burst of 10, then one more per second the 300 took to arrive; fills
+    // within one tick show as one), the rest are dropped.
+    assert!(
+        (1..=10 + seconds).contains(&filled),
+        "{filled} click-to-calls processed out of 300 in {seconds} s"
+    );
+    assert!(
+        input_value(&root).starts_with("+1 415 555 "),
+        "the dial pad shows an accepted number: {:?}",
+        input_value(&root)
+    );
     let notes = log
         .entries()
         .iter()
         .filter(|e| e.text.contains("more than 1 per second"))
         .count();
-    assert_eq!(notes, 1, "one note per second, not one per message");
+    assert!(
+        (1..=seconds.max(1)).contains(&notes),
+        "one note per second, not one per message: {notes} in {seconds} s"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -366,12 +428,15 @@ async fn outside_a_host_the_adapter_says_so_and_accepts_nothing() {
         log,
         "running standalone: the page has no parentUrl parameter"
     ));
+    let arrivals = Arrivals::listen(|data| {
+        data.as_string()
+            .is_some_and(|text| text.contains("click_to_call"))
+    });
     post_from_host(&from_host(
         "click_to_call",
         json!({"phone": "+1 415 555 2671"}),
     ));
-    gloo_timers::future::TimeoutFuture::new(50).await;
-    tick().await;
+    arrivals.wait_for("the click-to-call to arrive", 1).await;
     assert_eq!(input_value(&root), "");
 }
 
@@ -380,6 +445,8 @@ struct KustomerStandIn {
     calls: Rc<RefCell<Vec<String>>>,
     /// The arguments of `openCustomerEvent` and `handleTriggerToast`, as JSON text.
     arguments: Rc<RefCell<Vec<String>>>,
+    /// What the adapter handed to `on('context', …)`.
+    on_context: Rc<RefCell<Option<js_sys::Function>>>,
     _closures: Vec<Closure<dyn FnMut(JsValue, JsValue)>>,
 }
 
@@ -394,6 +461,7 @@ impl KustomerStandIn {
     fn install_with(seen: bool) -> Self {
         let calls: Rc<RefCell<Vec<String>>> = Rc::default();
         let arguments: Rc<RefCell<Vec<String>>> = Rc::default();
+        let on_context: Rc<RefCell<Option<js_sys::Function>>> = Rc::default();
         let sdk = js_sys::Object::new();
         let mut closures = Vec::new();
         let mut method = |name: &'static str, body: Box<dyn FnMut(JsValue, JsValue)>| {
@@ -419,20 +487,38 @@ impl KustomerStandIn {
                     .unwrap();
             }),
         );
-        method("on", Box::new(|_, _| {}));
+        let slot = Rc::clone(&on_context);
+        method(
+            "on",
+            Box::new(move |event: JsValue, callback: JsValue| {
+                if event.as_string().as_deref() == Some("context") {
+                    *slot.borrow_mut() = Some(callback.unchecked_into());
+                }
+            }),
+        );
         method("open", Box::new(|_, _| {}));
         method("resize", Box::new(|_, _| {}));
         method(
             "request",
             Box::new(|options: JsValue, callback: JsValue| {
-                let url = js_sys::Reflect::get(&options, &JsValue::from_str("url")).unwrap();
-                let body =
-                    js_sys::JSON::parse(&format!(r#"{{"url": {:?}}}"#, url.as_string().unwrap()))
-                        .unwrap();
-                callback
-                    .unchecked_into::<js_sys::Function>()
-                    .call2(&JsValue::NULL, &JsValue::NULL, &body)
+                let url = js_sys::Reflect::get(&options, &JsValue::from_str("url"))
+                    .unwrap()
+                    .as_string()
                     .unwrap();
+                let callback = callback.unchecked_into::<js_sys::Function>();
+                if url.contains("/forbidden") {
+                    // Kustomer refused: the callback's first argument is the error.
+                    let error =
+                        js_sys::JSON::parse(r#"{"status": 403, "message": "forbidden"}"#).unwrap();
+                    callback
+                        .call2(&JsValue::NULL, &error, &JsValue::NULL)
+                        .unwrap();
+                } else {
+                    let body = js_sys::JSON::parse(&format!(r#"{{"url": {url:?}}}"#)).unwrap();
+                    callback
+                        .call2(&JsValue::NULL, &JsValue::NULL, &body)
+                        .unwrap();
+                }
             }),
         );
         if seen {
@@ -451,6 +537,7 @@ impl KustomerStandIn {
         KustomerStandIn {
             calls,
             arguments,
+            on_context,
             _closures: closures,
         }
     }
@@ -577,4 +664,100 @@ async fn without_the_seen_calls_screen_pops_and_notices_are_refused() {
         "the host cannot do this: the Cards SDK has no call to open a conversation"
     ));
     assert_eq!(sdk.arguments.borrow().len(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_same_origin_frame_that_is_not_the_host_window_is_ignored() {
+    let (root, log, _mounted) = mount_shell(host_is_this_window(FloodLimits::default()));
+    // A frame of this very origin (srcdoc inherits it): the origin matches, the source does not.
+    let message = from_host("click_to_call", json!({"phone": "+1 900 555 0100"}));
+    let done = Arrivals::listen(|data| data.as_string().as_deref() == Some("same-origin-done"));
+    let frame: web_sys::HtmlIFrameElement = document()
+        .create_element("iframe")
+        .unwrap()
+        .unchecked_into();
+    frame.set_srcdoc(&format!(
+        "<script>parent.postMessage({}, {:?}); parent.postMessage(\"same-origin-done\", {:?});</script>",
+        serde_json::to_string(&message).unwrap(),
+        own_origin(),
+        own_origin()
+    ));
+    document().body().unwrap().append_child(&frame).unwrap();
+    done.wait_for("the frame's messages", 1).await;
+    assert!(
+        log_has(
+            log,
+            &format!("not from the host (last from origin {:?})", own_origin())
+        ),
+        "refused for its source"
+    );
+    assert_eq!(input_value(&root), "", "nothing changed");
+    frame.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_host_message_with_an_id_is_answered_rejected_with_its_code() {
+    let (_root, _log, _mounted) = mount_shell(host_is_this_window(FloodLimits::default()));
+    // The host here is this window: the adapter's answer comes back to it.
+    let rejected = Arrivals::listen(|data| {
+        data.as_string()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .is_some_and(|m| {
+                m["type"] == "rejected"
+                    && m["reply_to"] == "h-7"
+                    && m["payload"]["code"] == "unknown_type"
+            })
+    });
+    post_from_host(
+        &json!({"protocol": "ccai-adapter", "version": 1, "type": "dial_now", "id": "h-7"})
+            .to_string(),
+    );
+    rejected
+        .wait_for("a rejected answer naming the message's id and code", 1)
+        .await;
+}
+
+#[wasm_bindgen_test]
+async fn a_cards_sdk_context_event_changes_the_customer_and_a_refused_request_is_an_error() {
+    let sdk = KustomerStandIn::install();
+    let (bridge, _log, _mounted) = mount_bridge(UseHostBridgeOptions::default());
+    assert_eq!(bridge.mode.get_untracked(), BridgeMode::CardsSdk);
+    // Kustomer says the agent moved to another customer.
+    let on_context = sdk
+        .on_context
+        .borrow()
+        .clone()
+        .expect("the adapter listens to on('context')");
+    let context = js_sys::JSON::parse(
+        r#"{"customer": {"id": "c2", "attributes": {"displayName": "Arthur", "phones": [{"phone": "+44 20 7946 0000"}]}}}"#,
+    )
+    .unwrap();
+    on_context
+        .call2(&JsValue::NULL, &context, &js_sys::Array::new())
+        .unwrap();
+    eventually("the context's new customer", || {
+        bridge.state.with_untracked(|s| {
+            s.context
+                .customer
+                .as_ref()
+                .map(|c| (c.name.clone(), c.phones.first().map(|p| p.phone.clone())))
+        }) == Some((Some("Arthur".into()), Some("+44 20 7946 0000".into())))
+    })
+    .await;
+    let user = bridge.state.with_untracked(|s| s.user.clone());
+    assert_eq!(
+        user.map(|u| u.email),
+        Some("ada@example.com".into()),
+        "a context change keeps the agent"
+    );
+    // A request Kustomer refuses is an error carrying Kustomer's words, not an answer.
+    let refused = bridge
+        .bridge()
+        .unwrap()
+        .request("GET", "/v1/forbidden", None)
+        .await;
+    match refused {
+        Err(BridgeError::Host(words)) => assert!(words.contains("forbidden"), "{words}"),
+        other => panic!("a refused request is a host error, not {other:?}"),
+    }
 }

@@ -42,8 +42,23 @@ fn open_tab(channel: &str) -> Tab {
     }
 }
 
-async fn sleep(ms: u32) {
-    gloo_timers::future::TimeoutFuture::new(ms).await;
+/// Waits (up to 10 s, a generous functional deadline) until `condition` holds, polling every
+/// 20 ms; returns how long it took, in ms. How fast the election is, is the core's test (on a
+/// simulated clock, `adapter_core::tabs`); here only that it happens.
+async fn eventually(what: &str, condition: impl Fn() -> bool) -> f64 {
+    let started = js_sys::Date::now();
+    loop {
+        if condition() {
+            return js_sys::Date::now() - started;
+        }
+        let waited = js_sys::Date::now() - started;
+        assert!(waited < 10_000.0, "not within 10 s: {what}");
+        gloo_timers::future::TimeoutFuture::new(20).await;
+    }
+}
+
+fn role(tab: &Tab) -> Role {
+    tab.leader.role.get_untracked()
 }
 
 fn leaders(tabs: &[&Tab]) -> usize {
@@ -57,47 +72,64 @@ fn unique(name: &str) -> String {
 }
 
 #[wasm_bindgen_test]
-async fn three_tabs_elect_one_leader_and_a_closed_leader_is_replaced_within_two_seconds() {
+async fn three_tabs_elect_one_leader_and_a_closed_leader_is_replaced() {
     let channel = unique("three");
     let mut a = open_tab(&channel);
     let b = open_tab(&channel);
     let c = open_tab(&channel);
-    sleep(1_500).await;
-    assert_eq!(leaders(&[&a, &b, &c]), 1, "exactly one leader");
+    eventually("one leader and two followers", || {
+        let roles = [role(&a), role(&b), role(&c)];
+        leaders(&[&a, &b, &c]) == 1
+            && roles
+                .iter()
+                .all(|r| matches!(r, Role::Leader | Role::Follower))
+    })
+    .await;
     // Make sure `a` is the leader, then close it.
     if !a.leader.is_leader() {
         assert!(a.leader.use_here().is_ok());
-        sleep(300).await;
+        eventually("`a` leads after use here", || {
+            a.leader.is_leader() && leaders(&[&a, &b, &c]) == 1
+        })
+        .await;
     }
-    assert!(a.leader.is_leader());
-    assert_eq!(leaders(&[&a, &b, &c]), 1);
-    let closed_at = js_sys::Date::now();
     a._mounted = None;
-    while leaders(&[&b, &c]) != 1 {
-        sleep(50).await;
-        let waited = js_sys::Date::now() - closed_at;
-        assert!(waited < 2_000.0, "no new leader after {waited} ms");
-    }
-    assert_eq!(leaders(&[&b, &c]), 1);
+    let handover = eventually("one new leader among the others", || {
+        leaders(&[&b, &c]) == 1
+    })
+    .await;
+    // Reported, not judged: the budget is the core's simulated-clock test.
+    web_sys::console::log_1(&format!("tabs: a closed leader was replaced in {handover} ms").into());
 }
 
 #[wasm_bindgen_test]
 async fn use_here_is_refused_while_the_leader_is_in_a_call() {
     let channel = unique("call");
     let a = open_tab(&channel);
-    sleep(1_000).await;
+    // A tab shows itself leader until it joins the election (it listens first): wait for the
+    // election's own answer.
+    eventually("the first tab joins the election", || {
+        role(&a) != Role::Leader
+    })
+    .await;
+    eventually("the first tab leads", || a.leader.is_leader()).await;
     let b = open_tab(&channel);
-    sleep(1_000).await;
-    assert!(a.leader.is_leader(), "the first tab leads");
-    assert_eq!(b.leader.role.get_untracked(), Role::Follower);
+    eventually("the second tab follows", || role(&b) == Role::Follower).await;
+    assert!(a.leader.is_leader(), "the first tab still leads");
     a.in_call.set(true);
-    sleep(600).await;
-    assert!(b.leader.leader_in_call.get_untracked());
+    eventually("the follower knows the leader is in a call", || {
+        b.leader.leader_in_call.get_untracked()
+    })
+    .await;
     assert!(b.leader.use_here().is_err());
     a.in_call.set(false);
-    sleep(600).await;
+    eventually("the follower knows the call ended", || {
+        !b.leader.leader_in_call.get_untracked()
+    })
+    .await;
     assert!(b.leader.use_here().is_ok());
-    sleep(600).await;
-    assert!(b.leader.is_leader());
-    assert!(!a.leader.is_leader());
+    eventually("the second tab leads, the first follows", || {
+        b.leader.is_leader() && !a.leader.is_leader()
+    })
+    .await;
 }

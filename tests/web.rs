@@ -413,6 +413,7 @@ async fn sign_in_with_another_email_than_the_kustomer_users_is_explained_not_sen
     email
         .dispatch_event(&web_sys::Event::new("input").unwrap())
         .unwrap();
+    let requests = FetchRecorder::install();
     find(&root, "button[type='submit']").click();
     tick().await;
     let error = find(&root, ".form-error");
@@ -422,4 +423,73 @@ async fn sign_in_with_another_email_than_the_kustomer_users_is_explained_not_sen
         .unwrap()
         .starts_with("You are signed in to Kustomer as ada@example.com."));
     assert_eq!(agent.session.get_untracked(), None::<Session>);
+    assert_eq!(requests.sign_ins(), 0, "no sign-in request left the widget");
+    // The control: with the Kustomer user's own email, the same button sends it.
+    email.set_value("ada@example.com");
+    email
+        .dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    find(&root, "button[type='submit']").click();
+    for _ in 0..300 {
+        if requests.sign_ins() > 0 {
+            break;
+        }
+        gloo_timers::future::TimeoutFuture::new(10).await;
+    }
+    assert!(
+        requests.sign_ins() >= 1,
+        "the right email's sign-in was sent: {:?}",
+        requests.requests()
+    );
+}
+
+/// Records the requests the widget makes through `window.fetch` (then passes them on) until
+/// dropped.
+struct FetchRecorder {
+    original: wasm_bindgen::JsValue,
+}
+
+impl FetchRecorder {
+    fn install() -> FetchRecorder {
+        let window = wasm_bindgen::JsValue::from(web_sys::window().unwrap());
+        let original = js_sys::Reflect::get(&window, &"fetch".into()).unwrap();
+        js_sys::Reflect::set(&window, &"__adapterTestFetch".into(), &original).unwrap();
+        js_sys::Reflect::set(
+            &window,
+            &"__adapterTestFetches".into(),
+            &js_sys::Array::new(),
+        )
+        .unwrap();
+        let recorder = js_sys::Function::new_with_args(
+            "input, init",
+            "const request = new Request(input, init); \
+             window.__adapterTestFetches.push(request.method + ' ' + request.url); \
+             return window.__adapterTestFetch.call(window, input, init);",
+        );
+        js_sys::Reflect::set(&window, &"fetch".into(), &recorder).unwrap();
+        FetchRecorder { original }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        let window = wasm_bindgen::JsValue::from(web_sys::window().unwrap());
+        js_sys::Array::from(&js_sys::Reflect::get(&window, &"__adapterTestFetches".into()).unwrap())
+            .iter()
+            .filter_map(|v| v.as_string())
+            .collect()
+    }
+
+    /// `POST …/api/v1/sessions` requests seen.
+    fn sign_ins(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.starts_with("POST ") && r.ends_with("/api/v1/sessions"))
+            .count()
+    }
+}
+
+impl Drop for FetchRecorder {
+    fn drop(&mut self) {
+        let window = wasm_bindgen::JsValue::from(web_sys::window().unwrap());
+        let _ = js_sys::Reflect::set(&window, &"fetch".into(), &self.original);
+    }
 }

@@ -102,9 +102,8 @@ test("status change latency over 100 changes (menu change to the simulator's age
   expect(state.status_requests.length - before).toBe(100);
   const received = await statusRequestTimes(stack, firstRequest);
   expect(received).toHaveLength(100);
-  const result = recordLatencies("status-change-latency", "changes", received.map((at, i) => at - changes[i]));
-  // A budget, not a measurement: the gateway coalesces for 50 ms; an order of magnitude more is a regression.
-  expect(result.p99_ms).toBeLessThan(1000);
+  // A benchmark: recorded in e2e/results/, never a pass/fail budget on a shared machine.
+  recordLatencies("status-change-latency", "changes", received.map((at, i) => at - changes[i]));
 });
 
 test("the contact center failing or answering garbage is said plainly, and nothing stays stuck", async ({

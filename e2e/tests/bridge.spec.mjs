@@ -119,10 +119,9 @@ test("click-to-call fill latency over 200 clicks (host post to number in the DOM
     await frame.waitForFunction((n) => window.__previewChanges.length > n, before);
     const seenAt = await frame.evaluate((n) => window.__previewChanges[n], before);
     latencies.push(seenAt - sentAt);
-    // Stay under the bridge's flood limit (50 messages per second).
+    // Time is the subject: paced under the bridge's flood limit (50 messages per second).
     await host.page.waitForTimeout(25);
   }
-  const result = recordLatencies("click-to-call-latency", "clicks", latencies);
-  // A budget, not a measurement: it catches a regression by an order of magnitude.
-  expect(result.p99_ms).toBeLessThan(100);
+  // A benchmark: recorded in e2e/results/, never a pass/fail budget on a shared machine.
+  recordLatencies("click-to-call-latency", "clicks", latencies);
 });

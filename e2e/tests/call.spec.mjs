@@ -3,17 +3,11 @@
 // gateway can stop for 10 s mid-call and the adapter comes back with nothing lost; a reload
 // mid-call restores the call and its timer.
 import { expect, test } from "../fixtures.mjs";
-import { sim } from "../support.mjs";
+import { gatewayAsAdmin, sim } from "../support.mjs";
 
 const ADA = 101;
 
 const STATUS = { available: 0, break: -2, wrapUp: -6, inCall: -7 };
-
-/** Ada's status id in the simulator. */
-async function agentStatus(stack) {
-  const state = await sim(stack, "GET", "/_sim/state");
-  return state.ccai.agents.find((a) => a.id === ADA).status_id;
-}
 
 /** Signs Ada in, makes her Available, and offers her an inbound call; returns the call id. */
 async function ringing(host) {
@@ -29,10 +23,13 @@ test.beforeEach(async ({ stack }) => {
   await sim(stack, "POST", "/_sim/reset");
 });
 
-// KNOWN DEFECT, open: in about one full suite run in two, this test's screen pop never comes
-// (the adapter shows the call connected, no conversation opens within 40 s), while it passes
-// alone and in shorter sequences. Its cause is not found yet (see the closing notes); a retry on
-// a fresh stack keeps the suite usable meanwhile, and Playwright reports the test as flaky.
+// KNOWN DEFECT, open: in about one full suite run in two, this test's screen pop never came
+// (the adapter showed the call connected, no conversation opened within 40 s), while it passed
+// alone and in shorter sequences. Not seen since the stream's call is read and published under
+// one lock (be3e253): in four runs since (three of the whole suite), the pop came under 1 s after
+// the answer each time; the cause is still not named, so a retry on a fresh stack stays meanwhile,
+// and Playwright reports the test as flaky. When it fails, the test attaches the CRM outbox,
+// the dead letters and the adapter's debug log ("screen-pop-diagnostics").
 test.describe.configure({ retries: 1 });
 
 test("an inbound call rings, is answered, held, resumed and ended", async ({ host, stack }) => {
@@ -57,15 +54,28 @@ test("an inbound call rings, is answered, held, resumed and ended", async ({ hos
   const kustomer = async () => (await sim(stack, "GET", "/_sim/state")).kustomer;
   // A generous functional deadline: on a loaded 2-core machine the CRM sync (a Manager API read
   // inside the tenant's budget, then Kustomer's writes) took over 15 s twice in a full run.
-  await expect(host.page.locator("#conversation")).toContainText(/^Conversation \S+ of customer \S+$/, {
-    timeout: 40_000,
-  });
+  try {
+    await expect(host.page.locator("#conversation")).toContainText(/^Conversation \S+ of customer \S+$/, {
+      timeout: 40_000,
+    });
+  } catch (error) {
+    // What the CRM sync and the adapter were doing, for the report.
+    const outbox = await gatewayAsAdmin(stack, "GET", "/crm/outbox").catch((e) => e.message);
+    const dead = await gatewayAsAdmin(stack, "GET", "/crm/dead-letters").catch((e) => e.message);
+    await host.openDiagnostics().catch(() => {});
+    const diagnostics = await host.diagnostics.textContent().catch(() => "");
+    await test.info().attach("screen-pop-diagnostics", {
+      contentType: "application/json",
+      body: JSON.stringify({ outbox, dead, diagnostics }, null, 2),
+    });
+    console.log(`screen pop diagnostics: ${JSON.stringify({ outbox, dead, diagnostics })}`);
+    throw error;
+  }
   const shown = await host.page.locator("#conversation").textContent();
   const { conversations } = await kustomer();
   expect(conversations.map((c) => c.id).filter((id) => shown.includes(id)), shown).toHaveLength(1);
   await expect(host.messageLog.locator("li[data-type='open_conversation']")).toHaveCount(1);
   await expect(host.statusSelect).toHaveValue("-7");
-  expect(await agentStatus(stack)).toBe(STATUS.inCall);
 
   await host.control("hold").click();
   await expect(host.callPanel).toHaveAttribute("data-state", "onhold");
@@ -79,12 +89,14 @@ test("an inbound call rings, is answered, held, resumed and ended", async ({ hos
   await expect(host.nextStatus).toBeHidden();
   await host.statusSelect.selectOption({ label: "Break" });
   await expect(host.nextStatus).toHaveText("Next: Break");
+  // The gateway handed it to the platform as the agent's next status.
+  const ada = (await sim(stack, "GET", "/_sim/state")).ccai.agents.find((a) => a.id === ADA);
+  expect(ada.next_status_id).toBe(STATUS.break);
 
   await host.control("end").click();
   await expect(host.callPanel).toHaveAttribute("data-state", "wrapup");
   await expect(host.statusSelect).toHaveValue("-6");
-  // After wrap-up the next status applies, in the simulator and in the adapter.
-  await expect.poll(() => agentStatus(stack), { timeout: 15_000 }).toBe(STATUS.break);
+  // The platform applies the next status after wrap-up (the simulator's 5 s); the adapter shows it.
   await expect(host.statusSelect).toHaveValue("-2", { timeout: 15_000 });
   await expect(host.nextStatus).toBeHidden();
 });
@@ -100,6 +112,7 @@ test("the gateway stops for 10 s mid-call: the adapter says so, then resumes wit
   try {
     await stack.gateway.stop();
     await expect(host.connectionLine).toHaveAttribute("data-state", "offline");
+    // Time is the subject here: a 10 s outage (several of the adapter's reconnect attempts).
     await host.page.waitForTimeout(10_000);
   } finally {
     await stack.gateway.start();
@@ -113,7 +126,13 @@ test("the gateway stops for 10 s mid-call: the adapter says so, then resumes wit
     await stack.gateway.stop();
     await expect(host.connectionLine).toHaveAttribute("data-state", "offline");
     await sim(stack, "POST", `/_sim/calls/${callId}/customer_hang_up`);
-    await host.page.waitForTimeout(3_000);
+    // The platform tried to deliver the hang-up to the stopped gateway, failed, and will retry.
+    await expect
+      .poll(async () => {
+        const hooks = (await sim(stack, "GET", "/_sim/state")).webhooks;
+        return hooks.some((w) => w.session_id === callId && w.event_type === "call.ended" && w.attempts >= 1 && w.state === "pending");
+      }, { timeout: 15_000 })
+      .toBe(true);
   } finally {
     await stack.gateway.start();
   }
@@ -130,11 +149,13 @@ test("a reload mid-call comes back in the same call with the right timer", async
   await ringing(host);
   await host.control("answer").click();
   await expect(host.callPanel).toHaveAttribute("data-state", "connected");
-  await host.page.waitForTimeout(3_000);
+  // The call has lasted 3 s at least: a timer restarted by the reload would show 0:00 again.
+  await expect(host.callPanel.locator(".call-timer")).toHaveText(/^0:0[3-9]$/, { timeout: 15_000 });
   await host.reload();
   await expect(host.callPanel).toHaveAttribute("data-state", "connected");
   await expect(host.callPanel).toContainText("+14155552671");
-  await expect(host.callPanel.locator(".call-timer")).toHaveText(/^0:0[3-9]$/);
+  // From the call's start, not the reload's: 3 s or more.
+  await expect(host.callPanel.locator(".call-timer")).toHaveText(/^0:(0[3-9]|[1-5]\d)$/);
   await expect(host.control("hold")).toBeVisible();
 });
 
@@ -159,7 +180,8 @@ test("an answered IVR call lands in Kustomer from the platform's documented even
   await expect(host.callPanel).toHaveAttribute("data-state", "connected");
   await host.control("end").click();
   await expect(host.callPanel).toHaveAttribute("data-state", "wrapup");
-  await sim(stack, "POST", `/_sim/calls/${session.id}/wrap_up_done`);
+  // Ends wrap-up now; 409 when the simulator's wrap-up timer (5 s) already ended it on a slow run.
+  await sim(stack, "POST", `/_sim/calls/${session.id}/wrap_up_done`, undefined, { accept: [409] });
   // Final: the platform made Ada Available again, and the adapter shows it (a call this short
   // stays on screen to offer "Call back").
   await expect(host.callPanel).toHaveAttribute("data-state", "ended", { timeout: 15_000 });

@@ -252,6 +252,15 @@ pub fn write_back<'a>(
     config.kustomer_status_for(ccai)
 }
 
+/// Whether the CCAI status with this id is set by the platform itself, never chosen by an agent
+/// nor set through the API: Missed Call (-5), Wrap-up (-6), In-call (-7), In-chat (-8), and
+/// every other id below 0 than the documented built-ins Unavailable (-1), Break (-2), Special
+/// Task (-3), Meal (-4) and Offline (-10). The one rule for the gateway (what it offers and
+/// refuses) and the simulator (what it refuses, as the platform does).
+pub fn is_system_status(id: i64) -> bool {
+    id < 0 && !matches!(id, -1 | -2 | -3 | -4 | -10)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,5 +645,15 @@ mod tests {
             serde_json::to_value(Decision::Ignore(Ignored::Offline)).unwrap(),
             serde_json::json!({"action": "ignore", "value": "offline"})
         );
+    }
+
+    #[test]
+    fn system_statuses_are_the_platforms_own_and_unknown_negative_ids() {
+        for id in [-5, -6, -7, -8, -9, -11, -100] {
+            assert!(super::is_system_status(id), "{id} is set by the platform");
+        }
+        for id in [0, -1, -2, -3, -4, -10, 1, 2, 99] {
+            assert!(!super::is_system_status(id), "{id} can be chosen");
+        }
     }
 }

@@ -75,7 +75,7 @@ impl CcaiError {
 
 /// Whether the status with this id is set by the platform itself (see [`UserStatus::is_system`]).
 pub fn is_system_status(id: i64) -> bool {
-    id < 0 && !matches!(id, -1 | -2 | -3 | -4 | -10)
+    adapter_core::status_policy::is_system_status(id)
 }
 
 /// A status of the tenant.

@@ -460,12 +460,13 @@ async fn the_agent_sets_a_status_now_or_as_the_next_one_during_a_call() {
     );
 
     // The platform puts Grace in a call; her change becomes the next status.
-    Client::new()
-        .post(format!("{}/_sim/ccai/agents/102/status", stack.simulator))
-        .json(&json!({"status_id": -7}))
-        .send()
-        .await
-        .unwrap();
+    support::ok(
+        "Grace in a call on the platform",
+        Client::new()
+            .post(format!("{}/_sim/ccai/agents/102/status", stack.simulator))
+            .json(&json!({"status_id": -7})),
+    )
+    .await;
     let (status, body) = put_status(&stack, &token, 1).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["current"]["name"], "In-call");
@@ -474,21 +475,19 @@ async fn the_agent_sets_a_status_now_or_as_the_next_one_during_a_call() {
         body["message"],
         "You are In-call: Training will apply after the call and wrap-up."
     );
-    assert_eq!(sim_agent(&stack, 102).await["next_status_id"], 1);
-
-    // The call ends, wrap-up ends: the platform applies the next status.
-    for status_id in [-6, 0] {
-        Client::new()
-            .post(format!("{}/_sim/ccai/agents/102/status", stack.simulator))
-            .json(&json!({ "status_id": status_id }))
-            .send()
-            .await
-            .unwrap();
-    }
+    // What the gateway asked of the platform: Training as Grace's next status, her status kept.
+    // (The platform applying it after wrap-up is the platform's part; the adapter showing it is
+    // e2e/tests/call.spec.mjs.)
     let grace = sim_agent(&stack, 102).await;
     assert_eq!(
         (&grace["status_id"], &grace["next_status_id"]),
-        (&json!(1), &Value::Null)
+        (&json!(-7), &json!(1))
+    );
+    let requests = sim_state(&stack).await["ccai"]["status_requests"].clone();
+    assert_eq!(
+        requests,
+        json!([{"status": "Break", "agent_ids": [102]}, {"status": "Training", "agent_ids": [102]}]),
+        "one request per change"
     );
 }
 
@@ -507,12 +506,13 @@ async fn a_pending_next_status_can_be_cancelled_during_a_call_only() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "no_next_status");
 
-    Client::new()
-        .post(format!("{}/_sim/ccai/agents/102/status", stack.simulator))
-        .json(&json!({"status_id": -7}))
-        .send()
-        .await
-        .unwrap();
+    support::ok(
+        "Grace in a call on the platform",
+        Client::new()
+            .post(format!("{}/_sim/ccai/agents/102/status", stack.simulator))
+            .json(&json!({"status_id": -7})),
+    )
+    .await;
     let (status, _) = put_status(&stack, &token, -2).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let (status, body) = cancel().await;

@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use tokio_tungstenite::{connect_async, tungstenite::Message};
 
 mod support;
 
@@ -39,14 +37,7 @@ async fn stack(name: &str, options: Options) -> Stack {
 }
 
 async fn signed_in(stack: &Stack, email: &str) -> String {
-    let (status, body) = call(
-        Client::new()
-            .post(format!("{}/api/v1/sessions", stack.gateway))
-            .json(&json!({"email": email, "kustomer_user": {"id": "kus-1", "email": email}})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap().to_owned()
+    support::sign_in(&stack.gateway, email).await
 }
 
 fn hook(stack: &Stack, body: &Value) -> reqwest::RequestBuilder {
@@ -83,27 +74,17 @@ fn lifecycle(tag: u32, call_id: &str) -> Vec<Value> {
         .collect()
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = support::Socket;
 
 async fn open(stack: &Stack, token: &str) -> Socket {
-    let url = format!(
-        "{}/api/v1/events?token={token}",
-        stack.gateway.replacen("http://", "ws://", 1)
-    );
-    connect_async(url).await.expect("the stream opens").0
+    support::open_stream(&stack.gateway, token).await
 }
 
+/// The stream's next message, within 10 s.
 async fn next(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("the stream is open")
-            .expect("a valid frame");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
+    match support::stream_next(socket, Duration::from_secs(10)).await {
+        support::StreamNext::Message(message) => message,
+        support::StreamNext::Closed(frame) => panic!("the stream closed: {frame:?}"),
     }
 }
 

@@ -81,10 +81,9 @@ pub fn blocks_changes(id: i64) -> bool {
     matches!(id, -8..=-6)
 }
 
-/// Whether a status is set by the platform itself (never by an API call).
-pub fn is_system_status(id: i64) -> bool {
-    matches!(id, -8..=-5) || id < -10
-}
+/// Whether a status is set by the platform itself (never by an API call): the core's rule, the
+/// gateway's too.
+pub use adapter_core::status_policy::is_system_status;
 
 impl Default for CcaiData {
     fn default() -> Self {
@@ -545,7 +544,7 @@ mod tests {
 
     #[test]
     fn system_statuses() {
-        for id in [-5, -6, -7, -8, -11] {
+        for id in [-5, -6, -7, -8, -9, -11] {
             assert!(is_system_status(id), "{id}");
         }
         for id in [0, -1, -2, -3, -4, -10, 1, 2] {

@@ -331,6 +331,8 @@ pub struct Limits {
     /// The next requests answered only after `latency_ms`.
     pub slow_left: u32,
     pub latency_ms: u64,
+    /// The next requests answered 401, as if the API key were wrong (a permanent failure).
+    pub unauthorized_left: u32,
     /// Faults apply only to requests with this method (any when `None`).
     pub fault_method: Option<String>,
     /// Faults apply only to requests whose path ends with this (any when `None`).
@@ -379,6 +381,7 @@ impl Kustomer {
                 client_errors_left: 0,
                 slow_left: 0,
                 latency_ms: 0,
+                unauthorized_left: 0,
                 fault_method: None,
                 fault_path_ends_with: None,
             })),
@@ -424,6 +427,7 @@ impl Kustomer {
             client_errors_left: 0,
             slow_left: 0,
             latency_ms: 0,
+            unauthorized_left: 0,
             fault_method: None,
             fault_path_ends_with: None,
         };
@@ -508,7 +512,10 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
         } else {
             0
         };
-        let verdict = if targeted && limits.server_errors_left > 0 {
+        let verdict = if targeted && limits.unauthorized_left > 0 {
+            limits.unauthorized_left -= 1;
+            Some(StatusCode::UNAUTHORIZED)
+        } else if targeted && limits.server_errors_left > 0 {
             limits.server_errors_left -= 1;
             Some(StatusCode::INTERNAL_SERVER_ERROR)
         } else if targeted && limits.client_errors_left > 0 {
@@ -553,6 +560,12 @@ pub async fn guard(State(kustomer): State<Kustomer>, request: Request, next: Nex
             StatusCode::BAD_REQUEST,
             "invalid",
             "Simulated refusal of this request",
+            None,
+        ),
+        Some(StatusCode::UNAUTHORIZED) => json_api_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required (Authorization: Bearer)",
             None,
         ),
         Some(status) => plain_error(status, "internal", "Something went wrong", json!({})),
@@ -1682,6 +1695,7 @@ struct FaultsIn {
     slow: u32,
     #[serde(default)]
     latency_ms: u64,
+    unauthorized: u32,
     #[serde(default)]
     method: Option<String>,
     #[serde(default)]
@@ -1689,10 +1703,11 @@ struct FaultsIn {
 }
 
 /// `POST /_sim/kustomer/faults {"rate_limited": n, "server_errors": m, "client_errors": c,
-/// "slow": s, "latency_ms": l}`: the next m requests answer 500, then the next c answer 400,
-/// then the next n answer 429; the next s requests are answered only after l ms (at most
-/// 30,000). With `"method"` and/or `"path_ends_with"`, only the requests that match count (e.g.
-/// `"POST"`, `"/messages"`).
+/// "unauthorized": u, "slow": s, "latency_ms": l}`: the next u requests answer 401 (as to a
+/// wrong API key), then the next m answer 500, then the next c answer 400, then the next n
+/// answer 429; the next s requests are answered only after l ms (at most 30,000). With
+/// `"method"` and/or `"path_ends_with"`, only the requests that match count (e.g. `"POST"`,
+/// `"/messages"`).
 async fn set_faults(State(k): State<Kustomer>, body: Bytes) -> Response {
     let input: FaultsIn = match decode(&body) {
         Ok(f) => f,
@@ -1707,6 +1722,7 @@ async fn set_faults(State(k): State<Kustomer>, body: Bytes) -> Response {
     limits.client_errors_left = input.client_errors;
     limits.slow_left = input.slow;
     limits.latency_ms = input.latency_ms;
+    limits.unauthorized_left = input.unauthorized;
     limits.fault_method = input.method;
     limits.fault_path_ends_with = input.path_ends_with;
     Json(limits.clone()).into_response()

@@ -1260,12 +1260,13 @@ mod tests {
         data.agent_status(agent).unwrap_or(i64::MIN)
     }
 
-    fn inbound(data: &mut CcaiData, ccai: &Ccai, kind: ScenarioKind) -> i64 {
-        let scenario = Scenario {
+    /// A scenario of `kind` for Grace (102) with nothing else set.
+    fn scenario(kind: ScenarioKind) -> Scenario {
+        Scenario {
             kind,
             agent_id: 102,
             number: None,
-            conversation_id: Some("conv-1".into()),
+            conversation_id: None,
             rating: None,
             name: None,
             result: None,
@@ -1275,6 +1276,13 @@ mod tests {
             files: None,
             text: None,
             session_id: None,
+        }
+    }
+
+    fn inbound(data: &mut CcaiData, ccai: &Ccai, kind: ScenarioKind) -> i64 {
+        let scenario = Scenario {
+            conversation_id: Some("conv-1".into()),
+            ..scenario(kind)
         };
         data.run_scenario(ccai, scenario)
             .map(|s| s.id)
@@ -1359,24 +1367,7 @@ mod tests {
             .map(|_| ())
             .unwrap_or_else(|r| panic!("{r:?}"));
         assert_eq!(status_of(&data, 102), MISSED_CALL);
-        let refused = data.run_scenario(
-            &ccai,
-            Scenario {
-                kind: ScenarioKind::InboundCall,
-                agent_id: 102,
-                number: None,
-                conversation_id: None,
-                rating: None,
-                name: None,
-                result: None,
-                session: None,
-                recording: false,
-                error: None,
-                files: None,
-                text: None,
-                session_id: None,
-            },
-        );
+        let refused = data.run_scenario(&ccai, scenario(ScenarioKind::InboundCall));
         assert_eq!(
             refused.map(|_| ()).map_err(|r| r.status),
             Err(StatusCode::CONFLICT)
@@ -1456,19 +1447,8 @@ mod tests {
             data.run_scenario(
                 &ccai,
                 Scenario {
-                    kind: ScenarioKind::Csat,
-                    agent_id: 102,
-                    number: None,
-                    conversation_id: None,
                     rating: Some(rating),
-                    name: None,
-                    result: None,
-                    session: None,
-                    recording: false,
-                    error: None,
-                    files: None,
-                    text: None,
-                    session_id: None,
+                    ..scenario(ScenarioKind::Csat)
                 },
             )
             .map(|s| s.rating)

@@ -145,12 +145,13 @@ async fn faults_answer_statuses_then_drop_connections_then_pass_until_reset() {
     assert!(dropped.is_err(), "the connection is dropped");
     assert_eq!(status(statuses()).await, 200);
 
-    json(
+    let (code, body) = json(
         client
             .post(format!("{api}/_sim/faults"))
             .json(&serde_json::json!({"status": 429})),
     )
     .await;
+    assert_eq!(code, 200, "the 429 fault is set: {body}");
     let limited = statuses().send().await.unwrap();
     assert_eq!(limited.status().as_u16(), 429);
     assert_eq!(limited.headers()["retry-after"], "1");
@@ -162,17 +163,19 @@ async fn faults_answer_statuses_then_drop_connections_then_pass_until_reset() {
     )
     .await;
     assert_eq!((code, body["message"].as_str().is_some()), (400, true));
-    json(
+    let (code, body) = json(
         client
             .post(format!("{api}/_sim/faults"))
-            .json(&serde_json::json!({"latency_ms": 5000})),
+            .json(&serde_json::json!({"latency_ms": 30_000})),
     )
     .await;
+    assert_eq!(code, 200, "the latency fault is set: {body}");
     assert_eq!(status(client.post(format!("{api}/_sim/reset"))).await, 204);
     let started = std::time::Instant::now();
     assert_eq!(status(statuses()).await, 200);
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(2),
+        // A functional deadline far from both sides: without the reset the answer takes 30 s.
+        started.elapsed() < std::time::Duration::from_secs(10),
         "reset clears latency"
     );
 }

@@ -23,7 +23,35 @@ pub const CHAT_HOOK_PASSWORD: &str = "chat-hook-secret";
 pub struct Running {
     pub gateway: SocketAddr,
     pub simulator: SocketAddr,
+    gateway_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    gateway_stopped: Option<tokio::task::JoinHandle<()>>,
     _stops: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Running {
+    /// The gateway's base URL, `http://…`.
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}", self.gateway)
+    }
+
+    /// The simulator's API base URL.
+    pub fn simulator_url(&self) -> String {
+        format!("http://{}", self.simulator)
+    }
+
+    /// Stops the gateway as its shutdown signal does (the simulator keeps running) and waits
+    /// until it has finished.
+    pub async fn stop_gateway(&mut self) {
+        if let Some(stop) = self.gateway_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stopped) = self.gateway_stopped.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(30), stopped)
+                .await
+                .expect("the gateway stops within 30 s")
+                .expect("the gateway's task");
+        }
+    }
 }
 
 /// How to start them.
@@ -86,13 +114,19 @@ impl<'a> Start<'a> {
             }));
         }
         let (gw_stop, gw_stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(gateway.serve(async {
-            let _ = gw_stopped.await;
-        }));
+        let served = tokio::spawn(async move {
+            let _ = gateway
+                .serve(async {
+                    let _ = gw_stopped.await;
+                })
+                .await;
+        });
         Running {
             gateway: addr,
             simulator: sim_api,
-            _stops: vec![sim_stop, gw_stop],
+            gateway_stop: Some(gw_stop),
+            gateway_stopped: Some(served),
+            _stops: vec![sim_stop],
         }
     }
 }
@@ -107,4 +141,135 @@ pub async fn call(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
 /// The stable code of an agent API error.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("-")
+}
+
+/// Sends `request` and requires a 2xx answer: its JSON body (`null` when it has none). Any
+/// other answer, or none, fails the test with `what` and the answer.
+pub async fn ok(what: &str, request: reqwest::RequestBuilder) -> Value {
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{what}: {status} {body}");
+    body
+}
+
+/// Sends the request `make` builds until the answer is not a 429 (the simulated tenant's 10
+/// requests per second apply to the tests' own calls too), waiting as `Retry-After` says
+/// (200 ms when it says nothing), for up to 30 s.
+pub async fn retry_429(make: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let response = make().send().await.expect("an answer");
+        if response.status() != StatusCode::TOO_MANY_REQUESTS {
+            return response;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still 429 after 30 s"
+        );
+        let wait = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(std::time::Duration::from_millis(200), |s| {
+                std::time::Duration::from_millis(s.min(2) * 1000)
+            });
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Signs `email` in through the development sign-in (the host saying the Kustomer user has the
+/// same email); its token.
+pub async fn sign_in(gateway: &str, email: &str) -> String {
+    let body = ok(
+        &format!("sign-in of {email}"),
+        reqwest::Client::new()
+            .post(format!("{gateway}/api/v1/sessions"))
+            .json(&serde_json::json!({"email": email, "kustomer_user": {"id": "kus-1", "email": email}})),
+    )
+    .await;
+    body["token"].as_str().expect("a token").to_owned()
+}
+
+/// Polls `check` every 20 ms until it answers `Some`, for up to `within`; fails naming `what`
+/// and the last thing `check` saw otherwise.
+pub async fn eventually<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "not within {within:?}: {what} (last seen: {seen})"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The agent's event stream, opened with `token`.
+pub async fn open_stream(gateway: &str, token: &str) -> Socket {
+    let url = format!(
+        "{}/api/v1/events?token={token}",
+        gateway.replacen("http://", "ws://", 1)
+    );
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("the stream opens")
+        .0
+}
+
+/// What the stream says next: a JSON message, or how it closed.
+#[derive(Debug)]
+pub enum StreamNext {
+    Message(Value),
+    Closed(Option<(u16, String)>),
+}
+
+/// The next text message or close of `socket`, within `within`.
+pub async fn stream_next(socket: &mut Socket, within: std::time::Duration) -> StreamNext {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let frame = tokio::time::timeout(within, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("nothing on the stream within {within:?}"));
+        match frame {
+            None => return StreamNext::Closed(None),
+            Some(Err(e)) => panic!("the stream failed: {e}"),
+            Some(Ok(Message::Text(text))) => {
+                return StreamNext::Message(serde_json::from_str(&text).expect("JSON"))
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return StreamNext::Closed(frame.map(|f| (u16::from(f.code), f.reason.to_string())))
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// Reads `socket` until it closes (skipping messages) within `within`; the close code and reason.
+pub async fn stream_close(
+    socket: &mut Socket,
+    within: std::time::Duration,
+) -> Option<(u16, String)> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match stream_next(socket, left).await {
+            StreamNext::Closed(frame) => return frame,
+            StreamNext::Message(_) => {}
+        }
+    }
 }
