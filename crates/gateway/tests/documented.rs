@@ -134,7 +134,7 @@ async fn the_crm_admin_endpoints_refuse_agents_who_are_not_admins() {
         .await;
         assert_eq!(
             (status, code(&answer)),
-            (StatusCode::FORBIDDEN, "not_admin"),
+            (StatusCode::FORBIDDEN, "admins_only"),
             "{method} {path}: {answer}"
         );
     }
