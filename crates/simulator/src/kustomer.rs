@@ -1695,6 +1695,7 @@ struct FaultsIn {
     slow: u32,
     #[serde(default)]
     latency_ms: u64,
+    #[serde(default)]
     unauthorized: u32,
     #[serde(default)]
     method: Option<String>,
