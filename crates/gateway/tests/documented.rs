@@ -219,12 +219,13 @@ async fn a_write_kustomer_refuses_becomes_a_dead_letter_that_an_admin_lists_and_
     let gateway = running.gateway_url();
     let simulator = running.simulator_url();
     let token = sign_in(&gateway, ADMIN).await;
-    // Kustomer refuses the conversation's creation once, as it would a revoked key: permanent.
+    // Kustomer refuses the conversation's creation once (a 400: the request itself, permanent; a
+    // refused key would pause the outbox instead, `tests/outbox.rs`).
     ok(
         "the Kustomer fault",
         Client::new()
             .post(format!("{simulator}/_sim/kustomer/faults"))
-            .json(&json!({"unauthorized": 1, "method": "POST", "path_ends_with": "/v1/conversations"})),
+            .json(&json!({"client_errors": 1, "method": "POST", "path_ends_with": "/v1/conversations"})),
     )
     .await;
     let id = answered_call(&simulator, "+14155550177").await;
@@ -260,7 +261,7 @@ async fn a_write_kustomer_refuses_becomes_a_dead_letter_that_an_admin_lists_and_
     assert!(
         conversation["reason"]
             .as_str()
-            .is_some_and(|r| r.contains("API key")),
+            .is_some_and(|r| r.contains("Simulated refusal")),
         "with Kustomer's reason: {conversation}"
     );
     assert_eq!(
