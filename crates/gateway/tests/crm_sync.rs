@@ -435,7 +435,19 @@ async fn a_mobile_chat_creates_the_app_user_and_gets_transcript_csat_smart_actio
     stack
         .scenario(json!({"kind": "csat", "rating": 4, "text": "Quick"}))
         .await;
-    let k = stack.settled().await;
+    // The simulator sends its events in batches a few milliseconds later: settled once the
+    // last of them (the CSAT comment) is written, or the assertions below say what is missing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let k = loop {
+        let k = stack.settled().await;
+        let written = list(&k, "notes")
+            .iter()
+            .any(|n| n["body"] == "CSAT rating: 4/5. Comment: Quick");
+        if written || tokio::time::Instant::now() > deadline {
+            break k;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let conversation = list(&k, "conversations")[0].clone();
     assert_eq!(
         conversation["custom"]["orderIdStr"], "A-17",
