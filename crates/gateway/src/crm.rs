@@ -132,6 +132,8 @@ pub enum CrmError {
 struct Inner {
     pool: SqlitePool,
     kustomer: HttpKustomer,
+    /// Fetches recordings and files from the tenant's hosts only.
+    downloads: crate::files::Downloads,
     /// Reads the sessions' details (the Manager API) for the rules.
     ccai: Arc<HttpCcai>,
     /// Read the simulator's extension facts on those details.
@@ -175,7 +177,9 @@ impl CrmSync {
         pool: SqlitePool,
         ccai: Arc<HttpCcai>,
         extension: bool,
+        files: crate::files::FilePolicy,
     ) -> Result<CrmSync, CrmError> {
+        let downloads = crate::files::Downloads::new(files, Duration::from_secs(60))?;
         let kustomer = HttpKustomer::new(
             KustomerSettings {
                 base_url: config.kustomer_url.clone(),
@@ -190,6 +194,7 @@ impl CrmSync {
             inner: Arc::new(Inner {
                 pool,
                 kustomer,
+                downloads,
                 ccai,
                 extension,
                 config,
@@ -260,6 +265,10 @@ impl CrmSync {
 
     pub fn kustomer(&self) -> &HttpKustomer {
         &self.inner.kustomer
+    }
+
+    pub fn downloads(&self) -> &crate::files::Downloads {
+        &self.inner.downloads
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -877,47 +877,6 @@ impl HttpKustomer {
         Ok(())
     }
 
-    /// Fetches a file the platform points to (a recording, a shared file); not Kustomer's
-    /// budget.
-    pub async fn fetch_file(&self, url: &str) -> Result<Vec<u8>, KustomerError> {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(KustomerError::File("not an http(s) URL".into()));
-        }
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| KustomerError::File(e.without_url().to_string()))?;
-        if !response.status().is_success() {
-            return Err(KustomerError::File(format!(
-                "HTTP {}",
-                response.status().as_u16()
-            )));
-        }
-        if response
-            .content_length()
-            .is_some_and(|l| l > MAX_FILE_BYTES as u64)
-        {
-            return Err(KustomerError::Rejected(
-                "the file is larger than 20 MB".into(),
-            ));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| KustomerError::File(e.without_url().to_string()))?;
-        if bytes.len() > MAX_FILE_BYTES {
-            return Err(KustomerError::Rejected(
-                "the file is larger than 20 MB".into(),
-            ));
-        }
-        if bytes.is_empty() {
-            return Err(KustomerError::Rejected("the file is empty".into()));
-        }
-        Ok(bytes.to_vec())
-    }
-
     /// The Kustomer user with this email (`GET /v1/users?email=`, seen in public code),
     /// remembered for the life of the process. Only a user whose own `email` is this one counts
     /// (the filter's exactness is not documented). This is where the gateway learns who an agent

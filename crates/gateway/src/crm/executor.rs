@@ -681,7 +681,7 @@ async fn attach(
             url,
             name,
             content_type,
-        } => (name, content_type, k.fetch_file(url).await?),
+        } => (name, content_type, sync.downloads().fetch(url).await?),
         FileSource::Inline {
             name,
             content_type,
