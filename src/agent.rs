@@ -454,6 +454,18 @@ impl Agent {
                 self.connect();
             }
             Err(failure) if is_session_gone(&failure) => {
+                // Another tab of this browser may have rotated the token first (the gateway
+                // lets exactly one refresh of a token succeed): take the session it kept.
+                let rotated = self
+                    .plumbing
+                    .try_with_value(|p| restore(&p.store))
+                    .flatten()
+                    .filter(|kept| kept.token != token);
+                if let Some(session) = rotated {
+                    self.log.info("session rotated by another tab");
+                    self.start(session);
+                    return;
+                }
                 self.log.warn("the session ended at the gateway");
                 self.end_session();
             }

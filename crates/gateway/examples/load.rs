@@ -707,8 +707,10 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
         let store = adapter_gateway::store::Store::open(&stack.data_dir)
             .await
             .map_err(|e| format!("cannot open the gateway's store to issue sessions: {e}"))?;
-        let sessions =
-            adapter_gateway::sessions::Sessions::new(store.pool(), Duration::from_secs(3600));
+        let sessions = adapter_gateway::sessions::Sessions::new(
+            store.pool(),
+            adapter_gateway::sessions::Limits::with_ttl(Duration::from_secs(3600)),
+        );
         for i in AGENTS.len()..agent_count {
             let id = 100_000 + i as i64;
             let email = format!("load-agent-{i}@example.com");

@@ -1,5 +1,10 @@
 //! Who may sign in: a directory of agents with argon2 password hashes (PHC strings), or, for the
 //! demo only, development sign-in, where any email the CCAI tenant knows signs in without one.
+//!
+//! A password check costs tens of milliseconds of CPU by design, so it runs on the blocking
+//! pool, a few at a time ([`AgentDirectory::verify`]), never on the async workers that answer
+//! everyone else; and an unknown email is checked against a stand-in hash, so the time of the
+//! answer does not tell who is in the directory.
 
 use std::{collections::HashMap, path::Path};
 
@@ -29,10 +34,28 @@ struct Entry {
 #[derive(Clone, Debug)]
 pub enum AgentDirectory {
     /// Email and password, checked against argon2 hashes (emails compared case-insensitively).
-    Passwords(HashMap<String, String>),
-    /// No password: for the demo on the simulator only.
+    Passwords {
+        hashes: HashMap<String, String>,
+        /// A hash of nothing anyone knows, with the directory's own parameters: what an unknown
+        /// email's password is checked against.
+        stand_in: String,
+    },
+    /// No password: for the demo on the simulator only (on loopback, see
+    /// [`crate::config::is_loopback`]).
     Development,
 }
+
+/// Password checks running at once (each holds a blocking thread and ~19 MiB for argon2's
+/// memory); more wait their turn.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// The longest a sign-in waits for its turn to have its password checked.
+pub const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The password check could not run in time (too many at once).
+#[derive(Debug, thiserror::Error)]
+#[error("too many sign-ins at once")]
+pub struct Busy;
 
 impl AgentDirectory {
     /// Reads a JSON array of `{"email", "password_hash"}`; every hash is checked to parse.
@@ -51,35 +74,85 @@ impl AgentDirectory {
     pub fn from_json(text: &str) -> Result<Self, String> {
         let entries: Vec<Entry> = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let mut agents = HashMap::new();
+        let mut stand_in = None;
         for entry in entries {
-            PasswordHash::new(&entry.password_hash)
+            let parsed = PasswordHash::new(&entry.password_hash)
                 .map_err(|e| format!("the password hash of {} does not parse: {e}", entry.email))?;
+            if stand_in.is_none() {
+                stand_in = Some(stand_in_like(&parsed)?);
+            }
             let email = entry.email.trim().to_lowercase();
             if agents.insert(email.clone(), entry.password_hash).is_some() {
                 return Err(format!("{email} is listed twice"));
             }
         }
-        Ok(AgentDirectory::Passwords(agents))
+        Ok(AgentDirectory::Passwords {
+            hashes: agents,
+            stand_in: stand_in.unwrap_or_default(),
+        })
     }
 
-    /// Whether `password` signs `email` in. Development sign-in needs none.
-    pub fn verify(&self, email: &str, password: Option<&str>) -> bool {
+    /// Whether `email` is (still) in the directory. Development sign-in lets in any email.
+    pub fn lists(&self, email: &str) -> bool {
         match self {
             AgentDirectory::Development => true,
-            AgentDirectory::Passwords(agents) => {
-                let (Some(hash), Some(password)) =
-                    (agents.get(&email.trim().to_lowercase()), password)
-                else {
-                    return false;
-                };
-                PasswordHash::new(hash).is_ok_and(|hash| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &hash)
-                        .is_ok()
-                })
+            AgentDirectory::Passwords { hashes, .. } => {
+                hashes.contains_key(&email.trim().to_lowercase())
             }
         }
     }
+
+    /// Whether `password` signs `email` in, checked on the blocking pool, two at a time; an
+    /// unknown email costs the same as a known one. Development sign-in needs no password.
+    pub async fn verify(&self, email: &str, password: Option<&str>) -> Result<bool, Busy> {
+        let AgentDirectory::Passwords { hashes, stand_in } = self else {
+            return Ok(true);
+        };
+        let Some(password) = password else {
+            return Ok(false);
+        };
+        let (hash, known) = match hashes.get(&email.trim().to_lowercase()) {
+            Some(hash) => (hash.clone(), true),
+            None => (stand_in.clone(), false),
+        };
+        let password = password.to_owned();
+        let _turn = tokio::time::timeout(HASHING_WAIT, HASHING.acquire())
+            .await
+            .map_err(|_| Busy)?
+            .map_err(|_| Busy)?;
+        let matches = tokio::task::spawn_blocking(move || matches(&hash, &password))
+            .await
+            .map_err(|_| Busy)?;
+        Ok(known && matches)
+    }
+}
+
+/// Whether `password` is the one `hash` (a PHC string) was made from.
+fn matches(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// A hash of a random password with `like`'s algorithm and parameters, so checking against it
+/// takes as long as checking against a real entry.
+fn stand_in_like(like: &PasswordHash<'_>) -> Result<String, String> {
+    use argon2::{password_hash::SaltString, Algorithm, Params, PasswordHasher, Version};
+    let algorithm = Algorithm::try_from(like.algorithm).unwrap_or_default();
+    let version = like
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or_default();
+    let params = Params::try_from(like).unwrap_or_default();
+    let mut secret = [0u8; 32];
+    getrandom::getrandom(&mut secret).map_err(|e| e.to_string())?;
+    let salt = SaltString::encode_b64(&secret[..16]).map_err(|e| e.to_string())?;
+    Argon2::new(algorithm, version, params)
+        .hash_password(&secret[16..], &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| format!("cannot make the stand-in hash: {e}"))
 }
 
 #[cfg(test)]
@@ -95,17 +168,39 @@ mod tests {
             .to_string()
     }
 
-    #[test]
-    fn passwords_are_checked_against_their_hash() {
+    #[tokio::test]
+    async fn passwords_are_checked_against_their_hash() {
         let json = format!(
             r#"[{{"email": "Ada@Example.com", "password_hash": "{}"}}]"#,
             hash("correct horse")
         );
         let directory = AgentDirectory::from_json(&json).unwrap();
-        assert!(directory.verify("ada@example.com", Some("correct horse")));
-        assert!(!directory.verify("ada@example.com", Some("wrong")));
-        assert!(!directory.verify("ada@example.com", None));
-        assert!(!directory.verify("grace@example.com", Some("correct horse")));
+        let verify = |email, password| directory.verify(email, password);
+        assert!(verify("ada@example.com", Some("correct horse"))
+            .await
+            .unwrap());
+        assert!(!verify("ada@example.com", Some("wrong")).await.unwrap());
+        assert!(!verify("ada@example.com", None).await.unwrap());
+        assert!(!verify("grace@example.com", Some("correct horse"))
+            .await
+            .unwrap());
+        assert!(directory.lists("ADA@example.com") && !directory.lists("grace@example.com"));
+    }
+
+    #[test]
+    fn the_stand_in_hash_has_the_directory_s_parameters() {
+        let json = format!(r#"[{{"email": "a@b", "password_hash": "{}"}}]"#, hash("x"));
+        let AgentDirectory::Passwords { hashes, stand_in } =
+            AgentDirectory::from_json(&json).unwrap()
+        else {
+            panic!("a password directory");
+        };
+        let params = |h: &str| {
+            let parsed = PasswordHash::new(h).unwrap();
+            (parsed.algorithm.to_string(), parsed.params.to_string())
+        };
+        assert_eq!(params(&stand_in), params(&hashes["a@b"]));
+        assert_ne!(stand_in, hashes["a@b"]);
     }
 
     #[test]
@@ -123,8 +218,11 @@ mod tests {
             .contains("listed twice"));
     }
 
-    #[test]
-    fn development_sign_in_needs_no_password() {
-        assert!(AgentDirectory::Development.verify("anyone@example.com", None));
+    #[tokio::test]
+    async fn development_sign_in_needs_no_password() {
+        assert!(AgentDirectory::Development
+            .verify("anyone@example.com", None)
+            .await
+            .unwrap());
     }
 }

@@ -31,6 +31,27 @@ pub struct NewCall {
     pub lang: Option<String>,
 }
 
+/// A Kustomer conversation id as the host gives it (Kustomer's are 24 hex digits; anything
+/// short and plain is let through, nothing that could carry more than an id upstream).
+fn is_conversation_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A language tag as the platform takes it: ISO 639 letters, then optional subtags
+/// (`fr`, `fr-CA`, `zh-Hant-TW`), at most 35 characters.
+fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary_ok = parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    tag.len() <= 35
+        && primary_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 /// The platform's documented refusals of a call, in words an agent can act on.
 pub fn call_refused(message: String) -> Error {
     match message.as_str() {
@@ -59,11 +80,35 @@ pub async fn place_call(
             format!("This number cannot be dialled ({why}); check it in the dial pad."),
         ));
     }
+    let ticket_id = request
+        .conversation_id
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    if let Some(id) = &ticket_id {
+        if !is_conversation_id(id) {
+            return Err(Error::new(
+                Code::InvalidFields,
+                "conversation_id must be a Kustomer conversation id (1 to 64 letters, digits, dashes or underscores).",
+            ));
+        }
+    }
+    let lang = request
+        .lang
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty());
+    if let Some(lang) = &lang {
+        if !is_language_tag(lang) {
+            return Err(Error::new(
+                Code::InvalidFields,
+                "lang must be a language code such as \"en\" or \"fr-CA\".",
+            ));
+        }
+    }
     let call = PlaceCall {
         agent_email: session.agent_email.clone(),
         end_user_number: Some(number.to_owned()),
-        ticket_id: request.conversation_id.filter(|c| !c.trim().is_empty()),
-        lang: request.lang,
+        ticket_id,
+        lang,
     };
     let placed = match state.ccai.place_call(&call).await {
         Ok(placed) => placed,
@@ -137,6 +182,28 @@ mod tests {
         for (message, code, wire) in cases {
             let error = call_refused(message.into());
             assert_eq!((error.code, error.code.as_str()), (code, wire), "{message}");
+        }
+    }
+
+    #[test]
+    fn only_plain_ids_and_language_tags_go_upstream() {
+        assert!(is_conversation_id("5f3c2a9e8b7d6c5b4a392817"));
+        assert!(!is_conversation_id(&"a".repeat(65)));
+        assert!(!is_conversation_id("abc/../def"));
+        assert!(!is_conversation_id(""));
+        for good in ["en", "fr", "fr-CA", "zh-Hant-TW"] {
+            assert!(is_language_tag(good), "{good}");
+        }
+        for bad in [
+            "",
+            "e",
+            "english please",
+            "fr_CA",
+            "fr-",
+            &"a-".repeat(30),
+            "fr-CA\nX: y",
+        ] {
+            assert!(!is_language_tag(bad), "{bad:?}");
         }
     }
 }

@@ -366,7 +366,8 @@ impl HttpCcai {
                     if error.is_timeout() {
                         Err(CcaiError::Timeout)
                     } else {
-                        Err(CcaiError::Network(error.to_string()))
+                        // Never the URL: the tenant's address is not for callers to see.
+                        Err(CcaiError::Network(error.without_url().to_string()))
                     }
                 }
             };
@@ -397,7 +398,7 @@ impl HttpCcai {
         let body = response
             .bytes()
             .await
-            .map_err(|e| CcaiError::Network(e.to_string()))?
+            .map_err(|e| CcaiError::Network(e.without_url().to_string()))?
             .to_vec();
         match status {
             200..=299 => Ok((status, body)),

@@ -55,7 +55,8 @@ pub struct Config {
         long,
         env = "GATEWAY_CCAI_TOKEN",
         default_value = "sim-token",
-        hide_default_value = true
+        hide_default_value = true,
+        hide_env_values = true
     )]
     pub ccai_token: Secret,
 
@@ -110,6 +111,31 @@ pub struct Config {
     /// How long a session lasts without a refresh, in minutes.
     #[arg(long, env = "GATEWAY_SESSION_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
     pub session_minutes: u64,
+
+    /// The longest a sign-in lasts however often it is refreshed, in hours (a working day by
+    /// default); then the agent signs in again.
+    #[arg(long, env = "GATEWAY_SESSION_MAX_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=168))]
+    pub session_max_hours: u64,
+
+    /// Live sessions one agent may hold (a browser each); a new sign-in beyond it ends the
+    /// oldest.
+    #[arg(long, env = "GATEWAY_SESSIONS_PER_AGENT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub sessions_per_agent: u32,
+
+    /// Sign-in attempts a minute from one client address (right or wrong); more are answered
+    /// 429 with `Retry-After`.
+    #[arg(long, env = "GATEWAY_SIGN_IN_PER_MINUTE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub sign_in_per_minute: u32,
+
+    /// Wrong passwords a minute for one email; beyond it every sign-in of that email is
+    /// answered 429 until the minute has passed.
+    #[arg(long, env = "GATEWAY_SIGN_IN_FAILURES_PER_MINUTE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub sign_in_failures_per_minute: u32,
+
+    /// Wrong webhook credentials a minute from one client address; beyond it the address's
+    /// webhooks are answered 429 until the minute has passed.
+    #[arg(long, env = "GATEWAY_WEBHOOK_FAILURES_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub webhook_failures_per_minute: u32,
 }
 
 impl Config {
@@ -141,9 +167,35 @@ impl Config {
             admin_emails: Vec::new(),
             crm: CrmConfig::for_tests(),
             session_minutes: 15,
+            session_max_hours: 12,
+            sessions_per_agent: 10,
+            sign_in_per_minute: 30,
+            sign_in_failures_per_minute: 5,
+            webhook_failures_per_minute: 10,
             status_refresh_seconds: 30,
         }
     }
+}
+
+/// Whether a gateway listening on `listen` and talking to the tenant at `ccai_url` is a
+/// machine's own demo: both on loopback (development sign-in is allowed only then).
+pub fn is_loopback(listen: SocketAddr, ccai_url: &str) -> bool {
+    listen.ip().is_loopback() && url_is_loopback(ccai_url)
+}
+
+/// Whether `url`'s host is a loopback address or `localhost`.
+pub fn url_is_loopback(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// How far a commit goes before it counts as done (SQLite's `synchronous`, in WAL mode).
@@ -209,6 +261,13 @@ pub struct CrmConfig {
     #[arg(long, env = "GATEWAY_CRM_BREAKER_PROBE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub crm_breaker_probe_seconds: u32,
 
+    /// Hosts the gateway may download recordings and shared files from, besides the CCAI
+    /// tenant's own (e.g. the storage host of the tenant's external storage),
+    /// comma-separated. Redirects elsewhere, and private or loopback addresses (unless the
+    /// tenant itself is on loopback, as in the demo), are refused.
+    #[arg(long, env = "GATEWAY_FILE_HOSTS", value_delimiter = ',')]
+    pub file_hosts: Vec<String>,
+
     /// The outbox's clock (tests move it forward).
     #[arg(skip)]
     pub clock: crate::clock::Clock,
@@ -226,6 +285,7 @@ impl CrmConfig {
             crm_workers: 8,
             crm_retry_hours: 24,
             crm_breaker_probe_seconds: 30,
+            file_hosts: Vec::new(),
             clock: crate::clock::Clock::default(),
         }
     }
@@ -312,6 +372,22 @@ mod tests {
         let secret: Secret = "tenant-token".parse().unwrap();
         assert_eq!(format!("{secret:?} {secret}"), "*** ***");
         assert_eq!(secret.expose(), "tenant-token");
+    }
+
+    #[test]
+    fn only_loopback_gateways_on_loopback_tenants_are_demos() {
+        let local: SocketAddr = "127.0.0.1:8700".parse().unwrap();
+        let open: SocketAddr = "0.0.0.0:8700".parse().unwrap();
+        assert!(is_loopback(local, "http://127.0.0.1:8710"));
+        assert!(is_loopback(local, "http://localhost:8710"));
+        assert!(is_loopback(
+            "[::1]:8700".parse().unwrap(),
+            "http://[::1]:8710"
+        ));
+        assert!(!is_loopback(open, "http://127.0.0.1:8710"));
+        assert!(!is_loopback(local, "https://acme.uc1.ccaiplatform.com"));
+        assert!(!is_loopback(local, "http://127.0.0.1.example.com"));
+        assert!(!is_loopback(local, "not a url"));
     }
 
     #[test]

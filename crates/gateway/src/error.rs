@@ -51,6 +51,7 @@ codes! {
     UnknownAgent = "unknown_agent", 403;
     UnknownKustomerUser = "unknown_kustomer_user", 403;
     AdminsOnly = "admins_only", 403;
+    TooManyAttempts = "too_many_attempts", 429;
     // Statuses.
     UnknownStatus = "unknown_status", 422;
     StatusNotSelectable = "status_not_selectable", 422;
@@ -89,6 +90,8 @@ pub struct Error {
     pub message: String,
     /// Each problem, when there are several (a settings form).
     pub problems: Vec<String>,
+    /// When the caller may try again (`Retry-After`), for refusals that end by themselves.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Error {
@@ -97,6 +100,7 @@ impl Error {
             code,
             message: message.into(),
             problems: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -106,6 +110,20 @@ impl Error {
             code,
             message: message.into(),
             problems,
+            retry_after: None,
+        }
+    }
+
+    /// Too many attempts: try again after `wait`.
+    pub fn too_many_attempts(wait: std::time::Duration) -> Self {
+        // Whole seconds, rounded up: a client that waits that long is let in.
+        let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        Error {
+            retry_after: Some(std::time::Duration::from_secs(seconds)),
+            ..Error::new(
+                Code::TooManyAttempts,
+                format!("Too many attempts; try again in {seconds} s."),
+            )
         }
     }
 
@@ -141,5 +159,15 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b == b'_'));
         }
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let seconds =
+            |ms| Error::too_many_attempts(std::time::Duration::from_millis(ms)).retry_after;
+        assert_eq!(seconds(0), Some(std::time::Duration::from_secs(1)));
+        assert_eq!(seconds(1), Some(std::time::Duration::from_secs(1)));
+        assert_eq!(seconds(2000), Some(std::time::Duration::from_secs(2)));
+        assert_eq!(seconds(2001), Some(std::time::Duration::from_secs(3)));
     }
 }

@@ -14,11 +14,13 @@
 //!   carrying the status write-backs, executor, circuit breaker),
 //!   [`events`] (the per-agent event log, durable before it is seen).
 //! - Upstreams and the store: [`ccai`] (the CCAI Platform client), [`kustomer`] (the Kustomer
-//!   REST client), [`store`] (SQLite with migrations), [`sessions`] and [`agents`] (tokens, and
+//!   REST client), [`files`] (downloads of the recordings and files the platform points to,
+//!   from its hosts only), [`store`] (SQLite with migrations), [`sessions`] and [`agents`] (tokens, and
 //!   who may sign in).
 //! - Leaves that depend on nothing of the gateway: [`error`] (every error code), [`secret`],
 //!   [`clock`] (the wall clock, and the outbox's, which tests move forward), [`config`] (flags
-//!   and environment), [`telemetry`] (the Prometheus recorder), [`phone`].
+//!   and environment), [`telemetry`] (the Prometheus recorder), [`phone`], [`throttle`]
+//!   (sign-in and webhook-credential throttles).
 //!
 //! This file is the entry point: it builds the parts, hands them to the HTTP layer as
 //! [`AppState`], and serves.
@@ -35,6 +37,7 @@ pub mod controls;
 pub mod crm;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod inheritance;
 pub mod kustomer;
@@ -46,6 +49,7 @@ pub mod signin;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod webhooks;
 
 use std::{future::Future, sync::Arc};
@@ -84,6 +88,8 @@ pub struct AppState {
     pub crm: crm::CrmSync,
     /// Reads agents' statuses from the directory when the lifecycle cannot tell them.
     pub agent_status: agent_status::AgentStatus,
+    /// Sign-in and webhook-credential throttles.
+    pub throttles: Arc<throttle::Throttles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +108,8 @@ pub enum GatewayError {
     Directory(#[from] agents::DirectoryError),
     #[error("configure who may sign in: --agents-file, or --dev-sign-in for the demo")]
     NoSignIn,
+    #[error("--dev-sign-in lets anyone sign in as any agent: it is refused unless the gateway listens on loopback (--listen 127.0.0.1:…) and the CCAI tenant is on loopback too (the simulator); use --agents-file")]
+    DevSignInExposed,
     #[error("cannot set up the CCAI Platform client: {0}")]
     Ccai(#[from] ccai::CcaiError),
     #[error("cannot set up the CRM sync: {0}")]
@@ -120,6 +128,9 @@ impl Gateway {
         telemetry::recorder();
         let directory = match (&config.agents_file, config.dev_sign_in) {
             (Some(path), _) => AgentDirectory::from_file(path)?,
+            (None, true) if !config::is_loopback(config.listen, &config.ccai_url) => {
+                return Err(GatewayError::DevSignInExposed)
+            }
             (None, true) => {
                 tracing::warn!("development sign-in is on: anyone can sign in as any agent of the CCAI tenant, without a password");
                 AgentDirectory::Development
@@ -171,7 +182,13 @@ impl Gateway {
         capabilities.spawn_refresh(Arc::clone(&ccai), controls::REFRESH_EVERY);
         let sessions = Sessions::new(
             store.pool(),
-            std::time::Duration::from_secs(config.session_minutes.saturating_mul(60)),
+            sessions::Limits {
+                ttl: std::time::Duration::from_secs(config.session_minutes.saturating_mul(60)),
+                max_age: std::time::Duration::from_secs(
+                    config.session_max_hours.saturating_mul(3600),
+                ),
+                per_agent: config.sessions_per_agent,
+            },
         );
         let listener =
             TcpListener::bind(config.listen)
@@ -189,6 +206,7 @@ impl Gateway {
             store.pool(),
             Arc::clone(&ccai),
             config.ccai_extension,
+            files::FilePolicy::new(&config.ccai_url, &config.crm.file_hosts),
         )
         .await?;
         let (agent_status, status_asks) = agent_status::AgentStatus::new();
@@ -201,6 +219,11 @@ impl Gateway {
         );
         screen_pop::spawn(crm.clone(), events.clone());
         let refresh_every = std::time::Duration::from_secs(config.status_refresh_seconds);
+        let config_sign_in = (
+            config.sign_in_per_minute,
+            config.sign_in_failures_per_minute,
+            config.webhook_failures_per_minute,
+        );
         let state = AppState {
             store,
             config: Arc::new(config),
@@ -213,6 +236,11 @@ impl Gateway {
             inheritance,
             crm,
             agent_status,
+            throttles: Arc::new(throttle::Throttles {
+                sign_in_by_address: throttle::Throttle::per_minute(config_sign_in.0),
+                sign_in_failures_by_email: throttle::Throttle::per_minute(config_sign_in.1),
+                webhook_failures_by_address: throttle::Throttle::per_minute(config_sign_in.2),
+            }),
         };
         tokio::spawn(agent_status::AgentStatus::run(
             state.clone(),
@@ -234,6 +262,8 @@ impl Gateway {
         let store = self.state.store.clone();
         let streams = self.state.events.clone();
         let app = http::router(self.state);
+        // With each connection's peer address, for the throttles.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -1,5 +1,6 @@
-//! Agent sessions: random bearer tokens, short-lived and refreshed by rotation. The store keeps
-//! only a SHA-256 of each token.
+//! Agent sessions: random bearer tokens, short-lived and refreshed by rotation (one
+//! transaction: a token is refreshed once), within an absolute lifetime from the sign-in, at
+//! most so many per agent. The store keeps only a SHA-256 of each token.
 
 use std::time::Duration;
 
@@ -41,19 +42,92 @@ fn new_token() -> Result<String, StoreError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// How long sessions last and how many an agent may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Without a refresh.
+    pub ttl: Duration,
+    /// From the sign-in, however often refreshed.
+    pub max_age: Duration,
+    /// Live sessions per agent; a new one beyond it ends the oldest.
+    pub per_agent: u32,
+}
+
+impl Limits {
+    /// `ttl`, a working day at most, 10 per agent.
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Limits {
+            ttl,
+            max_age: Duration::from_secs(12 * 3600),
+            per_agent: 10,
+        }
+    }
+}
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 #[derive(Clone, Debug)]
 pub struct Sessions {
     pool: SqlitePool,
-    ttl: Duration,
+    limits: Limits,
+}
+
+/// A session row, as it is written.
+struct Row<'a> {
+    token_hash: String,
+    session: &'a Session,
+    signed_in_at_ms: i64,
+    now: i64,
 }
 
 impl Sessions {
-    pub fn new(pool: SqlitePool, ttl: Duration) -> Self {
-        Sessions { pool, ttl }
+    pub fn new(pool: SqlitePool, limits: Limits) -> Self {
+        Sessions { pool, limits }
     }
 
-    fn expiry(&self) -> i64 {
-        now_ms().saturating_add(i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX))
+    /// When a session of a sign-in at `signed_in_at_ms` made `now` ends: a refresh period
+    /// later, but never past the absolute lifetime.
+    fn expiry(&self, signed_in_at_ms: i64, now: i64) -> i64 {
+        now.saturating_add(ms(self.limits.ttl))
+            .min(signed_in_at_ms.saturating_add(ms(self.limits.max_age)))
+    }
+
+    /// Writes `row` and ends the agent's oldest sessions beyond the cap, in `tx`.
+    async fn insert(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        row: Row<'_>,
+    ) -> Result<(), StoreError> {
+        let s = row.session;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, agent_email, ccai_agent_id, kustomer_user_id, created_at_ms, expires_at_ms, signed_in_at_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&row.token_hash)
+        .bind(&s.agent_email)
+        .bind(s.ccai_agent_id)
+        .bind(&s.kustomer_user_id)
+        .bind(row.now)
+        .bind(s.expires_at_ms)
+        .bind(row.signed_in_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let ended = sqlx::query(
+            "DELETE FROM sessions WHERE token_hash IN (
+                 SELECT token_hash FROM sessions WHERE ccai_agent_id = ?
+                 ORDER BY created_at_ms DESC, rowid DESC LIMIT -1 OFFSET ?)",
+        )
+        .bind(s.ccai_agent_id)
+        .bind(i64::from(self.limits.per_agent))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if ended > 0 {
+            tracing::info!(agent = %s.agent_email, ended, "oldest sessions ended: over the sessions per agent");
+        }
+        Ok(())
     }
 
     pub async fn issue(
@@ -63,24 +137,25 @@ impl Sessions {
         kustomer_user_id: &str,
     ) -> Result<Issued, StoreError> {
         let token = new_token()?;
+        let now = now_ms();
         let session = Session {
             agent_email: agent_email.to_owned(),
             ccai_agent_id,
             kustomer_user_id: kustomer_user_id.to_owned(),
-            expires_at_ms: self.expiry(),
+            expires_at_ms: self.expiry(now, now),
         };
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, agent_email, ccai_agent_id, kustomer_user_id, created_at_ms, expires_at_ms)
-             VALUES (?, ?, ?, ?, ?, ?)",
+        let mut tx = self.pool.begin().await?;
+        self.insert(
+            &mut tx,
+            Row {
+                token_hash: hash(&token),
+                session: &session,
+                signed_in_at_ms: now,
+                now,
+            },
         )
-        .bind(hash(&token))
-        .bind(&session.agent_email)
-        .bind(session.ccai_agent_id)
-        .bind(&session.kustomer_user_id)
-        .bind(now_ms())
-        .bind(session.expires_at_ms)
-        .execute(&self.pool)
         .await?;
+        tx.commit().await?;
         Ok(Issued { token, session })
     }
 
@@ -104,20 +179,56 @@ impl Sessions {
         ))
     }
 
-    /// Replaces `token` by a new one with a new expiry; `None` when it was not live.
-    pub async fn refresh(&self, token: &str) -> Result<Option<Issued>, StoreError> {
-        let Some(session) = self.find(token).await? else {
+    /// Replaces `token` by a new one, in one transaction: of any number of refreshes of one
+    /// token, exactly one gets a new token. `None` when the token was not live, when the
+    /// sign-in has reached its absolute lifetime, or when `may_sign_in` says the agent may no
+    /// longer sign in (the token ends then too).
+    pub async fn refresh(
+        &self,
+        token: &str,
+        may_sign_in: impl FnOnce(&str) -> bool,
+    ) -> Result<Option<Issued>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let taken: Option<(String, i64, String, i64)> = sqlx::query_as(
+            "DELETE FROM sessions WHERE token_hash = ? AND expires_at_ms > ?
+             RETURNING agent_email, ccai_agent_id, kustomer_user_id, signed_in_at_ms",
+        )
+        .bind(hash(token))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((agent_email, ccai_agent_id, kustomer_user_id, signed_in_at_ms)) = taken else {
             return Ok(None);
         };
-        let issued = self
-            .issue(
-                &session.agent_email,
-                session.ccai_agent_id,
-                &session.kustomer_user_id,
-            )
-            .await?;
-        self.revoke(token).await?;
-        Ok(Some(issued))
+        let expires_at_ms = self.expiry(signed_in_at_ms, now);
+        if expires_at_ms <= now || !may_sign_in(&agent_email) {
+            tx.commit().await?;
+            tracing::info!(agent = %agent_email, "session not refreshed: past its lifetime, or the agent may no longer sign in");
+            return Ok(None);
+        }
+        let session = Session {
+            agent_email,
+            ccai_agent_id,
+            kustomer_user_id,
+            expires_at_ms,
+        };
+        let new = new_token()?;
+        self.insert(
+            &mut tx,
+            Row {
+                token_hash: hash(&new),
+                session: &session,
+                signed_in_at_ms,
+                now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Issued {
+            token: new,
+            session,
+        }))
     }
 
     /// The email of the agent's newest live session (`None`: the agent is not signed in).

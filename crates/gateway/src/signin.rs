@@ -2,6 +2,9 @@
 //! the password must match when an agents file is configured, the CCAI tenant must know the
 //! agent, and Kustomer must name the agent's user (never the id a browser sends). The session
 //! itself is [`crate::sessions`]'.
+//!
+//! Attempts are throttled before anything costly runs: per client address (every attempt) and
+//! per email (wrong passwords), answered `429 too_many_attempts` with `Retry-After`.
 
 use serde::Deserialize;
 
@@ -65,7 +68,21 @@ fn same_email(a: &str, b: &str) -> bool {
 /// Signs an agent in (`POST /api/v1/sessions`). The agent's email must be the Kustomer user's
 /// (as the widget reports it), and Kustomer must know a user with it: that user is the
 /// session's.
-pub async fn sign_in(state: &AppState, request: SignIn) -> Result<Issued, Error> {
+pub async fn sign_in(
+    state: &AppState,
+    request: SignIn,
+    client: Option<std::net::IpAddr>,
+) -> Result<Issued, Error> {
+    if let Some(address) = client {
+        state
+            .throttles
+            .sign_in_by_address
+            .attempt(&address)
+            .map_err(|wait| {
+                tracing::warn!(%address, "sign-in attempts over the address's budget");
+                Error::too_many_attempts(wait)
+            })?;
+    }
     let email = request.email.trim().to_lowercase();
     if email.is_empty() || email.len() > MAX_EMAIL_CHARS || !email.contains('@') {
         return Err(Error::new(
@@ -80,7 +97,16 @@ pub async fn sign_in(state: &AppState, request: SignIn) -> Result<Issued, Error>
             ),
         ));
     }
-    if !state.directory.verify(&email, request.password.as_deref()) {
+    let failures = &state.throttles.sign_in_failures_by_email;
+    failures.check(&email).map_err(Error::too_many_attempts)?;
+    let verified = state
+        .directory
+        .verify(&email, request.password.as_deref())
+        .await
+        .map_err(|_| Error::too_many_attempts(crate::agents::HASHING_WAIT))?;
+    if !verified {
+        failures.failed(&email);
+        tracing::info!(agent = %email, "sign-in refused: wrong email or password");
         return Err(Error::new(Code::BadCredentials, "Wrong email or password."));
     }
     let Some(agent_id) = state.ccai.agent_id(&email).await? else {

@@ -12,7 +12,10 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{auth::SignedIn, error::ApiJson};
+use super::{
+    auth::{ClientAddr, SignedIn},
+    error::ApiJson,
+};
 use crate::{
     calls::{self, NewCall},
     ccai::CcaiApi,
@@ -43,17 +46,20 @@ pub fn routes() -> Router<AppState> {
 /// `POST /api/v1/sessions`: sign in; 201 with the token.
 async fn sign_in(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(request): ApiJson<SignIn>,
 ) -> Result<Response, Error> {
-    let issued = signin::sign_in(&state, request).await?;
+    let issued = signin::sign_in(&state, request, client).await?;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
 
-/// `POST /api/v1/sessions/refresh`: a new token for a live one (the old one stops working).
+/// `POST /api/v1/sessions/refresh`: a new token for a live one (the old one stops working), if
+/// the agent may still sign in and the sign-in is within its absolute lifetime.
 async fn refresh(State(state): State<AppState>, signed_in: SignedIn) -> Result<Response, Error> {
+    let directory = &state.directory;
     let issued = state
         .sessions
-        .refresh(&signed_in.token)
+        .refresh(&signed_in.token, |email| directory.lists(email))
         .await?
         .ok_or_else(Error::session_expired)?;
     Ok(Json(issued).into_response())

@@ -1,5 +1,5 @@
-//! Who is asking: the signed-in agent of a request (`Authorization: Bearer <token>`), and the
-//! one admin check.
+//! Who is asking: the signed-in agent of a request (`Authorization: Bearer <token>`), the one
+//! admin check, and the client's address (for throttles).
 
 use axum::{
     extract::FromRequestParts,
@@ -39,6 +39,8 @@ impl FromRequestParts<AppState> for SignedIn {
             .sessions
             .find(token)
             .await?
+            // An agent taken out of the agents file is out at once, not at the session's end.
+            .filter(|session| state.directory.lists(&session.agent_email))
             .ok_or_else(Error::session_expired)?;
         Ok(SignedIn {
             session,
@@ -63,5 +65,23 @@ impl FromRequestParts<AppState> for Admin {
                 "Only the adapter's administrators can do this.",
             ))
         }
+    }
+}
+
+/// The TCP peer's address, when the server was started with connection info (it is, in
+/// [`crate::Gateway::serve`]). Headers such as `X-Forwarded-For` are not read: a client could
+/// write anything there.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
     }
 }

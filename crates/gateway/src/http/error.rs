@@ -20,7 +20,14 @@ impl IntoResponse for Error {
         if !self.problems.is_empty() {
             body["error"]["problems"] = json!(self.problems);
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(wait.as_secs().max(1)),
+            );
+        }
+        response
     }
 }
 

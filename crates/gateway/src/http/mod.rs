@@ -50,7 +50,12 @@ pub fn router(state: AppState) -> Router {
         .merge(agent::routes())
         .merge(admin::routes())
         .merge(stream::routes())
-        .fallback(error::not_found);
+        .fallback(error::not_found)
+        // An agent's answers are for that agent's browser only: no cache keeps them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
@@ -68,6 +73,10 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let id = request
@@ -78,6 +87,14 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), RequestCounter::default()))
+        // Outermost: a caller's own request id never reaches the logs or the answer (it could
+        // forge log lines or be made to collide); every request gets the gateway's.
+        .layer(axum::middleware::map_request(drop_request_id))
+}
+
+async fn drop_request_id(mut request: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    request.headers_mut().remove(&REQUEST_ID);
+    request
 }
 
 /// CORS for a widget served from another origin. Origins that do not parse as header values
@@ -131,20 +148,24 @@ async fn healthz(State(state): State<AppState>) -> Response {
             },
         ),
         Err(error) => {
+            // The details (paths, driver messages) go to the log, not to whoever asks.
             tracing::warn!(%error, "health check: database is failing");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Health {
                     status: HealthStatus::Degraded,
                     version: VERSION.into(),
-                    database: error.to_string(),
+                    database: "unavailable".into(),
                 },
             )
         }
     };
     let kustomer = match state.crm.kustomer_health().await {
         Ok(kustomer) => kustomer,
-        Err(error) => serde_json::json!({"status": "unknown", "message": error.to_string()}),
+        Err(error) => {
+            tracing::warn!(%error, "health check: the Kustomer sync's state cannot be read");
+            serde_json::json!({"status": "unknown"})
+        }
     };
     (
         code,

@@ -120,8 +120,21 @@ async fn authorised_body(
     channel: Channel,
 ) -> Result<Result<axum::body::Bytes, Response>, Error> {
     let (user, password) = credentials(state, channel)?;
+    // An address that keeps sending wrong credentials is refused before they are compared.
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let failures = &state.throttles.webhook_failures_by_address;
+    if let Some(address) = client {
+        failures.check(&address).map_err(Error::too_many_attempts)?;
+    }
     // Checked before the body is read: a stranger's body is never parsed.
     if !authorised(request.headers(), user, password) {
+        if let Some(address) = client {
+            failures.failed(&address);
+            tracing::warn!(%address, "webhook with missing or wrong credentials");
+        }
         return Ok(Err(unauthorised()));
     }
     let body = axum::body::to_bytes(request.into_body(), MAX_EVENTS_BODY_BYTES)
