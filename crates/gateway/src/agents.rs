@@ -6,7 +6,7 @@
 //! everyone else; and an unknown email is checked against a stand-in hash, so the time of the
 //! answer does not tell who is in the directory.
 
-use std::{collections::HashMap, path::Path};
+use std::{collections::HashMap, path::Path, sync::Arc};
 
 use argon2::{password_hash::PasswordHash, Argon2, PasswordVerifier};
 use serde::Deserialize;
@@ -39,6 +39,8 @@ pub enum AgentDirectory {
         /// A hash of nothing anyone knows, with the directory's own parameters: what an unknown
         /// email's password is checked against.
         stand_in: String,
+        /// Turns to check a password: [`HASHING_AT_ONCE`] at a time.
+        hashing: Arc<tokio::sync::Semaphore>,
     },
     /// No password: for the demo on the simulator only (on loopback, see
     /// [`crate::config::is_loopback`]).
@@ -47,7 +49,7 @@ pub enum AgentDirectory {
 
 /// Password checks running at once (each holds a blocking thread and ~19 MiB for argon2's
 /// memory); more wait their turn.
-static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+pub const HASHING_AT_ONCE: usize = 2;
 
 /// The longest a sign-in waits for its turn to have its password checked.
 pub const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -89,6 +91,7 @@ impl AgentDirectory {
         Ok(AgentDirectory::Passwords {
             hashes: agents,
             stand_in: stand_in.unwrap_or_default(),
+            hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_AT_ONCE)),
         })
     }
 
@@ -105,7 +108,12 @@ impl AgentDirectory {
     /// Whether `password` signs `email` in, checked on the blocking pool, two at a time; an
     /// unknown email costs the same as a known one. Development sign-in needs no password.
     pub async fn verify(&self, email: &str, password: Option<&str>) -> Result<bool, Busy> {
-        let AgentDirectory::Passwords { hashes, stand_in } = self else {
+        let AgentDirectory::Passwords {
+            hashes,
+            stand_in,
+            hashing,
+        } = self
+        else {
             return Ok(true);
         };
         let Some(password) = password else {
@@ -116,7 +124,7 @@ impl AgentDirectory {
             None => (stand_in.clone(), false),
         };
         let password = password.to_owned();
-        let _turn = tokio::time::timeout(HASHING_WAIT, HASHING.acquire())
+        let _turn = tokio::time::timeout(HASHING_WAIT, hashing.acquire())
             .await
             .map_err(|_| Busy)?
             .map_err(|_| Busy)?;
@@ -190,8 +198,9 @@ mod tests {
     #[test]
     fn the_stand_in_hash_has_the_directory_s_parameters() {
         let json = format!(r#"[{{"email": "a@b", "password_hash": "{}"}}]"#, hash("x"));
-        let AgentDirectory::Passwords { hashes, stand_in } =
-            AgentDirectory::from_json(&json).unwrap()
+        let AgentDirectory::Passwords {
+            hashes, stand_in, ..
+        } = AgentDirectory::from_json(&json).unwrap()
         else {
             panic!("a password directory");
         };
