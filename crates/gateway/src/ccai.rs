@@ -480,6 +480,18 @@ impl HttpCcai {
         Ok(cache.as_ref().map(|c| c.value.clone()).unwrap_or_default())
     }
 
+    /// The agent's status from a directory read of the last [`MIN_DIRECTORY_REFRESH`] (made
+    /// now if there was none, shared by everyone asking meanwhile): what a sign-in shows first,
+    /// without each sign-in listing the whole directory.
+    pub async fn recent_agent_status(&self, agent_id: i64) -> Result<Option<StatusRef>, CcaiError> {
+        Ok(self
+            .agents(Read::Refresh)
+            .await?
+            .into_iter()
+            .find(|a| a.id == agent_id)
+            .and_then(|a| a.status))
+    }
+
     /// The email of the agent with this platform id, from the directory (read again once when
     /// it does not know the id).
     pub async fn agent_email(&self, agent_id: i64) -> Result<Option<String>, CcaiError> {
