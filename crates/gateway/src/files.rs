@@ -62,7 +62,7 @@ impl FilePolicy {
         let Some(host) = url.host_str().map(str::to_lowercase) else {
             return Some("the URL has no host".into());
         };
-        if !self.hosts.iter().any(|allowed| *allowed == host) {
+        if !self.hosts.contains(&host) {
             return Some(format!(
                 "{host} is neither the tenant's host nor one of --file-hosts"
             ));

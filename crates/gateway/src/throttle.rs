@@ -65,7 +65,11 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     }
 
     fn prune(&self) {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 {
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY)
+        {
             self.limiter.retain_recent();
             self.limiter.shrink_to_fit();
             let now = Instant::now();
