@@ -57,10 +57,11 @@ export function recordLatencies(name, countName, latencies) {
 }
 
 /**
- * A request to the gateway's agent API as Ada (the demo's admin; a session of its own, the
- * adapter's untouched); the JSON answer. Fails on any answer outside 2xx.
+ * Ada (the demo's admin) signed in to the gateway's agent API in a session of her own (the
+ * adapter's untouched): `request(method, route, body)` answers the JSON answer and fails on any
+ * answer outside 2xx.
  */
-export async function gatewayAsAdmin(stack, method, route, body) {
+export async function adminSession(stack) {
   const api = new URL("api/v1/", stack.adapterUrl);
   const user = { id: "kus-user-1", email: "ada.lovelace@example.com" };
   const signIn = await fetch(new URL("sessions", api), {
@@ -70,12 +71,21 @@ export async function gatewayAsAdmin(stack, method, route, body) {
   });
   if (!signIn.ok) throw new Error(`gateway sign-in: HTTP ${signIn.status} ${await signIn.text()}`);
   const { token } = await signIn.json();
-  const response = await fetch(new URL(route.replace(/^\//, ""), api), {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`gateway ${method} ${route}: HTTP ${response.status} ${text.slice(0, 500)}`);
-  return text ? JSON.parse(text) : null;
+  return {
+    async request(method, route, body) {
+      const response = await fetch(new URL(route.replace(/^\//, ""), api), {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`gateway ${method} ${route}: HTTP ${response.status} ${text.slice(0, 500)}`);
+      return text ? JSON.parse(text) : null;
+    },
+  };
+}
+
+/** One request to the gateway's agent API as Ada, in a session signed in for it (see [adminSession]). */
+export async function gatewayAsAdmin(stack, method, route, body) {
+  return (await adminSession(stack)).request(method, route, body);
 }

@@ -3,16 +3,15 @@
 // the call with that number and the agent's email.
 import { expect, test } from "../fixtures.mjs";
 import { recordLatencies, sim, statusRequestTimes } from "../support.mjs";
-import { endEveryCall } from "./hygiene.mjs";
+import { settleAndReset } from "./hygiene.mjs";
 
 async function simState(stack) {
   return (await sim(stack, "GET", "/_sim/state")).ccai;
 }
 
-test.beforeEach(async ({ stack }) => {
+test.beforeEach(async ({ stack }, testInfo) => {
   // A call left by an earlier test would hide the dial pad (it shows when Call can be used).
-  await endEveryCall(stack);
-  await sim(stack, "POST", "/_sim/reset");
+  await settleAndReset(stack, testInfo);
 });
 
 test("sign-in is refused for another email than the Kustomer user's, with the reason", async ({ host }) => {

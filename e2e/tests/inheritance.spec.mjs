@@ -6,7 +6,7 @@
 import { expect, test } from "../fixtures.mjs";
 import { HostPage } from "../pages/host.mjs";
 import { gatewayAsAdmin, record, recordLatencies, sim, statusRequestTimes } from "../support.mjs";
-import { endEveryCall } from "./hygiene.mjs";
+import { endEveryCall, settleAndReset } from "./hygiene.mjs";
 
 const ADA = 101;
 const MEAL = -4;
@@ -46,8 +46,8 @@ async function kustomerStatus(host, label) {
   await host.statusMenu.selectOption({ label });
 }
 
-test.beforeEach(async ({ stack }) => {
-  await sim(stack, "POST", "/_sim/reset");
+test.beforeEach(async ({ stack }, testInfo) => {
+  await settleAndReset(stack, testInfo);
 });
 
 // The settings are the organisation's: leave them off for the other tests of this stack, and

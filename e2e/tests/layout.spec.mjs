@@ -9,11 +9,10 @@ import AxeBuilder from "@axe-core/playwright";
 import { AGENT_ID, driveStates, KNOWN_CALLER, openSettings, STATES } from "../../scripts/widget-states.mjs";
 import { expect, test } from "../fixtures.mjs";
 import { sim } from "../support.mjs";
-import { endEveryCall } from "./hygiene.mjs";
+import { settleAndReset } from "./hygiene.mjs";
 
-test.beforeEach(async ({ stack }) => {
-  await endEveryCall(stack);
-  await sim(stack, "POST", "/_sim/reset");
+test.beforeEach(async ({ stack }, testInfo) => {
+  await settleAndReset(stack, testInfo);
 });
 
 /** What does not fit in the adapter's frame of `page`, as sentences (none when all fits). */
@@ -110,8 +109,10 @@ test("the settings page opens from the host's settings entry, saves the CRM sett
   await crm.locator("textarea[name='mapping']").fill("order_id = orderIdStr");
   await crm.locator("button[type='submit']").click();
   await expect(crm.locator(".settings-result")).toHaveText("Saved.");
-  // The stack is shared with earlier specs, whose cut-short CRM work may have left dead letters:
-  // the list is shown, empty ("None.") or not.
+  // The list is shown, empty ("None.") or not: the stack is shared, and agent.spec's
+  // click-to-call is placed from the host emulator's Grace Hopper conversation, which the
+  // simulated Kustomer org does not have, so that call's CRM writes are dead letters
+  // ("conversation not found").
   await expect(settings.locator(".dead-letters")).toBeVisible();
   let results = await new AxeBuilder({ page }).include("#settings-frame").analyze();
   expect(results.violations.map((v) => `en: ${v.id}: ${v.help}`)).toEqual([]);

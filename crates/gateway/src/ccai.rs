@@ -442,6 +442,11 @@ impl HttpCcai {
         Ok(all)
     }
 
+    /// Forgets the cached statuses: the next read asks the platform.
+    pub async fn forget_statuses(&self) {
+        *self.statuses.lock().await = None;
+    }
+
     fn fresh<T>(&self, cached: &Option<Cached<T>>) -> bool {
         cached
             .as_ref()

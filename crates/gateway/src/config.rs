@@ -108,6 +108,11 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_STATUS_REFRESH_SECONDS", default_value_t = 30)]
     pub status_refresh_seconds: u64,
 
+    /// How often the call controls the CCAI upstream offers are asked again, in seconds (they
+    /// are asked at start too).
+    #[arg(long, env = "GATEWAY_CAPABILITIES_REFRESH_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub capabilities_refresh_seconds: u64,
+
     /// How long a session lasts without a refresh, in minutes.
     #[arg(long, env = "GATEWAY_SESSION_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
     pub session_minutes: u64,
@@ -173,6 +178,7 @@ impl Config {
             sign_in_failures_per_minute: 5,
             webhook_failures_per_minute: 10,
             status_refresh_seconds: 30,
+            capabilities_refresh_seconds: 300,
         }
     }
 }

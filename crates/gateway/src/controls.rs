@@ -1,6 +1,7 @@
 //! Call controls (answer, hold, mute, transfer, DTMF, ...). The public CCAI API has none; an
 //! upstream may offer them as an extension (`/ext/call-control/v1`, which the simulator has).
-//! The gateway discovers what the upstream offers at startup and every few minutes, lists it in
+//! The gateway discovers what the upstream offers at startup and every
+//! `--capabilities-refresh-seconds` (5 minutes by default), lists it in
 //! `GET /api/v1/me` as `capabilities`, and forwards only those, only for the agent's own call.
 
 use std::{
@@ -18,8 +19,6 @@ use crate::{
     AppState,
 };
 
-/// How often the upstream's controls are discovered again.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(300);
 /// How long the discovery at startup may hold the gateway up.
 pub const STARTUP_DISCOVERY: Duration = Duration::from_secs(3);
 

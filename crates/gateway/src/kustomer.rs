@@ -52,6 +52,10 @@ pub enum KustomerError {
     Decode(String),
     #[error("the file to attach could not be fetched: {0}")]
     File(String),
+    /// The gateway's own store could not count the request against the org's budget (nothing
+    /// was sent): not a fault of Kustomer's.
+    #[error("the gateway's store could not count the request against the org's budget: {0}")]
+    Store(String),
 }
 
 impl KustomerError {
@@ -64,6 +68,7 @@ impl KustomerError {
                 | KustomerError::Timeout
                 | KustomerError::Network(_)
                 | KustomerError::File(_)
+                | KustomerError::Store(_)
         )
     }
 }
@@ -169,7 +174,7 @@ impl SharedBudget {
             .bind(i64::from(self.per_window))
             .execute(&self.pool)
             .await
-            .map_err(|e| KustomerError::Network(format!("rate budget: {e}")))?;
+            .map_err(|e| KustomerError::Store(e.to_string()))?;
             if taken.rows_affected() == 1 {
                 return Ok(());
             }
@@ -177,7 +182,7 @@ impl SharedBudget {
                 sqlx::query_as("SELECT blocked_until_ms FROM kustomer_budget WHERE id = 1")
                     .fetch_one(&self.pool)
                     .await
-                    .map_err(|e| KustomerError::Network(format!("rate budget: {e}")))?;
+                    .map_err(|e| KustomerError::Store(e.to_string()))?;
             // Paused by Kustomer: until its reset; else this window is spent: until the next.
             let until = if blocked.0 > now {
                 blocked.0

@@ -179,7 +179,10 @@ impl Gateway {
         {
             tracing::warn!("the CCAI upstream did not say which call controls it offers in time; offering none for now");
         }
-        capabilities.spawn_refresh(Arc::clone(&ccai), controls::REFRESH_EVERY);
+        capabilities.spawn_refresh(
+            Arc::clone(&ccai),
+            std::time::Duration::from_secs(config.capabilities_refresh_seconds.max(1)),
+        );
         let sessions = Sessions::new(
             store.pool(),
             sessions::Limits {

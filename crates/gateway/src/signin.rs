@@ -56,6 +56,13 @@ async fn kustomer_user(state: &AppState, email: &str) -> Result<String, Error> {
                 "Kustomer has no user with the email {email} in the org this contact center is connected to; ask your administrator."
             ),
         )),
+        Ok(Err(crate::kustomer::KustomerError::Store(why))) => {
+            tracing::error!(agent = %email, error = %why, "store error at sign-in");
+            Err(Error::new(
+                Code::StoreUnavailable,
+                "The gateway cannot reach its database; try again in a moment.",
+            ))
+        }
         Ok(Err(error)) => Err(unavailable(error.to_string())),
         Err(_) => Err(unavailable("no answer in time".into())),
     }

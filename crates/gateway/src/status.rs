@@ -273,6 +273,10 @@ pub struct KustomerStatusChanged {
     pub at_ms: Option<i64>,
 }
 
+fn mapping_stale() -> Error {
+    Error::new(Code::MappingStale, "The status this Kustomer status is mapped to no longer exists in the contact center; ask your administrator to update the mapping.")
+}
+
 /// What the policy decided for a Kustomer status change, and the change it applied.
 pub struct Inherited {
     pub decision: adapter_core::status_policy::Decision,
@@ -315,11 +319,21 @@ pub async fn kustomer_status(
     };
     let applied = match (decision, target) {
         (adapter_core::status_policy::Decision::Ignore(_), _) => None,
-        (_, None) => {
-            return Err(Error::new(Code::MappingStale, "The status this Kustomer status is mapped to no longer exists in the contact center; ask your administrator to update the mapping."))
-        }
+        (_, None) => return Err(mapping_stale()),
         (_, Some(target)) => {
-            let change = change_status(state, agent_id, &statuses, target).await?;
+            let change = match change_status(state, agent_id, &statuses, target).await {
+                // The statuses are cached: the platform may have removed this one since they
+                // were read. Read them again; gone, the mapping is stale, else the refusal stands.
+                Err(refused) if refused.code == Code::CcaiRejected => {
+                    state.ccai.forget_statuses().await;
+                    let now = state.ccai.user_statuses().await?;
+                    if now.iter().any(|s| s.id == target.id) {
+                        return Err(refused);
+                    }
+                    return Err(mapping_stale());
+                }
+                other => other?,
+            };
             state
                 .inheritance
                 .remember(

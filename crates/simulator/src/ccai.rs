@@ -486,6 +486,21 @@ pub async fn force_status(
     Json(json!({"agent_id": agent.id, "status_id": agent.status_id, "next_status_id": agent.next_status_id})).into_response()
 }
 
+/// `DELETE /_sim/ccai/statuses/{id}`: an administrator removes a status from the tenant (tests
+/// of a status mapping gone stale); `204`, `404` when there is none. Agents in it keep it.
+pub async fn delete_status(
+    State(ccai): State<Ccai>,
+    axum::extract::Path(status_id): axum::extract::Path<i64>,
+) -> Response {
+    let mut data = ccai.data();
+    let before = data.statuses.len();
+    data.statuses.retain(|s| s.id != status_id);
+    if data.statuses.len() == before {
+        return message(StatusCode::NOT_FOUND, "Status not found");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
 /// `POST /_sim/ccai/outbound_numbers`: the tenant's outbound numbers (tests).
 pub async fn set_outbound_numbers(
     State(ccai): State<Ccai>,

@@ -413,8 +413,15 @@ impl Kustomer {
         value
     }
 
+    /// Back to the initial data; ids keep counting, so that an id never names two records (a
+    /// gateway may still hold one from before the reset, as the CCAI side's call ids).
     pub fn reset(&self) {
-        *self.data() = KustomerData::default();
+        {
+            let mut data = self.data();
+            let next_id = data.next_id;
+            *data = KustomerData::default();
+            data.next_id = data.next_id.max(next_id);
+        }
         *lock(&self.api_key) = (*self.default_api_key).clone();
         let mut limits = lock(&self.limits);
         *limits = Limits {

@@ -26,7 +26,7 @@ use axum::{
     http::{header, HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
     Json, Router,
 };
 use serde_json::json;
@@ -214,6 +214,7 @@ pub fn api_router(state: SimState) -> Router {
         .merge(ccai_api)
         .merge(kustomer::routes(state.kustomer.clone()))
         .route("/_sim/ccai/agents/{id}/status", post(ccai::force_status))
+        .route("/_sim/ccai/statuses/{id}", delete(ccai::delete_status))
         .route(
             "/_sim/ccai/outbound_numbers",
             post(ccai::set_outbound_numbers),

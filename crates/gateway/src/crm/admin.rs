@@ -13,6 +13,13 @@ impl From<CrmError> for Error {
     fn from(error: CrmError) -> Self {
         match error {
             CrmError::Invalid(message) => Error::new(Code::InvalidSettings, message),
+            CrmError::Kustomer(crate::kustomer::KustomerError::Store(why)) => {
+                tracing::error!(error = %why, "store error in a CRM admin action");
+                Error::new(
+                    Code::StoreUnavailable,
+                    "The gateway cannot reach its database; try again in a moment.",
+                )
+            }
             CrmError::Kustomer(e) => {
                 tracing::warn!(error = %e, "Kustomer error in a CRM admin action");
                 Error::new(Code::KustomerUnavailable, e.to_string())

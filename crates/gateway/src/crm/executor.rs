@@ -470,7 +470,17 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
             }
         }
         Operation::ResolveConversation(spec) => {
-            if row.conversation_id.is_some() {
+            if let Some(id) = &row.conversation_id {
+                // Already resolved (a replay, or a retry after the announcement was lost): say
+                // so again, or the call's screen pop would wait for a restart's catch-up. The
+                // screen pop ignores a conversation the call already shows.
+                if let Some(customer) = &row.customer_id {
+                    sync.announce(super::Resolved {
+                        session_id: job.session_id,
+                        customer_id: customer.clone(),
+                        conversation_id: id.clone(),
+                    });
+                }
                 return Ok(());
             }
             let customer = row.customer_id.clone().ok_or_else(|| {

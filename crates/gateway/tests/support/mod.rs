@@ -23,6 +23,8 @@ pub const CHAT_HOOK_PASSWORD: &str = "chat-hook-secret";
 pub struct Running {
     pub gateway: SocketAddr,
     pub simulator: SocketAddr,
+    /// The gateway's data folder (its store).
+    pub data_dir: PathBuf,
     gateway_stop: Option<tokio::sync::oneshot::Sender<()>>,
     gateway_stopped: Option<tokio::task::JoinHandle<()>>,
     _stops: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -102,6 +104,7 @@ impl<'a> Start<'a> {
             config.chat_webhook_password = Some(Secret::new(CHAT_HOOK_PASSWORD));
         }
         configure(&mut config);
+        let data_dir = config.data_dir.clone();
         let gateway = Gateway::start(config).await.unwrap();
         let addr = gateway.local_addr().unwrap();
         if self.webhooks {
@@ -124,6 +127,7 @@ impl<'a> Start<'a> {
         Running {
             gateway: addr,
             simulator: sim_api,
+            data_dir,
             gateway_stop: Some(gw_stop),
             gateway_stopped: Some(served),
             _stops: vec![sim_stop],
