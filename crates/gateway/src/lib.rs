@@ -12,7 +12,9 @@
 //!   call's Kustomer conversation, for the adapter to open), [`webhooks`] (what
 //!   the platform's session events do), [`crm`] (the CRM sync: rules, durable outbox also
 //!   carrying the status write-backs, executor, circuit breaker),
-//!   [`events`] (the per-agent event log, durable before it is seen).
+//!   [`events`] (the per-agent event log, durable before it is seen), [`stream_limits`] (how
+//!   many event streams an agent and a client address may hold), [`widget`] (the widget's
+//!   pages as served: allowed Kustomer origins and Content-Security-Policy).
 //! - Upstreams and the store: [`ccai`] (the CCAI Platform client), [`kustomer`] (the Kustomer
 //!   REST client), [`store`] (SQLite with migrations), [`sessions`] and [`agents`] (tokens, and
 //!   who may sign in).
@@ -45,8 +47,10 @@ pub mod sessions;
 pub mod signin;
 pub mod status;
 pub mod store;
+pub mod stream_limits;
 pub mod telemetry;
 pub mod webhooks;
+pub mod widget;
 
 use std::{future::Future, sync::Arc};
 
@@ -84,6 +88,8 @@ pub struct AppState {
     pub crm: crm::CrmSync,
     /// Reads agents' statuses from the directory when the lifecycle cannot tell them.
     pub agent_status: agent_status::AgentStatus,
+    /// Open event streams per agent and per client address, against their caps.
+    pub stream_limits: stream_limits::StreamLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +207,7 @@ impl Gateway {
         );
         screen_pop::spawn(crm.clone(), events.clone());
         let refresh_every = std::time::Duration::from_secs(config.status_refresh_seconds);
+        let config_caps = (config.max_streams_per_agent, config.max_streams_per_address);
         let state = AppState {
             store,
             config: Arc::new(config),
@@ -213,6 +220,7 @@ impl Gateway {
             inheritance,
             crm,
             agent_status,
+            stream_limits: stream_limits::StreamLimits::new(config_caps.0, config_caps.1),
         };
         tokio::spawn(agent_status::AgentStatus::run(
             state.clone(),
@@ -234,6 +242,8 @@ impl Gateway {
         let store = self.state.store.clone();
         let streams = self.state.events.clone();
         let app = http::router(self.state);
+        // With the peer's address: the event stream counts streams per client address.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
