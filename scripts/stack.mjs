@@ -138,6 +138,9 @@ export async function startStack(options = {}) {
       "--dev-sign-in",
       // The host emulator's user administers the demo (status inheritance settings).
       "--admin-emails", "ada.lovelace@example.com",
+      // The host emulator is the demo's Kustomer: the only origin that may frame the widget
+      // and that the widget talks to (its port is random in the end-to-end tests).
+      "--kustomer-origins", `http://127.0.0.1:${ports.host}`,
     ],
     `http://127.0.0.1:${ports.gateway}/healthz`,
     {

@@ -419,7 +419,7 @@ fn start_transport(
                     .map(Transport::CardsSdk)
                     .map_err(|e| StandaloneReason::Unusable(format!("{e:?}")));
             }
-            let allowed = crate::page::kustomer_origins(|problem| log.warn(problem));
+            let allowed = crate::page::kustomer_origins();
             let origin = origin::allowed_host_origin(page_parent_url().as_deref(), &allowed)?;
             let parent = own
                 .parent()

@@ -2,7 +2,7 @@
 //! without rebuilding.
 
 use adapter_core::{
-    origins::{self, OriginPattern},
+    origins,
     phone::{self, Country},
 };
 
@@ -17,13 +17,8 @@ pub const FALLBACK_COUNTRY: &str = "US";
 pub const KUSTOMER_ORIGINS_META: &str = "ccai-kustomer-origins";
 
 /// The allowed Kustomer origins (none when the tag is missing or empty: no host is trusted).
-/// Entries that do not read are left out, and said in `warn`.
-pub fn kustomer_origins(warn: impl Fn(String)) -> Vec<OriginPattern> {
-    let (allowed, refused) = origins::parse_list(&meta(KUSTOMER_ORIGINS_META).unwrap_or_default());
-    for error in refused {
-        warn(format!("{KUSTOMER_ORIGINS_META}: {error}"));
-    }
-    allowed
+pub fn kustomer_origins() -> Vec<String> {
+    origins::split_list(&meta(KUSTOMER_ORIGINS_META).unwrap_or_default())
 }
 
 /// The `content` of `<meta name="{name}">`, trimmed; `None` when missing or empty.

@@ -3,7 +3,7 @@
 //! out, lower case), and whether it is one of the allowed Kustomer origins (the page's
 //! `<meta name="ccai-kustomer-origins">`, which the gateway writes from its configuration).
 
-use adapter_core::origins::{self, OriginPattern};
+use adapter_core::origins;
 
 /// Why the adapter runs standalone (no host features, nothing accepted).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -74,7 +74,7 @@ pub fn host_origin(parent_url: Option<&str>) -> Result<String, StandaloneReason>
 /// refused, so the adapter never posts to it.
 pub fn allowed_host_origin(
     parent_url: Option<&str>,
-    allowed: &[OriginPattern],
+    allowed: &[String],
 ) -> Result<String, StandaloneReason> {
     let origin = host_origin(parent_url)?;
     if origins::is_allowed(allowed, &origin) {
@@ -83,11 +83,7 @@ pub fn allowed_host_origin(
         let allowed = if allowed.is_empty() {
             "none configured".to_owned()
         } else {
-            allowed
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
+            allowed.join(" ")
         };
         Err(StandaloneReason::NotAllowed { origin, allowed })
     }
@@ -163,7 +159,7 @@ mod tests {
 
     #[test]
     fn only_an_allowed_host_is_taken() {
-        let (allowed, _) = origins::parse_list("https://*.kustomerapp.com http://127.0.0.1:8720");
+        let allowed = origins::split_list("https://*.kustomerapp.com http://127.0.0.1:8720");
         let cases: &[(&str, Option<&str>)] = &[
             (
                 "https://acme.kustomerapp.com/app/customers/1",

@@ -101,21 +101,35 @@ impl OriginPattern {
     /// Whether `origin` (as `MessageEvent.origin` has it: lower case, `scheme://host[:port]`,
     /// no default port) is this one, or a subdomain of this wildcard's domain.
     pub fn matches(&self, origin: &str) -> bool {
-        let Ok(other) = OriginPattern::parse(origin) else {
-            return false;
-        };
-        if other.wildcard || other.scheme != self.scheme || other.port != self.port {
-            return false;
-        }
-        if self.wildcard {
-            other
-                .host
-                .strip_suffix(&self.host)
-                .and_then(|sub| sub.strip_suffix('.'))
-                .is_some_and(|sub| !sub.is_empty())
-        } else {
-            other.host == self.host
-        }
+        source_matches(&self.to_string(), origin)
+    }
+}
+
+/// Whether `origin` (as `MessageEvent.origin` has it) is the one `source` names, or a subdomain
+/// of its wildcard (`https://*.kustomerapp.com`), `source` written as [`OriginPattern`] prints
+/// it. Plain string work, so the widget can check its host without the parser: a `source` that
+/// is not written that way (a path, a default port spelled out) matches nothing.
+pub fn source_matches(source: &str, origin: &str) -> bool {
+    let source = source.trim();
+    let (Some((scheme, rest)), Some((origin_scheme, origin_rest))) =
+        (source.split_once("://"), origin.split_once("://"))
+    else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case(origin_scheme) || origin_rest.contains(['/', '@', '*']) {
+        return false;
+    }
+    match rest.strip_prefix("*.") {
+        None => rest.eq_ignore_ascii_case(origin_rest),
+        // `*.kustomerapp.com[:port]`: one or more labels, a dot, then exactly the rest.
+        Some(domain) => origin_rest
+            .len()
+            .checked_sub(domain.len())
+            .filter(|at| *at >= 2 && origin_rest.is_char_boundary(*at))
+            .is_some_and(|at| {
+                let (sub, tail) = origin_rest.split_at(at);
+                tail.eq_ignore_ascii_case(domain) && sub.ends_with('.') && !sub.contains(':')
+            }),
     }
 }
 
@@ -139,23 +153,18 @@ impl std::str::FromStr for OriginPattern {
     }
 }
 
-/// Reads a list of origins separated by spaces or commas (as the widget page's meta tag carries
-/// it); the entries that do not read are returned apart, so the caller can say which.
-pub fn parse_list(text: &str) -> (Vec<OriginPattern>, Vec<OriginError>) {
-    let mut allowed = Vec::new();
-    let mut refused = Vec::new();
-    for item in text.split([' ', ',', '\t', '\n']).filter(|s| !s.is_empty()) {
-        match OriginPattern::parse(item) {
-            Ok(pattern) => allowed.push(pattern),
-            Err(error) => refused.push(error),
-        }
-    }
-    (allowed, refused)
+/// The sources of a list separated by spaces or commas, as the widget page's meta tag carries
+/// it (unchecked: one that is not an origin matches nothing).
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split([' ', ',', '\t', '\n'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
-/// Whether `origin` is one of `allowed`.
-pub fn is_allowed(allowed: &[OriginPattern], origin: &str) -> bool {
-    allowed.iter().any(|pattern| pattern.matches(origin))
+/// Whether `origin` is one of the `allowed` sources.
+pub fn is_allowed(allowed: &[String], origin: &str) -> bool {
+    allowed.iter().any(|source| source_matches(source, origin))
 }
 
 #[cfg(test)]
@@ -241,14 +250,36 @@ mod tests {
     }
 
     #[test]
-    fn a_list_keeps_what_reads_and_says_what_does_not() {
-        let (allowed, refused) =
-            parse_list("https://*.kustomerapp.com, http://127.0.0.1:8720 nope");
-        assert_eq!(allowed.len(), 2);
-        assert_eq!(refused.len(), 1);
+    fn a_list_is_split_and_what_is_not_an_origin_matches_nothing() {
+        let allowed = split_list(
+            "https://*.kustomerapp.com, http://127.0.0.1:8720 nope\thttps://a.example/app",
+        );
+        assert_eq!(allowed.len(), 4);
         assert!(is_allowed(&allowed, "https://acme.kustomerapp.com"));
         assert!(is_allowed(&allowed, "http://127.0.0.1:8720"));
         assert!(!is_allowed(&allowed, "https://evil.test"));
+        assert!(
+            !is_allowed(&allowed, "https://a.example"),
+            "a source with a path is not an origin"
+        );
+        assert!(!is_allowed(&allowed, "nope"));
         assert!(!is_allowed(&[], "http://127.0.0.1:8720"));
+        // A wildcard does not stretch over a port or a user name.
+        assert!(!source_matches(
+            "https://*.kustomerapp.com",
+            "https://a.kustomerapp.com:8443"
+        ));
+        assert!(!source_matches(
+            "https://*.kustomerapp.com",
+            "https://x@a.kustomerapp.com"
+        ));
+        assert!(!source_matches(
+            "https://*.kustomerapp.com",
+            "https://.kustomerapp.com"
+        ));
+        assert!(source_matches(
+            "HTTPS://*.Kustomerapp.com",
+            "https://a.kustomerapp.com"
+        ));
     }
 }
