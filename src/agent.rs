@@ -572,10 +572,9 @@ impl Agent {
         if too_many {
             let _ = self.too_many_streams.try_set(true);
         }
-        self.log.warn(format!("event stream: {reason}"));
         let wait = self.plumbing.try_update_value(|p| {
             p.socket = None;
-            let wait = p.link.probe_failed(reason, js_sys::Math::random());
+            let wait = p.link.probe_failed(reason.clone(), js_sys::Math::random());
             if too_many {
                 // Others hold the places: trying again at once would only be refused again.
                 wait.max(Duration::from_millis(
@@ -588,6 +587,10 @@ impl Agent {
         self.publish_link();
         let Some(wait) = wait else { return };
         let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
+        self.log.warn(format!(
+            "event stream: {reason}; trying again in {} s",
+            wait_ms.div_ceil(1000)
+        ));
         let timer = gloo_timers::callback::Timeout::new(wait_ms, move || {
             if self.current(generation) {
                 self.connect();
