@@ -342,6 +342,8 @@ pub mod close {
     /// Too many streams open for this agent or from this address: tell the agent, and wait
     /// long before trying again.
     pub const TOO_MANY_STREAMS: u16 = 4029;
+    /// The gateway cannot read sessions now (its store fails): reconnect.
+    pub const UNAVAILABLE: u16 = 1011;
     /// The gateway stops (and will be back): reconnect.
     pub const RESTARTING: u16 = 1012;
     /// The client sent a message over [`super::MAX_CLIENT_MESSAGE_BYTES`].

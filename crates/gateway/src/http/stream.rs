@@ -183,7 +183,12 @@ async fn authenticated(mut socket: WebSocket, state: AppState, mut slot: Slot) {
         }
         Err(error) => {
             tracing::warn!(%error, "event stream: the session could not be read");
-            return close_with(&mut socket, 1011, "the gateway cannot read sessions now").await;
+            return close_with(
+                &mut socket,
+                close::UNAVAILABLE,
+                "the gateway cannot read sessions now",
+            )
+            .await;
         }
     };
     let agent_id = session.ccai_agent_id;
