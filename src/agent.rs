@@ -511,11 +511,11 @@ impl Agent {
                 if let Err(error) = sent {
                     return self.dropped(generation, format!("auth not sent: {error}"), None);
                 }
-                self.plumbing.update_value(|p| {
-                    p.link.probe_succeeded();
-                    p.position.last_message_ms = now_ms();
-                });
-                self.publish_link();
+                // Connected once the gateway has accepted the auth and said something (see
+                // `receive`): a gateway that closes every stream right after it opens must not
+                // reset the backoff into a tight loop.
+                self.plumbing
+                    .update_value(|p| p.position.last_message_ms = now_ms());
             }
         });
         let on_message = Closure::<dyn FnMut(_)>::new(move |event: web_sys::MessageEvent| {
@@ -626,9 +626,18 @@ impl Agent {
         }
         let position = self.plumbing.try_update_value(|p| {
             p.position.last_message_ms = now_ms();
-            (p.position.epoch, p.position.seq)
+            let first = *p.link.state() != ConnectionState::Connected;
+            if first {
+                p.link.probe_succeeded();
+            }
+            (first, p.position.epoch, p.position.seq)
         });
-        let Some((epoch, seq)) = position else { return };
+        let Some((first, epoch, seq)) = position else {
+            return;
+        };
+        if first {
+            self.publish_link();
+        }
         match message {
             StreamMessage::Snapshot {
                 epoch: new_epoch,
