@@ -84,7 +84,8 @@ class Service {
 
 /**
  * Starts simulator and gateway. Options: ports {gateway, simulator, host}, dataDir, profile
- * ("debug" or "release" binaries under target/), quiet (capture logs instead of printing).
+ * ("debug" or "release" binaries under target/), quiet (capture logs instead of printing),
+ * gatewayArgs (more flags for the gateway, e.g. a tighter limit for one test).
  */
 export async function startStack(options = {}) {
   const ports = options.ports ?? { gateway: 8700, simulator: 8710, host: 8720 };
@@ -138,6 +139,10 @@ export async function startStack(options = {}) {
       "--dev-sign-in",
       // The host emulator's user administers the demo (status inheritance settings).
       "--admin-emails", "ada.lovelace@example.com",
+      // The host emulator is the demo's Kustomer: the only origin that may frame the widget
+      // and that the widget talks to (its port is random in the end-to-end tests).
+      "--kustomer-origins", `http://127.0.0.1:${ports.host}`,
+      ...(options.gatewayArgs ?? []),
     ],
     `http://127.0.0.1:${ports.gateway}/healthz`,
     {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use adapter_core::{
-    agent_events::{AgentState, CallControl, StatusView, StreamMessage},
+    agent_events::{close, AgentState, CallControl, StatusView, StreamAuth, StreamMessage},
     backoff::Backoff,
     connection::{Connection, ConnectionState},
     host_protocol::KustomerUser,
@@ -25,6 +25,9 @@ pub const BROWSER_KEY: &str = "ccai-adapter.browser";
 const REFRESH_MARGIN_MS: i64 = 60_000;
 /// No message (the gateway sends a heartbeat every 15 s) for this long: the link is dead.
 const SILENCE_LIMIT_MS: f64 = 40_000.0;
+/// After the gateway refused the stream as one too many (4029), wait at least this long (and
+/// up to 30 s more, so the agent's tabs do not all come back at once).
+const TOO_MANY_STREAMS_WAIT_MS: u64 = 60_000;
 
 pub use adapter_core::agent_api::{
     InheritanceSettings, InheritanceView, KustomerStatus, Session, StatusOption,
@@ -129,6 +132,8 @@ pub struct Agent {
     pub busy: RwSignal<bool>,
     /// How many browsers have this agent's adapter open (more than one is worth saying).
     pub browsers: RwSignal<u32>,
+    /// The gateway refused the stream: too many are open for the agent or from this address.
+    pub too_many_streams: RwSignal<bool>,
     log: DebugLog,
     plumbing: StoredValue<Plumbing, LocalStorage>,
 }
@@ -219,6 +224,7 @@ pub fn use_agent(
         inheritance: RwSignal::new(None),
         busy: RwSignal::new(false),
         browsers: RwSignal::new(1),
+        too_many_streams: RwSignal::new(false),
         log,
         plumbing: StoredValue::new_local(Plumbing {
             base,
@@ -298,6 +304,7 @@ impl Agent {
         let _ = self.session.try_set(None);
         let _ = self.state.try_set(AgentState::default());
         let _ = self.capabilities.try_set(Vec::new());
+        let _ = self.too_many_streams.try_set(false);
     }
 
     fn stop(&self) {
@@ -497,24 +504,30 @@ impl Agent {
             .plumbing
             .try_update_value(browser_id)
             .unwrap_or_default();
-        let mut url = format!(
-            "{}/api/v1/events?token={token}&browser={browser}",
-            ws_url(&base)
-        );
-        if let Some(epoch) = epoch {
-            url.push_str(&format!("&epoch={epoch}&after={seq}"));
-        }
+        // The token goes in the first message, never in the URL (proxies and logs keep URLs).
+        let url = format!("{}/api/v1/events", ws_url(&base));
+        let auth = StreamAuth::new(token, epoch.map(|epoch| (epoch, seq)), Some(browser));
         let socket = match web_sys::WebSocket::new(&url) {
             Ok(socket) => socket,
             Err(error) => return self.dropped(generation, format!("{error:?}"), None),
         };
-        let on_open = Closure::<dyn FnMut()>::new(move || {
-            if self.current(generation) {
-                self.plumbing.update_value(|p| {
-                    p.link.probe_succeeded();
-                    p.position.last_message_ms = now_ms();
-                });
-                self.publish_link();
+        let on_open = Closure::<dyn FnMut()>::new({
+            let socket = socket.clone();
+            move || {
+                if !self.current(generation) {
+                    return;
+                }
+                let sent = serde_json::to_string(&auth)
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| socket.send_with_str(&text).map_err(|e| format!("{e:?}")));
+                if let Err(error) = sent {
+                    return self.dropped(generation, format!("auth not sent: {error}"), None);
+                }
+                // Connected once the gateway has accepted the auth and said something (see
+                // `receive`): a gateway that closes every stream right after it opens must not
+                // reset the backoff into a tight loop.
+                self.plumbing
+                    .update_value(|p| p.position.last_message_ms = now_ms());
             }
         });
         let on_message = Closure::<dyn FnMut(_)>::new(move |event: web_sys::MessageEvent| {
@@ -556,24 +569,40 @@ impl Agent {
     }
 
     /// The socket of `generation` closed: reconnect with backoff, or sign out when the gateway
-    /// ended the session (close code 4001).
+    /// ended the session (close code 4001); when it refused the stream as one too many (4029),
+    /// tell the agent and wait long before trying again.
     fn dropped(self, generation: u64, reason: String, code: Option<u16>) {
         if !self.current(generation) {
             return;
         }
-        if code == Some(4001) {
+        if code == Some(close::SESSION_ENDED) {
             // The token was rotated elsewhere or expired: a refresh tells which.
             leptos::task::spawn_local(async move { self.refresh().await });
             return;
         }
-        self.log.warn(format!("event stream: {reason}"));
+        let too_many = code == Some(close::TOO_MANY_STREAMS);
+        if too_many {
+            let _ = self.too_many_streams.try_set(true);
+        }
         let wait = self.plumbing.try_update_value(|p| {
             p.socket = None;
-            p.link.probe_failed(reason, js_sys::Math::random())
+            let wait = p.link.probe_failed(reason.clone(), js_sys::Math::random());
+            if too_many {
+                // Others hold the places: trying again at once would only be refused again.
+                wait.max(Duration::from_millis(
+                    TOO_MANY_STREAMS_WAIT_MS + (js_sys::Math::random() * 30_000.0) as u64,
+                ))
+            } else {
+                wait
+            }
         });
         self.publish_link();
         let Some(wait) = wait else { return };
         let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
+        self.log.warn(format!(
+            "event stream: {reason}; trying again in {} s",
+            wait_ms.div_ceil(1000)
+        ));
         let timer = gloo_timers::callback::Timeout::new(wait_ms, move || {
             if self.current(generation) {
                 self.connect();
@@ -604,11 +633,23 @@ impl Agent {
                 return;
             }
         };
+        if self.too_many_streams.get_untracked() {
+            let _ = self.too_many_streams.try_set(false);
+        }
         let position = self.plumbing.try_update_value(|p| {
             p.position.last_message_ms = now_ms();
-            (p.position.epoch, p.position.seq)
+            let first = *p.link.state() != ConnectionState::Connected;
+            if first {
+                p.link.probe_succeeded();
+            }
+            (first, p.position.epoch, p.position.seq)
         });
-        let Some((epoch, seq)) = position else { return };
+        let Some((first, epoch, seq)) = position else {
+            return;
+        };
+        if first {
+            self.publish_link();
+        }
         match message {
             StreamMessage::Snapshot {
                 epoch: new_epoch,

@@ -3,7 +3,8 @@
 //! does not tell apart:
 //!
 //! - [`post_message`]: protocol v1 over `window.postMessage`, pinned to the origin of the
-//!   `parentUrl` query parameter (`docs/host-protocol.md`);
+//!   `parentUrl` query parameter, which must be one of the allowed Kustomer origins
+//!   (`docs/host-protocol.md`);
 //! - [`cards_sdk`]: Kustomer's Cards SDK (`window.Kustomer`) when the page runs inside Kustomer
 //!   with it loaded.
 //!
@@ -418,7 +419,8 @@ fn start_transport(
                     .map(Transport::CardsSdk)
                     .map_err(|e| StandaloneReason::Unusable(format!("{e:?}")));
             }
-            let origin = origin::host_origin(page_parent_url().as_deref())?;
+            let allowed = crate::page::kustomer_origins();
+            let origin = origin::allowed_host_origin(page_parent_url().as_deref(), &allowed)?;
             let parent = own
                 .parent()
                 .ok()

@@ -88,11 +88,13 @@ pub enum Text {
     Saved,
     KustomerStatusesUnavailable,
     OtherBrowser,
+    HostNotAllowed,
+    TooManyStreams,
 }
 
 impl Text {
     /// Every variant, for completeness tests.
-    pub const ALL: [Text; 77] = [
+    pub const ALL: [Text; 79] = [
         Text::AppName,
         Text::AdapterLabel,
         Text::StatusLabel,
@@ -170,6 +172,8 @@ impl Text {
         Text::Saved,
         Text::KustomerStatusesUnavailable,
         Text::OtherBrowser,
+        Text::HostNotAllowed,
+        Text::TooManyStreams,
     ];
 
     /// The wording in `lang`.
@@ -317,6 +321,14 @@ impl Text {
             Text::OtherBrowser => (
                 "You also have the adapter open in another browser: your status syncs from only one of them. Sign out of the one you do not use.",
                 "L’adaptateur est aussi ouvert dans un autre navigateur : votre statut n’est synchronisé que depuis l’un d’eux. Déconnectez-vous de celui que vous n’utilisez pas.",
+            ),
+            Text::HostNotAllowed => (
+                "This page is not an allowed Kustomer address, so the adapter does not talk to it. Ask your administrator to add it to the allowed Kustomer origins.",
+                "Cette page n’est pas une adresse Kustomer autorisée : l’adaptateur ne communique pas avec elle. Demandez à votre administrateur de l’ajouter aux origines Kustomer autorisées.",
+            ),
+            Text::TooManyStreams => (
+                "Too many adapter windows are open for you (or on this network): live updates are paused here. Close the tabs you do not use; this one tries again in a minute.",
+                "Trop de fenêtres de l’adaptateur sont ouvertes pour vous (ou sur ce réseau) : les mises à jour en direct sont suspendues ici. Fermez les onglets inutiles ; celui-ci réessaie dans une minute.",
             ),
         };
         match lang {

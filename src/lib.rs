@@ -36,7 +36,7 @@ use leptos::prelude::*;
 
 use crate::{
     agent::{use_agent, Outcome},
-    bridge::{use_host_bridge, BridgeMode, UseHostBridgeOptions},
+    bridge::{use_host_bridge, BridgeMode, StandaloneReason, UseHostBridgeOptions},
     components::{CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, SignIn},
     debug_log::use_debug_log,
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
@@ -100,6 +100,13 @@ pub fn AdapterShell(
     let storage_problem = minimised.problem;
     let toggle = Callback::new(move |()| minimised.set.update(|m| *m = !*m));
     let standalone = move || matches!(bridge.mode.get(), BridgeMode::Standalone(_));
+    // The page's host is not an allowed Kustomer origin: said plainly, not as "outside Kustomer".
+    let host_refused = move || {
+        matches!(
+            bridge.mode.get(),
+            BridgeMode::Standalone(StandaloneReason::NotAllowed { .. })
+        )
+    };
     let customer = Signal::derive(move || bridge.state.with(|s| s.context.customer.clone()));
     let call_blocked =
         Signal::derive(move || (!signed_in()).then(|| i18n.t(Text::CallNeedsSignIn).to_owned()));
@@ -202,12 +209,22 @@ pub fn AdapterShell(
                 <ConnectionLine state=link />
                 <Show when=standalone>
                     <Notice
-                        kind="standalone"
-                        text=Signal::derive(move || i18n.t(Text::Standalone).to_string())
+                        kind=if host_refused() { "host-refused" } else { "standalone" }
+                        text=Signal::derive(move || {
+                            let text = if host_refused() { Text::HostNotAllowed } else { Text::Standalone };
+                            i18n.t(text).to_string()
+                        })
                         detail=Signal::derive(move || match bridge.mode.get() {
                             BridgeMode::Standalone(reason) => reason.to_string(),
                             _ => String::new(),
                         })
+                    />
+                </Show>
+                <Show when=move || signed_in() && agent.too_many_streams.get()>
+                    <Notice
+                        kind="too-many-streams"
+                        text=Signal::derive(move || i18n.t(Text::TooManyStreams).to_string())
+                        detail=Signal::derive(String::new)
                     />
                 </Show>
                 <Show when=move || storage_problem.get().is_some()>

@@ -1,12 +1,25 @@
 //! Settings the page carries in `<meta>` tags, so an operator can change them in `dist/index.html`
 //! without rebuilding.
 
-use adapter_core::phone::{self, Country};
+use adapter_core::{
+    origins,
+    phone::{self, Country},
+};
 
 /// `<meta name="ccai-default-country" content="FR">`: the country of national numbers.
 pub const DEFAULT_COUNTRY_META: &str = "ccai-default-country";
 /// Used when the meta tag is missing, empty, or names a country whose format is not known.
 pub const FALLBACK_COUNTRY: &str = "US";
+
+/// `<meta name="ccai-kustomer-origins" content="https://*.kustomerapp.com …">`: the Kustomer
+/// origins allowed to host the adapter, space-separated. The gateway writes it when it serves
+/// the page; on another static host the operator does.
+pub const KUSTOMER_ORIGINS_META: &str = "ccai-kustomer-origins";
+
+/// The allowed Kustomer origins (none when the tag is missing or empty: no host is trusted).
+pub fn kustomer_origins() -> Vec<String> {
+    origins::split_list(&meta(KUSTOMER_ORIGINS_META).unwrap_or_default())
+}
 
 /// The `content` of `<meta name="{name}">`, trimmed; `None` when missing or empty.
 pub fn meta(name: &str) -> Option<String> {

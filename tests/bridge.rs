@@ -1,6 +1,6 @@
-//! Browser tests of the host bridge: origin pinning, bad input, floods, request correlation,
-//! the Cards SDK transport against a stand-in `window.Kustomer`, and click-to-call into the
-//! dial pad.
+//! Browser tests of the host bridge: origin pinning, the allowed Kustomer origins, bad input,
+//! floods, request correlation, the Cards SDK transport against a stand-in `window.Kustomer`,
+//! and click-to-call into the dial pad.
 #![cfg(target_arch = "wasm32")]
 
 use std::{cell::RefCell, rc::Rc, time::Duration};
@@ -8,8 +8,8 @@ use std::{cell::RefCell, rc::Rc, time::Duration};
 use adapter_core::host_protocol::{AdapterToHost, NoticeLevel};
 use kustomer_adapter::{
     bridge::{
-        use_host_bridge, BridgeError, BridgeMode, FloodLimits, HostChoice, UseHostBridgeOptions,
-        UseHostBridgeReturn,
+        use_host_bridge, BridgeError, BridgeMode, FloodLimits, HostChoice, StandaloneReason,
+        UseHostBridgeOptions, UseHostBridgeReturn,
     },
     debug_log::{use_debug_log, DebugLog},
     gateway::UseGatewayConnectionOptions,
@@ -759,5 +759,127 @@ async fn a_cards_sdk_context_event_changes_the_customer_and_a_refused_request_is
     match refused {
         Err(BridgeError::Host(words)) => assert!(words.contains("forbidden"), "{words}"),
         other => panic!("a refused request is a host error, not {other:?}"),
+    }
+}
+
+/// The test page as Kustomer would open the widget: `?parentUrl=…` in its URL and the allowed
+/// Kustomer origins in its meta tag (as the gateway writes it); both put back when dropped.
+struct OpenedAs {
+    url: String,
+    meta: web_sys::Element,
+}
+
+impl OpenedAs {
+    fn new(parent_url: &str, allowed: &str) -> OpenedAs {
+        let url = window().location().href().unwrap();
+        let query = format!(
+            "?parentUrl={}",
+            String::from(js_sys::encode_uri_component(parent_url))
+        );
+        window()
+            .history()
+            .unwrap()
+            .replace_state_with_url(&JsValue::NULL, "", Some(&query))
+            .unwrap();
+        let meta = document().create_element("meta").unwrap();
+        meta.set_attribute("name", "ccai-kustomer-origins").unwrap();
+        meta.set_attribute("content", allowed).unwrap();
+        document().head().unwrap().append_child(&meta).unwrap();
+        OpenedAs { url, meta }
+    }
+}
+
+impl Drop for OpenedAs {
+    fn drop(&mut self) {
+        self.meta.remove();
+        let _ =
+            window()
+                .history()
+                .unwrap()
+                .replace_state_with_url(&JsValue::NULL, "", Some(&self.url));
+    }
+}
+
+/// The bridge took `origin` as its host: pinned to it, or (the test page is not in a frame)
+/// past the origin check and stopped only by having no parent.
+fn took_host(mode: &BridgeMode, origin: &str) -> bool {
+    match mode {
+        BridgeMode::PostMessage { host_origin } => host_origin == origin,
+        BridgeMode::Standalone(StandaloneReason::NotFramed) => true,
+        _ => false,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_host_outside_the_allowed_kustomer_origins_is_refused_with_a_plain_notice() {
+    let _opened = OpenedAs::new(
+        "https://evil.test/app?u=https://acme.kustomerapp.com",
+        "https://*.kustomerapp.com http://127.0.0.1:8720",
+    );
+    let (root, log, _mounted) = mount_shell(UseHostBridgeOptions::default());
+    assert_eq!(
+        text_of(&root, ".notice-host-refused"),
+        "This page is not an allowed Kustomer address, so the adapter does not talk to it. Ask your administrator to add it to the allowed Kustomer origins."
+    );
+    assert!(
+        root.query_selector(".notice-standalone").unwrap().is_none(),
+        "not told as merely outside Kustomer"
+    );
+    assert!(log_has(
+        log,
+        "running standalone: the host https://evil.test is not one of the allowed Kustomer origins (https://*.kustomerapp.com http://127.0.0.1:8720)"
+    ));
+}
+
+#[wasm_bindgen_test]
+fn only_the_allowed_kustomer_origins_are_taken_as_the_host() {
+    let own = own_origin();
+    let cases: Vec<(String, String, Option<String>)> = vec![
+        // (parentUrl, the page's allowed origins, the host taken)
+        (
+            "https://acme.kustomerapp.com/app/customers/1".into(),
+            "https://*.kustomerapp.com".into(),
+            Some("https://acme.kustomerapp.com".into()),
+        ),
+        (
+            format!("{own}/"),
+            format!("https://a.example, {own}"),
+            Some(own.clone()),
+        ),
+        (
+            "https://kustomerapp.com.evil.test/".into(),
+            "https://*.kustomerapp.com".into(),
+            None,
+        ),
+        (
+            "https://kustomerapp.com/".into(),
+            "https://*.kustomerapp.com".into(),
+            None,
+        ),
+        (
+            "http://acme.kustomerapp.com/".into(),
+            "https://*.kustomerapp.com".into(),
+            None,
+        ),
+        (format!("{own}/"), String::new(), None),
+        (format!("{own}/"), "*".into(), None),
+    ];
+    for (parent_url, allowed, want) in cases {
+        let _opened = OpenedAs::new(&parent_url, &allowed);
+        let (bridge, _log, _mounted) = mount_bridge(UseHostBridgeOptions::default());
+        let mode = bridge.mode.get_untracked();
+        match want {
+            Some(origin) => assert!(
+                took_host(&mode, &origin),
+                "{parent_url} with {allowed:?}: {mode:?}"
+            ),
+            None => assert!(
+                matches!(
+                    mode,
+                    BridgeMode::Standalone(StandaloneReason::NotAllowed { .. })
+                ),
+                "{parent_url} with {allowed:?}: {mode:?}"
+            ),
+        }
     }
 }

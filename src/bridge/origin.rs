@@ -1,6 +1,9 @@
 //! Which origin the host is: the `parentUrl` query parameter Kustomer puts on app iframes,
 //! reduced to the form `MessageEvent.origin` has (`scheme://host[:port]`, default port left
-//! out, lower case).
+//! out, lower case), and whether it is one of the allowed Kustomer origins (the page's
+//! `<meta name="ccai-kustomer-origins">`, which the gateway writes from its configuration).
+
+use adapter_core::origins;
 
 /// Why the adapter runs standalone (no host features, nothing accepted).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -14,6 +17,8 @@ pub enum StandaloneReason {
     NotFramed,
     #[error("the host connection cannot be set up: {0}")]
     Unusable(String),
+    #[error("the host {origin} is not one of the allowed Kustomer origins ({allowed})")]
+    NotAllowed { origin: String, allowed: String },
 }
 
 /// The origin of `parent_url`, as `MessageEvent.origin` would give it.
@@ -62,6 +67,25 @@ pub fn host_origin(parent_url: Option<&str>) -> Result<String, StandaloneReason>
         None => Err(StandaloneReason::Missing),
         Some(url) if url.trim().is_empty() => Err(StandaloneReason::Missing),
         Some(url) => origin_of(url),
+    }
+}
+
+/// The host's origin from `parent_url`, when it is one of `allowed`; a host that is not is
+/// refused, so the adapter never posts to it.
+pub fn allowed_host_origin(
+    parent_url: Option<&str>,
+    allowed: &[String],
+) -> Result<String, StandaloneReason> {
+    let origin = host_origin(parent_url)?;
+    if origins::is_allowed(allowed, &origin) {
+        Ok(origin)
+    } else {
+        let allowed = if allowed.is_empty() {
+            "none configured".to_owned()
+        } else {
+            allowed.join(" ")
+        };
+        Err(StandaloneReason::NotAllowed { origin, allowed })
     }
 }
 
@@ -130,6 +154,47 @@ mod tests {
         assert_eq!(
             host_origin(Some("http://127.0.0.1:8720/")).as_deref(),
             Ok("http://127.0.0.1:8720")
+        );
+    }
+
+    #[test]
+    fn only_an_allowed_host_is_taken() {
+        let allowed = origins::split_list("https://*.kustomerapp.com http://127.0.0.1:8720");
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "https://acme.kustomerapp.com/app/customers/1",
+                Some("https://acme.kustomerapp.com"),
+            ),
+            (
+                "http://127.0.0.1:8720/?hostile=1",
+                Some("http://127.0.0.1:8720"),
+            ),
+            ("https://evil.test/", None),
+            ("https://kustomerapp.com.evil.test/", None),
+            ("https://evil.test/?u=https://acme.kustomerapp.com", None),
+            ("http://acme.kustomerapp.com/", None),
+            ("http://127.0.0.1:8721/", None),
+        ];
+        for (parent_url, want) in cases {
+            let got = allowed_host_origin(Some(parent_url), &allowed);
+            match want {
+                Some(origin) => assert_eq!(got.as_deref(), Ok(*origin), "{parent_url}"),
+                None => assert!(
+                    matches!(got, Err(StandaloneReason::NotAllowed { .. })),
+                    "{parent_url}: {got:?}"
+                ),
+            }
+        }
+        assert_eq!(
+            allowed_host_origin(Some("http://127.0.0.1:8720/"), &[]),
+            Err(StandaloneReason::NotAllowed {
+                origin: "http://127.0.0.1:8720".into(),
+                allowed: "none configured".into()
+            })
+        );
+        assert_eq!(
+            allowed_host_origin(None, &allowed),
+            Err(StandaloneReason::Missing)
         );
     }
 }

@@ -277,6 +277,79 @@ pub enum StreamMessage {
     Presence { browsers: u32 },
 }
 
+/// The client's first message on the stream: who it is (the session token, which never goes
+/// in the URL, where proxies and logs keep it) and where it resumes. The gateway waits
+/// [`AUTH_WITHIN_MS`] for it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamAuth {
+    /// Always `"auth"`; read, not assumed (serde's `tag` on a struct does not check it).
+    #[serde(rename = "type")]
+    kind: AuthKind,
+    pub token: String,
+    /// Resume: the epoch and the last sequence number the client has seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+    /// The adapter's browser (a random id it keeps, shared by its tabs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AuthKind {
+    Auth,
+}
+
+impl StreamAuth {
+    pub fn new(token: String, resume: Option<(u64, u64)>, browser: Option<String>) -> StreamAuth {
+        StreamAuth {
+            kind: AuthKind::Auth,
+            token,
+            epoch: resume.map(|(epoch, _)| epoch),
+            after: resume.map(|(_, after)| after),
+            browser,
+        }
+    }
+}
+
+impl std::fmt::Debug for StreamAuth {
+    /// Without the token, which must not reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamAuth")
+            .field("token", &"***")
+            .field("epoch", &self.epoch)
+            .field("after", &self.after)
+            .field("browser", &self.browser)
+            .finish()
+    }
+}
+
+/// How long the gateway waits for [`StreamAuth`] after the upgrade, in milliseconds.
+pub const AUTH_WITHIN_MS: u64 = 5_000;
+
+/// Largest message (and frame) the gateway reads from a stream's client: the auth message
+/// with room to spare; anything larger closes the stream with [`close::TOO_BIG`].
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4 * 1024;
+
+/// The close codes of the stream, and what the adapter does on each.
+pub mod close {
+    /// The session ended (signed out, expired, rotated elsewhere): refresh, or sign out.
+    pub const SESSION_ENDED: u16 = 4001;
+    /// No valid auth message in time, or the first message was not one: reconnect.
+    pub const AUTH_REQUIRED: u16 = 4002;
+    /// Too many streams open for this agent or from this address: tell the agent, and wait
+    /// long before trying again.
+    pub const TOO_MANY_STREAMS: u16 = 4029;
+    /// The gateway cannot read sessions now (its store fails): reconnect.
+    pub const UNAVAILABLE: u16 = 1011;
+    /// The gateway stops (and will be back): reconnect.
+    pub const RESTARTING: u16 = 1012;
+    /// The client sent a message over [`super::MAX_CLIENT_MESSAGE_BYTES`].
+    pub const TOO_BIG: u16 = 1009;
+}
+
 /// Decodes a stream message. Same result as the derived `Deserialize`, without serde's
 /// buffering of internally tagged enums: much less code in the widget, which decodes every
 /// message it receives with this.
@@ -373,6 +446,30 @@ pub fn decode_message(text: &str) -> Result<StreamMessage, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_auth_message_carries_the_token_and_never_prints_it() {
+        let auth = StreamAuth::new("t0k3n".into(), Some((3, 9)), Some("b-1".into()));
+        let text = serde_json::to_string(&auth).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            serde_json::json!({"type": "auth", "token": "t0k3n", "epoch": 3, "after": 9, "browser": "b-1"})
+        );
+        assert_eq!(serde_json::from_str::<StreamAuth>(&text).unwrap(), auth);
+        let bare: StreamAuth = serde_json::from_str(r#"{"type":"auth","token":"x"}"#).unwrap();
+        assert_eq!((bare.epoch, bare.after, bare.browser), (None, None, None));
+        for wrong in [
+            r#"{"type":"hello","token":"x"}"#,
+            r#"{"token":"x"}"#,
+            r#"{"type":"auth"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<StreamAuth>(wrong).is_err(),
+                "{wrong}"
+            );
+        }
+        assert!(!format!("{auth:?}").contains("t0k3n"));
+    }
 
     #[test]
     fn events_fold_into_the_state() {

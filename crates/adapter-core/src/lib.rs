@@ -16,6 +16,7 @@
 //!   event and its details become the gateway's own session events.
 //! - [`session_webhook`]: the gateway's own session events (what the stream and the CRM rules
 //!   read), also the body of the simulator's extension for what the public APIs do not document.
+//! - [`origins`]: the Kustomer origins allowed to host the adapter (CSP `frame-ancestors` syntax).
 //! - [`rate`]: a token bucket, to bound work done for untrusted senders.
 //! - [`tabs`]: one leader among the tabs of the same agent.
 //! - [`status_policy`]: Kustomer → CCAI status inheritance and the write-back, as decisions.
@@ -31,6 +32,7 @@ pub mod host_protocol;
 pub mod iso_time;
 pub mod lang;
 pub mod manager;
+pub mod origins;
 pub mod phone;
 pub mod rate;
 pub mod session_webhook;

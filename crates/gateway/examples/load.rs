@@ -37,11 +37,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use adapter_core::agent_events::StreamAuth;
 use adapter_gateway::{
     config::{Config, Secret},
     Gateway,
 };
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -337,7 +338,11 @@ async fn next_frame(socket: &mut Socket) -> Fallible<Option<Frame>> {
 }
 
 /// Opens one socket and reads its snapshot; returns the socket, the epoch and the open time.
-async fn open_socket(url: &str, stats: &SocketStats) -> Fallible<(Socket, u64, Duration)> {
+async fn open_socket(
+    url: &str,
+    token: &str,
+    stats: &SocketStats,
+) -> Fallible<(Socket, u64, Duration)> {
     let started = Instant::now();
     let config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
@@ -345,6 +350,12 @@ async fn open_socket(url: &str, stats: &SocketStats) -> Fallible<(Socket, u64, D
     let (mut socket, _) = connect_async_with_config(url, Some(config), true)
         .await
         .map_err(|e| format!("connect: {e}"))?;
+    let auth = serde_json::to_string(&StreamAuth::new(token.to_owned(), None, None))
+        .map_err(|e| e.to_string())?;
+    socket
+        .send(Message::Text(auth.into()))
+        .await
+        .map_err(|e| format!("auth: {e}"))?;
     let frame = next_frame(&mut socket)
         .await?
         .ok_or("closed before the snapshot")?;
@@ -521,7 +532,7 @@ async fn sign_in(http: &Client, gateway: &str, email: &'static str) -> Fallible<
 async fn current_seq(ws_base: &str, token: &str) -> Fallible<(u64, u64)> {
     let stats = SocketStats::new(0);
     let (mut socket, epoch, _) =
-        open_socket(&format!("{ws_base}/api/v1/events?token={token}"), &stats).await?;
+        open_socket(&format!("{ws_base}/api/v1/events"), token, &stats).await?;
     let _ = socket.close(None).await;
     Ok((epoch, stats.first_seq.load(Ordering::Relaxed)))
 }
@@ -570,6 +581,9 @@ fn start_stack(
     config.call_webhook_user = Some(HOOK_USER.into());
     config.chat_webhook_user = Some(HOOK_USER.into());
     config.ccai_extension = true;
+    // Every socket of the run comes from this one address, many per agent.
+    config.max_streams_per_agent = 100_000;
+    config.max_streams_per_address = 100_000;
     config.call_webhook_password = Some(Secret::new(HOOK_PASSWORD));
     config.chat_webhook_password = Some(Secret::new(HOOK_PASSWORD));
     let gateway = gw_rt
@@ -740,11 +754,12 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
     let open_started = Instant::now();
     let mut opening = tokio::task::JoinSet::new();
     for stat in &stats {
-        let url = format!("{ws_base}/api/v1/events?token={}", agents[stat.agent].token);
+        let url = format!("{ws_base}/api/v1/events");
+        let token = agents[stat.agent].token.clone();
         let (stat, gate, stopping) = (Arc::clone(stat), Arc::clone(&gate), Arc::clone(&stopping));
         opening.spawn(async move {
             let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
-            let (socket, epoch, took) = open_socket(&url, &stat).await?;
+            let (socket, epoch, took) = open_socket(&url, &token, &stat).await?;
             tokio::spawn(read_socket(socket, epoch, stat, stopping));
             Ok::<_, String>((epoch, took))
         });

@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use adapter_core::origins::OriginPattern;
 use clap::{Args, Parser};
 
 pub use crate::secret::Secret;
@@ -37,6 +38,29 @@ pub struct Config {
     /// from another host), comma-separated, e.g. `https://adapter.example.com`.
     #[arg(long, env = "GATEWAY_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Kustomer origins allowed to host the widget, comma-separated: only they may frame its
+    /// pages (CSP `frame-ancestors`), and the widget talks only to a host of one of them.
+    /// `https://*.kustomerapp.com` allows every subdomain; usually the org's own,
+    /// `https://{org}.kustomerapp.com`. The default is the demo's host emulator.
+    #[arg(
+        long,
+        env = "GATEWAY_KUSTOMER_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8720"
+    )]
+    pub kustomer_origins: Vec<OriginPattern>,
+
+    /// At most this many event streams open at once for one agent (tabs and browsers
+    /// together); one more is closed with code 4029.
+    #[arg(long, env = "GATEWAY_MAX_STREAMS_PER_AGENT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_streams_per_agent: u32,
+
+    /// At most this many event streams open at once from one client address (the TCP peer,
+    /// signed in or not yet); one more is closed with code 4029. Behind a reverse proxy every
+    /// agent comes from the proxy's address: raise it to the number of agents' tabs.
+    #[arg(long, env = "GATEWAY_MAX_STREAMS_PER_ADDRESS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_streams_per_address: u32,
 
     /// The CCAI Platform tenant's URL, `https://{subdomain}.{domain}` (the simulator's by default).
     #[arg(
@@ -159,6 +183,10 @@ impl Config {
             store_sync: StoreSync::Full,
             widget_dir: None,
             allowed_origins: Vec::new(),
+            kustomer_origins: vec![OriginPattern::parse("http://127.0.0.1:8720")
+                .expect("the demo's host emulator origin reads")],
+            max_streams_per_agent: 16,
+            max_streams_per_address: 64,
             ccai_url: "http://127.0.0.1:8710".into(),
             ccai_subdomain: "demo".into(),
             ccai_token: Secret::new("sim-token"),
@@ -308,6 +336,52 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("data/gateway"));
         assert!(config.widget_dir.is_none());
         assert!(config.allowed_origins.is_empty());
+        assert_eq!(
+            config
+                .kustomer_origins
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["http://127.0.0.1:8720"],
+            "the demo's host emulator"
+        );
+        assert_eq!(
+            (config.max_streams_per_agent, config.max_streams_per_address),
+            (16, 64)
+        );
+    }
+
+    #[test]
+    fn kustomer_origins_take_wildcards_and_refuse_what_is_not_an_origin() {
+        let config = Config::try_parse_from([
+            "adapter-gateway",
+            "--kustomer-origins",
+            "https://*.kustomerapp.com,https://acme.example:8443",
+        ])
+        .unwrap();
+        assert_eq!(
+            config
+                .kustomer_origins
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["https://*.kustomerapp.com", "https://acme.example:8443"]
+        );
+        for bad in [
+            "*",
+            "https://acme.kustomerapp.com/app",
+            "acme.kustomerapp.com",
+            "https://*.com",
+            "https://a.example; script-src *",
+            "",
+        ] {
+            let error = Config::try_parse_from(["adapter-gateway", "--kustomer-origins", bad])
+                .expect_err(bad);
+            assert!(
+                error.to_string().contains("--kustomer-origins"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

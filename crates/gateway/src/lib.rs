@@ -12,7 +12,9 @@
 //!   call's Kustomer conversation, for the adapter to open), [`webhooks`] (what
 //!   the platform's session events do), [`crm`] (the CRM sync: rules, durable outbox also
 //!   carrying the status write-backs, executor, circuit breaker),
-//!   [`events`] (the per-agent event log, durable before it is seen).
+//!   [`events`] (the per-agent event log, durable before it is seen), [`stream_limits`] (how
+//!   many event streams an agent and a client address may hold), [`widget`] (the widget's
+//!   pages as served: allowed Kustomer origins and Content-Security-Policy).
 //! - Upstreams and the store: [`ccai`] (the CCAI Platform client), [`kustomer`] (the Kustomer
 //!   REST client), [`files`] (downloads of the recordings and files the platform points to,
 //!   from its hosts only), [`store`] (SQLite with migrations), [`sessions`] and [`agents`] (tokens, and
@@ -48,9 +50,11 @@ pub mod sessions;
 pub mod signin;
 pub mod status;
 pub mod store;
+pub mod stream_limits;
 pub mod telemetry;
 pub mod throttle;
 pub mod webhooks;
+pub mod widget;
 
 use std::{future::Future, sync::Arc};
 
@@ -90,6 +94,8 @@ pub struct AppState {
     pub agent_status: agent_status::AgentStatus,
     /// Sign-in and webhook-credential throttles.
     pub throttles: Arc<throttle::Throttles>,
+    /// Open event streams per agent and per client address, against their caps.
+    pub stream_limits: stream_limits::StreamLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +233,7 @@ impl Gateway {
             config.sign_in_failures_per_minute,
             config.webhook_failures_per_minute,
         );
+        let config_caps = (config.max_streams_per_agent, config.max_streams_per_address);
         let state = AppState {
             store,
             config: Arc::new(config),
@@ -244,6 +251,7 @@ impl Gateway {
                 sign_in_failures_by_email: throttle::Throttle::per_minute(config_sign_in.1),
                 webhook_failures_by_address: throttle::Throttle::per_minute(config_sign_in.2),
             }),
+            stream_limits: stream_limits::StreamLimits::new(config_caps.0, config_caps.1),
         };
         tokio::spawn(agent_status::AgentStatus::run(
             state.clone(),
@@ -265,7 +273,8 @@ impl Gateway {
         let store = self.state.store.clone();
         let streams = self.state.events.clone();
         let app = http::router(self.state);
-        // With each connection's peer address, for the throttles.
+        // With each connection's peer address: the throttles and the event stream's caps count
+        // by client address.
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {

@@ -7,7 +7,8 @@
 //!
 //! What is measured (the table is in the README, "Metrics"):
 //! - `gateway_webhooks_received_total{channel, outcome}` by [`crate::webhooks`], and
-//!   `gateway_stream_sockets` (gauge) by [`crate::http`]'s stream;
+//!   `gateway_stream_sockets` (gauge) and `gateway_stream_refusals_total{why}` by
+//!   [`crate::http`]'s stream;
 //! - `gateway_http_request_duration_seconds{method, route, status}` (histogram), by
 //!   [`crate::http`]'s `track_http`;
 //! - `gateway_upstream_requests_total{upstream, outcome}` and

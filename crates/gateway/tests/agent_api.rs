@@ -554,19 +554,24 @@ async fn system_and_unknown_statuses_are_refused_before_the_platform_is_asked() 
 
 mod event_stream {
     use super::*;
+    use adapter_core::agent_events::StreamAuth;
     use futures_util::StreamExt;
-    use tokio_tungstenite::{connect_async, tungstenite::Message};
+    use tokio_tungstenite::tungstenite::Message;
 
     type Socket = tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >;
 
-    async fn open(stack: &Stack, query: &str) -> Socket {
-        let url = format!(
-            "{}/events?{query}",
-            stack.gateway.replacen("http://", "ws://", 1)
-        );
-        connect_async(url).await.expect("the stream opens").0
+    /// The stream of `token`'s agent, resuming after `resume`, as `browser`.
+    async fn open(
+        stack: &Stack,
+        token: &str,
+        resume: Option<(u64, u64)>,
+        browser: Option<&str>,
+    ) -> Socket {
+        let base = stack.gateway.trim_end_matches("/api/v1");
+        let auth = StreamAuth::new(token.to_owned(), resume, browser.map(str::to_owned));
+        support::open_stream_with(base, &auth).await
     }
 
     /// The next stream message (heartbeats are 15 s apart, so none come during a test).
@@ -588,13 +593,13 @@ mod event_stream {
         let stack = stack("presence", |_| {}).await;
         let first = signed_in(&stack, "grace.hopper@example.com").await;
         let second = signed_in(&stack, "grace.hopper@example.com").await;
-        let mut tab_a = open(&stack, &format!("token={first}&browser=browser-a")).await;
+        let mut tab_a = open(&stack, &first, None, Some("browser-a")).await;
         assert_eq!(next(&mut tab_a).await["type"], "snapshot");
         // A second tab of the same browser: still one browser, nothing said.
-        let mut tab_b = open(&stack, &format!("token={first}&browser=browser-a")).await;
+        let mut tab_b = open(&stack, &first, None, Some("browser-a")).await;
         assert_eq!(next(&mut tab_b).await["type"], "snapshot");
         // Another browser: both hear there are two.
-        let mut other = open(&stack, &format!("token={second}&browser=browser-b")).await;
+        let mut other = open(&stack, &second, None, Some("browser-b")).await;
         assert_eq!(next(&mut other).await["type"], "snapshot");
         assert_eq!(
             next(&mut other).await,
@@ -615,7 +620,7 @@ mod event_stream {
             json!({"type": "presence", "browsers": 1})
         );
         // A hostile browser id counts as the session's own browser, not as a name.
-        let mut odd = open(&stack, &format!("token={second}&browser=%3Cscript%3E")).await;
+        let mut odd = open(&stack, &second, None, Some("<script>")).await;
         assert_eq!(next(&mut odd).await["type"], "snapshot");
         assert_eq!(
             next(&mut odd).await,
@@ -647,7 +652,7 @@ mod event_stream {
         // its first directory read is at startup).
         let stack = stack("directory", |config| config.status_refresh_seconds = 1).await;
         let token = signed_in(&stack, "grace.hopper@example.com").await;
-        let mut socket = open(&stack, &format!("token={token}")).await;
+        let mut socket = open(&stack, &token, None, None).await;
         until_status(&mut socket, "Available", Value::Null).await;
         let force = |status_id: i64| {
             Client::new()
@@ -670,7 +675,7 @@ mod event_stream {
     async fn events_are_numbered_and_a_reconnect_gets_exactly_what_it_missed() {
         let stack = stack("events", |_| {}).await;
         let token = signed_in(&stack, "grace.hopper@example.com").await;
-        let mut socket = open(&stack, &format!("token={token}")).await;
+        let mut socket = open(&stack, &token, None, None).await;
         let hello = next(&mut socket).await;
         assert_eq!(
             (&hello["type"], &hello["seq"]),
@@ -704,7 +709,7 @@ mod event_stream {
         .await;
         assert_eq!(placed.0, StatusCode::CREATED, "{}", placed.1);
 
-        let mut socket = open(&stack, &format!("token={token}&epoch={epoch}&after=2")).await;
+        let mut socket = open(&stack, &token, Some((epoch, 2)), None).await;
         let missed = [next(&mut socket).await, next(&mut socket).await];
         assert_eq!(
             (&missed[0]["seq"], &missed[0]["event"]["status"]["name"]),
@@ -717,11 +722,7 @@ mod event_stream {
         assert_eq!(missed[1]["event"]["number"], "+14155552671");
 
         // Another epoch (the gateway restarted): the whole state instead.
-        let mut socket = open(
-            &stack,
-            &format!("token={token}&epoch={}&after=1", epoch + 1),
-        )
-        .await;
+        let mut socket = open(&stack, &token, Some((epoch + 1, 1)), None).await;
         let snapshot = next(&mut socket).await;
         assert_eq!(
             (&snapshot["type"], &snapshot["seq"]),
@@ -735,16 +736,15 @@ mod event_stream {
     #[tokio::test]
     async fn a_stream_needs_a_live_session() {
         let stack = stack("events-auth", |_| {}).await;
-        let url = format!(
-            "{}/events?token=nope",
-            stack.gateway.replacen("http://", "ws://", 1)
+        let base = stack.gateway.trim_end_matches("/api/v1");
+        let mut socket = support::open_stream(base, "nope").await;
+        assert_eq!(
+            support::stream_close(&mut socket, std::time::Duration::from_secs(5))
+                .await
+                .map(|(code, _)| code),
+            Some(4001),
+            "an unknown token closes the stream as an ended session"
         );
-        match connect_async(url).await {
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                assert_eq!(response.status(), 401)
-            }
-            other => panic!("expected a 401, got {:?}", other.map(|_| ())),
-        }
     }
 }
 

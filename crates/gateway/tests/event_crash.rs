@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -147,14 +147,15 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open(gateway: &str, token: &str, resume: Option<(u64, u64)>) -> Socket {
-    let mut url = format!(
-        "{}/api/v1/events?token={token}",
-        gateway.replacen("http://", "ws://", 1)
-    );
-    if let Some((epoch, after)) = resume {
-        url.push_str(&format!("&epoch={epoch}&after={after}"));
-    }
-    connect_async(url).await.expect("the stream opens").0
+    let url = format!("{}/api/v1/events", gateway.replacen("http://", "ws://", 1));
+    let mut socket = connect_async(url).await.expect("the stream opens").0;
+    let auth = adapter_core::agent_events::StreamAuth::new(token.to_owned(), resume, None);
+    let text = serde_json::to_string(&auth).expect("the auth message encodes");
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .expect("the auth message is sent");
+    socket
 }
 
 /// Reads the stream into `received` until it closes or breaks.

@@ -35,18 +35,27 @@ impl FromRequestParts<AppState> for SignedIn {
                     "Sign in to the contact center first.",
                 )
             })?;
-        let session = state
-            .sessions
-            .find(token)
+        let session = live_session(state, token)
             .await?
-            // An agent taken out of the agents file is out at once, not at the session's end.
-            .filter(|session| state.directory.lists(&session.agent_email))
             .ok_or_else(Error::session_expired)?;
         Ok(SignedIn {
             session,
             token: token.to_owned(),
         })
     }
+}
+
+/// The live session of `token`, if its agent may still sign in: an agent taken out of the
+/// agents file is out at once, on every endpoint and stream, not at the session's end.
+pub async fn live_session(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<Session>, crate::store::StoreError> {
+    Ok(state
+        .sessions
+        .find(token)
+        .await?
+        .filter(|session| state.directory.lists(&session.agent_email)))
 }
 
 /// A signed-in agent listed in `--admin-emails`; anyone else gets `403 admins_only`.

@@ -4,7 +4,8 @@
 //! domain function and shape its answer.
 //!
 //! - [`agent`]: the agent API; [`admin`]: the admins' endpoints; [`stream`]: the event stream;
-//!   [`webhooks`]: the CCAI Platform's webhooks; `/healthz` here.
+//!   [`webhooks`]: the CCAI Platform's webhooks; `/healthz` and the widget's pages (with their
+//!   Content-Security-Policy) here.
 //! - [`error`]: how an [`crate::error::Error`] goes out, and the JSON extractor;
 //!   [`auth`]: `SignedIn` and `Admin`.
 
@@ -32,7 +33,7 @@ use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     services::ServeDir,
-    set_header::SetResponseHeaderLayer,
+    set_header::{SetResponseHeader, SetResponseHeaderLayer},
     trace::TraceLayer,
 };
 
@@ -56,15 +57,34 @@ pub fn router(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
+    let static_csp = HeaderValue::from_str(&crate::widget::policy(
+        &[],
+        &state.config.kustomer_origins,
+        None,
+    ))
+    .ok();
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
         .merge(webhooks::routes())
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics));
+    if widget_dir.is_some() {
+        // The pages themselves, with the allowed origins written in and their own CSP.
+        for page in ["/", "/index.html", "/settings/", "/settings/index.html"] {
+            app = app.route(page, get(widget_page));
+        }
+    }
+    let mut app = app
         .route_layer(axum::middleware::from_fn(track_http))
         .with_state(state);
     if let Some(dir) = widget_dir {
-        app = app.fallback_service(ServeDir::new(dir));
+        // Everything else of the build (scripts, wasm, styles) with the same policy and no
+        // inline script allowed, for any page a build might add.
+        app = app.fallback_service(SetResponseHeader::overriding(
+            ServeDir::new(dir),
+            header::CONTENT_SECURITY_POLICY,
+            static_csp,
+        ));
     }
     // Enforced by the body extractors, so an oversized body gets the API's JSON error.
     app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -95,6 +115,61 @@ pub fn router(state: AppState) -> Router {
 async fn drop_request_id(mut request: Request<axum::body::Body>) -> Request<axum::body::Body> {
     request.headers_mut().remove(&REQUEST_ID);
     request
+}
+
+/// `GET /` and `/settings/` (and their `index.html`): the widget's page from `--widget-dir`, read
+/// now, with the allowed Kustomer origins written in and its Content-Security-Policy (see
+/// [`crate::widget`]).
+async fn widget_page(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let Some(dir) = state.config.widget_dir.as_ref() else {
+        return error::not_found().await.into_response();
+    };
+    let file = if uri.path().starts_with("/settings/") {
+        dir.join("settings").join("index.html")
+    } else {
+        dir.join("index.html")
+    };
+    let html = match tokio::fs::read_to_string(&file).await {
+        Ok(html) => html,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return (StatusCode::NOT_FOUND, "The widget is not built here.").into_response();
+        }
+        Err(error) => {
+            tracing::warn!(%error, file = %file.display(), "the widget's page cannot be read");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The widget's page cannot be read.",
+            )
+                .into_response();
+        }
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let page = crate::widget::prepare(&html, &state.config.kustomer_origins, host);
+    let Ok(csp) = HeaderValue::from_str(&page.csp) else {
+        // Every part of the policy is checked to be a plain token; never served without one.
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "No valid policy for the page.",
+        )
+            .into_response();
+    };
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CONTENT_SECURITY_POLICY, csp),
+            // Small, and must match the scripts of the current build: asked again each time.
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        page.html,
+    )
+        .into_response()
 }
 
 /// CORS for a widget served from another origin. Origins that do not parse as header values

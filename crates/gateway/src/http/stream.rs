@@ -1,15 +1,22 @@
-//! The agent's event stream as a WebSocket (`GET /api/v1/events?token=..&epoch=..&after=..`):
-//! the first messages a resuming client needs, then live events, presence (how many browsers of
-//! the agent are open), heartbeats, and a close when the session ends (4001) or the gateway
-//! stops (1012). The log itself is [`crate::events`].
+//! The agent's event stream as a WebSocket (`GET /api/v1/events`): the client's first message
+//! says who it is and where it resumes ([`StreamAuth`]: the session token never goes in the URL,
+//! where proxies and logs keep it); then the first messages a resuming client needs, then live
+//! events, presence (how many browsers of the agent are open), heartbeats, and a close when the
+//! session ends (4001) or the gateway stops (1012). Limits: no auth message within
+//! [`AUTH_WITHIN_MS`] closes with 4002; more streams than allowed per agent or per client
+//! address ([`crate::stream_limits`]) close with 4029; a client message over
+//! [`MAX_CLIENT_MESSAGE_BYTES`] closes with 1009, read no further. The log itself is
+//! [`crate::events`].
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
-use adapter_core::agent_events::StreamMessage;
+use adapter_core::agent_events::{
+    close, StreamAuth, StreamMessage, AUTH_WITHIN_MS, MAX_CLIENT_MESSAGE_BYTES,
+};
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        Query, State,
+        ConnectInfo, Query, State,
     },
     response::Response,
     routing::get,
@@ -18,7 +25,11 @@ use axum::{
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
-use crate::{error::Error, AppState};
+use crate::{
+    error::{Code, Error},
+    stream_limits::{Slot, TooMany},
+    AppState,
+};
 
 /// How often an idle stream says it is alive (and the session is checked).
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -27,17 +38,11 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/events", get(stream))
 }
 
+/// The query a stream's URL may carry: nothing. A token there is refused, not ignored, so a
+/// client that still puts it there hears why.
 #[derive(Deserialize)]
 struct StreamQuery {
-    /// The session token (a browser cannot set headers on a WebSocket).
-    token: String,
-    /// Resume: the epoch and the last sequence number the client has seen.
-    epoch: Option<u64>,
-    after: Option<u64>,
-    /// The adapter's browser (a random id it keeps): several tabs of one browser are one
-    /// browser; two browsers of the same agent are told of each other.
-    #[serde(default)]
-    browser: Option<String>,
+    token: Option<String>,
 }
 
 /// A browser id as the adapter sends it: 1 to 64 letters, digits or dashes; anything else counts
@@ -56,27 +61,147 @@ fn browser_id(raw: Option<&str>, token: &str) -> String {
     }
 }
 
-/// `GET /api/v1/events?token=..&epoch=..&after=..`: the agent's event stream, as a WebSocket.
+/// `GET /api/v1/events`: the agent's event stream, as a WebSocket; the first message
+/// authenticates it.
 async fn stream(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<StreamQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Error> {
-    let session = state
-        .sessions
-        .find(&query.token)
-        .await?
-        .ok_or_else(Error::session_expired)?;
-    let resume = query.epoch.zip(query.after);
-    let browser = browser_id(query.browser.as_deref(), &query.token);
-    Ok(upgrade.on_upgrade(move |socket| async move {
-        let agent_id = session.ccai_agent_id;
-        let presence = state.events.join(agent_id, &browser);
-        let hub = state.events.clone();
-        let _open = OpenSocket::count();
-        serve(socket, state, agent_id, query.token, resume, presence).await;
-        hub.leave(agent_id, &browser);
-    }))
+    if query.token.is_some() {
+        return Err(Error::new(
+            Code::BadRequest,
+            "The session token goes in the stream's first message, never in its URL.",
+        ));
+    }
+    // Taken before the upgrade, so connections waiting for their auth message count too.
+    let slot = state.stream_limits.connection(peer.ip());
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
+            let _open = OpenSocket::count();
+            match slot {
+                Ok(slot) => authenticated(socket, state, slot).await,
+                Err(too_many) => refuse_too_many(socket, too_many).await,
+            }
+        }))
+}
+
+async fn refuse_too_many(mut socket: WebSocket, too_many: TooMany) {
+    metrics::counter!("gateway_stream_refusals_total", "why" => match too_many {
+        TooMany::Agent(_) => "per_agent",
+        TooMany::Address(_) => "per_address",
+    })
+    .increment(1);
+    tracing::warn!("event stream refused: {too_many}");
+    close_with(&mut socket, close::TOO_MANY_STREAMS, &too_many.to_string()).await;
+}
+
+/// Sends a close frame (best effort: the client may be gone).
+async fn close_with(socket: &mut WebSocket, code: u16, reason: &str) {
+    // A close reason is at most 123 bytes.
+    let reason: String = reason.chars().take(120).collect();
+    let close = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = socket.send(Message::Close(Some(close))).await;
+}
+
+/// What the first message said, or why there is none.
+enum FirstMessage {
+    Auth(StreamAuth),
+    Refused(u16, &'static str),
+    Gone,
+}
+
+/// Waits up to [`AUTH_WITHIN_MS`] for the client's auth message.
+async fn first_message(socket: &mut WebSocket) -> FirstMessage {
+    let wait = tokio::time::timeout(Duration::from_millis(AUTH_WITHIN_MS), async {
+        loop {
+            match socket.recv().await {
+                None | Some(Ok(Message::Close(_))) => return FirstMessage::Gone,
+                Some(Err(error)) => return read_failure(&error),
+                Some(Ok(Message::Text(text))) => {
+                    return match serde_json::from_str::<StreamAuth>(text.as_str()) {
+                        Ok(auth) => FirstMessage::Auth(auth),
+                        Err(_) => FirstMessage::Refused(
+                            close::AUTH_REQUIRED,
+                            "the first message must be {\"type\":\"auth\",\"token\":…}",
+                        ),
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    return FirstMessage::Refused(
+                        close::AUTH_REQUIRED,
+                        "the first message must be JSON text",
+                    )
+                }
+                // Pings and pongs are not messages.
+                Some(Ok(_)) => {}
+            }
+        }
+    });
+    match wait.await {
+        Ok(first) => first,
+        Err(_) => FirstMessage::Refused(
+            close::AUTH_REQUIRED,
+            "no auth message within 5 s of opening the stream",
+        ),
+    }
+}
+
+/// Why reading the client failed, as a close: a message over the size cap (refused from its
+/// header, before its payload is read), or a broken connection.
+fn read_failure(error: &axum::Error) -> FirstMessage {
+    use tungstenite::error::{CapacityError, Error as WsError};
+    let inner = std::error::Error::source(error).and_then(|e| e.downcast_ref::<WsError>());
+    match inner {
+        Some(WsError::Capacity(CapacityError::MessageTooLong { .. })) => {
+            FirstMessage::Refused(close::TOO_BIG, "message too big")
+        }
+        _ => FirstMessage::Gone,
+    }
+}
+
+/// Authenticates the socket, counts it against its agent's cap, then serves the agent's events.
+async fn authenticated(mut socket: WebSocket, state: AppState, mut slot: Slot) {
+    let auth = match first_message(&mut socket).await {
+        FirstMessage::Auth(auth) => auth,
+        FirstMessage::Refused(code, reason) => {
+            tracing::info!(code, reason, "event stream closed before it authenticated");
+            return close_with(&mut socket, code, reason).await;
+        }
+        FirstMessage::Gone => return,
+    };
+    let session = match super::auth::live_session(&state, &auth.token).await {
+        Ok(Some(session)) => session,
+        Ok(None) => {
+            return close_with(&mut socket, close::SESSION_ENDED, "session ended").await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "event stream: the session could not be read");
+            return close_with(
+                &mut socket,
+                close::UNAVAILABLE,
+                "the gateway cannot read sessions now",
+            )
+            .await;
+        }
+    };
+    let agent_id = session.ccai_agent_id;
+    if let Err(too_many) = slot.agent(agent_id) {
+        return refuse_too_many(socket, too_many).await;
+    }
+    let resume = auth.epoch.zip(auth.after);
+    let browser = browser_id(auth.browser.as_deref(), &auth.token);
+    let presence = state.events.join(agent_id, &browser);
+    let hub = state.events.clone();
+    serve(socket, state, agent_id, auth.token, resume, presence).await;
+    hub.leave(agent_id, &browser);
+    drop(slot);
 }
 
 /// Counts an open socket in `gateway_stream_sockets` while it lives, however it ends.
@@ -150,8 +275,7 @@ async fn serve(
                 if changed.is_ok() && !*closing.borrow_and_update() {
                     continue;
                 }
-                let close = CloseFrame { code: 1012, reason: "gateway restarting".into() };
-                let _ = socket.send(Message::Close(Some(close))).await;
+                close_with(&mut socket, close::RESTARTING, "gateway restarting").await;
                 break;
             }
             received = live.recv() => {
@@ -168,9 +292,8 @@ async fn serve(
                 }
             }
             _ = heartbeat.tick() => {
-                if !matches!(state.sessions.find(&token).await, Ok(Some(_))) {
-                    let close = CloseFrame { code: 4001, reason: "session ended".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
+                if !matches!(super::auth::live_session(&state, &token).await, Ok(Some(_))) {
+                    close_with(&mut socket, close::SESSION_ENDED, "session ended").await;
                     break;
                 }
                 if !send(&mut socket, &StreamMessage::Heartbeat { epoch: hub.epoch(), seq }).await {
@@ -178,7 +301,15 @@ async fn serve(
                 }
             }
             incoming = socket.recv() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                None | Some(Ok(Message::Close(_))) => break,
+                Some(Err(error)) => {
+                    if let FirstMessage::Refused(code, reason) = read_failure(&error) {
+                        close_with(&mut socket, code, reason).await;
+                    }
+                    break;
+                }
+                // The client has nothing more to say; what it sends is read (within the cap)
+                // and dropped.
                 Some(Ok(_)) => {}
             },
         }

@@ -222,16 +222,43 @@ where
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// The agent's event stream, opened with `token`.
-pub async fn open_stream(gateway: &str, token: &str) -> Socket {
-    let url = format!(
-        "{}/api/v1/events?token={token}",
-        gateway.replacen("http://", "ws://", 1)
-    );
-    tokio_tungstenite::connect_async(url)
+/// The event stream's URL on `gateway` (no query: the token goes in the first message).
+pub fn stream_url(gateway: &str) -> String {
+    format!("{}/api/v1/events", gateway.replacen("http://", "ws://", 1))
+}
+
+/// A socket to the event stream, upgraded but not yet authenticated.
+pub async fn connect_stream(gateway: &str) -> Socket {
+    tokio_tungstenite::connect_async(stream_url(gateway))
         .await
         .expect("the stream opens")
         .0
+}
+
+/// Sends `auth` as the stream's first message.
+pub async fn authenticate(socket: &mut Socket, auth: &adapter_core::agent_events::StreamAuth) {
+    use futures_util::SinkExt;
+    let text = serde_json::to_string(auth).expect("the auth message encodes");
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+        .await
+        .expect("the auth message is sent");
+}
+
+/// The agent's event stream, opened and authenticated with `auth`.
+pub async fn open_stream_with(
+    gateway: &str,
+    auth: &adapter_core::agent_events::StreamAuth,
+) -> Socket {
+    let mut socket = connect_stream(gateway).await;
+    authenticate(&mut socket, auth).await;
+    socket
+}
+
+/// The agent's event stream, opened with `token`.
+pub async fn open_stream(gateway: &str, token: &str) -> Socket {
+    let auth = adapter_core::agent_events::StreamAuth::new(token.to_owned(), None, None);
+    open_stream_with(gateway, &auth).await
 }
 
 /// What the stream says next: a JSON message, or how it closed.
