@@ -474,23 +474,29 @@ impl HttpCcai {
             Read::Cached => !self.fresh(&cache),
             Read::Refresh => !recent || !self.fresh(&cache),
             Read::Fresh => true,
+            Read::Since(asked) => cache.as_ref().is_none_or(|c| c.at < asked),
         };
         if stale {
+            // When the read began: what it says is at least as new as that.
+            let began = Instant::now();
             let agents: Vec<Agent> = self.list("/manager/api/v1/agents").await?;
             *cache = Some(Cached {
-                at: Instant::now(),
+                at: began,
                 value: agents,
             });
         }
         Ok(cache.as_ref().map(|c| c.value.clone()).unwrap_or_default())
     }
 
-    /// The agent's status from a directory read of the last [`MIN_DIRECTORY_REFRESH`] (made
-    /// now if there was none, shared by everyone asking meanwhile): what a sign-in shows first,
-    /// without each sign-in listing the whole directory.
-    pub async fn recent_agent_status(&self, agent_id: i64) -> Result<Option<StatusRef>, CcaiError> {
+    /// The agent's status from a directory read that began after this call: fresh, and shared
+    /// by every sign-in waiting at the same time (one read in flight; those that arrive during
+    /// it share the next), so a shift's start does not list the directory once per agent.
+    pub async fn current_agent_status(
+        &self,
+        agent_id: i64,
+    ) -> Result<Option<StatusRef>, CcaiError> {
         Ok(self
-            .agents(Read::Refresh)
+            .agents(Read::Since(Instant::now()))
             .await?
             .into_iter()
             .find(|a| a.id == agent_id)
@@ -550,6 +556,9 @@ pub enum Read {
     Refresh,
     /// Read again now (the status refresher, which batches its reads itself).
     Fresh,
+    /// A read that began at this instant or later: callers waiting together share the next
+    /// read (a sign-in's current status, fresh however many sign in at once).
+    Since(Instant),
 }
 
 /// The shortest time between two reads of the agent directory asked for by a miss or a

@@ -204,11 +204,11 @@ pub async fn cancel_next_status(
     Ok(current)
 }
 
-/// Publishes the agent's status as the platform has it (a directory read of the last few
-/// seconds, shared by the sign-ins of that moment), so the first snapshot of a new stream
-/// carries it. A failure is logged: sign-in does not depend on it.
+/// Publishes the agent's status as the platform has it (a directory read begun after the
+/// sign-in asked, shared by the sign-ins of that moment), so the first snapshot of a new
+/// stream carries it. A failure is logged: sign-in does not depend on it.
 pub async fn seed_status(state: &AppState, agent_id: i64) {
-    let status = match state.ccai.recent_agent_status(agent_id).await {
+    let status = match state.ccai.current_agent_status(agent_id).await {
         Ok(Some(status)) => status,
         Ok(None) => return,
         Err(error) => {
