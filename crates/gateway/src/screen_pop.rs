@@ -2,7 +2,10 @@
 //! agent's call, for the adapters to open. The CRM sync says so as it resolves each one; and
 //! because that news lives in memory, the calls the agents are in (or just had) are also matched
 //! against what the store says the CRM sync resolved: at start (a restart between the two loses
-//! nothing) and whenever the news came faster than it was published.
+//! nothing) and whenever the news came faster than it was published. A conversation found
+//! before any agent had its call is tried again until one has it.
+
+use std::{collections::HashMap, time::Instant};
 
 use adapter_core::agent_events::AgentEvent;
 use tokio::sync::broadcast::error::RecvError;
@@ -12,19 +15,44 @@ use crate::{
     events::EventHub,
 };
 
+/// How often conversations found before their call had an agent are tried again, and for how
+/// long.
+const WAITING_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+const WAITING_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Publishes screen pops until the gateway stops.
 pub fn spawn(crm: CrmSync, events: EventHub) {
     let mut resolved = crm.resolved();
     tokio::spawn(async move {
         catch_up(&crm, &events).await;
+        // Conversations the CRM sync found before any agent had the call (it can resolve a
+        // queued call before the platform offers it): published once an agent has it.
+        let mut waiting: HashMap<i64, (Resolved, Instant)> = HashMap::new();
+        let mut retry = tokio::time::interval(WAITING_EVERY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            match resolved.recv().await {
-                Ok(found) => publish(&events, found).await,
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "screen pops came faster than they were published: reading them from the store");
-                    catch_up(&crm, &events).await;
+            tokio::select! {
+                received = resolved.recv() => match received {
+                    Ok(found) => {
+                        if !publish(&events, found.clone()).await {
+                            waiting.insert(found.session_id, (found, Instant::now()));
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "screen pops came faster than they were published: reading them from the store");
+                        catch_up(&crm, &events).await;
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                _ = retry.tick(), if !waiting.is_empty() => {
+                    let mut still = HashMap::new();
+                    for (id, (found, since)) in waiting.drain() {
+                        if since.elapsed() < WAITING_FOR && !publish(&events, found.clone()).await {
+                            still.insert(id, (found, since));
+                        }
+                    }
+                    waiting = still;
                 }
-                Err(RecvError::Closed) => break,
             }
         }
     });
@@ -40,7 +68,9 @@ async fn catch_up(crm: &CrmSync, events: &EventHub) {
             .filter(|call| call.conversation_id.is_none());
         for call in calls {
             match crm.resolved_of(call.call_id).await {
-                Ok(Some(found)) => publish(events, found).await,
+                Ok(Some(found)) => {
+                    publish(events, found).await;
+                }
                 Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(%error, call_id = call.call_id, "cannot read a call's conversation for its screen pop")
@@ -50,10 +80,11 @@ async fn catch_up(crm: &CrmSync, events: &EventHub) {
     }
 }
 
-/// Puts the conversation on the call as the stream shows it now (not as it was when found).
-async fn publish(events: &EventHub, found: Resolved) {
+/// Puts the conversation on the call as the stream shows it now (not as it was when found);
+/// `false` when no agent has the call (yet).
+async fn publish(events: &EventHub, found: Resolved) -> bool {
     let Some((agent_id, _)) = events.call_owner(found.session_id) else {
-        return;
+        return false;
     };
     let published = events
         .publish_with(agent_id, move |state| {
@@ -75,4 +106,5 @@ async fn publish(events: &EventHub, found: Resolved) {
     if let Err(error) = published {
         tracing::error!(agent_id, %error, "screen pop not published");
     }
+    true
 }

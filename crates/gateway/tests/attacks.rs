@@ -260,7 +260,15 @@ async fn sign_ins_do_not_read_the_agent_directory_each_time() {
         "100 sign-ins of strangers read the directory {misses} times"
     );
     // And 30 sign-ins at once of agents it knows, each shown its current status: they share
-    // the reads in flight, one at a time.
+    // the reads in flight, one at a time. Each CCAI request takes 300 ms here, so that the
+    // sign-ins surely meet while a read is in flight (as a shift's start does on a real tenant).
+    ok(
+        "slow CCAI answers",
+        reqwest::Client::new()
+            .post(format!("{}/_sim/faults", running.simulator_url()))
+            .json(&json!({"latency_ms": 300})),
+    )
+    .await;
     let at_once: Vec<_> = (0..30)
         .map(|i| {
             let email = [ADA, GRACE, "alan.turing@example.com"][i % 3];
