@@ -97,10 +97,13 @@ pub fn use_kustomer_status_forwarding(
 }
 
 /// Screen pop: the leader tab opens the call's Kustomer conversation once it is known (from
-/// the CRM sync), once per call.
+/// the CRM sync), once per call, also when it becomes the leader after the conversation came.
 pub fn use_screen_pop(agent: Agent, bridge: UseHostBridgeReturn, tabs: TabLeader, log: DebugLog) {
     Effect::new(move |popped: Option<Option<i64>>| {
         let popped = popped.flatten();
+        // Tracked: a conversation that came while the tabs were still electing their leader
+        // is opened once one leads.
+        let leads = tabs.leads();
         let target = agent.state.with(|s| {
             let call = s
                 .call
@@ -113,9 +116,7 @@ pub fn use_screen_pop(agent: Agent, bridge: UseHostBridgeReturn, tabs: TabLeader
             ))
         });
         match target {
-            Some((call_id, customer_id, conversation_id))
-                if popped != Some(call_id) && tabs.is_leader() =>
-            {
+            Some((call_id, customer_id, conversation_id)) if popped != Some(call_id) && leads => {
                 log.info(format!("screen pop: conversation {conversation_id}"));
                 bridge.send(AdapterToHost::OpenConversation {
                     customer_id,

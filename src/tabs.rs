@@ -98,6 +98,12 @@ impl TabLeader {
     pub fn is_leader(&self) -> bool {
         self.role.get_untracked() == Role::Leader
     }
+
+    /// [`TabLeader::is_leader`], tracked: an effect that reads it runs again when this tab
+    /// becomes (or stops being) the leader.
+    pub fn leads(&self) -> bool {
+        self.role.get() == Role::Leader
+    }
 }
 
 /// Joins the election on `channel` (restarting when it changes; `None` leaves it) for as long

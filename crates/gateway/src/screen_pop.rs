@@ -84,8 +84,13 @@ async fn catch_up(crm: &CrmSync, events: &EventHub) {
 /// `false` when no agent has the call (yet).
 async fn publish(events: &EventHub, found: Resolved) -> bool {
     let Some((agent_id, _)) = events.call_owner(found.session_id) else {
+        tracing::debug!(
+            session = found.session_id,
+            "screen pop waits: no agent has the call yet"
+        );
         return false;
     };
+    tracing::debug!(session = found.session_id, agent_id, conversation = %found.conversation_id, "screen pop");
     let published = events
         .publish_with(agent_id, move |state| {
             let mut call = [state.call.as_ref(), state.last_call.as_ref()]
