@@ -21,7 +21,7 @@
 //!   who may sign in).
 //! - Leaves that depend on nothing of the gateway: [`error`] (every error code), [`secret`],
 //!   [`clock`] (the wall clock, and the outbox's, which tests move forward), [`config`] (flags
-//!   and environment), [`telemetry`] (the Prometheus recorder), [`phone`], [`throttle`]
+//!   and environment), [`telemetry`] (the Prometheus recorder), [`phone`], [`base64`], [`throttle`]
 //!   (sign-in and webhook-credential throttles).
 //!
 //! This file is the entry point: it builds the parts, hands them to the HTTP layer as
@@ -31,6 +31,7 @@ pub use adapter_server_common::{init_tracing, shutdown_signal};
 
 pub mod agent_status;
 pub mod agents;
+pub mod base64;
 pub mod calls;
 pub mod ccai;
 pub mod clock;
