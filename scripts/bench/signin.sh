@@ -11,16 +11,10 @@
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$ROOT"
+source scripts/bench/common.sh
 
 CONNECTIONS=${CONNECTIONS:-16}
 DURATION=${DURATION:-15s}
-
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null; then
-  echo "bench: installing wrk (Debian)"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq wrk >/dev/null
-fi
 
 # BUILD=0 measures the release binaries already built.
 if [ "${BUILD:-1}" != 0 ]; then
@@ -28,13 +22,8 @@ if [ "${BUILD:-1}" != 0 ]; then
   cargo build --release --locked -q -p adapter-gateway --example hash_password
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-work=$(mktemp -d)
 sim_port=$(free_port)
 gw_port=$(free_port)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
 email=ada.lovelace@example.com
 password=bench-password-$RANDOM

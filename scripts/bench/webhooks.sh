@@ -9,29 +9,18 @@
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$ROOT"
+source scripts/bench/common.sh
 
 CONNECTIONS=${CONNECTIONS:-8}
 DURATION=${DURATION:-20s}
 CRM_SYNC=${CRM_SYNC:-true}
 STORE_SYNC=${STORE_SYNC:-full}
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null; then
-  echo "bench: installing wrk (Debian)"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq wrk >/dev/null
-fi
-
 # BUILD=0 measures the release binaries already built.
 [ "${BUILD:-1}" = 0 ] || cargo build --release --locked -q -p adapter-gateway -p adapter-simulator
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-work=$(mktemp -d)
 sim_port=$(free_port)
 gw_port=$(free_port)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
 target/release/adapter-simulator --listen "127.0.0.1:$sim_port" --host-listen 127.0.0.1:0 \
   >"$work/simulator.log" 2>&1 &
