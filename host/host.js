@@ -15,9 +15,6 @@
   const statusSelect = document.getElementById("user-status");
 
   const agent = { id: "kus-user-1", email: "ada.lovelace@example.com", name: "Ada Lovelace" };
-  // Ada's agent in the simulated contact center (its seed data: agent 101 has her email), whom
-  // she signs in as in the adapter. Only the contact-center panel uses it; never sent to the adapter.
-  Object.defineProperty(agent, "ccaiAgentId", { value: 101, enumerable: false });
   const customers = [
     { id: "cus-grace", name: "Grace Hopper", company: "US Navy", conversation: "conv-grace-1",
       phones: [{ phone: "(415) 555-2671", type: "mobile" }, { phone: "212-555-0143 ext. 204", type: "work" }] },
@@ -299,12 +296,23 @@
   const scenarioAgent = document.getElementById("scenario-agent");
   const scenarioResult = document.getElementById("scenario-result");
 
-  // The scenarios target the desktop's user's own contact-center agent (the one who signs in
-  // in the adapter) unless another id is typed.
-  scenarioAgent.value = String(agent.ccaiAgentId);
-  function agentId(options) {
-    const id = Number((options && options.agent_id) || scenarioAgent.value || agent.ccaiAgentId);
-    return Number.isInteger(id) && id > 0 ? id : agent.ccaiAgentId;
+  // The scenarios target the agent who signs in in the adapter unless another id is typed: the
+  // gateway signs the desktop's user in only as the contact-center agent with the same email,
+  // which the simulated contact center names (Ada's is 101 in its seed data). Only this panel
+  // uses it; never sent to the adapter.
+  let ownAgent = null;
+  const ownAgentKnown = fetch(`/_sim/desktop/agent/${encodeURIComponent(agent.id)}`)
+    .then((response) => (response.ok ? response.json() : null))
+    .then((body) => {
+      ownAgent = body && Number.isInteger(body.ccai_agent_id) ? body.ccai_agent_id : null;
+      if (ownAgent !== null && !scenarioAgent.value) scenarioAgent.value = String(ownAgent);
+      if (ownAgent === null) scenarioResult.textContent = `No contact-center agent has ${agent.email}: type an agent id.`;
+    })
+    .catch(() => {});
+  async function agentId(options) {
+    await ownAgentKnown;
+    const id = Number((options && options.agent_id) || scenarioAgent.value || ownAgent);
+    return Number.isInteger(id) && id > 0 ? id : ownAgent;
   }
 
   async function simulator(method, path, body) {
@@ -332,7 +340,7 @@
       // An inbound session knows no Kustomer conversation until the CRM sync makes or finds it.
       { kind, conversation_id: null },
       options || {},
-      { agent_id: agentId(options) },
+      { agent_id: await agentId(options) },
     );
     const result = await simulator("POST", "/_sim/scenarios", body);
     report(kind, result);
@@ -341,7 +349,7 @@
 
   /** The customer answers the agent's latest outbound call that is still dialing. */
   async function customerAnswers(options) {
-    const id = agentId(options);
+    const id = await agentId(options);
     const sessions = await simulator("GET", "/_sim/sessions");
     const dialing = (sessions.body || [])
       .filter((s) => s.agent_id === id && s.direction === "outbound" && (s.status === "assigned" || s.status === "selecting"))

@@ -39,6 +39,15 @@ else
   apt_install curl
 fi
 
+# PostgreSQL: the store of gateway replicas, and the second engine every gateway test runs on
+# (scripts/postgres.sh makes a throw-away cluster; nothing here starts a server).
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "PostgreSQL $(ls /usr/lib/postgresql | sort -V | tail -1): present"
+else
+  say "installing PostgreSQL (Debian)"
+  apt_install postgresql
+fi
+
 if [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ]; then
   say "chromium and chromedriver: present"
 else

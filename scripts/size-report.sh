@@ -9,13 +9,14 @@
 # A budget only goes down. Raising one needs a measured reason in the commit message.
 set -euo pipefail
 
-# The agent widget, loaded in every agent's sidebar all day. The target is 180,000 B gzip (issue
-# #14); measured 247,747 B after the admin panels moved out (from 266,009 B), so the budget is
-# that measure with 1 % of room until the rest of the saving is found (twiggy: no single item is
-# over 7 % of the wasm; see the issue's closing note).
-AGENT_BUDGET_GZIP_BYTES=250000
-# The settings page, opened by admins only: measured 194,805 B.
-SETTINGS_BUDGET_GZIP_BYTES=197000
+# The agent widget, loaded in every agent's sidebar all day. The target is 180,000 B gzip;
+# measured 237,290 B once its JSON was read field by field (adapter_core::json_fields) instead of
+# by serde's derived decoders (from 249,867 B), so the budget is that measure with 0.7 % of room
+# until the rest of the saving is found (what is left is mostly the views: Leptos' rendering and
+# reactive code instantiated per view; no single item over 6 % of the wasm).
+AGENT_BUDGET_GZIP_BYTES=239000
+# The settings page, opened by admins only: measured 188,317 B.
+SETTINGS_BUDGET_GZIP_BYTES=190000
 
 dir=${1:-${TRUNK_STAGING_DIR:-dist}}
 # As a Trunk hook, only release builds ship; a debug build is not measured.

@@ -7,6 +7,13 @@ cd "$ROOT"
 
 "$ROOT/scripts/bootstrap.sh" || exit 1
 
+# Everything the tests write to temporary folders (the gateways' data folders, the stacks' logs,
+# Chromium's profiles at some 85 MB a browser) goes in one folder of this run, removed at exit:
+# runs used to leave gigabytes in /tmp.
+run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/adapter-test-run.XXXXXX")
+export TMPDIR=$run_tmp
+trap 'rm -rf "$run_tmp"' EXIT
+
 logs=$(mktemp -d)
 failed=()
 declare -A passed_of failed_of
@@ -37,6 +44,23 @@ step "layer 1: native tests (cargo test --workspace)"
 cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$logs/native.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("native tests")
 count_cargo "$logs/native.log" native
+
+step "layer 1, PostgreSQL: the gateway's tests again, on a throw-away PostgreSQL cluster"
+# Every gateway test whose store is opened through DatabaseUrl::for_tests gets a database of its
+# own on this server (named after its data folder). The cluster lives outside the run's folder:
+# its server runs as the postgres user, which cannot enter a folder private to this one.
+pg_dir=$(mktemp -d /tmp/adapter-pg.XXXXXX)
+pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap 'scripts/postgres.sh stop "$pg_dir" 2>/dev/null; rm -rf "$run_tmp" "$pg_dir" "$pg_dir.initdb.log"' EXIT
+if pg_url=$(scripts/postgres.sh start "$pg_dir" "$pg_port"); then
+  GATEWAY_TEST_DATABASE_URL=$pg_url cargo test --locked -p adapter-gateway --no-fail-fast 2>&1 |
+    tee "$logs/native-pg.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("native tests on PostgreSQL")
+  count_cargo "$logs/native-pg.log" postgres
+  scripts/postgres.sh stop "$pg_dir"
+else
+  failed+=("PostgreSQL cluster")
+fi
 
 step "layer 2: browser tests (wasm-bindgen-test in headless Chromium)"
 # A server on another port for the cross-origin frame tests: the simulator, on a fixed port so
@@ -79,7 +103,7 @@ echo "=== summary ($(($(date +%s) - started)) s)"
 [ -f target/size-report.txt ] && tail -2 target/size-report.txt
 total_p=0
 total_f=0
-for layer in native browser e2e; do
+for layer in native postgres browser e2e; do
   p=${passed_of[$layer]:-0}
   f=${failed_of[$layer]:-0}
   total_p=$((total_p + p))
@@ -91,7 +115,7 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1
 fi
-for layer in native browser e2e; do
+for layer in native postgres browser e2e; do
   if [ "${passed_of[$layer]:-0}" -eq 0 ]; then
     echo "FAILED: the $layer layer ran no test"
     exit 1

@@ -1,13 +1,16 @@
 //! The signed-in agent: the session (kept across reloads, refreshed before it expires), the
-//! live event stream from the gateway (a WebSocket that resumes where it left off), and the
-//! agent API calls behind the status menu, Call and the call controls.
+//! agent API calls behind the status menu, Call and the call controls, and what the widget
+//! shows of the agent. Views read the agent's state through read-only signals ([`Agent::state`],
+//! [`Agent::session`]…) and change it only through its commands ([`Agent::set_status`],
+//! [`Agent::place_call`]…); the live event stream that keeps the state current is in
+//! [`stream`].
 
-use std::time::Duration;
+mod stream;
 
 use adapter_core::{
-    agent_events::{close, AgentState, CallControl, StatusView, StreamAuth, StreamMessage},
+    agent_events::{AgentState, CallControl, StatusView},
     backoff::Backoff,
-    connection::{Connection, ConnectionState},
+    connection::ConnectionState,
     host_protocol::KustomerUser,
 };
 use leptos::prelude::*;
@@ -16,25 +19,19 @@ use wasm_bindgen::{closure::Closure, JsCast};
 
 use crate::{debug_log::DebugLog, gateway::GatewayError, storage::KeyValueStore};
 
+pub use stream::BROWSER_KEY;
+
 /// localStorage key of the session, so a reload (even mid-call) keeps the agent signed in.
 pub const SESSION_KEY: &str = "ccai-adapter.session";
-/// localStorage key of this browser's id: the gateway counts an agent's browsers with it (all
-/// tabs of one browser share it).
-pub const BROWSER_KEY: &str = "ccai-adapter.browser";
 /// Refresh this long before the session expires.
 const REFRESH_MARGIN_MS: i64 = 60_000;
-/// No message (the gateway sends a heartbeat every 15 s) for this long: the link is dead.
-const SILENCE_LIMIT_MS: f64 = 40_000.0;
-/// After the gateway refused the stream as one too many (4029), wait at least this long (and
-/// up to 30 s more, so the agent's tabs do not all come back at once).
-const TOO_MANY_STREAMS_WAIT_MS: u64 = 60_000;
 
+use adapter_core::agent_api::{
+    CallPlaced, Inherited, KustomerStatusRequest, Me, PlaceCallRequest, SetStatusRequest,
+    SignInRequest, SignInUser, StatusSet, Statuses,
+};
 pub use adapter_core::agent_api::{
     InheritanceSettings, InheritanceView, KustomerStatus, Session, StatusOption,
-};
-use adapter_core::agent_api::{
-    Inherited, KustomerStatusRequest, Me, Note, PlaceCallRequest, SetStatusRequest, SignInRequest,
-    SignInUser, Statuses,
 };
 
 pub use crate::gateway::ApiFailure;
@@ -77,63 +74,78 @@ impl Outcome {
     }
 }
 
-/// The live socket and the callbacks it holds; dropping it closes the socket.
-struct LiveSocket {
-    socket: web_sys::WebSocket,
-    _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
-    _on_close: Closure<dyn FnMut(web_sys::CloseEvent)>,
-    _on_open: Closure<dyn FnMut()>,
-}
-
-impl Drop for LiveSocket {
-    fn drop(&mut self) {
-        self.socket.set_onmessage(None);
-        self.socket.set_onclose(None);
-        self.socket.set_onopen(None);
-        let _ = self.socket.close();
-    }
-}
-
-/// Where the stream is, to resume it after a drop.
-#[derive(Default)]
-struct StreamPosition {
-    epoch: Option<u64>,
-    seq: u64,
-    last_message_ms: f64,
-}
-
 struct Plumbing {
     base: Result<String, GatewayError>,
     store: KeyValueStore,
-    link: Connection,
-    socket: Option<LiveSocket>,
-    position: StreamPosition,
-    /// Bumped at every (re)connection and sign-out: callbacks of an older socket do nothing.
-    generation: u64,
-    reconnect: Option<gloo_timers::callback::Timeout>,
+    stream: stream::Stream,
     refresh: Option<gloo_timers::callback::Timeout>,
     _watchdog: Option<gloo_timers::callback::Interval>,
 }
 
+/// One of the agent's values, read-only: views read it (tracked or not), only the agent writes
+/// it. A view of the agent's own signal, so reading costs what reading the signal costs.
+pub struct Reading<T: 'static>(RwSignal<T>);
+
+impl<T> Clone for Reading<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Reading<T> {}
+
+impl<T: Send + Sync + 'static> Reading<T> {
+    /// Applies `f` to the value, tracked.
+    pub fn with<U>(&self, f: impl FnOnce(&T) -> U) -> U {
+        self.0.with(f)
+    }
+
+    /// Applies `f` to the value, untracked.
+    pub fn with_untracked<U>(&self, f: impl FnOnce(&T) -> U) -> U {
+        self.0.with_untracked(f)
+    }
+
+    /// Tracks the value without reading it.
+    pub fn track(&self) {
+        self.0.track();
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Reading<T> {
+    /// The value, tracked.
+    pub fn get(&self) -> T {
+        self.0.get()
+    }
+
+    /// The value, untracked.
+    pub fn get_untracked(&self) -> T {
+        self.0.get_untracked()
+    }
+}
+
+/// What the gateway would have said, set directly by the widget's browser tests
+/// ([`Agent::as_if_the_gateway_said`]).
+#[doc(hidden)]
+pub enum GatewaySaid {
+    Statuses(Vec<StatusOption>),
+    Capabilities(Vec<CallControl>),
+    State(Box<AgentState>),
+}
+
 /// The signed-in agent and everything the widget shows of it. `Copy`: hand it to any view.
+/// Views read its signals and call its commands; none can write its state.
 #[derive(Clone, Copy)]
 pub struct Agent {
-    pub session: RwSignal<Option<Session>>,
-    pub state: RwSignal<AgentState>,
-    pub statuses: RwSignal<Vec<StatusOption>>,
-    pub capabilities: RwSignal<Vec<CallControl>>,
-    /// The event stream's link (connected, reconnecting).
-    pub link: RwSignal<ConnectionState>,
-    /// The result of the agent's last action, shown until the next one.
-    pub outcome: RwSignal<Option<Outcome>>,
-    /// Status inheritance, once loaded.
-    pub inheritance: RwSignal<Option<InheritanceView>>,
-    /// An action is in flight (buttons wait).
-    pub busy: RwSignal<bool>,
-    /// How many browsers have this agent's adapter open (more than one is worth saying).
-    pub browsers: RwSignal<u32>,
-    /// The gateway refused the stream: too many are open for the agent or from this address.
-    pub too_many_streams: RwSignal<bool>,
+    session: RwSignal<Option<Session>>,
+    state: RwSignal<AgentState>,
+    statuses: RwSignal<Vec<StatusOption>>,
+    capabilities: RwSignal<Vec<CallControl>>,
+    link: RwSignal<ConnectionState>,
+    outcome: RwSignal<Option<Outcome>>,
+    inheritance: RwSignal<Option<InheritanceView>>,
+    busy: RwSignal<bool>,
+    browsers: RwSignal<u32>,
+    too_many_streams: RwSignal<bool>,
     log: DebugLog,
     plumbing: StoredValue<Plumbing, LocalStorage>,
 }
@@ -145,32 +157,8 @@ fn now_ms() -> f64 {
 /// The session of `store`, if one is kept and not expired.
 pub fn restore(store: &KeyValueStore) -> Option<Session> {
     let text = store.get(SESSION_KEY)?;
-    let session: Session = serde_json::from_str(&text).ok()?;
+    let session: Session = adapter_core::json_fields::from_str(&text).ok()?;
     (session.expires_at_ms as f64 > now_ms()).then_some(session)
-}
-
-/// This browser's id, made once and kept (in memory when storage is blocked).
-fn browser_id(plumbing: &mut Plumbing) -> String {
-    if let Some(id) = plumbing.store.get(BROWSER_KEY).filter(|id| {
-        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
-    }) {
-        return id;
-    }
-    let id = format!(
-        "{:013x}{:013x}",
-        (js_sys::Math::random() * 4_503_599_627_370_496.0) as u64,
-        (js_sys::Math::random() * 4_503_599_627_370_496.0) as u64
-    );
-    let _ = plumbing.store.set(BROWSER_KEY, &id);
-    id
-}
-
-fn ws_url(base: &str) -> String {
-    match base.split_once("://") {
-        Some(("https", rest)) => format!("wss://{rest}"),
-        Some((_, rest)) => format!("ws://{rest}"),
-        None => base.to_owned(),
-    }
 }
 
 /// The BroadcastChannel on which the settings page (same origin, same browser) says it saved
@@ -229,16 +217,13 @@ pub fn use_agent(
         plumbing: StoredValue::new_local(Plumbing {
             base,
             store,
-            link: Connection::new(backoff, Duration::from_secs(15)),
-            socket: None,
-            position: StreamPosition::default(),
-            generation: 0,
-            reconnect: None,
+            stream: stream::Stream::new(backoff),
             refresh: None,
             _watchdog: None,
         }),
     };
-    let watchdog = gloo_timers::callback::Interval::new(10_000, move || agent.check_silence());
+    let watchdog =
+        gloo_timers::callback::Interval::new(stream::WATCHDOG_MS, move || agent.check_silence());
     agent
         .plumbing
         .update_value(|p| p._watchdog = Some(watchdog));
@@ -250,6 +235,67 @@ pub fn use_agent(
 }
 
 impl Agent {
+    /// The session, while signed in.
+    pub fn session(&self) -> Reading<Option<Session>> {
+        Reading(self.session)
+    }
+
+    /// The agent's status, next status and call, as the event stream tells them.
+    pub fn state(&self) -> Reading<AgentState> {
+        Reading(self.state)
+    }
+
+    /// The statuses of the menu.
+    pub fn statuses(&self) -> Reading<Vec<StatusOption>> {
+        Reading(self.statuses)
+    }
+
+    /// The call controls the upstream offers.
+    pub fn capabilities(&self) -> Reading<Vec<CallControl>> {
+        Reading(self.capabilities)
+    }
+
+    /// The event stream's link (connected, reconnecting).
+    pub fn link(&self) -> Reading<ConnectionState> {
+        Reading(self.link)
+    }
+
+    /// The result of the agent's last action, shown until the next one.
+    pub fn outcome(&self) -> Reading<Option<Outcome>> {
+        Reading(self.outcome)
+    }
+
+    /// Status inheritance, once loaded.
+    pub fn inheritance(&self) -> Reading<Option<InheritanceView>> {
+        Reading(self.inheritance)
+    }
+
+    /// An action is in flight (buttons wait).
+    pub fn busy(&self) -> Reading<bool> {
+        Reading(self.busy)
+    }
+
+    /// How many browsers have this agent's adapter open (more than one is worth saying).
+    pub fn browsers(&self) -> Reading<u32> {
+        Reading(self.browsers)
+    }
+
+    /// The gateway refused the stream: too many are open for the agent or from this address.
+    pub fn too_many_streams(&self) -> Reading<bool> {
+        Reading(self.too_many_streams)
+    }
+
+    /// Sets what the gateway would have said, without a gateway: for the widget's browser
+    /// tests only (`tests/web.rs`), never for views.
+    #[doc(hidden)]
+    pub fn as_if_the_gateway_said(&self, said: GatewaySaid) {
+        match said {
+            GatewaySaid::Statuses(list) => self.statuses.set(list),
+            GatewaySaid::Capabilities(list) => self.capabilities.set(list),
+            GatewaySaid::State(state) => self.state.set(*state),
+        }
+    }
+
     fn base(&self) -> Result<String, ApiFailure> {
         self.plumbing
             .try_with_value(|p| p.base.clone())
@@ -299,7 +345,7 @@ impl Agent {
         self.stop();
         self.plumbing.update_value(|p| {
             let _ = p.store.remove(SESSION_KEY);
-            p.position = StreamPosition::default();
+            p.stream.forget_position();
         });
         let _ = self.session.try_set(None);
         let _ = self.state.try_set(AgentState::default());
@@ -309,9 +355,7 @@ impl Agent {
 
     fn stop(&self) {
         self.plumbing.try_update_value(|p| {
-            p.generation += 1;
-            p.socket = None;
-            p.reconnect = None;
+            p.stream.stop();
             p.refresh = None;
         });
     }
@@ -486,203 +530,6 @@ impl Agent {
         }
     }
 
-    /// (Re)opens the event stream, resuming after the last event seen.
-    fn connect(self) {
-        let Some(token) = self.token() else { return };
-        let Ok(base) = self.base() else { return };
-        let Some((generation, epoch, seq)) = self.plumbing.try_update_value(|p| {
-            p.generation += 1;
-            p.socket = None;
-            p.reconnect = None;
-            p.link.probe_started();
-            (p.generation, p.position.epoch, p.position.seq)
-        }) else {
-            return;
-        };
-        self.publish_link();
-        let browser = self
-            .plumbing
-            .try_update_value(browser_id)
-            .unwrap_or_default();
-        // The token goes in the first message, never in the URL (proxies and logs keep URLs).
-        let url = format!("{}/api/v1/events", ws_url(&base));
-        let auth = StreamAuth::new(token, epoch.map(|epoch| (epoch, seq)), Some(browser));
-        let socket = match web_sys::WebSocket::new(&url) {
-            Ok(socket) => socket,
-            Err(error) => return self.dropped(generation, format!("{error:?}"), None),
-        };
-        let on_open = Closure::<dyn FnMut()>::new({
-            let socket = socket.clone();
-            move || {
-                if !self.current(generation) {
-                    return;
-                }
-                let sent = serde_json::to_string(&auth)
-                    .map_err(|e| e.to_string())
-                    .and_then(|text| socket.send_with_str(&text).map_err(|e| format!("{e:?}")));
-                if let Err(error) = sent {
-                    return self.dropped(generation, format!("auth not sent: {error}"), None);
-                }
-                // Connected once the gateway has accepted the auth and said something (see
-                // `receive`): a gateway that closes every stream right after it opens must not
-                // reset the backoff into a tight loop.
-                self.plumbing
-                    .update_value(|p| p.position.last_message_ms = now_ms());
-            }
-        });
-        let on_message = Closure::<dyn FnMut(_)>::new(move |event: web_sys::MessageEvent| {
-            if !self.current(generation) {
-                return;
-            }
-            match event.data().as_string() {
-                Some(text) => self.receive(&text),
-                None => self.log.warn("the event stream sent a non-text frame"),
-            }
-        });
-        let on_close = Closure::<dyn FnMut(_)>::new(move |event: web_sys::CloseEvent| {
-            let reason = format!("closed ({} {})", event.code(), event.reason());
-            self.dropped(generation, reason, Some(event.code()));
-        });
-        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        self.plumbing.update_value(|p| {
-            p.socket = Some(LiveSocket {
-                socket,
-                _on_message: on_message,
-                _on_close: on_close,
-                _on_open: on_open,
-            });
-        });
-    }
-
-    fn current(&self, generation: u64) -> bool {
-        self.plumbing
-            .try_with_value(|p| p.generation == generation)
-            .unwrap_or(false)
-    }
-
-    fn publish_link(&self) {
-        if let Some(state) = self.plumbing.try_with_value(|p| p.link.state().clone()) {
-            let _ = self.link.try_set(state);
-        }
-    }
-
-    /// The socket of `generation` closed: reconnect with backoff, or sign out when the gateway
-    /// ended the session (close code 4001); when it refused the stream as one too many (4029),
-    /// tell the agent and wait long before trying again.
-    fn dropped(self, generation: u64, reason: String, code: Option<u16>) {
-        if !self.current(generation) {
-            return;
-        }
-        if code == Some(close::SESSION_ENDED) {
-            // The token was rotated elsewhere or expired: a refresh tells which.
-            leptos::task::spawn_local(async move { self.refresh().await });
-            return;
-        }
-        let too_many = code == Some(close::TOO_MANY_STREAMS);
-        if too_many {
-            let _ = self.too_many_streams.try_set(true);
-        }
-        let wait = self.plumbing.try_update_value(|p| {
-            p.socket = None;
-            let wait = p.link.probe_failed(reason.clone(), js_sys::Math::random());
-            if too_many {
-                // Others hold the places: trying again at once would only be refused again.
-                wait.max(Duration::from_millis(
-                    TOO_MANY_STREAMS_WAIT_MS + (js_sys::Math::random() * 30_000.0) as u64,
-                ))
-            } else {
-                wait
-            }
-        });
-        self.publish_link();
-        let Some(wait) = wait else { return };
-        let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
-        self.log.warn(format!(
-            "event stream: {reason}; trying again in {} s",
-            wait_ms.div_ceil(1000)
-        ));
-        let timer = gloo_timers::callback::Timeout::new(wait_ms, move || {
-            if self.current(generation) {
-                self.connect();
-            }
-        });
-        self.plumbing.update_value(|p| p.reconnect = Some(timer));
-    }
-
-    /// A half-open connection sends nothing: after [`SILENCE_LIMIT_MS`], start again.
-    fn check_silence(self) {
-        let stale = self.plumbing.try_with_value(|p| {
-            p.socket.is_some()
-                && p.position.last_message_ms > 0.0
-                && now_ms() - p.position.last_message_ms > SILENCE_LIMIT_MS
-        });
-        if stale == Some(true) {
-            let generation = self.plumbing.with_value(|p| p.generation);
-            self.dropped(generation, "no heartbeat".into(), None);
-        }
-    }
-
-    fn receive(&self, text: &str) {
-        let message = match adapter_core::agent_events::decode_message(text) {
-            Ok(message) => message,
-            Err(error) => {
-                self.log
-                    .warn(format!("event stream: unreadable message: {error}"));
-                return;
-            }
-        };
-        if self.too_many_streams.get_untracked() {
-            let _ = self.too_many_streams.try_set(false);
-        }
-        let position = self.plumbing.try_update_value(|p| {
-            p.position.last_message_ms = now_ms();
-            let first = *p.link.state() != ConnectionState::Connected;
-            if first {
-                p.link.probe_succeeded();
-            }
-            (first, p.position.epoch, p.position.seq)
-        });
-        let Some((first, epoch, seq)) = position else {
-            return;
-        };
-        if first {
-            self.publish_link();
-        }
-        match message {
-            StreamMessage::Snapshot {
-                epoch: new_epoch,
-                seq: new_seq,
-                state,
-            } => {
-                self.state.set(state);
-                self.plumbing.update_value(|p| {
-                    p.position.epoch = Some(new_epoch);
-                    p.position.seq = new_seq;
-                });
-            }
-            StreamMessage::Event {
-                epoch: event_epoch,
-                seq: event_seq,
-                event,
-            } => {
-                if epoch.is_some_and(|e| e != event_epoch) || event_seq <= seq && epoch.is_some() {
-                    return;
-                }
-                self.state.update(|state| event.apply(state));
-                self.plumbing.update_value(|p| {
-                    p.position.epoch = Some(event_epoch);
-                    p.position.seq = event_seq;
-                });
-            }
-            StreamMessage::Heartbeat { .. } => {}
-            StreamMessage::Presence { browsers } => {
-                let _ = self.browsers.try_set(browsers);
-            }
-        }
-    }
-
     /// Runs one agent action: one at a time, its outcome shown to the agent.
     async fn act(
         self,
@@ -719,12 +566,12 @@ impl Agent {
                 "/status".into(),
                 body_of(&SetStatusRequest {
                     status_id: status.id,
-                    at_ms: now_ms() as i64,
+                    at_ms: Some(now_ms() as i64),
                 }),
             )
             .await
         {
-            Ok(answer) => match decode::<Note>(answer).ok().and_then(|n| n.message) {
+            Ok(answer) => match decode::<StatusSet>(answer).ok().and_then(|n| n.message) {
                 Some(message) => Outcome::Pending(message),
                 None => Outcome::StatusSet(status.name),
             },
@@ -751,12 +598,12 @@ impl Agent {
                 body_of(&PlaceCallRequest {
                     number: number.clone(),
                     conversation_id,
-                    lang: lang.to_owned(),
+                    lang: Some(lang.to_owned()),
                 }),
             )
             .await
         {
-            Ok(answer) => match decode::<Note>(answer).ok().and_then(|n| n.message) {
+            Ok(answer) => match decode::<CallPlaced>(answer).ok().and_then(|n| n.message) {
                 Some(message) => Outcome::Pending(message),
                 None => Outcome::Calling(number),
             },
@@ -783,12 +630,6 @@ impl Agent {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn websocket_urls_follow_the_gateway_scheme() {
-        assert_eq!(ws_url("https://gw.example.com"), "wss://gw.example.com");
-        assert_eq!(ws_url("http://127.0.0.1:8700"), "ws://127.0.0.1:8700");
-    }
 
     #[test]
     fn a_session_survives_a_round_trip() {

@@ -79,7 +79,7 @@ pub fn use_caller(
     let known = RwSignal::new(None::<(String, Option<Caller>)>);
     let number = Memo::new(move |_| {
         agent
-            .state
+            .state()
             .with(|s| s.call.as_ref().and_then(|c| c.number.clone()))
     });
     Effect::new(move || {

@@ -1,5 +1,5 @@
 //! The client of the adapter gateway: its address, one `request()` of the agent API (timeout,
-//! abort, refusals), the health probe. The agent's event stream is in [`crate::agent`]. The
+//! abort, refusals), the health probe. The agent's event stream is `agent/stream.rs`. The
 //! widget never talks to the CCAI Platform or to Kustomer's API directly: their credentials
 //! live in the gateway only.
 
@@ -15,6 +15,7 @@ use adapter_core::{
     backoff::Backoff,
     connection::{Connection, ConnectionState},
     health::Health,
+    json_fields::FromJson,
 };
 use leptos::prelude::*;
 
@@ -196,7 +197,7 @@ pub async fn request(
         return Ok(text);
     }
     Err(
-        match serde_json::from_str::<adapter_core::agent_api::ErrorBody>(&text) {
+        match adapter_core::json_fields::from_str::<adapter_core::agent_api::ErrorBody>(&text) {
             Ok(body) => ApiFailure {
                 status,
                 code: body.error.code,
@@ -211,10 +212,10 @@ pub async fn request(
     )
 }
 
-/// Reads an answer's JSON as `T`.
-pub fn decode<T: serde::de::DeserializeOwned>(text: String) -> Result<T, ApiFailure> {
-    serde_json::from_str(&text)
-        .map_err(|e| ApiFailure::transport(GatewayError::Decode(e.to_string())))
+/// Reads an answer's JSON as `T` (field by field: see `adapter_core::json_fields`).
+pub fn decode<T: FromJson>(text: String) -> Result<T, ApiFailure> {
+    adapter_core::json_fields::from_str(&text)
+        .map_err(|e| ApiFailure::transport(GatewayError::Decode(e)))
 }
 
 /// `value` as a request body.
@@ -230,7 +231,7 @@ pub async fn fetch_health(base: &str, timeout: Duration) -> Result<Health, Gatew
         return Err(GatewayError::Status(status));
     }
     let health: Health =
-        serde_json::from_str(&text).map_err(|e| GatewayError::Decode(e.to_string()))?;
+        adapter_core::json_fields::from_str(&text).map_err(GatewayError::Decode)?;
     if health.is_ok() {
         Ok(health)
     } else {

@@ -62,10 +62,10 @@ pub fn use_kustomer_status_forwarding(
 ) -> Signal<bool> {
     let forwarded = RwSignal::new(false);
     let forward = move |change: UserStatusChanged| {
-        let ready = agent.session.with_untracked(Option::is_some)
+        let ready = agent.session().with_untracked(Option::is_some)
             && tabs.is_leader()
             && agent
-                .inheritance
+                .inheritance()
                 .with_untracked(|v| v.as_ref().is_some_and(|v| v.settings.enabled));
         if ready {
             forwarded.set(true);
@@ -104,7 +104,7 @@ pub fn use_screen_pop(agent: Agent, bridge: UseHostBridgeReturn, tabs: TabLeader
         // Tracked: a conversation that came while the tabs were still electing their leader
         // is opened once one leads.
         let leads = tabs.leads();
-        let target = agent.state.with(|s| {
+        let target = agent.state().with(|s| {
             let call = s
                 .call
                 .as_ref()
@@ -134,7 +134,7 @@ pub fn use_one_kustomer_user(agent: Agent, bridge: UseHostBridgeReturn, log: Deb
     Effect::new(move || {
         let host_user = bridge.state.with(|s| s.user.as_ref().map(|u| u.id.clone()));
         let session_user = agent
-            .session
+            .session()
             .with(|s| s.as_ref().map(|s| s.kustomer_user_id.clone()));
         if let (Some(host_user), Some(session_user)) = (host_user, session_user) {
             if host_user != session_user {
@@ -153,7 +153,7 @@ pub fn use_ringing_brings_up(
     minimised: WriteSignal<bool>,
 ) {
     Effect::new(move |rung: Option<Option<i64>>| {
-        let ringing = agent.state.with(|s| {
+        let ringing = agent.state().with(|s| {
             s.call
                 .as_ref()
                 .filter(|c| c.state == CallState::Ringing)

@@ -95,7 +95,7 @@ pub fn AdapterShell(
     hooks::use_ready_mark(bridge);
     let agent = use_agent(base, store.clone(), backoff, log);
     agent::use_settings_changes(agent);
-    let signed_in = move || agent.session.with(Option::is_some);
+    let signed_in = move || agent.session().with(Option::is_some);
     let pad = RwSignal::new(dial::DialPad::default());
     let storage_problem = minimised.problem;
     let toggle = Callback::new(move |()| minimised.set.update(|m| *m = !*m));
@@ -126,13 +126,13 @@ pub fn AdapterShell(
     // While signed in, the link that matters is the event stream.
     let link = Signal::derive(move || {
         if signed_in() {
-            agent.link.get()
+            agent.link().get()
         } else {
             connection.state.get()
         }
     });
     let outcome = move || {
-        agent.outcome.get().and_then(|outcome| {
+        agent.outcome().get().and_then(|outcome| {
             let lang = i18n.lang.get();
             match outcome {
                 // The status menu shows it already: said to screen readers only.
@@ -166,7 +166,7 @@ pub fn AdapterShell(
             None
         }
     });
-    let in_call = Signal::derive(move || agent.state.with(|s| s.call.is_some()));
+    let in_call = Signal::derive(move || agent.state().with(|s| s.call.is_some()));
     let tabs = tabs::use_tab_leader(tab_channel, in_call);
     let follower = move || signed_in() && tabs.role.get() == Role::Follower;
     let country = page::default_country();
@@ -175,13 +175,13 @@ pub fn AdapterShell(
     // Signed out, it shows only what click-to-call put in it (with why Call waits).
     let call_going_on = move || {
         agent
-            .state
+            .state()
             .with(|s| s.call.as_ref().is_some_and(|c| !c.state.is_over()))
     };
     let forwarded = hooks::use_kustomer_status_forwarding(agent, bridge, tabs, log);
     let inheriting = move || {
         agent
-            .inheritance
+            .inheritance()
             .with(|v| v.as_ref().is_some_and(|v| v.settings.enabled))
     };
     hooks::use_screen_pop(agent, bridge, tabs, log);
@@ -220,7 +220,7 @@ pub fn AdapterShell(
                         })
                     />
                 </Show>
-                <Show when=move || signed_in() && agent.too_many_streams.get()>
+                <Show when=move || signed_in() && agent.too_many_streams().get()>
                     <Notice
                         kind="too-many-streams"
                         text=Signal::derive(move || i18n.t(Text::TooManyStreams).to_string())
@@ -253,7 +253,7 @@ pub fn AdapterShell(
                         </button>
                     </div>
                 </Show>
-                <Show when=move || signed_in() && (agent.browsers.get() >= 2)>
+                <Show when=move || signed_in() && (agent.browsers().get() >= 2)>
                     <Notice
                         kind="other-browser"
                         text=Signal::derive(move || i18n.t(Text::OtherBrowser).to_string())
@@ -284,7 +284,7 @@ pub fn AdapterShell(
             <footer class="adapter-footer" hidden=move || minimised.value.get()>
                 <Show when=signed_in>
                     <span class="signed-in-as">
-                        {move || agent.session.with(|s| s.as_ref().map(|s| s.agent_email.clone()))}
+                        {move || agent.session().with(|s| s.as_ref().map(|s| s.agent_email.clone()))}
                     </span>
                     <button type="button" class="button sign-out" on:click=move |_| leptos::task::spawn_local(agent.sign_out())>
                         {i18n.text(Text::SignOut)}

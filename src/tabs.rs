@@ -51,9 +51,7 @@ fn now() -> f64 {
 }
 
 fn post(channel: &web_sys::BroadcastChannel, message: &TabMessage) {
-    if let Ok(text) = serde_json::to_string(message) {
-        let _ = channel.post_message(&JsValue::from_str(&text));
-    }
+    let _ = channel.post_message(&JsValue::from_str(&message.to_json()));
 }
 
 impl TabLeader {
@@ -151,7 +149,7 @@ fn join(leader: TabLeader, name: &str) -> Result<Plumbing, JsValue> {
             return;
         };
         // Same-origin tabs only reach this channel; still, a bad message is dropped.
-        if let Ok(message) = serde_json::from_str::<TabMessage>(&text) {
+        if let Ok(message) = adapter_core::json_fields::from_str::<TabMessage>(&text) {
             leader.run(|election| election.receive(&message, now()));
         }
     });

@@ -11,7 +11,7 @@ use adapter_core::{
     host_protocol::KustomerUser,
 };
 use kustomer_adapter::{
-    agent::{use_agent, Agent, Session, StatusOption},
+    agent::{use_agent, Agent, GatewaySaid, Session, StatusOption},
     bridge::{HostChoice, StandaloneReason, UseHostBridgeOptions},
     components::{CallPanel, ConnectionLine, Header, SignIn, StatusMenu},
     crash,
@@ -108,7 +108,7 @@ fn option(id: i64, name: &str, color: &str, selectable: bool) -> StatusOption {
     StatusOption {
         id,
         name: name.into(),
-        color: color.into(),
+        color: Some(color.into()),
         selectable,
     }
 }
@@ -291,16 +291,16 @@ async fn an_unreachable_gateway_is_a_network_error_not_a_panic() {
 #[wasm_bindgen_test]
 async fn the_status_menu_offers_only_selectable_statuses_and_shows_the_gateways() {
     let (root, agent, _mounted) = mount_with_agent(move |a| view! { <StatusMenu agent=a /> });
-    agent.statuses.set(vec![
+    agent.as_if_the_gateway_said(GatewaySaid::Statuses(vec![
         option(0, "Available", "green", true),
         option(-2, "Break", "orange", true),
         option(-7, "In-call", "blue", false),
-    ]);
-    agent.state.set(AgentState {
+    ]));
+    agent.as_if_the_gateway_said(GatewaySaid::State(Box::new(AgentState {
         status: Some(status(-7, "In-call")),
         next_status: Some(status(-2, "Break")),
         ..AgentState::default()
-    });
+    })));
     tick().await;
     tick().await;
     let select: web_sys::HtmlSelectElement = find(&root, "select.status-select").unchecked_into();
@@ -320,10 +320,10 @@ async fn the_status_menu_offers_only_selectable_statuses_and_shows_the_gateways(
         .class_name()
         .contains("chip-blue"));
     // The call ends: the next status is the status, and the pending line goes.
-    agent.state.set(AgentState {
+    agent.as_if_the_gateway_said(GatewaySaid::State(Box::new(AgentState {
         status: Some(status(-2, "Break")),
         ..AgentState::default()
-    });
+    })));
     tick().await;
     tick().await;
     assert_eq!(select.value(), "-2");
@@ -338,7 +338,7 @@ async fn the_call_panel_shows_only_the_controls_the_upstream_offers() {
         "no call, no panel"
     );
     let connected_at = js_sys::Date::now() as i64 - 65_000;
-    agent.state.set(AgentState {
+    agent.as_if_the_gateway_said(GatewaySaid::State(Box::new(AgentState {
         call: Some(CallView {
             call_id: 7,
             direction: Direction::Inbound,
@@ -348,7 +348,7 @@ async fn the_call_panel_shows_only_the_controls_the_upstream_offers() {
             ..CallView::default()
         }),
         ..AgentState::default()
-    });
+    })));
     tick().await;
     let panel = find(&root, ".call-panel");
     assert_eq!(
@@ -367,12 +367,12 @@ async fn the_call_panel_shows_only_the_controls_the_upstream_offers() {
         0,
         "the public CCAI API offers no controls: none is shown"
     );
-    agent.capabilities.set(vec![
+    agent.as_if_the_gateway_said(GatewaySaid::Capabilities(vec![
         CallControl::Hold,
         CallControl::End,
         CallControl::Answer,
         CallControl::Dtmf,
-    ]);
+    ]));
     tick().await;
     let labels: Vec<String> = (0..root
         .query_selector_all(".call-controls button")
@@ -422,7 +422,7 @@ async fn sign_in_with_another_email_than_the_kustomer_users_is_explained_not_sen
         .text_content()
         .unwrap()
         .starts_with("You are signed in to Kustomer as ada@example.com."));
-    assert_eq!(agent.session.get_untracked(), None::<Session>);
+    assert_eq!(agent.session().get_untracked(), None::<Session>);
     assert_eq!(requests.sign_ins(), 0, "no sign-in request left the widget");
     // The control: with the Kustomer user's own email, the same button sends it.
     email.set_value("ada@example.com");

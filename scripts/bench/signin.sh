@@ -22,29 +22,13 @@ if [ "${BUILD:-1}" != 0 ]; then
   cargo build --release --locked -q -p adapter-gateway --example hash_password
 fi
 
-sim_port=$(free_port)
-gw_port=$(free_port)
-
 email=ada.lovelace@example.com
 password=bench-password-$RANDOM
 hash=$(printf '%s' "$password" | target/release/examples/hash_password)
 printf '[{"email": "%s", "password_hash": "%s"}]\n' "$email" "$hash" >"$work/agents.json"
 
-target/release/adapter-simulator --listen "127.0.0.1:$sim_port" --host-listen 127.0.0.1:0 \
-  >"$work/simulator.log" 2>&1 &
-pids+=($!)
-RUST_LOG=warn target/release/adapter-gateway --listen "127.0.0.1:$gw_port" --data-dir "$work/data" \
-  --ccai-url "http://127.0.0.1:$sim_port" --kustomer-url "http://127.0.0.1:$sim_port" \
-  --agents-file "$work/agents.json" --crm-sync false \
-  --sign-in-per-minute 100000 --sign-in-failures-per-minute 100000 --sessions-per-agent 1000 \
-  >"$work/gateway.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do
-  curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null && break
-  sleep 0.05
-done
-curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null || { cat "$work/gateway.log"; exit 1; }
-url="http://127.0.0.1:$gw_port"
+start_stack --agents-file "$work/agents.json" --crm-sync false \
+  --sign-in-per-minute 100000 --sign-in-failures-per-minute 100000 --sessions-per-agent 1000
 
 echo "== /healthz alone, 8 connections, 10 s"
 wrk -t1 -c8 -d10s --latency "$url/healthz" | grep -E "Requests/sec|50%|99%"

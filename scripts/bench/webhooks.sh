@@ -19,22 +19,8 @@ STORE_SYNC=${STORE_SYNC:-full}
 # BUILD=0 measures the release binaries already built.
 [ "${BUILD:-1}" = 0 ] || cargo build --release --locked -q -p adapter-gateway -p adapter-simulator
 
-sim_port=$(free_port)
-gw_port=$(free_port)
-
-target/release/adapter-simulator --listen "127.0.0.1:$sim_port" --host-listen 127.0.0.1:0 \
-  >"$work/simulator.log" 2>&1 &
-pids+=($!)
-GATEWAY_CALL_WEBHOOK_USER=bench GATEWAY_CALL_WEBHOOK_PASSWORD=bench-secret RUST_LOG=warn \
-  target/release/adapter-gateway --listen "127.0.0.1:$gw_port" --data-dir "$work/data" \
-  --ccai-url "http://127.0.0.1:$sim_port" --kustomer-url "http://127.0.0.1:$sim_port" \
-  --dev-sign-in --crm-sync "$CRM_SYNC" --store-sync "$STORE_SYNC" >"$work/gateway.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do
-  curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null && break
-  sleep 0.05
-done
-curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null || { cat "$work/gateway.log"; exit 1; }
+export GATEWAY_CALL_WEBHOOK_USER=bench GATEWAY_CALL_WEBHOOK_PASSWORD=bench-secret
+start_stack --dev-sign-in --crm-sync "$CRM_SYNC" --store-sync "$STORE_SYNC"
 
 echo "== webhooks: POST /webhooks/ccai/calls, $CONNECTIONS connections, $DURATION, CRM sync $CRM_SYNC, store sync $STORE_SYNC"
 WEBHOOK_AUTH=$(printf 'bench:bench-secret' | base64) \

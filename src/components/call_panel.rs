@@ -78,7 +78,7 @@ pub fn CallPanel(
     let tick = StoredValue::new_local(Some(tick));
     on_cleanup(move || tick.set_value(None));
     let shown = move || {
-        agent.state.with(|s| {
+        agent.state().with(|s| {
             s.call.clone().or_else(|| {
                 s.last_call
                     .clone()
@@ -120,10 +120,10 @@ pub fn CallPanel(
     move || {
         let lang = i18n.lang.get();
         let t = move |text: Text| text.in_lang(lang);
-        let busy = agent.busy.get();
+        let busy = agent.busy().get();
         let caller = caller.get();
         shown().map(|call| {
-            let controls = agent.capabilities.with(|caps| offered_controls(&call, caps));
+            let controls = agent.capabilities().with(|caps| offered_controls(&call, caps));
             let number = call
                 .number
                 .clone()

@@ -18,7 +18,7 @@ pub fn Header(
     /// The signed-in agent, whose status menu the header carries.
     agent: Agent,
 ) -> impl IntoView {
-    let signed_in = move || agent.session.with(Option::is_some);
+    let signed_in = move || agent.session().with(Option::is_some);
     let i18n = use_i18n();
     let toggle_label = move || {
         i18n.t(if minimised.get() {

@@ -1,3 +1,4 @@
+use adapter_core::status_policy::PriorityRule;
 use leptos::prelude::*;
 
 use crate::{
@@ -72,7 +73,7 @@ pub fn InheritanceSettingsPanel(
                     {i18n.text(Text::InheritanceOn)}
                 </label>
                 <fieldset>
-                    {[("latest_wins", Text::RuleLatest), ("kustomer_overrides_next", Text::RuleKustomer)]
+                    {[(PriorityRule::LatestWins, Text::RuleLatest), (PriorityRule::KustomerOverridesNext, Text::RuleKustomer)]
                         .into_iter()
                         .map(|(rule, label)| {
                             view! {
@@ -80,9 +81,9 @@ pub fn InheritanceSettingsPanel(
                                     <input
                                         type="radio"
                                         name="rule"
-                                        value=rule
-                                        prop:checked=move || draft.with(|d| d.rule == rule || d.rule.is_empty() && rule == "latest_wins")
-                                        on:change=move |_| draft.update(|d| d.rule = rule.to_owned())
+                                        value=rule.as_str()
+                                        prop:checked=move || draft.with(|d| d.rule == rule)
+                                        on:change=move |_| draft.update(|d| d.rule = rule)
                                     />
                                     {i18n.text(label)}
                                 </label>

@@ -33,12 +33,12 @@ pub fn chip_class(color: &str) -> String {
 #[component]
 pub fn StatusMenu(agent: Agent) -> impl IntoView {
     let i18n = use_i18n();
-    let current = move || agent.state.with(|s| s.status.clone());
+    let current = move || agent.state().with(|s| s.status.clone());
     let color_of = move |id: i64| {
-        agent.statuses.with(|list| {
+        agent.statuses().with(|list| {
             list.iter()
                 .find(|s| s.id == id)
-                .map(|s| s.color.clone())
+                .and_then(|s| s.color.clone())
                 .unwrap_or_default()
         })
     };
@@ -47,7 +47,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
         let Ok(id) = event_target_value(&event).parse::<i64>() else {
             return;
         };
-        let chosen = agent.statuses.with_untracked(|list| {
+        let chosen = agent.statuses().with_untracked(|list| {
             list.iter()
                 .find(|s| s.id == id && s.selectable)
                 .map(|s| StatusView {
@@ -61,13 +61,13 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
     };
     let options = move || {
         let selected = current().map(|s| s.id);
-        let mut list = agent.statuses.get();
+        let mut list = agent.statuses().get();
         // The current status may be one the list does not have (yet): show it anyway.
         if let Some(status) = current().filter(|c| !list.iter().any(|s| s.id == c.id)) {
             list.push(crate::agent::StatusOption {
                 id: status.id,
                 name: status.name,
-                color: String::new(),
+                color: None,
                 selectable: false,
             });
         }
@@ -84,13 +84,13 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
             })
             .collect_view()
     };
-    let next = move || agent.state.with(|s| s.next_status.clone());
+    let next = move || agent.state().with(|s| s.next_status.clone());
     // The gateway's status wins over what was picked (a choice during a call is only the next
     // status). Set after the options render, whichever of the two changed.
     let select = NodeRef::<leptos::html::Select>::new();
     Effect::new(move || {
         let value = current().map(|s| s.id.to_string()).unwrap_or_default();
-        agent.statuses.track();
+        agent.statuses().track();
         if let Some(select) = select.get() {
             select.set_value(&value);
         }
@@ -101,7 +101,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
             <select
                 class="status-select"
                 aria-label=i18n.text(Text::StatusMenu)
-                disabled=move || agent.busy.get()
+                disabled=move || agent.busy().get()
                 node_ref=select
                 on:change=choose
             >
@@ -117,7 +117,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
                     class="icon-button cancel-next"
                     aria-label=i18n.text(Text::CancelNextStatus)
                     title=i18n.text(Text::CancelNextStatus)
-                    disabled=move || agent.busy.get()
+                    disabled=move || agent.busy().get()
                     on:click=move |_| leptos::task::spawn_local(agent.cancel_next_status())
                 >
                     <span aria-hidden="true">"×"</span>

@@ -5,6 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::json_fields::{
+    boolean, int, object_with, one_of, string, uint, uint32, FieldError, Fields, FromJson,
+};
+
 /// A CCAI status as the adapter shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusView {
@@ -350,96 +354,109 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
 }
 
-/// Decodes a stream message. Same result as the derived `Deserialize`, without serde's
-/// buffering of internally tagged enums: much less code in the widget, which decodes every
-/// message it receives with this.
-pub fn decode_message(text: &str) -> Result<StreamMessage, serde_json::Error> {
-    use serde::de::Error;
-    use serde_json::value::RawValue;
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "snake_case")]
-    enum Kind {
-        Snapshot,
-        Event,
-        Heartbeat,
-        Presence,
+/// Decodes a stream message: the same result as the derived `Deserialize`, read field by field
+/// from one parsed JSON value ([`crate::json_fields`]), which is much less code in the widget
+/// (it decodes every message it receives with this) than the derived decoders.
+pub fn decode_message(text: &str) -> Result<StreamMessage, FieldError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let f = Fields::of(&value, "")?;
+    let kind = f.req(
+        "type",
+        one_of(&["snapshot", "event", "heartbeat", "presence"]),
+    )?;
+    if kind == 3 {
+        return Ok(StreamMessage::Presence {
+            browsers: f.req("browsers", uint32)?,
+        });
     }
-    #[derive(Deserialize)]
-    struct Head<'a> {
-        #[serde(rename = "type")]
-        kind: Kind,
-        #[serde(default)]
-        epoch: Option<u64>,
-        #[serde(default)]
-        seq: Option<u64>,
-        #[serde(default)]
-        browsers: Option<u32>,
-        #[serde(default)]
-        state: Option<AgentState>,
-        #[serde(default, borrow)]
-        event: Option<&'a RawValue>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "snake_case")]
-    enum EventKind {
-        StatusChanged,
-        Call,
-    }
-    #[derive(Deserialize)]
-    struct EventHead {
-        kind: EventKind,
-        #[serde(default)]
-        status: Option<StatusView>,
-        #[serde(default)]
-        next_status: Option<StatusView>,
-    }
-
-    let head: Head<'_> = serde_json::from_str(text)?;
-    let position = || -> Result<(u64, u64), serde_json::Error> {
-        Ok((
-            head.epoch
-                .ok_or_else(|| serde_json::Error::missing_field("epoch"))?,
-            head.seq
-                .ok_or_else(|| serde_json::Error::missing_field("seq"))?,
-        ))
-    };
-    Ok(match head.kind {
-        Kind::Presence => StreamMessage::Presence {
-            browsers: head
-                .browsers
-                .ok_or_else(|| serde_json::Error::missing_field("browsers"))?,
+    let (epoch, seq) = (f.req("epoch", uint)?, f.req("seq", uint)?);
+    Ok(match kind {
+        0 => StreamMessage::Snapshot {
+            epoch,
+            seq,
+            state: f.req("state", object_with("state", agent_state))?,
         },
-        Kind::Heartbeat => {
-            let (epoch, seq) = position()?;
-            StreamMessage::Heartbeat { epoch, seq }
-        }
-        Kind::Snapshot => {
-            let (epoch, seq) = position()?;
-            StreamMessage::Snapshot {
-                epoch,
-                seq,
-                state: head
-                    .state
-                    .clone()
-                    .ok_or_else(|| serde_json::Error::missing_field("state"))?,
-            }
-        }
-        Kind::Event => {
-            let (epoch, seq) = position()?;
-            let raw = head
-                .event
-                .ok_or_else(|| serde_json::Error::missing_field("event"))?;
-            let event_head: EventHead = serde_json::from_str(raw.get())?;
-            let event = match event_head.kind {
-                EventKind::StatusChanged => AgentEvent::StatusChanged {
-                    status: event_head.status,
-                    next_status: event_head.next_status,
-                },
-                EventKind::Call => AgentEvent::Call(serde_json::from_str(raw.get())?),
-            };
-            StreamMessage::Event { epoch, seq, event }
-        }
+        1 => StreamMessage::Event {
+            epoch,
+            seq,
+            event: f.req("event", object_with("event", agent_event))?,
+        },
+        _ => StreamMessage::Heartbeat { epoch, seq },
+    })
+}
+
+fn status_view(f: Fields<'_>) -> Result<StatusView, FieldError> {
+    Ok(StatusView {
+        id: f.req("id", int)?,
+        name: f.req("name", string)?,
+    })
+}
+
+impl FromJson for StatusView {
+    fn from_fields(f: Fields<'_>) -> Result<Self, FieldError> {
+        status_view(f)
+    }
+}
+
+fn agent_state(f: Fields<'_>) -> Result<AgentState, FieldError> {
+    Ok(AgentState {
+        status: f.opt("status", object_with("status", status_view))?,
+        next_status: f.opt("next_status", object_with("next_status", status_view))?,
+        call: f.opt("call", object_with("call", call_view))?,
+        last_call: f.opt("last_call", object_with("last_call", call_view))?,
+    })
+}
+
+fn agent_event(f: Fields<'_>) -> Result<AgentEvent, FieldError> {
+    Ok(match f.req("kind", one_of(&["status_changed", "call"]))? {
+        0 => AgentEvent::StatusChanged {
+            status: f.opt("status", object_with("status", status_view))?,
+            next_status: f.opt("next_status", object_with("next_status", status_view))?,
+        },
+        _ => AgentEvent::Call(call_view(f)?),
+    })
+}
+
+fn call_view(f: Fields<'_>) -> Result<CallView, FieldError> {
+    const CHANNELS: [Channel; 2] = [Channel::Voice, Channel::Chat];
+    const DIRECTIONS: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
+    const STATES: [CallState; 6] = [
+        CallState::Dialing,
+        CallState::Ringing,
+        CallState::Connected,
+        CallState::OnHold,
+        CallState::WrapUp,
+        CallState::Ended,
+    ];
+    let pick = |key: &str, names: &[&str]| -> Result<Option<usize>, FieldError> {
+        f.or_default(key, |v, k| one_of(names)(v, k).map(Some))
+    };
+    Ok(CallView {
+        call_id: f.req("call_id", int)?,
+        channel: pick("channel", &["voice", "chat"])?
+            .map_or_else(Channel::default, |i| CHANNELS[i]),
+        direction: pick("direction", &["inbound", "outbound"])?
+            .map_or_else(Direction::default, |i| DIRECTIONS[i]),
+        state: pick(
+            "state",
+            &[
+                "dialing",
+                "ringing",
+                "connected",
+                "on_hold",
+                "wrap_up",
+                "ended",
+            ],
+        )?
+        .map_or_else(CallState::default, |i| STATES[i]),
+        number: f.opt("number", string)?,
+        conversation_id: f.opt("conversation_id", string)?,
+        customer_id: f.opt("customer_id", string)?,
+        connected_at_ms: f.opt("connected_at_ms", int)?,
+        ended_at_ms: f.opt("ended_at_ms", int)?,
+        muted: f.or_default("muted", boolean)?,
+        needs_agent: f.or_default("needs_agent", boolean)?,
+        end_reason: f.opt("end_reason", string)?,
     })
 }
 
@@ -723,6 +740,78 @@ mod tests {
             assert!(decode_message(bad).is_err(), "{bad}");
             assert!(serde_json::from_str::<StreamMessage>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn mutated_messages_read_as_serde_reads_them() {
+        let call = CallView {
+            call_id: 7,
+            channel: Channel::Voice,
+            direction: Direction::Inbound,
+            state: CallState::OnHold,
+            number: Some("+14155552671".into()),
+            conversation_id: Some("conv-1".into()),
+            customer_id: None,
+            connected_at_ms: Some(1_000),
+            ended_at_ms: None,
+            muted: true,
+            needs_agent: false,
+            end_reason: Some("missed".into()),
+        };
+        let seeds: Vec<String> = [
+            StreamMessage::Snapshot {
+                epoch: 2,
+                seq: 40,
+                state: AgentState {
+                    status: Some(StatusView {
+                        id: -7,
+                        name: "In-call".into(),
+                    }),
+                    next_status: None,
+                    call: Some(call.clone()),
+                    last_call: Some(CallView::default()),
+                },
+            },
+            StreamMessage::Event {
+                epoch: 2,
+                seq: 41,
+                event: AgentEvent::Call(call),
+            },
+            StreamMessage::Event {
+                epoch: 2,
+                seq: 42,
+                event: AgentEvent::StatusChanged {
+                    status: None,
+                    next_status: Some(StatusView {
+                        id: 3,
+                        name: "Break".into(),
+                    }),
+                },
+            },
+            StreamMessage::Heartbeat { epoch: 2, seq: 42 },
+            StreamMessage::Presence { browsers: 2 },
+        ]
+        .iter()
+        .map(|m| serde_json::to_string(m).unwrap())
+        .collect();
+        let (mut read, mut refused) = (0, 0);
+        for raw in crate::testing::mutations(&seeds, 20_000, 3, crate::testing::JSON_NOISE) {
+            match (
+                decode_message(&raw),
+                serde_json::from_str::<StreamMessage>(&raw),
+            ) {
+                (Ok(ours), Ok(theirs)) => {
+                    assert_eq!(ours, theirs, "{raw}");
+                    read += 1;
+                }
+                (Err(_), Err(_)) => refused += 1,
+                (ours, theirs) => panic!("{raw}: read {ours:?}, serde {theirs:?}"),
+            }
+        }
+        assert!(
+            read > 100 && refused > 100,
+            "{read} read, {refused} refused"
+        );
     }
 
     #[test]

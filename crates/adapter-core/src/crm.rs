@@ -339,6 +339,11 @@ pub struct ConversationSpec {
     pub menu: Option<String>,
     /// Standard data, written when the conversation is created.
     pub custom: Map<String, Value>,
+    /// The agent (email) the same event assigns the conversation to: a conversation created
+    /// for it is created assigned (Kustomer's `POST /v1/conversations` takes `assignedUsers`),
+    /// and the assignment needs no request of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_to: Option<String>,
 }
 
 /// A file to attach (two-step upload).
@@ -630,6 +635,7 @@ impl Planner<'_> {
                 direction: s.direction,
                 menu: menu.clone(),
                 custom,
+                assign_to: None,
             }),
         );
         let mut message_custom = Map::new();
@@ -727,6 +733,12 @@ impl Planner<'_> {
     }
 
     fn assign(&mut self, rule: Rule, email: String) {
+        // The conversation this event resolves is created assigned, when it is created.
+        for planned in &mut self.out {
+            if let Operation::ResolveConversation(spec) = &mut planned.op {
+                spec.assign_to = Some(email.clone());
+            }
+        }
         self.push(
             rule,
             &format!("assign/{email}"),
@@ -1014,6 +1026,8 @@ pub struct ConversationSummary {
     pub external_id: Option<String>,
     pub menu: Option<String>,
     pub channel: Option<String>,
+    /// The Kustomer users it is assigned to.
+    pub assigned_users: Vec<String>,
 }
 
 impl ConversationSummary {

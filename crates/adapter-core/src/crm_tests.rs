@@ -60,6 +60,7 @@ fn summary(id: &str, status: &str, at: i64, menu: &str, channel: &str) -> Conver
         external_id: None,
         menu: Some(menu.into()),
         channel: Some(channel.into()),
+        assigned_users: Vec::new(),
     }
 }
 
@@ -927,9 +928,18 @@ fn the_same_fact_always_gets_the_same_key() {
         &event("call.ended", json!({"status": "wrap_up"}), json!({})),
         &settings(),
     );
+    // The only difference allowed: the event that assigns the conversation names its agent
+    // for the conversation's creation. Whichever event is planned first, the outbox keeps its
+    // operation; without the agent, the assignment is a request of its own.
     let keys = |p: &[Planned]| {
         p.iter()
-            .map(|p| (p.key.clone(), p.op.clone()))
+            .map(|p| {
+                let mut op = p.op.clone();
+                if let Operation::ResolveConversation(spec) = &mut op {
+                    spec.assign_to = None;
+                }
+                (p.key.clone(), op)
+            })
             .collect::<Vec<_>>()
     };
     for (key, op) in keys(&ended) {
@@ -943,6 +953,29 @@ fn the_same_fact_always_gets_the_same_key() {
     assert_eq!(
         connected,
         plan(&event("call.connected", json!({}), json!({})), &settings())
+    );
+}
+
+#[test]
+fn the_conversation_an_event_assigns_is_created_assigned() {
+    let connected = plan(&event("call.connected", json!({}), json!({})), &settings());
+    let assigned = connected.iter().find_map(|p| match &p.op {
+        Operation::AssignConversation { agent_email } => Some(agent_email.clone()),
+        _ => None,
+    });
+    assert!(assigned.is_some(), "the answering agent is assigned");
+    assert_eq!(
+        conversation(&connected).and_then(|c| c.assign_to.clone()),
+        assigned,
+        "and the conversation, if created, is created assigned to them"
+    );
+    let ended = plan(
+        &event("call.ended", json!({"status": "wrap_up"}), json!({})),
+        &settings(),
+    );
+    assert_eq!(
+        conversation(&ended).map(|c| c.assign_to.clone()),
+        Some(None)
     );
 }
 

@@ -28,6 +28,20 @@ impl Health {
     }
 }
 
+impl crate::json_fields::FromJson for Health {
+    fn from_fields(
+        f: crate::json_fields::Fields<'_>,
+    ) -> Result<Self, crate::json_fields::FieldError> {
+        use crate::json_fields::{one_of, string};
+        Ok(Health {
+            status: [HealthStatus::Ok, HealthStatus::Degraded]
+                [f.req("status", one_of(&["ok", "degraded"]))?],
+            version: f.req("version", string)?,
+            database: f.req("database", string)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,10 @@
 //! "id"?: ..., "reply_to"?: ..., "payload": {...}}`. Decoding is layered so every rejection says
 //! why: size, JSON, namespace (other libraries' messages are not ours), version, type, payload.
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use serde_json::{value::RawValue, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::json_fields::{list, object_with, one_of, string, uint16, FieldError, Fields};
 
 /// The namespace that marks our messages among everything else posted to a window.
 pub const PROTOCOL: &str = "ccai-adapter";
@@ -259,107 +261,197 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// The envelope, with every field left as raw JSON so each is judged on its own (and every
-/// payload is parsed from text by one deserializer, which keeps the widget small).
-#[derive(Deserialize)]
+/// The envelope's fields, each judged on its own. The message is parsed once, into a
+/// `serde_json::Value`, and its payload read field by field ([`crate::json_fields`]): the
+/// derived decoders of the payload types would each be their own code in the widget. (A key
+/// given twice counts once, its last value.)
 struct RawEnvelope<'a> {
-    #[serde(borrow, default)]
-    protocol: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    version: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "type")]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    reply_to: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    payload: Option<&'a RawValue>,
+    fields: Fields<'a>,
 }
 
-fn correlation_id(raw: Option<&RawValue>, field: &str) -> Result<Option<String>, DecodeError> {
-    let Some(raw) = raw else { return Ok(None) };
-    if raw.get() == "null" {
-        return Ok(None);
-    }
-    match serde_json::from_str::<String>(raw.get()) {
-        Ok(id)
+/// A correlation id: absent, or a short printable string.
+fn correlation_id(value: Option<&Value>, field: &str) -> Result<Option<String>, DecodeError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id))
             if !id.is_empty()
                 && id.chars().count() <= MAX_ID_CHARS
                 && !id.chars().any(char::is_control) =>
         {
-            Ok(Some(id))
+            Ok(Some(id.clone()))
         }
-        _ => Err(DecodeError::BadEnvelope(format!(
+        Some(_) => Err(DecodeError::BadEnvelope(format!(
             "{field} must be a string of 1 to {MAX_ID_CHARS} printable characters"
         ))),
     }
 }
 
-fn payload<T: DeserializeOwned>(
-    kind: &'static str,
-    raw: Option<&RawValue>,
-) -> Result<T, DecodeError> {
-    serde_json::from_str(raw.map_or("{}", RawValue::get)).map_err(|e| DecodeError::BadPayload {
-        kind,
-        reason: e.to_string(),
-    })
-}
-
-/// Reads the envelope: `NotJson` unless `raw` is a JSON object, `NotOurs` unless its protocol
-/// is ours.
-fn envelope(raw: &str) -> Result<RawEnvelope<'_>, DecodeError> {
+fn parse(raw: &str) -> Result<Value, DecodeError> {
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::TooLarge { bytes: raw.len() });
     }
-    // serde reads a struct from an array too: only an object is an envelope.
     if !raw.trim_start().starts_with('{') {
         return Err(DecodeError::NotJson(
             "a JSON value that is not an object".into(),
         ));
     }
-    let envelope: RawEnvelope =
-        serde_json::from_str(raw).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-    match envelope.protocol {
-        Some(protocol) if protocol.get() == PROTOCOL_JSON => Ok(envelope),
+    serde_json::from_str(raw).map_err(|e| DecodeError::NotJson(e.to_string()))
+}
+
+fn envelope(value: &Value) -> Result<RawEnvelope<'_>, DecodeError> {
+    let fields = Fields::of(value, "").map_err(DecodeError::NotJson)?;
+    match fields.get("protocol") {
+        Some(Value::String(protocol)) if protocol == PROTOCOL => Ok(RawEnvelope { fields }),
         _ => Err(DecodeError::NotOurs),
     }
 }
 
-const PROTOCOL_JSON: &str = "\"ccai-adapter\"";
+/// Reads a payload of `kind` with `read` (a missing payload reads as `{}`).
+fn payload<T>(
+    kind: &'static str,
+    value: Option<&Value>,
+    read: impl FnOnce(Fields<'_>) -> Result<T, FieldError>,
+) -> Result<T, DecodeError> {
+    let empty = Value::Object(Default::default());
+    let value = match value {
+        None => &empty,
+        Some(value) => value,
+    };
+    Fields::of(value, "")
+        .and_then(read)
+        .map_err(|reason| DecodeError::BadPayload { kind, reason })
+}
+
+fn kustomer_user(f: Fields<'_>) -> Result<KustomerUser, FieldError> {
+    Ok(KustomerUser {
+        id: f.req("id", string)?,
+        email: f.req("email", string)?,
+        name: f.opt("name", string)?,
+    })
+}
+
+fn customer(f: Fields<'_>) -> Result<Customer, FieldError> {
+    Ok(Customer {
+        id: f.req("id", string)?,
+        name: f.opt("name", string)?,
+        phones: f.or_default(
+            "phones",
+            list(object_with("phones", |p| {
+                Ok(CustomerPhone {
+                    phone: p.req("phone", string)?,
+                    kind: p.opt("type", string)?,
+                })
+            })),
+        )?,
+    })
+}
+
+fn context(f: Fields<'_>) -> Result<Context, FieldError> {
+    Ok(Context {
+        customer: f.opt("customer", object_with("customer", customer))?,
+        conversation: f.opt(
+            "conversation",
+            object_with("conversation", |c| {
+                Ok(Conversation {
+                    id: c.req("id", string)?,
+                    name: c.opt("name", string)?,
+                })
+            }),
+        )?,
+    })
+}
+
+fn init(f: Fields<'_>) -> Result<Init, FieldError> {
+    Ok(Init {
+        user: f.req("user", object_with("user", kustomer_user))?,
+        context: f.or_default("context", object_with("context", context))?,
+        lang: f.opt("lang", string)?,
+        roles: f.or_default("roles", list(string))?,
+    })
+}
+
+fn click_to_call(f: Fields<'_>) -> Result<ClickToCall, FieldError> {
+    Ok(ClickToCall {
+        phone: f.req("phone", string)?,
+        customer: f.opt(
+            "customer",
+            object_with("customer", |c| {
+                Ok(CustomerRef {
+                    id: c.req("id", string)?,
+                    name: c.opt("name", string)?,
+                })
+            }),
+        )?,
+        conversation_id: f.opt("conversation_id", string)?,
+    })
+}
+
+fn user_status_changed(f: Fields<'_>) -> Result<UserStatusChanged, FieldError> {
+    const TYPES: [KustomerStatusType; 4] = [
+        KustomerStatusType::Available,
+        KustomerStatusType::Busy,
+        KustomerStatusType::Unavailable,
+        KustomerStatusType::Offline,
+    ];
+    Ok(UserStatusChanged {
+        status_id: f.req("status_id", string)?,
+        name: f.req("name", string)?,
+        status_type: TYPES[f.req(
+            "status_type",
+            one_of(&["available", "busy", "unavailable", "offline"]),
+        )?],
+        at: f.req("at", string)?,
+    })
+}
+
+fn api_response(f: Fields<'_>) -> Result<ApiResponse, FieldError> {
+    Ok(ApiResponse {
+        status: f.req("status", uint16)?,
+        body: f.get("body").cloned().unwrap_or_default(),
+    })
+}
 
 /// Decodes one message from the host, serialised as JSON.
 pub fn decode(raw: &str) -> Result<Envelope<HostToAdapter>, DecodeError> {
-    let envelope = envelope(raw)?;
-    match envelope.version {
-        Some(v) if v.get() == "1" => {}
+    let value = parse(raw)?;
+    let envelope = envelope(&value)?;
+    let f = envelope.fields;
+    match f.get("version") {
+        Some(v) if v.is_u64() && v.as_u64() == Some(u64::from(VERSION)) => {}
         Some(v) => {
-            let shown: String = v.get().chars().take(20).collect();
+            let shown: String = v.to_string().chars().take(20).collect();
             return Err(DecodeError::UnsupportedVersion(shown));
         }
         None => return Err(DecodeError::UnsupportedVersion("none".into())),
     }
-    let id = correlation_id(envelope.id, "id")?;
-    let reply_to = correlation_id(envelope.reply_to, "reply_to")?;
-    let kind = envelope
-        .kind
-        .and_then(|k| serde_json::from_str::<String>(k.get()).ok())
+    let id = correlation_id(f.get("id"), "id")?;
+    let reply_to = correlation_id(f.get("reply_to"), "reply_to")?;
+    let kind = f
+        .get("type")
+        .and_then(Value::as_str)
         .ok_or_else(|| DecodeError::BadEnvelope("type must be a string".into()))?;
-    let body = envelope.payload;
-    let message = match kind.as_str() {
-        "init" => HostToAdapter::Init(payload("init", body)?),
-        "context_changed" => HostToAdapter::ContextChanged(payload("context_changed", body)?),
-        "click_to_call" => HostToAdapter::ClickToCall(payload("click_to_call", body)?),
-        "user_status_changed" => {
-            HostToAdapter::UserStatusChanged(payload("user_status_changed", body)?)
+    // A missing payload reads as `{}`; one given as `null` is refused.
+    let body = f.raw("payload");
+    let message = match kind {
+        "init" => HostToAdapter::Init(payload("init", body, init)?),
+        "context_changed" => {
+            HostToAdapter::ContextChanged(payload("context_changed", body, context)?)
         }
+        "click_to_call" => {
+            HostToAdapter::ClickToCall(payload("click_to_call", body, click_to_call)?)
+        }
+        "user_status_changed" => HostToAdapter::UserStatusChanged(payload(
+            "user_status_changed",
+            body,
+            user_status_changed,
+        )?),
         "api_response" => {
             if reply_to.is_none() {
                 return Err(DecodeError::BadEnvelope(
                     "api_response needs reply_to".into(),
                 ));
             }
-            HostToAdapter::ApiResponse(payload("api_response", body)?)
+            HostToAdapter::ApiResponse(payload("api_response", body, api_response)?)
         }
         _ => {
             let shown: String = kind.chars().take(40).collect();
@@ -376,30 +468,74 @@ pub fn decode(raw: &str) -> Result<Envelope<HostToAdapter>, DecodeError> {
 /// The `id` of a refused message, to answer it with `rejected`; `None` when it had none, or when
 /// it is too large, not JSON, or not ours (those get no answer).
 pub fn refused_id(raw: &str) -> Option<String> {
-    correlation_id(envelope(raw).ok()?.id, "id").ok().flatten()
+    let value = parse(raw).ok()?;
+    correlation_id(envelope(&value).ok()?.fields.get("id"), "id")
+        .ok()
+        .flatten()
 }
 
-/// Serialises a message to the host. The message serialises as `{"type":..,"payload":..}`; the
-/// envelope's fields are put in front of those.
+/// Serialises a message to the host: the envelope, `type` and `payload`, built as one JSON value
+/// (the derived serialiser of [`AdapterToHost`] would be code of its own in the widget; the
+/// tests hold this to it).
 pub fn encode(id: Option<&str>, reply_to: Option<&str>, message: &AdapterToHost) -> String {
-    let mut out = format!("{{\"protocol\":{PROTOCOL_JSON},\"version\":{VERSION}");
+    let text = |s: &str| Value::String(s.to_owned());
+    let mut payload = serde_json::Map::new();
+    let mut put = |key: &str, value: Value| {
+        payload.insert(key.to_owned(), value);
+    };
+    let kind = match message {
+        AdapterToHost::Ready { version } => {
+            put("version", Value::from(*version));
+            "ready"
+        }
+        AdapterToHost::Open {} => "open",
+        AdapterToHost::OpenConversation {
+            customer_id,
+            conversation_id,
+        } => {
+            put("customer_id", text(customer_id));
+            put("conversation_id", text(conversation_id));
+            "open_conversation"
+        }
+        AdapterToHost::Resize { height } => {
+            put("height", Value::from(*height));
+            "resize"
+        }
+        AdapterToHost::ApiRequest { method, path, body } => {
+            put("method", text(method));
+            put("path", text(path));
+            if let Some(body) = body {
+                put("body", body.clone());
+            }
+            "api_request"
+        }
+        AdapterToHost::Notice { level, text: words } => {
+            let level = match level {
+                NoticeLevel::Info => "info",
+                NoticeLevel::Warning => "warning",
+                NoticeLevel::Error => "error",
+            };
+            put("level", text(level));
+            put("text", text(words));
+            "notice"
+        }
+        AdapterToHost::Rejected { code, reason } => {
+            put("code", text(code));
+            put("reason", text(reason));
+            "rejected"
+        }
+    };
+    let mut envelope = serde_json::Map::new();
+    envelope.insert("protocol".into(), text(PROTOCOL));
+    envelope.insert("version".into(), Value::from(VERSION));
     for (field, value) in [("id", id), ("reply_to", reply_to)] {
         if let Some(value) = value {
-            out.push_str(&format!(",\"{field}\":"));
-            // A string always serialises.
-            out.push_str(&serde_json::to_string(value).unwrap_or_default());
+            envelope.insert(field.into(), text(value));
         }
     }
-    // A derived Serialize of this enum cannot fail: every field is a plain JSON value.
-    let tagged = serde_json::to_string(message).unwrap_or_default();
-    match tagged.strip_prefix('{') {
-        Some(rest) if rest != "}" => {
-            out.push(',');
-            out.push_str(rest);
-        }
-        _ => out.push('}'),
-    }
-    out
+    envelope.insert("type".into(), text(kind));
+    envelope.insert("payload".into(), Value::Object(payload));
+    Value::Object(envelope).to_string()
 }
 
 #[cfg(test)]
@@ -543,6 +679,52 @@ mod tests {
     }
 
     #[test]
+    fn encodes_as_the_derived_serialiser_does() {
+        let messages = [
+            AdapterToHost::Ready { version: VERSION },
+            AdapterToHost::Open {},
+            AdapterToHost::OpenConversation {
+                customer_id: "c1".into(),
+                conversation_id: "k1".into(),
+            },
+            AdapterToHost::Resize { height: 48 },
+            AdapterToHost::ApiRequest {
+                method: "PUT".into(),
+                path: "/v1/x".into(),
+                body: Some(json!({"a": [1, "b"]})),
+            },
+            AdapterToHost::ApiRequest {
+                method: "GET".into(),
+                path: "/v1/y".into(),
+                body: None,
+            },
+            AdapterToHost::Notice {
+                level: NoticeLevel::Warning,
+                text: "Careful \"now\"".into(),
+            },
+            AdapterToHost::Rejected {
+                code: "bad_payload".into(),
+                reason: "no".into(),
+            },
+        ];
+        for message in messages {
+            for (id, reply_to) in [(None, None), (Some("a-1"), Some("h-\n2"))] {
+                let mut want = serde_json::to_value(&message).unwrap();
+                want["protocol"] = json!(PROTOCOL);
+                want["version"] = json!(VERSION);
+                if let Some(id) = id {
+                    want["id"] = json!(id);
+                }
+                if let Some(reply_to) = reply_to {
+                    want["reply_to"] = json!(reply_to);
+                }
+                let got: Value = serde_json::from_str(&encode(id, reply_to, &message)).unwrap();
+                assert_eq!(got, want, "{message:?}");
+            }
+        }
+    }
+
+    #[test]
     fn encodes_with_envelope_and_correlation() {
         let raw = encode(
             Some("a-1"),
@@ -583,33 +765,71 @@ mod tests {
                 "user_status_changed",
                 json!({"status_id": "s1", "name": "Lunch", "status_type": "busy", "at": "t"}),
             ),
+            wire(
+                "context_changed",
+                json!({"customer": {"id": "c1", "name": "Ada", "phones": [{"phone": "+1 415", "type": "work"}]},
+                    "conversation": {"id": "k1", "name": null}}),
+            ),
+            wire(
+                "init",
+                json!({"user": {"id": "u1", "email": "a@b", "name": "Ada"}, "lang": "fr",
+                    "roles": ["admin"], "context": {"conversation": {"id": "k2"}}}),
+            ),
+            json!({"protocol": PROTOCOL, "version": 1, "type": "api_response", "reply_to": "a-1",
+                "payload": {"status": 200, "body": {"data": [1, 2]}}})
+            .to_string(),
         ];
-        let noise: Vec<char> = "{}[]\":,0123456789abcdefnulltrue \\u00e9\u{0}\u{ffff}"
-            .chars()
-            .collect();
-        let mut random = crate::testing::XorShift::default();
         let mut accepted = 0;
-        for _ in 0..20_000 {
-            let mut input: Vec<char> = random.pick(&seeds).chars().collect();
-            for _ in 0..=random.below(4) {
-                let at = random.below(input.len() + 1);
-                match random.below(3) {
-                    0 if at < input.len() => {
-                        input.remove(at);
-                    }
-                    1 if at < input.len() => input[at] = *random.pick(&noise),
-                    _ => input.insert(at, *random.pick(&noise)),
-                }
-            }
-            let raw: String = input.into_iter().collect();
+        let noise = "{}[]\":,0123456789abcdefnulltrue \\u00e9\u{0}\u{ffff}";
+        for raw in crate::testing::mutations(&seeds, 20_000, 4, noise) {
             match decode(&raw) {
                 Ok(envelope) => {
                     accepted += 1;
                     assert!(HostToAdapter::TYPES.contains(&envelope.message.type_name()));
+                    assert_eq!(
+                        serde_reference(&raw),
+                        Some(Ok(envelope.message)),
+                        "{raw}: read as serde reads it"
+                    );
                 }
-                Err(error) => assert!(!error.code().is_empty() && !error.to_string().is_empty()),
+                Err(error) => {
+                    assert!(!error.code().is_empty() && !error.to_string().is_empty());
+                    if let DecodeError::BadPayload { .. } = error {
+                        assert_eq!(
+                            serde_reference(&raw).map(|r| r.is_err()),
+                            Some(true),
+                            "{raw}: refused as serde refuses it ({error})"
+                        );
+                    }
+                }
             }
         }
         assert!(accepted > 0, "some mutations keep a valid message");
+    }
+
+    /// The payload as the types' derived decoders read it: the reference the field-by-field
+    /// decoder is held to.
+    fn serde_reference(raw: &str) -> Option<Result<HostToAdapter, String>> {
+        let value: Value = serde_json::from_str(raw).ok()?;
+        let payload = value.get("payload").cloned().unwrap_or(json!({}));
+        let e = |e: serde_json::Error| e.to_string();
+        Some(match value.get("type")?.as_str()? {
+            "init" => serde_json::from_value(payload)
+                .map(HostToAdapter::Init)
+                .map_err(e),
+            "context_changed" => serde_json::from_value(payload)
+                .map(HostToAdapter::ContextChanged)
+                .map_err(e),
+            "click_to_call" => serde_json::from_value(payload)
+                .map(HostToAdapter::ClickToCall)
+                .map_err(e),
+            "user_status_changed" => serde_json::from_value(payload)
+                .map(HostToAdapter::UserStatusChanged)
+                .map_err(e),
+            "api_response" => serde_json::from_value(payload)
+                .map(HostToAdapter::ApiResponse)
+                .map_err(e),
+            _ => return None,
+        })
     }
 }

@@ -1,7 +1,8 @@
 //! The adapter's pure core: domain logic with no I/O, shared by the widget (wasm32) and the
 //! gateway (native), and tested natively.
 //!
-//! - [`agent_api`]: the agent API's request and response bodies, as the gateway's JSON has them.
+//! - [`agent_api`]: the agent API's request and response bodies, which the gateway's handlers
+//!   and the widget share.
 //! - [`agent_events`]: the gateway's event stream to an adapter (sequence, resume, snapshot).
 //! - [`lang`]: which of the supported languages to speak, from the host's or browser's preferences.
 //! - [`backoff`]: retry delays for anything that talks over a network.
@@ -30,6 +31,7 @@ pub mod crm;
 pub mod health;
 pub mod host_protocol;
 pub mod iso_time;
+pub mod json_fields;
 pub mod lang;
 pub mod manager;
 pub mod origins;

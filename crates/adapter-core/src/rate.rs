@@ -22,6 +22,16 @@ impl TokenBucket {
     /// Takes one token at time `now_ms` (any monotonic clock in milliseconds); `false` when the
     /// bucket is empty and the event should be dropped.
     pub fn try_take(&mut self, now_ms: f64) -> bool {
+        if self.has_token(now_ms) {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether a token could be taken at `now_ms`, without taking it.
+    pub fn has_token(&mut self, now_ms: f64) -> bool {
         if let Some(last) = self.last_ms {
             let elapsed = (now_ms - last).max(0.0);
             if elapsed.is_finite() {
@@ -31,12 +41,7 @@ impl TokenBucket {
         if now_ms.is_finite() {
             self.last_ms = Some(now_ms);
         }
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.tokens >= 1.0
     }
 }
 
@@ -47,7 +52,12 @@ mod tests {
     #[test]
     fn a_burst_up_to_capacity_then_the_refill_rate() {
         let mut bucket = TokenBucket::new(100, 50);
+        assert!(
+            bucket.has_token(0.0) && bucket.has_token(0.0),
+            "looking takes nothing"
+        );
         let taken = (0..1_000).filter(|_| bucket.try_take(0.0)).count();
+        assert!(!bucket.has_token(0.0));
         assert_eq!(taken, 100, "a burst gets the capacity");
         assert!(!bucket.try_take(10.0), "10 ms refill half a token");
         assert!(bucket.try_take(20.0), "20 ms refill one token");

@@ -141,6 +141,36 @@ pub enum Ignored {
     AlreadyThere,
 }
 
+impl PriorityRule {
+    /// Every rule.
+    pub const ALL: [PriorityRule; 2] = [
+        PriorityRule::LatestWins,
+        PriorityRule::KustomerOverridesNext,
+    ];
+
+    /// The rule's name, as written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PriorityRule::LatestWins => "latest_wins",
+            PriorityRule::KustomerOverridesNext => "kustomer_overrides_next",
+        }
+    }
+}
+
+impl Ignored {
+    /// The reason's name, as written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ignored::Disabled => "disabled",
+            Ignored::Unmapped => "unmapped",
+            Ignored::Offline => "offline",
+            Ignored::OlderThanAgentsChange => "older_than_agents_change",
+            Ignored::AgentsNextIsLater => "agents_next_is_later",
+            Ignored::AlreadyThere => "already_there",
+        }
+    }
+}
+
 /// What to do with a Kustomer change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", content = "value", rename_all = "snake_case")]

@@ -27,3 +27,29 @@ impl XorShift {
         &items[self.below(items.len())]
     }
 }
+
+/// `count` texts made from `seeds` by up to `edits` random edits each (a character removed,
+/// replaced or inserted, drawn from `noise`): a fuzzer's input that is the same on every run.
+pub fn mutations(seeds: &[String], count: usize, edits: usize, noise: &str) -> Vec<String> {
+    let noise: Vec<char> = noise.chars().collect();
+    let mut random = XorShift::default();
+    (0..count)
+        .map(|_| {
+            let mut input: Vec<char> = random.pick(seeds).chars().collect();
+            for _ in 0..=random.below(edits) {
+                let at = random.below(input.len() + 1);
+                match random.below(3) {
+                    0 if at < input.len() => {
+                        input.remove(at);
+                    }
+                    1 if at < input.len() => input[at] = *random.pick(&noise),
+                    _ => input.insert(at, *random.pick(&noise)),
+                }
+            }
+            input.into_iter().collect()
+        })
+        .collect()
+}
+
+/// The characters JSON is made of, for [`mutations`] of JSON text.
+pub const JSON_NOISE: &str = "{}[]\":,-0123456789.eabcdefnulltrue _";

@@ -718,7 +718,7 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
     if agent_count > AGENTS.len() {
         // The simulator knows 3 agents only: the others get sessions the way sign-in issues
         // them, in the gateway's own store (a second connection pool to the same file).
-        let store = adapter_gateway::store::Store::open(&stack.data_dir)
+        let store = adapter_gateway::store::Store::for_tests(&stack.data_dir)
             .await
             .map_err(|e| format!("cannot open the gateway's store to issue sessions: {e}"))?;
         let sessions = adapter_gateway::sessions::Sessions::new(

@@ -2,7 +2,6 @@
 //! documented refusals in words an agent can act on.
 
 use adapter_core::agent_events::{AgentEvent, CallState, CallView, Direction};
-use serde::Deserialize;
 
 use crate::{
     ccai::{CallPlaced, CcaiApi, CcaiError, PlaceCall},
@@ -19,17 +18,8 @@ pub struct Placed {
     pub needs_agent: bool,
 }
 
-#[derive(Deserialize)]
-pub struct NewCall {
-    /// E.164, as the dial pad showed it.
-    pub number: String,
-    /// The Kustomer conversation the call belongs to.
-    #[serde(default)]
-    pub conversation_id: Option<String>,
-    /// ISO 639-1.
-    #[serde(default)]
-    pub lang: Option<String>,
-}
+/// The agent's click-to-call (`POST /api/v1/calls`).
+pub use adapter_core::agent_api::PlaceCallRequest as NewCall;
 
 /// A Kustomer conversation id as the host gives it (Kustomer's are 24 hex digits; anything
 /// short and plain is let through, nothing that could carry more than an id upstream).

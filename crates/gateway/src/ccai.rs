@@ -196,6 +196,10 @@ pub trait CcaiApi: Send + Sync {
     /// The call controls the upstream offers (`GET /ext/call-control/v1/capabilities`, an
     /// extension the public API does not have: [`CcaiError::NotFound`] there).
     fn call_controls(&self) -> impl Future<Output = Result<Vec<String>, CcaiError>> + Send;
+    /// Whether the tenant's request budget has room for a request now (one going out would not
+    /// wait): [`StatusSetter`] sends a change at once then, and coalesces changes only while
+    /// it has none.
+    fn has_room(&self) -> bool;
     /// Applies a call control (`POST /ext/call-control/v1/{calls|chats}/{id}/{action}`); never
     /// retried.
     fn call_control(
@@ -209,13 +213,20 @@ pub trait CcaiApi: Send + Sync {
 
 /// The tenant's request budget, shared by every request this gateway makes. It refills at the
 /// tenant's rate but allows only half its burst: requests bunch up on the way (network jitter),
-/// and the slack keeps them from arriving over the limit.
+/// and the slack keeps them from arriving over the limit. Replicas on a PostgreSQL store also
+/// share it through the store ([`RateBudget::share`]).
 #[derive(Debug)]
 pub struct RateBudget {
     bucket: std::sync::Mutex<TokenBucket>,
     per_second: u32,
     started: Instant,
+    /// The store's `ccai_budget` row, when replicas share the tenant.
+    shared: std::sync::OnceLock<sqlx::AnyPool>,
 }
+
+/// The shared budget's windows: a tenth of the tenant's requests per second in each, so that
+/// no second, however it falls across the windows, holds more than the rate and one window.
+const SHARED_WINDOW_MS: i64 = 100;
 
 impl RateBudget {
     pub fn new(per_second: u32) -> Self {
@@ -224,7 +235,58 @@ impl RateBudget {
             bucket: std::sync::Mutex::new(TokenBucket::new((per_second / 2).max(1), per_second)),
             per_second,
             started: Instant::now(),
+            shared: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Replicas on one PostgreSQL store: from now on a request also takes its place in the
+    /// store's count, which every replica draws from.
+    pub fn share(&self, pool: sqlx::AnyPool) {
+        let _ = self.shared.set(pool);
+    }
+
+    /// Waits for a place in the shared windows. Windows only move forward: a request delayed
+    /// past its window (the process paused) cannot reset the count of a newer one; a window
+    /// more than a second ahead (a clock stepped back) is taken as stale. A store that cannot be reached lets the request
+    /// go within this replica's own budget (logged): the tenant answers 429 if it must, and
+    /// the request is retried.
+    async fn take_shared(&self, pool: &sqlx::AnyPool) {
+        let per_window = i64::from(self.per_second.div_ceil(10));
+        loop {
+            let now = crate::clock::now_ms();
+            let window = now - now.rem_euclid(SHARED_WINDOW_MS);
+            let taken = sqlx::query(
+                "UPDATE ccai_budget SET
+                    used = CASE WHEN window_start_ms = $1 THEN used + 1 ELSE 1 END,
+                    window_start_ms = $1
+                 WHERE id = 1 AND (window_start_ms < $1 OR window_start_ms > $1 + 1000
+                                   OR (window_start_ms = $1 AND used < $2))",
+            )
+            .bind(window)
+            .bind(per_window)
+            .execute(pool)
+            .await;
+            match taken {
+                Ok(done) if done.rows_affected() == 1 => return,
+                Ok(_) => {
+                    let wait = (window + SHARED_WINDOW_MS - now).clamp(1, SHARED_WINDOW_MS);
+                    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the shared CCAI budget cannot be read: this request goes within this replica's own");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether a request could be sent now without waiting (nothing is taken).
+    pub fn has_room(&self) -> bool {
+        let now_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        self.bucket
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .has_token(now_ms)
     }
 
     /// Waits until a request may be sent.
@@ -237,6 +299,9 @@ impl RateBudget {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .try_take(now_ms);
             if taken {
+                if let Some(pool) = self.shared.get() {
+                    self.take_shared(pool).await;
+                }
                 return;
             }
             tokio::time::sleep(Duration::from_secs_f64(1.0 / f64::from(self.per_second))).await;
@@ -330,6 +395,11 @@ impl HttpCcai {
             agents: Mutex::default(),
             statuses: Mutex::default(),
         })
+    }
+
+    /// Replicas on one PostgreSQL store share the tenant's budget through it.
+    pub fn share_budget(&self, pool: sqlx::AnyPool) {
+        self.budget.share(pool);
     }
 
     /// One request, within the budget, retried while `retryable`. Returns the status and body.
@@ -566,6 +636,10 @@ pub enum Read {
 pub const MIN_DIRECTORY_REFRESH: Duration = Duration::from_secs(5);
 
 impl CcaiApi for HttpCcai {
+    fn has_room(&self) -> bool {
+        self.budget.has_room()
+    }
+
     /// The tenant's statuses (cached).
     async fn user_statuses(&self) -> Result<Vec<UserStatus>, CcaiError> {
         let mut cache = self.statuses.lock().await;
@@ -687,8 +761,12 @@ struct StatusJob {
     reply: oneshot::Sender<Result<StatusResult, CcaiError>>,
 }
 
-/// Coalesces status changes: requests arriving within `window` of each other go out as one
-/// `agent_statuses` call per status name (at most [`StatusSetter::MAX_AGENTS`] agents each).
+/// Sends status changes to the platform, coalescing them only when it must: a change goes out
+/// at once while the tenant's budget has room ([`CcaiApi::has_room`]) and nothing is in flight;
+/// changes that arrive while a call is in flight or the budget is spent wait together and go
+/// out as one `agent_statuses` call per status name (at most [`StatusSetter::MAX_AGENTS`] agents
+/// each). At a shift's start, thousands of changes become a few dozen calls, and the budget
+/// (enforced by the client on every request) is never exceeded.
 #[derive(Clone, Debug)]
 pub struct StatusSetter {
     jobs: mpsc::Sender<StatusJob>,
@@ -697,15 +775,21 @@ pub struct StatusSetter {
 impl StatusSetter {
     pub const MAX_AGENTS: usize = 100;
 
-    /// Starts the coalescing task; it ends when every `StatusSetter` clone is dropped.
-    pub fn spawn<C: CcaiApi + 'static>(client: Arc<C>, window: Duration) -> Self {
+    /// Starts the sending task; it ends when every `StatusSetter` clone is dropped. While the
+    /// budget has no room, it looks again every `poll`.
+    pub fn spawn<C: CcaiApi + 'static>(client: Arc<C>, poll: Duration) -> Self {
         let (jobs, mut queue) = mpsc::channel::<StatusJob>(10_000);
         tokio::spawn(async move {
             while let Some(first) = queue.recv().await {
-                tokio::time::sleep(window).await;
                 let mut batch = vec![first];
-                while let Ok(job) = queue.try_recv() {
-                    batch.push(job);
+                loop {
+                    while let Ok(job) = queue.try_recv() {
+                        batch.push(job);
+                    }
+                    if client.has_room() {
+                        break;
+                    }
+                    tokio::time::sleep(poll).await;
                 }
                 let mut by_status: Vec<(String, Vec<StatusJob>)> = Vec::new();
                 for job in batch {
@@ -764,6 +848,260 @@ impl StatusSetter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn replicas_sharing_a_postgresql_store_share_the_tenants_budget() {
+        let dir = std::env::temp_dir().join(format!("adapter-ccai-budget-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let Some((store, _)) = crate::store::Store::replicas_for_tests(&dir).await else {
+            return;
+        };
+        let per_second = 50;
+        // Two replicas, each with the tenant's whole budget of its own: alone, each would send
+        // 50 a second, 100 together.
+        let replicas: Vec<Arc<RateBudget>> = (0..2)
+            .map(|_| {
+                let budget = RateBudget::new(per_second);
+                budget.share(store.pool());
+                Arc::new(budget)
+            })
+            .collect();
+        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let started = Instant::now();
+        let senders: Vec<_> = (0..8)
+            .map(|i| {
+                let budget = Arc::clone(&replicas[i % 2]);
+                let sent = Arc::clone(&sent);
+                tokio::spawn(async move {
+                    while started.elapsed() < Duration::from_secs(3) {
+                        budget.acquire().await;
+                        sent.lock().unwrap().push(started.elapsed());
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        let sent = sent.lock().unwrap().clone();
+        // At most one window's share in each window the run touched (SHARED_WINDOW_MS): the
+        // tenant's rate, not twice it.
+        let elapsed_ms = sent.iter().max().copied().unwrap_or_default().as_millis() as usize;
+        let windows = elapsed_ms / SHARED_WINDOW_MS as usize + 2;
+        let allowed = windows * per_second.div_ceil(10) as usize;
+        assert!(
+            sent.len() <= allowed,
+            "{} requests in {elapsed_ms} ms, {allowed} allowed",
+            sent.len()
+        );
+        assert!(
+            sent.len() >= 100,
+            "the budget is used, not starved: {} in 3 s",
+            sent.len()
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A tenant for the status sender: with `budget`, reached through the gateway's own budget
+    /// and refusing what comes over the platform's limit (10 a second, as the simulator does);
+    /// without, its budget has room when `room` says so. Records every `agent_statuses` call
+    /// (each takes `takes` to answer).
+    struct FakeTenant {
+        room: std::sync::atomic::AtomicBool,
+        budget: Option<(RateBudget, std::sync::Mutex<TokenBucket>, Instant)>,
+        refused: std::sync::atomic::AtomicUsize,
+        takes: Duration,
+        calls: std::sync::Mutex<Vec<(String, Vec<i64>)>>,
+    }
+
+    impl FakeTenant {
+        fn new(room: bool, takes: Duration) -> Arc<Self> {
+            Arc::new(FakeTenant {
+                room: room.into(),
+                budget: None,
+                refused: Default::default(),
+                takes,
+                calls: Default::default(),
+            })
+        }
+
+        fn limited(per_second: u32) -> Arc<Self> {
+            Arc::new(FakeTenant {
+                room: false.into(),
+                budget: Some((
+                    RateBudget::new(per_second),
+                    std::sync::Mutex::new(TokenBucket::new(per_second, per_second)),
+                    Instant::now(),
+                )),
+                refused: Default::default(),
+                takes: Duration::ZERO,
+                calls: Default::default(),
+            })
+        }
+
+        fn calls(&self) -> Vec<(String, Vec<i64>)> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl CcaiApi for FakeTenant {
+        fn has_room(&self) -> bool {
+            match &self.budget {
+                Some((budget, _, _)) => budget.has_room(),
+                None => self.room.load(std::sync::atomic::Ordering::SeqCst),
+            }
+        }
+        async fn set_status(
+            &self,
+            status: &str,
+            agent_ids: &[i64],
+        ) -> Result<Vec<StatusResult>, CcaiError> {
+            if let Some((budget, limit, started)) = &self.budget {
+                budget.acquire().await;
+                let now_ms = started.elapsed().as_secs_f64() * 1000.0;
+                if !limit.lock().unwrap().try_take(now_ms) {
+                    self.refused
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    return Err(CcaiError::RateLimited { retry_after: None });
+                }
+            }
+            self.calls
+                .lock()
+                .unwrap()
+                .push((status.to_owned(), agent_ids.to_vec()));
+            tokio::time::sleep(self.takes).await;
+            Ok(agent_ids
+                .iter()
+                .map(|&agent_id| StatusResult {
+                    agent_id,
+                    previous_status: None,
+                    current_status: None,
+                    message: None,
+                })
+                .collect())
+        }
+        async fn user_statuses(&self) -> Result<Vec<UserStatus>, CcaiError> {
+            Err(CcaiError::NotFound)
+        }
+        async fn agent_id(&self, _: &str) -> Result<Option<i64>, CcaiError> {
+            Err(CcaiError::NotFound)
+        }
+        async fn place_call(&self, _: &PlaceCall) -> Result<CallPlaced, CcaiError> {
+            Err(CcaiError::NotFound)
+        }
+        async fn agent_status(&self, _: i64) -> Result<Option<StatusRef>, CcaiError> {
+            Err(CcaiError::NotFound)
+        }
+        async fn call_controls(&self) -> Result<Vec<String>, CcaiError> {
+            Err(CcaiError::NotFound)
+        }
+        async fn call_control(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &Value,
+        ) -> Result<Value, CcaiError> {
+            Err(CcaiError::NotFound)
+        }
+    }
+
+    #[tokio::test]
+    async fn two_thousand_agents_changing_status_together_stay_inside_the_tenants_limit() {
+        let tenant = FakeTenant::limited(10);
+        let setter = StatusSetter::spawn(Arc::clone(&tenant), Duration::from_millis(10));
+        let mut waiting = Vec::new();
+        for agent in 0..2_000 {
+            let setter = setter.clone();
+            let status = if agent % 2 == 0 { "Break" } else { "Meal" };
+            waiting.push(tokio::spawn(async move { setter.set(agent, status).await }));
+        }
+        for (agent, waiting) in waiting.into_iter().enumerate() {
+            let result = waiting.await.expect("task").expect("set");
+            assert_eq!(result.agent_id, agent as i64);
+        }
+        assert_eq!(
+            tenant.refused.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "the tenant never had to refuse a request"
+        );
+        let calls: Vec<usize> = tenant.calls().iter().map(|(_, ids)| ids.len()).collect();
+        assert_eq!(calls.iter().sum::<usize>(), 2_000);
+        assert!(
+            calls.len() <= 2 + 2_000 / StatusSetter::MAX_AGENTS,
+            "coalesced into full calls: {calls:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_status_change_goes_out_at_once_while_the_budget_has_room() {
+        let tenant = FakeTenant::new(true, Duration::ZERO);
+        let setter = StatusSetter::spawn(Arc::clone(&tenant), Duration::from_millis(10));
+        let started = tokio::time::Instant::now();
+        let result = setter.set(101, "Break").await.expect("set");
+        assert_eq!(result.agent_id, 101);
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "no coalescing window while the budget has room"
+        );
+        assert_eq!(tenant.calls(), vec![("Break".to_owned(), vec![101])]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn changes_wait_together_while_the_budget_has_no_room() {
+        let tenant = FakeTenant::new(false, Duration::ZERO);
+        let setter = StatusSetter::spawn(Arc::clone(&tenant), Duration::from_millis(10));
+        let mut waiting = Vec::new();
+        for (agent, status) in [
+            (101, "Break"),
+            (102, "Break"),
+            (103, "Meal"),
+            (104, "Break"),
+        ] {
+            let setter = setter.clone();
+            waiting.push(tokio::spawn(async move { setter.set(agent, status).await }));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(tenant.calls().is_empty(), "nothing is sent without room");
+        tenant.room.store(true, std::sync::atomic::Ordering::SeqCst);
+        for (agent, waiting) in [101, 102, 103, 104].into_iter().zip(waiting) {
+            let result = waiting.await.expect("task").expect("set");
+            assert_eq!(result.agent_id, agent, "each gets its own result");
+        }
+        assert_eq!(
+            tenant.calls(),
+            vec![
+                ("Break".to_owned(), vec![101, 102, 104]),
+                ("Meal".to_owned(), vec![103])
+            ],
+            "one request per status"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn changes_that_arrive_during_a_request_go_out_together_after_it() {
+        let tenant = FakeTenant::new(true, Duration::from_millis(100));
+        let setter = StatusSetter::spawn(Arc::clone(&tenant), Duration::from_millis(10));
+        let first = tokio::spawn({
+            let setter = setter.clone();
+            async move { setter.set(101, "Break").await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut later = Vec::new();
+        for agent in 102..=150 {
+            let setter = setter.clone();
+            later.push(tokio::spawn(async move { setter.set(agent, "Meal").await }));
+        }
+        first.await.expect("task").expect("set");
+        for waiting in later {
+            waiting.await.expect("task").expect("set");
+        }
+        let calls = tenant.calls();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(calls[1].1, (102..=150).collect::<Vec<_>>());
+    }
 
     #[test]
     fn system_statuses_are_not_offered() {

@@ -1,7 +1,11 @@
 //! Typed configuration, from command-line flags or environment variables. The defaults run the
 //! embedded demo on loopback.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
 
 use adapter_core::origins::OriginPattern;
 use clap::{Args, Parser};
@@ -23,7 +27,12 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_DATA_DIR", default_value = "data/gateway")]
     pub data_dir: PathBuf,
 
-    /// When a commit of the store counts as done: `full`, on the disk (survives a power loss);
+    /// The store: `postgres://user:password@host:port/database` for replicas sharing one
+    /// PostgreSQL database (created when missing); unset, SQLite in `--data-dir`.
+    #[arg(long, env = "GATEWAY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// When a commit of the store counts as done (SQLite only): `full`, on the disk (survives a power loss);
     /// `normal`, handed to the operating system (survives a crash of the gateway, not of the
     /// machine; faster on a slow disk).
     #[arg(long, env = "GATEWAY_STORE_SYNC", value_enum, default_value_t = StoreSync::Full)]
@@ -56,11 +65,19 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_MAX_STREAMS_PER_AGENT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_streams_per_agent: u32,
 
-    /// At most this many event streams open at once from one client address (the TCP peer,
-    /// signed in or not yet); one more is closed with code 4029. Behind a reverse proxy every
-    /// agent comes from the proxy's address: raise it to the number of agents' tabs.
+    /// At most this many event streams open at once from one client address (signed in or not
+    /// yet; see `--trusted-proxies` for what the address is); one more is closed with code 4029.
     #[arg(long, env = "GATEWAY_MAX_STREAMS_PER_ADDRESS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_streams_per_address: u32,
+
+    /// The reverse proxies and load balancers in front of the gateway, comma-separated
+    /// addresses or ranges (`10.0.0.5`, `10.0.0.0/24`, `fd00::/8`). A request whose TCP peer is
+    /// one of them is counted (sign-in and webhook throttles, stream caps) under the client
+    /// address its `X-Forwarded-For` names, read from the right and past the trusted ones; from
+    /// anyone else the header is ignored, since a client could write anything there. Empty
+    /// (the default): the TCP peer is the client.
+    #[arg(long, env = "GATEWAY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// The CCAI Platform tenant's URL, `https://{subdomain}.{domain}` (the simulator's by default).
     #[arg(
@@ -175,10 +192,12 @@ impl Config {
             .any(|admin| admin.trim().eq_ignore_ascii_case(email.trim()))
     }
 
-    /// The configuration with every default, listening on `listen`, storing in `data_dir`.
+    /// The configuration with every default, listening on `listen`, storing in `data_dir` (or
+    /// on the test suites' PostgreSQL server: [`DatabaseUrl::for_tests`]).
     pub fn for_tests(listen: SocketAddr, data_dir: PathBuf) -> Self {
         Config {
             listen,
+            database_url: Some(DatabaseUrl::for_tests(&data_dir)),
             data_dir,
             store_sync: StoreSync::Full,
             widget_dir: None,
@@ -187,6 +206,7 @@ impl Config {
                 .expect("the demo's host emulator origin reads")],
             max_streams_per_agent: 16,
             max_streams_per_address: 64,
+            trusted_proxies: Vec::new(),
             ccai_url: "http://127.0.0.1:8710".into(),
             ccai_subdomain: "demo".into(),
             ccai_token: Secret::new("sim-token"),
@@ -211,6 +231,16 @@ impl Config {
     }
 }
 
+/// A trusted proxy: an address (`10.0.0.5`, a range of one) or a range (`10.0.0.0/24`).
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("{text:?} is not an IP address or range (e.g. 10.0.0.5 or 10.0.0.0/24)")
+        })
+}
+
 /// Whether a gateway listening on `listen` and talking to the tenant at `ccai_url` is a
 /// machine's own demo: both on loopback (development sign-in is allowed only then).
 pub fn is_loopback(listen: SocketAddr, ccai_url: &str) -> bool {
@@ -232,7 +262,99 @@ pub fn url_is_loopback(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// How far a commit goes before it counts as done (SQLite's `synchronous`, in WAL mode).
+/// The engine behind a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the store is: `sqlite://{file}` (the file's path percent-encoded, as in any URL) or
+/// `postgres://{user}:{password}@{host}/{database}`. Kept as a [`Secret`]: a PostgreSQL URL may
+/// carry a password, so it is never printed.
+#[derive(Clone, Debug)]
+pub struct DatabaseUrl {
+    url: Secret,
+    engine: Engine,
+}
+
+impl DatabaseUrl {
+    /// The embedded default: `gateway.sqlite3` in `data_dir`.
+    pub fn in_folder(data_dir: &Path) -> Self {
+        /// What a path may hold that a URL reads otherwise: a space, `?` (the query), `#` (a
+        /// fragment), `%` (an escape); and controls. Non-ASCII is always escaped.
+        const IN_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+            .add(b' ')
+            .add(b'?')
+            .add(b'#')
+            .add(b'%');
+        let file = data_dir.join("gateway.sqlite3");
+        let file = file.to_string_lossy();
+        DatabaseUrl {
+            url: Secret::new(format!(
+                "sqlite://{}",
+                percent_encoding::utf8_percent_encode(&file, IN_PATH)
+            )),
+            engine: Engine::Sqlite,
+        }
+    }
+
+    /// SQLite: the file's path, as the URL's path decoded (its query, if any, left out).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let rest = self.expose().strip_prefix("sqlite:")?;
+        let encoded = rest.trim_start_matches("//").split('?').next()?;
+        let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
+        Some(PathBuf::from(decoded.as_ref()))
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The URL itself, for connecting; never for a log.
+    pub fn expose(&self) -> &str {
+        self.url.expose()
+    }
+
+    /// For the test suites: with `GATEWAY_TEST_DATABASE_URL` set to a PostgreSQL server
+    /// (`postgres://user@host:port`), each data folder gets a database of its own there, named
+    /// after the folder, so a test that restarts its gateway on the same folder finds its data
+    /// again; unset, the SQLite default in the folder.
+    pub fn for_tests(data_dir: &Path) -> Self {
+        match std::env::var("GATEWAY_TEST_DATABASE_URL") {
+            Ok(server) if !server.is_empty() => {
+                use std::hash::{Hash, Hasher};
+                let mut hash = std::collections::hash_map::DefaultHasher::new();
+                data_dir.hash(&mut hash);
+                format!("{}/t_{:016x}", server.trim_end_matches('/'), hash.finish())
+                    .parse()
+                    .expect("GATEWAY_TEST_DATABASE_URL is a postgres:// URL")
+            }
+            _ => DatabaseUrl::in_folder(data_dir),
+        }
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, String> {
+        let engine = if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Engine::Postgres
+        } else {
+            return Err("a database URL begins with sqlite:// or postgres://".into());
+        };
+        Ok(DatabaseUrl {
+            url: Secret::new(url),
+            engine,
+        })
+    }
+}
+
+/// How far a commit goes before it counts as done (SQLite's `synchronous`, in WAL mode; a
+/// PostgreSQL store commits as its server is configured).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreSync {
     /// On the disk (an fsync per commit, shared by a group commit): nothing acknowledged is

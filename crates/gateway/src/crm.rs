@@ -10,7 +10,7 @@
 //!    migration 0051), retried with backoff, and the session's later events wait behind it
 //!    while other sessions go on. The event and its details become the gateway's own session
 //!    events ([`adapter_core::manager::internal_events`]); the rules run on them and, in one
-//!    transaction, every planned operation is stored in `crm_outbox` (`INSERT OR IGNORE` on its
+//!    transaction, every planned operation is stored in `crm_outbox` (`ON CONFLICT DO NOTHING` on its
 //!    key: one row per session and rule, whatever is replayed) and the inbox row dropped.
 //! 3. Executor ([`executor`]): runs pending operations, in order within a lane (a session's
 //!    operations, or an agent's status write-backs) and concurrently across lanes, each claimed
@@ -43,7 +43,7 @@ use adapter_core::{
     session_webhook::{self, CallbackOf, SessionWebhook},
 };
 use serde_json::Value;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::sync::Notify;
 
 use crate::{
@@ -97,26 +97,9 @@ impl OutboxFigures {
     }
 }
 
-/// The admin's settings, as stored.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct OrgCrmSettings {
-    /// Create a conversation for an abandoned call.
-    pub create_abandoned: bool,
-    /// SDK custom data keys to conversation fields.
-    pub mapping: Vec<FieldMapping>,
-    /// When the custom fields were provisioned (sessions that start after get them).
-    pub custom_fields_at_ms: Option<i64>,
-}
-
-impl Default for OrgCrmSettings {
-    fn default() -> Self {
-        OrgCrmSettings {
-            create_abandoned: true,
-            mapping: Vec::new(),
-            custom_fields_at_ms: None,
-        }
-    }
-}
+/// The admin's settings, as stored and as the agent API answers them (`GET|PUT
+/// /api/v1/crm/settings`). `custom_fields_at_ms`: sessions that start after get the fields.
+pub use adapter_core::agent_api::CrmSettings as OrgCrmSettings;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -130,7 +113,7 @@ pub enum CrmError {
 }
 
 struct Inner {
-    pool: SqlitePool,
+    pool: AnyPool,
     kustomer: HttpKustomer,
     /// Fetches recordings and files from the tenant's hosts only.
     downloads: crate::files::Downloads,
@@ -174,7 +157,7 @@ impl CrmSync {
     /// inbox is emptied: those events are not synced.
     pub async fn start(
         config: CrmConfig,
-        pool: SqlitePool,
+        pool: AnyPool,
         ccai: Arc<HttpCcai>,
         extension: bool,
         files: crate::files::FilePolicy,
@@ -234,7 +217,7 @@ impl CrmSync {
     /// The conversation (and customer) the CRM sync resolved for `session_id`, if it has.
     pub async fn resolved_of(&self, session_id: i64) -> Result<Option<Resolved>, CrmError> {
         let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT customer_id, conversation_id FROM crm_sessions WHERE session_id = ?",
+            "SELECT customer_id, conversation_id FROM crm_sessions WHERE session_id = $1",
         )
         .bind(session_id)
         .fetch_optional(&self.inner.pool)
@@ -271,7 +254,7 @@ impl CrmSync {
         &self.inner.downloads
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.inner.pool
     }
 
@@ -362,7 +345,7 @@ impl CrmSync {
     }
 
     async fn put_setting(&self, key: &str, value: &Value) -> Result<(), CrmError> {
-        sqlx::query("INSERT INTO crm_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        sqlx::query("INSERT INTO crm_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(value.to_string())
             .execute(&self.inner.pool)
@@ -419,7 +402,17 @@ impl CrmSync {
     }
 
     async fn plan_forever(self) {
+        let mut turn = PlannerTurn::new(self.inner.pool.clone());
         loop {
+            if self.inner.pool.is_closed() {
+                // The gateway stopped: the turn goes with this task.
+                return;
+            }
+            if !turn.mine().await {
+                // Another replica plans; this one stands by to take over.
+                tokio::time::sleep(PLANNER_STANDBY).await;
+                continue;
+            }
             match self.plan_pending().await {
                 Ok(0) => {
                     let _ = tokio::time::timeout(
@@ -454,7 +447,7 @@ impl CrmSync {
         let mut after = 0i64;
         loop {
             let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
-                "SELECT seq, payload, attempts, due_ms FROM crm_inbox WHERE seq > ? ORDER BY seq LIMIT 200",
+                "SELECT seq, payload, attempts, due_ms FROM crm_inbox WHERE seq > $1 ORDER BY seq LIMIT 200",
             )
             .bind(after)
             .fetch_all(&self.inner.pool)
@@ -506,7 +499,7 @@ impl CrmSync {
                         DETAILS_BACKOFF.delay(u32::try_from(attempts + 1).unwrap_or(u32::MAX), 0.5);
                     tracing::warn!(seq, attempts = attempts + 1, %reason, ?delay, "CRM planner: the session's details cannot be read yet; retrying");
                     sqlx::query(
-                        "UPDATE crm_inbox SET attempts = attempts + 1, due_ms = ?, last_error = ? WHERE seq = ?",
+                        "UPDATE crm_inbox SET attempts = attempts + 1, due_ms = $1, last_error = $2 WHERE seq = $3",
                     )
                     .bind(now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2))
                     .bind(&reason)
@@ -520,7 +513,7 @@ impl CrmSync {
     }
 
     async fn drop_inbox(&self, seq: i64) -> Result<(), CrmError> {
-        sqlx::query("DELETE FROM crm_inbox WHERE seq = ?")
+        sqlx::query("DELETE FROM crm_inbox WHERE seq = $1")
             .bind(seq)
             .execute(&self.inner.pool)
             .await?;
@@ -553,12 +546,13 @@ impl CrmSync {
                 let id = crate::store::Store::session_id_in(pool, channel, &event.session_id)
                     .await
                     .map_err(|e| e.to_string())?;
-                let (agent_id, outbound): (Option<i64>, bool) =
-                    sqlx::query_as("SELECT agent_id, outbound FROM platform_sessions WHERE id = ?")
-                        .bind(id)
-                        .fetch_one(pool)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                let (agent_id, outbound): (Option<i64>, i64) = sqlx::query_as(
+                    "SELECT agent_id, outbound FROM platform_sessions WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .map_err(|e| e.to_string())?;
                 let stage = event.stage();
                 let key = inbox.session_key();
                 let details = match (stage.needs_details(), read.get(&key)) {
@@ -628,7 +622,8 @@ impl CrmSync {
                 let known = Known {
                     id,
                     agent_email,
-                    direction: outbound.then_some(adapter_core::agent_events::Direction::Outbound),
+                    direction: (outbound != 0)
+                        .then_some(adapter_core::agent_events::Direction::Outbound),
                     was_assigned: agent_id.is_some(),
                     callback_of,
                 };
@@ -649,14 +644,14 @@ impl CrmSync {
         for webhook in events {
             let session_id = webhook.session.id;
             sqlx::query(
-                "INSERT OR IGNORE INTO crm_sessions (session_id, started_ms) VALUES (?, ?)",
+                "INSERT INTO crm_sessions (session_id, started_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             )
             .bind(session_id)
             .bind(webhook.occurred_at_ms)
             .execute(&mut *tx)
             .await?;
             let (started,): (i64,) =
-                sqlx::query_as("SELECT started_ms FROM crm_sessions WHERE session_id = ?")
+                sqlx::query_as("SELECT started_ms FROM crm_sessions WHERE session_id = $1")
                     .bind(session_id)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -673,7 +668,7 @@ impl CrmSync {
                 let op = serde_json::to_string(&planned.op)
                     .map_err(|e| CrmError::Invalid(e.to_string()))?;
                 sqlx::query(
-                    "INSERT OR IGNORE INTO crm_outbox (key, session_id, lane, rule, op, due_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO crm_outbox (key, session_id, lane, rule, op, due_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(&planned.key)
                 .bind(planned.session_id)
@@ -686,7 +681,7 @@ impl CrmSync {
                 .await?;
             }
         }
-        sqlx::query("DELETE FROM crm_inbox WHERE seq = ?")
+        sqlx::query("DELETE FROM crm_inbox WHERE seq = $1")
             .bind(seq)
             .execute(&mut *tx)
             .await?;
@@ -758,5 +753,96 @@ impl Inbox {
             }
             Inbox::Extension(w) => w.session.reference(),
         }
+    }
+}
+
+/// How often a standby replica asks whether the planner's turn is free.
+const PLANNER_STANDBY: Duration = Duration::from_secs(1);
+/// The PostgreSQL advisory lock key of the CRM planner ("crm-plan").
+const PLANNER_LOCK: i64 = 0x6372_6d2d_706c_616e;
+
+/// One CRM planner at a time among the replicas on a PostgreSQL store, so that a session's
+/// events are planned in order by one of them: the turn is a session-level advisory lock held
+/// on a connection of its own, which PostgreSQL frees the moment that connection ends (the
+/// replica stopped or was killed), and a standby replica takes the turn at its next ask. On
+/// SQLite the process is alone: the turn is always its.
+struct PlannerTurn {
+    pool: AnyPool,
+    /// The connection holding the lock, out of the pool (closing the pool does not wait for it).
+    held: Option<sqlx::AnyConnection>,
+}
+
+impl PlannerTurn {
+    fn new(pool: AnyPool) -> Self {
+        PlannerTurn { pool, held: None }
+    }
+
+    async fn mine(&mut self) -> bool {
+        if !crate::store::is_postgres(&self.pool) {
+            return true;
+        }
+        if let Some(conn) = self.held.as_mut() {
+            // Still holding it as long as the connection answers.
+            if sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok() {
+                return true;
+            }
+            tracing::warn!("CRM planner: lost the connection holding the planner's turn");
+            self.held = None;
+        }
+        let Ok(mut conn) = self.pool.acquire().await else {
+            return false;
+        };
+        match sqlx::query_as::<_, (bool,)>("SELECT pg_try_advisory_lock($1)")
+            .bind(PLANNER_LOCK)
+            .fetch_one(&mut *conn)
+            .await
+        {
+            Ok((true,)) => {
+                tracing::info!("CRM planner: this replica plans");
+                self.held = Some(conn.detach());
+                true
+            }
+            Ok((false,)) => false,
+            Err(error) => {
+                tracing::warn!(%error, "CRM planner: cannot ask for the planner's turn");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_replica_at_a_time_plans_and_another_takes_over_when_it_is_gone() {
+        let dir = std::env::temp_dir().join(format!("adapter-planner-turn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let a = crate::store::Store::for_tests(&dir).await.unwrap();
+        let mut first = PlannerTurn::new(a.pool());
+        assert!(first.mine().await, "alone, the turn is its");
+        if a.engine() != crate::store::Engine::Postgres {
+            eprintln!("skipped on SQLite: replicas share a PostgreSQL store");
+            return;
+        }
+        let b = crate::store::Store::for_tests(&dir).await.unwrap();
+        let mut second = PlannerTurn::new(b.pool());
+        assert!(!second.mine().await, "one planner at a time");
+        assert!(first.mine().await, "the holder keeps its turn");
+        assert!(!second.mine().await);
+        // The holder's replica is gone (its connection ends with it).
+        drop(first);
+        let taken_over = async {
+            while !second.mine().await {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), taken_over)
+            .await
+            .expect("the standby takes the turn once the holder is gone");
+        a.close().await;
+        b.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

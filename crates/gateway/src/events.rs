@@ -10,6 +10,15 @@
 //! Resuming with `epoch` and `after` gets exactly the missed events when they are all still in
 //! the buffer, and a full snapshot otherwise (another epoch after the store was lost, a gap, or
 //! a client too slow to keep up). Publishing never waits for a client.
+//!
+//! On PostgreSQL the log is shared by every replica on the database: one replica's batch at a
+//! time (an advisory lock held for the transaction), the committer numbers an agent's events
+//! from the agent's row, locked in its transaction (`FOR UPDATE`), not from its memory, and
+//! announces each agent's newest number with `pg_notify` (delivered on commit).
+//! Every replica listens ([`follow`]) and reads from the store the events it has not seen, so a
+//! stream on any replica gets every agent's events in order, whichever replica wrote them, and
+//! resumes on another replica after a failover. On SQLite the process is alone: its memory is
+//! the log's truth.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -19,7 +28,7 @@ use std::{
 };
 
 use adapter_core::agent_events::{AgentEvent, AgentState, CallView, StatusView, StreamMessage};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::store::StoreError;
@@ -33,6 +42,13 @@ pub const PRUNE_EVERY: u64 = 32;
 /// Most pieces of work committed in one transaction: enough to share a disk sync among many
 /// writers, few enough that the write lock is soon free for the CRM sync's own writes.
 pub const MAX_BATCH: usize = 64;
+
+/// The PostgreSQL channel on which replicas announce `{agent_id}:{seq}`, an agent's newest
+/// event committed.
+const NOTIFY_CHANNEL: &str = "agent_events";
+
+/// The PostgreSQL advisory lock a replica's committer holds for its transaction ("evt-bat").
+const BATCH_LOCK: i64 = 0x0065_7674_2d62_6174;
 
 /// A published event and its number.
 pub type Live = (u64, AgentEvent);
@@ -80,14 +96,17 @@ struct Pending {
 
 /// The committer's open transaction, as [`Work`] sees it.
 pub struct Batch {
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'static, Any>,
     pending: Vec<Pending>,
     shared: Arc<Shared>,
+    /// Replicated: each agent's number and state as read (and locked) from the store in this
+    /// transaction.
+    locked: HashMap<i64, (u64, AgentState)>,
 }
 
 impl Batch {
     /// The transaction, for the work's own SQL.
-    pub fn conn(&mut self) -> &mut sqlx::SqliteConnection {
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
     }
 
@@ -102,6 +121,7 @@ impl Batch {
         let (last_seq, mut state) = match self.pending.iter().rev().find(|p| p.agent_id == agent_id)
         {
             Some(p) => (p.seq, p.state.clone()),
+            None if self.shared.replicated => self.lock_agent(agent_id).await?,
             None => {
                 let agents = self.shared.agents();
                 agents
@@ -117,7 +137,7 @@ impl Batch {
         let seq = last_seq + 1;
         let encoded =
             serde_json::to_string(&event).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-        sqlx::query("INSERT OR REPLACE INTO agent_events (agent_id, seq, event) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO agent_events (agent_id, seq, event) VALUES ($1, $2, $3) ON CONFLICT (agent_id, seq) DO UPDATE SET event = excluded.event")
             .bind(agent_id)
             .bind(seq as i64)
             .bind(encoded)
@@ -131,6 +151,34 @@ impl Batch {
             state,
         });
         Ok(Some(seq))
+    }
+
+    /// Replicated: the agent's number and state as the store has them, its row locked until
+    /// this transaction ends, so that no other replica numbers the agent's events meanwhile.
+    async fn lock_agent(&mut self, agent_id: i64) -> Result<(u64, AgentState), sqlx::Error> {
+        if let Some(locked) = self.locked.get(&agent_id) {
+            return Ok(locked.clone());
+        }
+        let empty = serde_json::to_string(&AgentState::default())
+            .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+        sqlx::query(
+            "INSERT INTO agent_state (agent_id, last_seq, state) VALUES ($1, 0, $2) ON CONFLICT (agent_id) DO NOTHING",
+        )
+        .bind(agent_id)
+        .bind(empty)
+        .execute(&mut *self.tx)
+        .await?;
+        let (last_seq, state): (i64, String) = sqlx::query_as(
+            "SELECT last_seq, state FROM agent_state WHERE agent_id = $1 FOR UPDATE",
+        )
+        .bind(agent_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let state =
+            serde_json::from_str(&state).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+        let locked = (u64::try_from(last_seq).unwrap_or_default(), state);
+        self.locked.insert(agent_id, locked.clone());
+        Ok(locked)
     }
 
     /// Writes each touched agent's folded state (once per batch) and forgets events past the
@@ -148,7 +196,7 @@ impl Batch {
             let state = serde_json::to_string(&p.state)
                 .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
             sqlx::query(
-                "INSERT INTO agent_state (agent_id, last_seq, state) VALUES (?, ?, ?) \
+                "INSERT INTO agent_state (agent_id, last_seq, state) VALUES ($1, $2, $3) \
                  ON CONFLICT (agent_id) DO UPDATE SET last_seq = excluded.last_seq, state = excluded.state",
             )
             .bind(p.agent_id)
@@ -156,8 +204,16 @@ impl Batch {
             .bind(state)
             .execute(&mut *self.tx)
             .await?;
+            if self.shared.replicated {
+                // Delivered to every listening replica when (and only if) this commits.
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(NOTIFY_CHANNEL)
+                    .bind(format!("{}:{}", p.agent_id, p.seq))
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
             if (first - 1) / PRUNE_EVERY != p.seq / PRUNE_EVERY && p.seq > BUFFER as u64 {
-                sqlx::query("DELETE FROM agent_events WHERE agent_id = ? AND seq <= ?")
+                sqlx::query("DELETE FROM agent_events WHERE agent_id = $1 AND seq <= $2")
                     .bind(p.agent_id)
                     .bind(p.seq as i64 - BUFFER as i64)
                     .execute(&mut *self.tx)
@@ -226,6 +282,9 @@ where
 struct Shared {
     epoch: u64,
     agents: Mutex<HashMap<i64, AgentLog>>,
+    /// The store is shared with other replicas (PostgreSQL): numbers come from the store, and
+    /// other replicas' events arrive by notification.
+    replicated: bool,
 }
 
 impl Shared {
@@ -236,10 +295,14 @@ impl Shared {
     }
 
     /// Makes committed events visible: numbered, folded, buffered and sent live, in order.
+    /// An event already applied (read back from the store by [`follow`]) is skipped.
     fn apply(&self, pending: Vec<Pending>) {
         let mut agents = self.agents();
         for p in pending {
             let log = agents.entry(p.agent_id).or_insert_with(AgentLog::new);
+            if p.seq <= log.last_seq {
+                continue;
+            }
             log.last_seq = p.seq;
             log.state = p.state;
             if log.buffer.len() == BUFFER {
@@ -249,6 +312,50 @@ impl Shared {
             // No receiver is not an error: the agent's adapter may be offline.
             let _ = log.live.send((p.seq, p.event));
         }
+    }
+
+    /// Applies events read back from the store (`events`, in order, from another replica or
+    /// this one) after what this replica has of the agent. When the store no longer holds the
+    /// next one (pruned while this replica was far behind), the agent's stored state and number
+    /// (`stored`) are taken as they are, the buffer is emptied and resumes get a snapshot.
+    fn catch_up(&self, agent_id: i64, events: Vec<Live>, stored: Option<(u64, AgentState)>) {
+        let mut agents = self.agents();
+        let log = agents.entry(agent_id).or_insert_with(AgentLog::new);
+        let mut events = events.into_iter().peekable();
+        let missing = events.peek().is_none_or(|(seq, _)| *seq > log.last_seq + 1);
+        if missing {
+            if let Some((last_seq, state)) = stored.filter(|(last_seq, _)| *last_seq > log.last_seq)
+            {
+                tracing::warn!(
+                    agent_id,
+                    from = log.last_seq,
+                    to = last_seq,
+                    "agent events missed past the store's buffer: taking the stored state"
+                );
+                log.last_seq = last_seq;
+                log.state = state;
+                log.buffer.clear();
+            }
+        }
+        for (seq, event) in events {
+            if seq <= log.last_seq {
+                continue;
+            }
+            if seq != log.last_seq + 1 {
+                break;
+            }
+            event.apply(&mut log.state);
+            log.last_seq = seq;
+            if log.buffer.len() == BUFFER {
+                log.buffer.pop_front();
+            }
+            log.buffer.push_back((seq, event.clone()));
+            let _ = log.live.send((seq, event));
+        }
+    }
+
+    fn last_seq(&self, agent_id: i64) -> u64 {
+        self.agents().get(&agent_id).map_or(0, |log| log.last_seq)
     }
 }
 
@@ -279,7 +386,7 @@ impl std::fmt::Debug for EventHub {
 impl EventHub {
     /// The log kept in `pool`: loads every agent's state and newest events, and starts the
     /// committer. The epoch is the store's: it changes only with a new store.
-    pub async fn open(pool: SqlitePool) -> Result<Self, StoreError> {
+    pub async fn open(pool: AnyPool) -> Result<Self, StoreError> {
         let epoch = match sqlx::query_as::<_, (String,)>(
             "SELECT value FROM gateway_meta WHERE key = 'event_epoch'",
         )
@@ -293,13 +400,18 @@ impl EventHub {
                 getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
                 // 48 bits: exact as a JavaScript number.
                 let epoch = (u64::from_le_bytes(bytes) >> 16).max(1);
+                // Two replicas starting on an empty store: the first epoch written is everyone's.
                 sqlx::query(
-                    "INSERT OR REPLACE INTO gateway_meta (key, value) VALUES ('event_epoch', ?)",
+                    "INSERT INTO gateway_meta (key, value) VALUES ('event_epoch', $1) ON CONFLICT (key) DO NOTHING",
                 )
                 .bind(epoch.to_string())
                 .execute(&pool)
                 .await?;
-                epoch
+                let (stored,): (String,) =
+                    sqlx::query_as("SELECT value FROM gateway_meta WHERE key = 'event_epoch'")
+                        .fetch_one(&pool)
+                        .await?;
+                stored.parse().unwrap_or(epoch)
             }
         };
         let mut agents = HashMap::new();
@@ -317,7 +429,7 @@ impl EventHub {
                 }
             }
             let events: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT seq, event FROM agent_events WHERE agent_id = ? ORDER BY seq DESC LIMIT ?",
+                "SELECT seq, event FROM agent_events WHERE agent_id = $1 ORDER BY seq DESC LIMIT $2",
             )
             .bind(agent_id)
             .bind(BUFFER as i64)
@@ -338,16 +450,29 @@ impl EventHub {
             agents.insert(agent_id, log);
         }
         tracing::info!(epoch, agents = agents.len(), "agent event logs loaded");
+        let replicated = crate::store::is_postgres(&pool);
         let shared = Arc::new(Shared {
             epoch,
             agents: Mutex::new(agents),
+            replicated,
         });
+        let closing = Arc::new(watch::channel(false).0);
+        if replicated {
+            // Listening before the committer can write: nothing committed after this is missed.
+            let listener = crate::store::listen(&pool, &[NOTIFY_CHANNEL]).await?;
+            tokio::spawn(follow(
+                pool.clone(),
+                Arc::downgrade(&shared),
+                listener,
+                closing.subscribe(),
+            ));
+        }
         let (jobs, waiting) = mpsc::unbounded_channel();
         tokio::spawn(commit_loop(pool, Arc::clone(&shared), waiting));
         Ok(EventHub {
             shared,
             jobs,
-            closing: Arc::new(watch::channel(false).0),
+            closing,
             presence: Arc::default(),
         })
     }
@@ -542,7 +667,7 @@ impl EventHub {
 /// transaction, commits, then makes its events visible and answers each caller. It stops when
 /// every [`EventHub`] is gone, after the work already sent.
 async fn commit_loop(
-    pool: SqlitePool,
+    pool: AnyPool,
     shared: Arc<Shared>,
     mut waiting: mpsc::UnboundedReceiver<Box<dyn AnyJob>>,
 ) {
@@ -550,6 +675,21 @@ async fn commit_loop(
     while waiting.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         match commit(&pool, &shared, &mut jobs).await {
             Ok((pending, outcomes)) => {
+                if shared.replicated {
+                    // Another replica's events came before these: read them first, in order.
+                    let mut behind: Vec<i64> = pending
+                        .iter()
+                        .filter(|p| p.seq > shared.last_seq(p.agent_id) + 1)
+                        .map(|p| p.agent_id)
+                        .collect();
+                    behind.sort_unstable();
+                    behind.dedup();
+                    for agent_id in behind {
+                        if let Err(error) = catch_up(&pool, &shared, agent_id).await {
+                            tracing::warn!(agent_id, %error, "cannot read back another replica's events");
+                        }
+                    }
+                }
                 shared.apply(pending);
                 for (job, outcome) in jobs.drain(..).zip(outcomes) {
                     job.done(outcome);
@@ -568,14 +708,25 @@ async fn commit_loop(
 type Committed = (Vec<Pending>, Vec<Result<(), StoreError>>);
 
 async fn commit(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     shared: &Arc<Shared>,
     jobs: &mut [Box<dyn AnyJob>],
 ) -> Result<Committed, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if shared.replicated {
+        // One replica's batch at a time: batches lock agents' rows in whatever order their
+        // work touches them, and two replicas locking two agents in opposite orders would
+        // deadlock (PostgreSQL breaks it after a second, failing one batch).
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(BATCH_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
     let mut batch = Batch {
-        tx: pool.begin().await?,
+        tx,
         pending: Vec::new(),
         shared: Arc::clone(shared),
+        locked: HashMap::new(),
     };
     let mut outcomes = Vec::with_capacity(jobs.len());
     // Alone in its batch, work needs no savepoint: its failure rolls the transaction back.
@@ -612,6 +763,117 @@ async fn commit(
     Ok((pending, outcomes))
 }
 
+/// Reads the agent's events this replica has not applied from the store, and applies them.
+async fn catch_up(pool: &AnyPool, shared: &Shared, agent_id: i64) -> Result<(), sqlx::Error> {
+    let after = shared.last_seq(agent_id);
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT seq, event FROM agent_events WHERE agent_id = $1 AND seq > $2 ORDER BY seq",
+    )
+    .bind(agent_id)
+    .bind(after as i64)
+    .fetch_all(pool)
+    .await?;
+    let first = rows.first().map(|(seq, _)| *seq);
+    let mut events = Vec::with_capacity(rows.len());
+    for (seq, event) in rows {
+        match serde_json::from_str::<AgentEvent>(&event) {
+            Ok(event) => events.push((u64::try_from(seq).unwrap_or_default(), event)),
+            Err(error) => {
+                tracing::warn!(agent_id, seq, %error, "stored agent event unreadable");
+                break;
+            }
+        }
+    }
+    // The stored state is needed only when the next event is gone from the store.
+    let stored = if first.is_some_and(|seq| seq as u64 != after + 1) || events.is_empty() {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT last_seq, state FROM agent_state WHERE agent_id = $1")
+                .bind(agent_id)
+                .fetch_optional(pool)
+                .await?;
+        row.and_then(|(last_seq, state)| {
+            Some((
+                u64::try_from(last_seq).ok()?,
+                serde_json::from_str(&state).ok()?,
+            ))
+        })
+    } else {
+        None
+    };
+    shared.catch_up(agent_id, events, stored);
+    Ok(())
+}
+
+/// Replicated: applies every agent's events committed by any replica, in order, as they are
+/// announced; after the listening connection was lost (announcements missed), every agent the
+/// store has further than this replica is read again. Ends when the gateway stops.
+async fn follow(
+    pool: AnyPool,
+    shared: std::sync::Weak<Shared>,
+    mut listener: sqlx::postgres::PgListener,
+    mut closing: watch::Receiver<bool>,
+) {
+    loop {
+        let announced = tokio::select! {
+            _ = closing.wait_for(|closing| *closing) => return,
+            announced = listener.try_recv() => announced,
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match announced {
+            Ok(Some(notification)) => {
+                let Some((agent_id, seq)) =
+                    notification
+                        .payload()
+                        .split_once(':')
+                        .and_then(|(agent, seq)| {
+                            Some((agent.parse::<i64>().ok()?, seq.parse::<u64>().ok()?))
+                        })
+                else {
+                    tracing::warn!(
+                        payload = notification.payload(),
+                        "unreadable agent event announcement"
+                    );
+                    continue;
+                };
+                if seq > shared.last_seq(agent_id) {
+                    if let Err(error) = catch_up(&pool, &shared, agent_id).await {
+                        tracing::warn!(agent_id, %error, "cannot read another replica's events");
+                    }
+                }
+            }
+            // The connection was lost (the next call reconnects): announcements may be missed.
+            Ok(None) => {
+                tracing::warn!("agent event announcements interrupted: reading every agent again");
+                if let Err(error) = catch_up_all(&pool, &shared).await {
+                    tracing::warn!(%error, "cannot read the agents' events again");
+                }
+            }
+            Err(error) => {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(%error, "agent event announcements unavailable; retrying in a second");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Every agent the store has further than this replica, read again.
+async fn catch_up_all(pool: &AnyPool, shared: &Shared) -> Result<(), sqlx::Error> {
+    let stored: Vec<(i64, i64)> = sqlx::query_as("SELECT agent_id, last_seq FROM agent_state")
+        .fetch_all(pool)
+        .await?;
+    for (agent_id, last_seq) in stored {
+        if u64::try_from(last_seq).unwrap_or_default() > shared.last_seq(agent_id) {
+            catch_up(pool, shared, agent_id).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,12 +901,18 @@ mod tests {
             .collect()
     }
 
-    /// A store in a fresh folder named after the test.
-    async fn store(name: &str) -> (crate::store::Store, std::path::PathBuf) {
+    /// A fresh folder named after the test.
+    fn folder(name: &str) -> std::path::PathBuf {
         let dir =
             std::env::temp_dir().join(format!("adapter-events-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        (crate::store::Store::open(&dir).await.unwrap(), dir)
+        dir
+    }
+
+    /// A store in a fresh folder named after the test.
+    async fn store(name: &str) -> (crate::store::Store, std::path::PathBuf) {
+        let dir = folder(name);
+        (crate::store::Store::for_tests(&dir).await.unwrap(), dir)
     }
 
     #[tokio::test]
@@ -663,7 +931,7 @@ mod tests {
         drop(hub);
         store.close().await;
 
-        let store = crate::store::Store::open(&dir).await.unwrap();
+        let store = crate::store::Store::for_tests(&dir).await.unwrap();
         let hub = EventHub::open(store.pool()).await.unwrap();
         assert_eq!(hub.epoch(), epoch, "same store, same epoch");
         assert!(epoch < 1 << 48, "exact in JavaScript");
@@ -696,6 +964,129 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn replicas_on_one_postgresql_store_number_one_log_and_each_sees_every_event_in_order() {
+        let dir = folder("replicas");
+        let Some((store_a, store_b)) = crate::store::Store::replicas_for_tests(&dir).await else {
+            return;
+        };
+        let a = EventHub::open(store_a.pool()).await.unwrap();
+        let b = EventHub::open(store_b.pool()).await.unwrap();
+        assert_eq!(a.epoch(), b.epoch(), "one store, one epoch");
+        let (_, mut on_a) = a.subscribe(7, None);
+        let (_, mut on_b) = b.subscribe(7, None);
+        // Both replicas write the same agent's log at once.
+        let writes: Vec<_> = (0..40)
+            .map(|i| {
+                let hub = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { hub.publish(7, status(&format!("s{i}"))).await })
+            })
+            .collect();
+        let mut numbers = Vec::new();
+        for write in writes {
+            numbers.push(write.await.unwrap().unwrap());
+        }
+        numbers.sort_unstable();
+        assert_eq!(
+            numbers,
+            (1..=40).collect::<Vec<u64>>(),
+            "no number twice, none skipped"
+        );
+        let mut seen = Vec::new();
+        for live in [&mut on_a, &mut on_b] {
+            let mut events = Vec::new();
+            for expected in 1..=40 {
+                let (seq, event) =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), live.recv())
+                        .await
+                        .expect("every event reaches both replicas' streams")
+                        .unwrap();
+                assert_eq!(seq, expected, "in order");
+                events.push(event);
+            }
+            seen.push(events);
+        }
+        assert_eq!(seen[0], seen[1], "the same events on both replicas");
+        assert_eq!(a.state(7), b.state(7));
+        // A replica started later (a failover) resumes a stream opened on another.
+        let store_c = crate::store::Store::for_tests(&dir).await.unwrap();
+        let c = EventHub::open(store_c.pool()).await.unwrap();
+        let (first, _) = c.subscribe(7, Some((a.epoch(), 35)));
+        assert_eq!(
+            seqs(&first),
+            [('E', 36), ('E', 37), ('E', 38), ('E', 39), ('E', 40)]
+        );
+        // And it numbers on from the shared log.
+        assert_eq!(c.publish(7, status("after failover")).await.unwrap(), 41);
+        let (seq, _) = tokio::time::timeout(std::time::Duration::from_secs(5), on_a.recv())
+            .await
+            .expect("a replica's event reaches the others")
+            .unwrap();
+        assert_eq!(seq, 41);
+        for hub in [&a, &b, &c] {
+            hub.close_streams();
+        }
+        for store in [store_a, store_b, store_c] {
+            store.close().await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Work that appends a status to each of `agents`, in that order.
+    struct Several(Vec<i64>);
+
+    impl Work for Several {
+        type Output = ();
+        fn run<'a>(&'a mut self, batch: &'a mut Batch) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+            Box::pin(async move {
+                for agent in self.0.clone() {
+                    batch
+                        .append_with(agent, |_| Some(status(&format!("for {agent}"))))
+                        .await?;
+                }
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn replicas_writing_two_agents_in_opposite_orders_never_deadlock() {
+        let dir = folder("replicas-order");
+        let Some((store_a, store_b)) = crate::store::Store::replicas_for_tests(&dir).await else {
+            return;
+        };
+        let a = EventHub::open(store_a.pool()).await.unwrap();
+        let b = EventHub::open(store_b.pool()).await.unwrap();
+        let writes: Vec<_> = (0..120)
+            .map(|i| {
+                let (hub, order) = if i % 2 == 0 {
+                    (a.clone(), vec![1, 2])
+                } else {
+                    (b.clone(), vec![2, 1])
+                };
+                tokio::spawn(async move { hub.write(Several(order)).await })
+            })
+            .collect();
+        for write in writes {
+            write.await.unwrap().expect("every batch commits");
+        }
+        for agent in [1, 2] {
+            let (rows,): (i64,) =
+                sqlx::query_as("SELECT last_seq FROM agent_state WHERE agent_id = $1")
+                    .bind(agent)
+                    .fetch_one(&store_a.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(rows, 120, "agent {agent}: one number per write");
+        }
+        for hub in [&a, &b] {
+            hub.close_streams();
+        }
+        store_a.close().await;
+        store_b.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
     async fn an_event_is_in_the_store_before_its_publisher_hears_back() {
         let (store, dir) = store("durable").await;
         let hub = EventHub::open(store.pool()).await.unwrap();
@@ -710,7 +1101,7 @@ mod tests {
         for writer in writers {
             let seq = writer.await.unwrap().unwrap();
             let (stored,): (i64,) =
-                sqlx::query_as("SELECT COUNT(*) FROM agent_events WHERE agent_id = 7 AND seq = ?")
+                sqlx::query_as("SELECT COUNT(*) FROM agent_events WHERE agent_id = 7 AND seq = $1")
                     .bind(seq as i64)
                     .fetch_one(&store.pool())
                     .await

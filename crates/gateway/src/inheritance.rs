@@ -11,12 +11,12 @@ use std::{
 };
 
 use adapter_core::{
+    agent_api::{AuditEntry, InheritanceSettings},
     agent_events::AgentState,
     status_policy::{self, Catalogue, Condition, InheritanceConfig, Source, SyncMemory},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::{
     ccai::{CcaiApi, UserStatus},
@@ -44,11 +44,7 @@ pub fn clamp_at(at: Option<i64>, now: i64) -> i64 {
 }
 
 /// A Kustomer routing status, as the admin's view lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KustomerStatus {
-    pub id: String,
-    pub name: String,
-}
+pub use adapter_core::agent_api::KustomerStatus;
 
 /// What admins save: the configuration, and the Kustomer statuses it was made against (read
 /// from Kustomer by the admin's adapter).
@@ -60,13 +56,151 @@ pub struct Settings {
     pub kustomer_statuses: Vec<KustomerStatus>,
 }
 
+/// The settings as the agent API writes them.
+impl From<Settings> for InheritanceSettings {
+    fn from(settings: Settings) -> Self {
+        let Settings {
+            config,
+            kustomer_statuses,
+        } = settings;
+        InheritanceSettings {
+            bidirectional: config.bidirectional,
+            enabled: config.enabled,
+            kustomer_statuses,
+            mapping: config.mapping,
+            rule: config.rule,
+        }
+    }
+}
+
+/// The settings as an admin saves them through the agent API.
+impl From<InheritanceSettings> for Settings {
+    fn from(settings: InheritanceSettings) -> Self {
+        Settings {
+            config: InheritanceConfig {
+                enabled: settings.enabled,
+                rule: settings.rule,
+                bidirectional: settings.bidirectional,
+                mapping: settings.mapping,
+            },
+            kustomer_statuses: settings.kustomer_statuses,
+        }
+    }
+}
+
 /// Inheritance state shared by the handlers. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Inheritance {
     settings: Arc<RwLock<Settings>>,
     memory: Arc<Mutex<HashMap<i64, SyncMemory>>>,
     /// Where the memory is kept (`None`: in memory only).
-    pool: Option<SqlitePool>,
+    pool: Option<AnyPool>,
+}
+
+/// The PostgreSQL channel on which a replica announces that an admin saved the settings.
+const SETTINGS_CHANNEL: &str = "org_settings";
+/// The PostgreSQL channel on which a replica announces an agent's new policy memory (payload:
+/// the agent's id).
+const MEMORY_CHANNEL: &str = "status_policy_memory";
+
+/// The settings a stored row holds (off when none were saved, or unreadable).
+fn settings_of(row: Option<(String,)>) -> Settings {
+    match row {
+        Some((value,)) => serde_json::from_str(&value).unwrap_or_else(|error| {
+            tracing::error!(%error, "stored status inheritance settings unreadable: inheritance is off until an admin saves them again");
+            Settings::default()
+        }),
+        None => Settings::default(),
+    }
+}
+
+/// The agents' policy memories as stored (`agent`: one agent's, else every agent's).
+async fn stored_memory(
+    pool: &AnyPool,
+    agent: Option<i64>,
+) -> Result<HashMap<i64, SyncMemory>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = match agent {
+        Some(agent) => {
+            sqlx::query_as("SELECT agent_id, memory FROM status_policy_memory WHERE agent_id = $1")
+                .bind(agent)
+                .fetch_all(pool)
+                .await?
+        }
+        None => {
+            sqlx::query_as("SELECT agent_id, memory FROM status_policy_memory")
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .filter_map(|(agent, text)| match serde_json::from_str(&text) {
+            Ok(memory) => Some((agent, memory)),
+            Err(error) => {
+                tracing::warn!(agent_id = agent, %error, "stored status policy memory unreadable; starting afresh for this agent");
+                None
+            }
+        })
+        .collect())
+}
+
+/// Replicas on PostgreSQL: reads the settings again whenever a replica announces a save, an
+/// agent's policy memory whenever a replica announces a change of it, and everything after the
+/// listening connection was lost (an announcement may have been missed). Ends with the
+/// [`Inheritance`] or the store.
+async fn follow_store(
+    pool: AnyPool,
+    settings: std::sync::Weak<RwLock<Settings>>,
+    memory: std::sync::Weak<Mutex<HashMap<i64, SyncMemory>>>,
+    mut listener: sqlx::postgres::PgListener,
+) {
+    loop {
+        let announced = listener.try_recv().await;
+        let (Some(settings), Some(memory)) = (settings.upgrade(), memory.upgrade()) else {
+            return;
+        };
+        let (read_settings, read_memory) = match &announced {
+            Err(error) => {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(%error, "settings announcements unavailable; retrying in a second");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            Ok(Some(n)) if n.channel() == MEMORY_CHANNEL => match n.payload().parse::<i64>() {
+                Ok(agent) => (false, Some(Some(agent))),
+                Err(_) => (false, Some(None)),
+            },
+            Ok(Some(_)) => (true, None),
+            // The connection was lost: read everything again.
+            Ok(None) => (true, Some(None)),
+        };
+        if read_settings {
+            let row: Result<Option<(String,)>, _> =
+                sqlx::query_as("SELECT value FROM org_settings WHERE key = $1")
+                    .bind(SETTINGS_KEY)
+                    .fetch_optional(&pool)
+                    .await;
+            match row {
+                Ok(row) => {
+                    *settings
+                        .write()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = settings_of(row);
+                }
+                Err(error) => tracing::warn!(%error, "cannot read the saved settings again"),
+            }
+        }
+        if let Some(agent) = read_memory {
+            match stored_memory(&pool, agent).await {
+                Ok(stored) => memory
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .extend(stored),
+                Err(error) => tracing::warn!(%error, "cannot read the policy memory again"),
+            }
+        }
+    }
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -75,35 +209,32 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 impl Inheritance {
     /// The saved settings (off when none were saved).
-    pub async fn load(pool: &SqlitePool) -> Result<Self, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM org_settings WHERE key = ?")
-            .bind(SETTINGS_KEY)
-            .fetch_optional(pool)
-            .await?;
-        let memory: Vec<(i64, String)> =
-            sqlx::query_as("SELECT agent_id, memory FROM status_policy_memory")
-                .fetch_all(pool)
-                .await?;
-        let memory: HashMap<i64, SyncMemory> = memory
-            .into_iter()
-            .filter_map(|(agent, text)| match serde_json::from_str(&text) {
-                Ok(memory) => Some((agent, memory)),
-                Err(error) => {
-                    tracing::warn!(agent_id = agent, %error, "stored status policy memory unreadable; starting afresh for this agent");
-                    None
-                }
-            })
-            .collect();
-        let settings = match row {
-            Some((value,)) => serde_json::from_str(&value).unwrap_or_else(|error| {
-                tracing::error!(%error, "stored status inheritance settings unreadable: inheritance is off until an admin saves them again");
-                Settings::default()
-            }),
-            None => Settings::default(),
+    pub async fn load(pool: &AnyPool) -> Result<Self, StoreError> {
+        // Replicas on PostgreSQL: listening before anything is read, so that nothing another
+        // replica saves from now on is missed.
+        let listener = if crate::store::is_postgres(pool) {
+            Some(crate::store::listen(pool, &[SETTINGS_CHANNEL, MEMORY_CHANNEL]).await?)
+        } else {
+            None
         };
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT value FROM org_settings WHERE key = $1")
+                .bind(SETTINGS_KEY)
+                .fetch_optional(pool)
+                .await?;
+        let memory = Arc::new(Mutex::new(stored_memory(pool, None).await?));
+        let settings = Arc::new(RwLock::new(settings_of(row)));
+        if let Some(listener) = listener {
+            tokio::spawn(follow_store(
+                pool.clone(),
+                Arc::downgrade(&settings),
+                Arc::downgrade(&memory),
+                listener,
+            ));
+        }
         Ok(Inheritance {
-            settings: Arc::new(RwLock::new(settings)),
-            memory: Arc::new(Mutex::new(memory)),
+            settings,
+            memory,
             pool: Some(pool.clone()),
         })
     }
@@ -148,7 +279,7 @@ impl Inheritance {
             }
         };
         if let Err(error) = sqlx::query(
-            "INSERT INTO status_policy_memory (agent_id, memory, updated_at_ms) VALUES (?, ?, ?)
+            "INSERT INTO status_policy_memory (agent_id, memory, updated_at_ms) VALUES ($1, $2, $3)
              ON CONFLICT (agent_id) DO UPDATE SET memory = excluded.memory, updated_at_ms = excluded.updated_at_ms",
         )
         .bind(agent_id)
@@ -158,6 +289,18 @@ impl Inheritance {
         .await
         {
             tracing::warn!(agent_id, %error, "status policy memory not stored; kept in this process only");
+            return;
+        }
+        if crate::store::is_postgres(pool) {
+            // The other replicas read it again.
+            if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(MEMORY_CHANNEL)
+                .bind(agent_id.to_string())
+                .execute(pool)
+                .await
+            {
+                tracing::warn!(agent_id, %error, "status policy memory not announced to the other replicas");
+            }
         }
     }
 
@@ -196,7 +339,7 @@ impl Inheritance {
     /// Saves `settings` as `actor`, with the previous value in the audit trail.
     pub async fn save(
         &self,
-        pool: &SqlitePool,
+        pool: &AnyPool,
         actor: &str,
         settings: Settings,
     ) -> Result<(), StoreError> {
@@ -205,13 +348,14 @@ impl Inheritance {
         let now = now_ms();
         // Immediate: the write lock up front, so another writer cannot make the upgrade from
         // the first read fail with "database is locked".
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        let old: Option<(String,)> = sqlx::query_as("SELECT value FROM org_settings WHERE key = ?")
-            .bind(SETTINGS_KEY)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let mut tx = crate::store::begin_write(pool).await?;
+        let old: Option<(String,)> =
+            sqlx::query_as("SELECT value FROM org_settings WHERE key = $1")
+                .bind(SETTINGS_KEY)
+                .fetch_optional(&mut *tx)
+                .await?;
         sqlx::query(
-            "INSERT INTO org_settings (key, value, updated_at_ms, updated_by) VALUES (?, ?, ?, ?) \
+            "INSERT INTO org_settings (key, value, updated_at_ms, updated_by) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
              updated_at_ms = excluded.updated_at_ms, updated_by = excluded.updated_by",
         )
@@ -222,7 +366,7 @@ impl Inheritance {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO settings_audit (at_ms, actor, key, old_value, new_value) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO settings_audit (at_ms, actor, key, old_value, new_value) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(now)
         .bind(actor)
@@ -231,6 +375,14 @@ impl Inheritance {
         .bind(&value)
         .execute(&mut *tx)
         .await?;
+        if crate::store::is_postgres(pool) {
+            // Every replica reads the settings again once this commits.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(SETTINGS_CHANNEL)
+                .bind(SETTINGS_KEY)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         *self
             .settings
@@ -335,10 +487,10 @@ pub async fn save_settings(
 }
 
 /// The settings' history, newest first: `limit` entries (1 to 500, 50 when unset).
-pub async fn audit(state: &AppState, limit: Option<u32>) -> Result<Vec<serde_json::Value>, Error> {
+pub async fn audit(state: &AppState, limit: Option<u32>) -> Result<Vec<AuditEntry>, Error> {
     let limit = i64::from(limit.unwrap_or(50).clamp(1, 500));
     let rows: Vec<(i64, String, Option<String>, String)> = sqlx::query_as(
-        "SELECT at_ms, actor, old_value, new_value FROM settings_audit WHERE key = ? ORDER BY id DESC LIMIT ?",
+        "SELECT at_ms, actor, old_value, new_value FROM settings_audit WHERE key = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(SETTINGS_KEY)
     .bind(limit)
@@ -349,7 +501,12 @@ pub async fn audit(state: &AppState, limit: Option<u32>) -> Result<Vec<serde_jso
         .into_iter()
         .map(|(at_ms, actor, old, new)| {
             let parse = |v: &str| serde_json::from_str::<serde_json::Value>(v).unwrap_or_default();
-            json!({"at_ms": at_ms, "actor": actor, "old": old.as_deref().map(parse), "new": parse(&new)})
+            AuditEntry {
+                actor,
+                at_ms,
+                new: parse(&new),
+                old: old.as_deref().map(parse),
+            }
         })
         .collect())
 }

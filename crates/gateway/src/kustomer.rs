@@ -22,7 +22,7 @@ use adapter_core::crm::{ConversationSummary, CustomerKey};
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::secret::Secret;
 
@@ -143,13 +143,13 @@ pub fn now_ms() -> i64 {
 /// and a pause until the window resets when Kustomer says none are left or answers 429.
 #[derive(Clone, Debug)]
 pub struct SharedBudget {
-    pool: SqlitePool,
+    pool: AnyPool,
     per_window: u32,
     window_ms: i64,
 }
 
 impl SharedBudget {
-    pub fn new(pool: SqlitePool, per_window: u32, window_ms: i64) -> Self {
+    pub fn new(pool: AnyPool, per_window: u32, window_ms: i64) -> Self {
         SharedBudget {
             pool,
             per_window: per_window.max(1),
@@ -164,10 +164,10 @@ impl SharedBudget {
             let window = now - now.rem_euclid(self.window_ms);
             let taken = sqlx::query(
                 "UPDATE kustomer_budget SET
-                    used = CASE WHEN window_start_ms = ?1 THEN used + 1 ELSE 1 END,
-                    window_start_ms = ?1
-                 WHERE id = 1 AND blocked_until_ms <= ?2
-                   AND (window_start_ms <> ?1 OR used < ?3)",
+                    used = CASE WHEN window_start_ms = $1 THEN used + 1 ELSE 1 END,
+                    window_start_ms = $1
+                 WHERE id = 1 AND blocked_until_ms <= $2
+                   AND (window_start_ms <> $1 OR used < $3)",
             )
             .bind(window)
             .bind(now)
@@ -206,7 +206,7 @@ impl SharedBudget {
             .unwrap_or(now + 1000)
             .clamp(now, now + 3_600_000);
         if let Err(error) = sqlx::query(
-            "UPDATE kustomer_budget SET blocked_until_ms = MAX(blocked_until_ms, ?) WHERE id = 1",
+            "UPDATE kustomer_budget SET blocked_until_ms = CASE WHEN $1 > blocked_until_ms THEN $1 ELSE blocked_until_ms END WHERE id = 1",
         )
         .bind(until)
         .execute(&self.pool)
@@ -336,6 +336,8 @@ struct ConversationAttributes {
     external_id: Option<String>,
     #[serde(default)]
     custom: Map<String, Value>,
+    #[serde(default)]
+    assigned_users: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -474,7 +476,7 @@ fn multipart(
 }
 
 impl HttpKustomer {
-    pub fn new(settings: KustomerSettings, pool: SqlitePool) -> Result<Self, KustomerError> {
+    pub fn new(settings: KustomerSettings, pool: AnyPool) -> Result<Self, KustomerError> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .build()
@@ -638,6 +640,7 @@ impl HttpKustomer {
             external_id: a.external_id.clone(),
             menu: text("ccaiMenuSelectionStr"),
             channel: text("ccaiChannelStr"),
+            assigned_users: a.assigned_users.clone(),
         }
     }
 

@@ -71,8 +71,9 @@ use crate::{
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// How long status changes wait to be sent together with other agents'.
-pub const STATUS_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often the status sender looks for room in the tenant's budget while changes wait (they
+/// go out at once when it has room).
+pub const STATUS_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// What every handler can reach, shared by `Arc`.
 #[derive(Clone, Debug)]
@@ -150,7 +151,15 @@ impl Gateway {
             config.ccai_token.clone(),
         ))?;
         let ccai = Arc::new(ccai);
-        let store = Store::open_with(&config.data_dir, config.store_sync).await?;
+        let database = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| store::DatabaseUrl::in_folder(&config.data_dir));
+        let store = Store::connect(&database, config.store_sync).await?;
+        if store.engine() == store::Engine::Postgres {
+            // Other replicas may send to the same tenant: its budget is counted in the store.
+            ccai.share_budget(store.pool());
+        }
         let horizon = clock::now_ms() - webhooks::KEEP_DAYS * 86_400_000;
         match store.prune_webhooks(horizon).await? {
             0 => {}
@@ -240,7 +249,7 @@ impl Gateway {
             config: Arc::new(config),
             sessions,
             directory: Arc::new(directory),
-            status_setter: ccai::StatusSetter::spawn(Arc::clone(&ccai), STATUS_WINDOW),
+            status_setter: ccai::StatusSetter::spawn(Arc::clone(&ccai), STATUS_POLL),
             events,
             ccai,
             capabilities,

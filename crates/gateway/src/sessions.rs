@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::{clock::now_ms, store::StoreError};
 
@@ -27,6 +27,20 @@ pub struct Issued {
     pub token: String,
     #[serde(flatten)]
     pub session: Session,
+}
+
+/// The session as the agent API answers it.
+impl From<Issued> for adapter_core::agent_api::Session {
+    fn from(issued: Issued) -> Self {
+        let Issued { token, session } = issued;
+        adapter_core::agent_api::Session {
+            token,
+            agent_email: session.agent_email,
+            ccai_agent_id: session.ccai_agent_id,
+            kustomer_user_id: session.kustomer_user_id,
+            expires_at_ms: session.expires_at_ms,
+        }
+    }
 }
 
 pub(crate) fn hash(token: &str) -> String {
@@ -70,7 +84,7 @@ fn ms(duration: Duration) -> i64 {
 
 #[derive(Clone, Debug)]
 pub struct Sessions {
-    pool: SqlitePool,
+    pool: AnyPool,
     limits: Limits,
 }
 
@@ -83,7 +97,7 @@ struct Row<'a> {
 }
 
 impl Sessions {
-    pub fn new(pool: SqlitePool, limits: Limits) -> Self {
+    pub fn new(pool: AnyPool, limits: Limits) -> Self {
         Sessions { pool, limits }
     }
 
@@ -95,15 +109,11 @@ impl Sessions {
     }
 
     /// Writes `row` and ends the agent's oldest sessions beyond the cap, in `tx`.
-    async fn insert(
-        &self,
-        tx: &mut sqlx::SqliteConnection,
-        row: Row<'_>,
-    ) -> Result<(), StoreError> {
+    async fn insert(&self, tx: &mut sqlx::AnyConnection, row: Row<'_>) -> Result<(), StoreError> {
         let s = row.session;
         sqlx::query(
             "INSERT INTO sessions (token_hash, agent_email, ccai_agent_id, kustomer_user_id, created_at_ms, expires_at_ms, signed_in_at_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&row.token_hash)
         .bind(&s.agent_email)
@@ -115,12 +125,14 @@ impl Sessions {
         .execute(&mut *tx)
         .await?;
         let ended = sqlx::query(
-            "DELETE FROM sessions WHERE token_hash IN (
-                 SELECT token_hash FROM sessions WHERE ccai_agent_id = ?
-                 ORDER BY created_at_ms DESC, rowid DESC LIMIT -1 OFFSET ?)",
+            "DELETE FROM sessions WHERE ccai_agent_id = $1 AND token_hash <> $2 AND token_hash NOT IN (
+                 SELECT token_hash FROM sessions WHERE ccai_agent_id = $1 AND token_hash <> $2
+                 ORDER BY created_at_ms DESC, token_hash DESC LIMIT $3)",
         )
         .bind(s.ccai_agent_id)
-        .bind(i64::from(self.limits.per_agent))
+        .bind(&row.token_hash)
+        // The new session stays; so do the newest others up to the cap.
+        .bind(i64::from(self.limits.per_agent.max(1)) - 1)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -163,7 +175,7 @@ impl Sessions {
     pub async fn find(&self, token: &str) -> Result<Option<Session>, StoreError> {
         let row: Option<(String, i64, String, i64)> = sqlx::query_as(
             "SELECT agent_email, ccai_agent_id, kustomer_user_id, expires_at_ms FROM sessions
-             WHERE token_hash = ? AND expires_at_ms > ?",
+             WHERE token_hash = $1 AND expires_at_ms > $2",
         )
         .bind(hash(token))
         .bind(now_ms())
@@ -191,7 +203,7 @@ impl Sessions {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let taken: Option<(String, i64, String, i64)> = sqlx::query_as(
-            "DELETE FROM sessions WHERE token_hash = ? AND expires_at_ms > ?
+            "DELETE FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2
              RETURNING agent_email, ccai_agent_id, kustomer_user_id, signed_in_at_ms",
         )
         .bind(hash(token))
@@ -234,7 +246,7 @@ impl Sessions {
     /// The email of the agent's newest live session (`None`: the agent is not signed in).
     pub async fn agent_email_of(&self, ccai_agent_id: i64) -> Result<Option<String>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as(
-            "SELECT agent_email FROM sessions WHERE ccai_agent_id = ? AND expires_at_ms > ?
+            "SELECT agent_email FROM sessions WHERE ccai_agent_id = $1 AND expires_at_ms > $2
              ORDER BY created_at_ms DESC LIMIT 1",
         )
         .bind(ccai_agent_id)
@@ -245,7 +257,7 @@ impl Sessions {
     }
 
     pub async fn revoke(&self, token: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ? OR expires_at_ms <= ?")
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1 OR expires_at_ms <= $2")
             .bind(hash(token))
             .bind(now_ms())
             .execute(&self.pool)

@@ -6,8 +6,6 @@
 //! Attempts are throttled before anything costly runs: per client address (every attempt) and
 //! per email (wrong passwords), answered `429 too_many_attempts` with `Retry-After`.
 
-use serde::Deserialize;
-
 use crate::{
     ccai::CcaiApi,
     error::{Code, Error},
@@ -15,22 +13,12 @@ use crate::{
     AppState,
 };
 
-/// The Kustomer user the host says is signed in. Only its email is read, to tell an agent who
-/// signed in to Kustomer with another account. The `id` the widget also sends is accepted and
-/// ignored: who the agent is in Kustomer is asked of Kustomer ([`kustomer_user`]), so an agent
-/// cannot act as another agent's Kustomer user by sending that user's id.
-#[derive(Deserialize)]
-pub struct KustomerUser {
-    pub email: String,
-}
-
-#[derive(Deserialize)]
-pub struct SignIn {
-    pub email: String,
-    #[serde(default)]
-    pub password: Option<String>,
-    pub kustomer_user: KustomerUser,
-}
+/// A sign-in (`POST /api/v1/sessions`). Of the Kustomer user the host says is signed in, only
+/// the email is read, to tell an agent who signed in to Kustomer with another account. The `id`
+/// the widget also sends is accepted and ignored: who the agent is in Kustomer is asked of
+/// Kustomer ([`kustomer_user`]), so an agent cannot act as another agent's Kustomer user by
+/// sending that user's id.
+pub use adapter_core::agent_api::SignInRequest as SignIn;
 
 const MAX_EMAIL_CHARS: usize = 254;
 

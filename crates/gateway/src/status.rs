@@ -5,7 +5,6 @@
 //! agent's event stream.
 
 use adapter_core::agent_events::{AgentEvent, StatusView};
-use serde::Deserialize;
 
 use crate::{
     ccai::{CcaiApi, UserStatus},
@@ -18,14 +17,8 @@ pub const IN_CALL: i64 = -7;
 pub const IN_CHAT: i64 = -8;
 pub const WRAP_UP: i64 = -6;
 
-#[derive(Debug, Deserialize)]
-pub struct NewStatus {
-    pub status_id: i64,
-    /// When the agent picked it (Unix ms, the browser's clock); now when missing. Ranks it
-    /// against Kustomer changes when status inheritance is on.
-    #[serde(default)]
-    pub at_ms: Option<i64>,
-}
+/// The agent's pick (`PUT /api/v1/status`).
+pub use adapter_core::agent_api::SetStatusRequest as NewStatus;
 
 /// What a status change did.
 pub struct StatusChange {
@@ -265,13 +258,7 @@ pub fn named(id: i64, statuses: &[crate::ccai::UserStatus]) -> StatusView {
 }
 
 /// What the leader tab reports: the agent's Kustomer status changed.
-#[derive(Deserialize)]
-pub struct KustomerStatusChanged {
-    pub status_id: String,
-    /// When it changed (Unix ms); now when missing.
-    #[serde(default)]
-    pub at_ms: Option<i64>,
-}
+pub use adapter_core::agent_api::KustomerStatusRequest as KustomerStatusChanged;
 
 fn mapping_stale() -> Error {
     Error::new(Code::MappingStale, "The status this Kustomer status is mapped to no longer exists in the contact center; ask your administrator to update the mapping.")

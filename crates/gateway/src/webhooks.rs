@@ -81,7 +81,7 @@ impl crate::events::Work for Ingest {
             for (event, payload) in &self.events {
                 let stage = event.stage();
                 let new = sqlx::query(
-                    "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                 )
                 .bind(&event.event_id)
                 .bind(format!("{channel_name}.{}", stage.as_str()))
@@ -113,8 +113,8 @@ impl crate::events::Work for Ingest {
                 let rank = stage as i64;
                 // A late event (an earlier stage than seen) never changes the session's agent.
                 sqlx::query(
-                    "UPDATE platform_sessions SET agent_id = CASE WHEN ? >= stage THEN COALESCE(?, agent_id) ELSE agent_id END,
-                                                 stage = MAX(stage, ?) WHERE id = ?",
+                    "UPDATE platform_sessions SET agent_id = CASE WHEN $1 >= stage THEN COALESCE($2, agent_id) ELSE agent_id END,
+                                                 stage = CASE WHEN $3 > stage THEN $3 ELSE stage END WHERE id = $4",
                 )
                 .bind(rank)
                 .bind(event.agent_id())
@@ -466,7 +466,7 @@ impl crate::events::Work for Extension {
             webhook.session.id = id;
             let agent_id = webhook.agent.as_ref().and_then(|a| a.id).or(known_agent);
             let new = sqlx::query(
-                "INSERT OR IGNORE INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO webhook_events (event_id, event_type, agent_id, payload, received_at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             )
             .bind(&webhook.event_id)
             .bind(format!("extension.{}", webhook.event_type()))

@@ -215,6 +215,77 @@ async fn a_flood_of_sign_ins_from_one_address_is_answered_429() {
     assert!(retry_after(&refused).is_some());
 }
 
+/// Sign-ins with `X-Forwarded-For: {chain}`: each answers its status.
+async fn forwarded_sign_ins(gateway: &str, chain: &str, n: usize) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    for _ in 0..n {
+        let response = sign_in_request(gateway, "not-an-email", "")
+            .header("x-forwarded-for", chain)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_budget() {
+    // The test's connections come from 127.0.0.1: here, the load balancer in front.
+    let running = Start::new("attack-proxy")
+        .run(|c| {
+            c.sign_in_per_minute = 3;
+            c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        })
+        .await;
+    let gateway = running.gateway_url();
+    let looked_at = StatusCode::BAD_REQUEST;
+    let refused = StatusCode::TOO_MANY_REQUESTS;
+    assert_eq!(
+        forwarded_sign_ins(&gateway, "198.51.100.1", 4).await,
+        [looked_at, looked_at, looked_at, refused],
+        "one client over its budget"
+    );
+    assert_eq!(
+        forwarded_sign_ins(&gateway, "198.51.100.2", 1).await,
+        [looked_at],
+        "another client behind the same proxy is not held up by it"
+    );
+    // A client that writes its own header gets nothing fresh: the proxy appended the address
+    // it really came from.
+    assert_eq!(
+        forwarded_sign_ins(&gateway, "203.0.113.77, 198.51.100.1", 1).await,
+        [refused]
+    );
+}
+
+#[tokio::test]
+async fn a_forwarded_address_from_anyone_but_a_trusted_proxy_is_ignored() {
+    let running = Start::new("attack-forwarded")
+        .run(|c| c.sign_in_per_minute = 3)
+        .await;
+    let gateway = running.gateway_url();
+    let mut statuses = Vec::new();
+    for client in [
+        "198.51.100.1",
+        "198.51.100.2",
+        "198.51.100.3",
+        "198.51.100.4",
+    ] {
+        statuses.extend(forwarded_sign_ins(&gateway, client, 1).await);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
+            StatusCode::TOO_MANY_REQUESTS
+        ],
+        "a new address in the header is not a new budget"
+    );
+}
+
 #[tokio::test]
 async fn sign_ins_do_not_read_the_agent_directory_each_time() {
     let running = Start::new("attack-directory")
@@ -367,7 +438,7 @@ async fn an_agent_removed_from_the_agents_file_is_out_after_a_restart() {
 async fn a_sign_in_ends_at_its_absolute_lifetime_however_often_refreshed() {
     let dir = std::env::temp_dir().join(format!("adapter-attacks-lifetime-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = adapter_gateway::store::Store::open_with(&dir, Default::default())
+    let store = adapter_gateway::store::Store::for_tests(&dir)
         .await
         .unwrap();
     let sessions = adapter_gateway::sessions::Sessions::new(
@@ -439,11 +510,20 @@ fn help_never_prints_secrets_from_the_environment() {
         .env("GATEWAY_CCAI_TOKEN", "t0k3n-from-env")
         .env("GATEWAY_KUSTOMER_API_KEY", "k3y-from-env")
         .env("GATEWAY_CALL_WEBHOOK_PASSWORD", "h00k-from-env")
+        .env(
+            "GATEWAY_DATABASE_URL",
+            "postgres://adapter:pg-pa55-from-env@db.internal/adapter",
+        )
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(help.contains("--ccai-token"), "{help}");
-    for secret in ["t0k3n-from-env", "k3y-from-env", "h00k-from-env"] {
+    for secret in [
+        "t0k3n-from-env",
+        "k3y-from-env",
+        "h00k-from-env",
+        "pg-pa55-from-env",
+    ] {
         assert!(!help.contains(secret), "--help shows {secret}");
     }
 }

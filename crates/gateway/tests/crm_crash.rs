@@ -73,6 +73,12 @@ impl GatewayProcess {
             .arg(self.addr.to_string())
             .arg("--data-dir")
             .arg(&self.data_dir)
+            // The same store on every restart: SQLite in the folder, or the test suites'
+            // PostgreSQL database for it.
+            .env(
+                "GATEWAY_DATABASE_URL",
+                adapter_gateway::store::DatabaseUrl::for_tests(&self.data_dir).expose(),
+            )
             .args(["--ccai-url", &self.sim, "--kustomer-url", &self.sim])
             .args(["--kustomer-rate-limit", "1000000", "--crm-workers", "8"])
             .args(["--admin-emails", ADMIN, "--dev-sign-in"])

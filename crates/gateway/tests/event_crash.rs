@@ -52,6 +52,12 @@ impl GatewayProcess {
             .arg(self.addr.to_string())
             .arg("--data-dir")
             .arg(&self.data_dir)
+            // The same store on every restart: SQLite in the folder, or the test suites'
+            // PostgreSQL database for it.
+            .env(
+                "GATEWAY_DATABASE_URL",
+                adapter_gateway::store::DatabaseUrl::for_tests(&self.data_dir).expose(),
+            )
             .args(["--ccai-url", &self.sim, "--kustomer-url", &self.sim])
             .args(["--dev-sign-in", "--crm-sync", "false"])
             .env("GATEWAY_CALL_WEBHOOK_USER", HOOK_USER)

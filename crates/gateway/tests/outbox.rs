@@ -158,6 +158,18 @@ impl Stack {
         id
     }
 
+    /// Waits until the slow request the faults asked for has reached Kustomer (30 s at most).
+    async fn until_the_slow_request_started(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.kustomer().await["limits"]["slow_left"] != 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the slow request never started"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls the admin view until `done` says so (30 s at most).
     async fn until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -443,7 +455,7 @@ async fn the_policy_memory_survives_a_restart() {
     use adapter_gateway::{inheritance::Inheritance, store::Store};
     let dir = std::env::temp_dir().join(format!("adapter-test-memory-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&dir).await.unwrap();
+    let store = Store::for_tests(&dir).await.unwrap();
     let inheritance = Inheritance::load(&store.pool()).await.unwrap();
     inheritance
         .remember(102, Source::Kustomer, 1_700_000_000_000, true)
@@ -459,7 +471,7 @@ async fn the_policy_memory_survives_a_restart() {
     );
     drop(inheritance);
     store.close().await;
-    let store = Store::open(&dir).await.unwrap();
+    let store = Store::for_tests(&dir).await.unwrap();
     let restarted = Inheritance::load(&store.pool()).await.unwrap();
     assert_eq!(restarted.memory(102), before, "kept across the restart");
     assert_eq!(restarted.memory(103), Default::default());
@@ -641,14 +653,7 @@ async fn a_slow_operation_does_not_hold_up_the_other_sessions() {
         )
         .await;
     let first = stack.inbound_call("+14155554400").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while stack.kustomer().await["limits"]["slow_left"] != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the slow note never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stack.until_the_slow_request_started().await;
     let slow_since = std::time::Instant::now();
     // A call that comes in meanwhile is written whole while that note still waits.
     let second = stack.inbound_call("+14155554401").await;
@@ -736,4 +741,166 @@ async fn a_status_change_answers_at_once_while_the_kustomer_budget_is_spent() {
     .await;
     assert_eq!(outbox["pending"], 1, "{outbox}");
     println!("PUT /status answered in {answered_in:?} with the Kustomer budget spent");
+}
+
+/// A claim is fenced: the worker whose lease another worker took (as after a pause past its
+/// lease: a stalled process, a replica cut off from the store) stops its operation at its next
+/// renewal and records nothing; the holder carries the operation on, and it lands once.
+#[tokio::test]
+async fn a_worker_whose_lease_was_taken_stops_and_records_nothing() {
+    let stack = stack("fenced").await;
+    // The next note Kustomer receives is answered after 8 s: its worker holds the row meanwhile.
+    stack
+        .sim(
+            "/_sim/kustomer/faults",
+            json!({"slow": 1, "latency_ms": 8000, "method": "POST", "path_ends_with": "/notes"}),
+        )
+        .await;
+    let call = stack.inbound_call("+14155554500").await;
+    stack.until_the_slow_request_started().await;
+    let slow_since = std::time::Instant::now();
+    let store = adapter_gateway::store::Store::for_tests(&stack._running.data_dir)
+        .await
+        .expect("the store opens")
+        .pool();
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    // Another worker claims the row the way the executor does: the attempts count (the claim's
+    // fencing token) goes up, and the lease is the other's for a minute.
+    let leased: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT seq, attempts FROM crm_outbox WHERE state = 'pending' AND lease_until_ms > $1",
+    )
+    .bind(now_ms())
+    .fetch_all(&store)
+    .await
+    .unwrap();
+    assert_eq!(leased.len(), 1, "only the slow note is running: {leased:?}");
+    let (seq, attempts) = leased[0];
+    let taken = sqlx::query(
+        "UPDATE crm_outbox SET attempts = attempts + 1, lease_until_ms = $1 WHERE seq = $2 AND attempts = $3",
+    )
+    .bind(now_ms() + 60_000)
+    .bind(seq)
+    .bind(attempts)
+    .execute(&store)
+    .await
+    .unwrap();
+    assert_eq!(taken.rows_affected(), 1);
+    // Past the slow answer: the first worker never recorded an outcome over the new holder's.
+    while slow_since.elapsed() < Duration::from_secs(9) {
+        let (state, now_attempts): (String, i64) =
+            sqlx::query_as("SELECT state, attempts FROM crm_outbox WHERE seq = $1")
+                .bind(seq)
+                .fetch_one(&store)
+                .await
+                .unwrap();
+        assert_eq!(
+            (state.as_str(), now_attempts),
+            ("pending", attempts + 1),
+            "the worker that lost its lease wrote its outcome"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = reqwest::get(format!("{}/metrics", stack.gateway))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gateway_crm_operations_total{outcome=\"lease_lost\"} 1")),
+        "the stopped attempt is counted: {metrics}"
+    );
+    // The other worker goes away without finishing: its lease runs out, the row is claimed
+    // again, and what the stopped attempt may have written is looked for before writing.
+    sqlx::query("UPDATE crm_outbox SET lease_until_ms = 0 WHERE seq = $1")
+        .bind(seq)
+        .execute(&store)
+        .await
+        .unwrap();
+    let outbox = stack.settled().await;
+    assert_eq!(outbox["dead"], 0, "{outbox}");
+    assert_written_once(&stack.kustomer().await, &[call]);
+}
+
+/// A call's conversation is created assigned to the answering agent, and a caller who reaches
+/// the same agent again finds it assigned: neither sends a request of its own to assign it, and
+/// a customer created by the call has no conversations to list.
+#[tokio::test]
+async fn a_conversation_created_or_found_assigned_costs_no_assignment_request() {
+    let stack = stack("assigned").await;
+    let requests = || async {
+        let state: Value = reqwest::get(format!("{}/_sim/state", stack.simulator))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["method"].as_str().unwrap(),
+                    r["path"].as_str().unwrap()
+                )
+            })
+            .filter(|r| r.contains(" /v1/"))
+            .collect::<Vec<_>>()
+    };
+    let assignments = |log: &[String]| {
+        log.iter()
+            .filter(|r| r.starts_with("PUT /v1/conversations/"))
+            .count()
+    };
+    let listings = |log: &[String]| {
+        log.iter()
+            .filter(|r| r.starts_with("GET /v1/customers/") && r.ends_with("/conversations"))
+            .count()
+    };
+    let first = stack.inbound_call("+14155554600").await;
+    stack.settled().await;
+    let after_first = requests().await;
+    assert_eq!(assignments(&after_first), 0, "{after_first:#?}");
+    assert_eq!(listings(&after_first), 0, "{after_first:#?}");
+    let kustomer = stack.kustomer().await;
+    let conversations = list(&kustomer, "conversations");
+    assert_eq!(conversations.len(), 1);
+    assert_eq!(
+        conversations[0]["assignedUsers"].as_array().map(Vec::len),
+        Some(1),
+        "created assigned: {}",
+        conversations[0]
+    );
+    // The same caller again, answered by the same agent: appended to the Open conversation.
+    let second = stack.inbound_call("+14155554600").await;
+    stack.settled().await;
+    let after_second = requests().await;
+    let new = &after_second[after_first.len()..];
+    assert_eq!(
+        listings(new),
+        1,
+        "the returning caller's are listed: {new:#?}"
+    );
+    assert_eq!(assignments(new), 0, "already the agent's: {new:#?}");
+    let kustomer = stack.kustomer().await;
+    assert_eq!(list(&kustomer, "conversations").len(), 1, "appended");
+    for id in [&first, &second] {
+        let external_id = format!("ccai-call-{id}-message");
+        assert_eq!(
+            list(&kustomer, "messages")
+                .iter()
+                .filter(|m| m["externalId"] == external_id.as_str())
+                .count(),
+            1
+        );
+    }
 }

@@ -71,6 +71,9 @@ pub struct CcaiData {
     pub outbound_numbers: Vec<String>,
     /// Calls and chats, with their states (see [`crate::sessions`]).
     pub sessions: Vec<crate::sessions::SimSession>,
+    /// Requests refused with 429 because they came over the tenant's budget: a client that
+    /// keeps to the budget never sees one.
+    pub rate_limited: u64,
     #[serde(skip)]
     pub(crate) next_call_id: i64,
 }
@@ -125,6 +128,7 @@ impl Default for CcaiData {
             status_requests: Vec::new(),
             outbound_numbers: vec!["+14155550100".into()],
             sessions: Vec::new(),
+            rate_limited: 0,
             next_call_id: 1000,
         }
     }
@@ -234,6 +238,7 @@ pub async fn guard(State(ccai): State<Ccai>, request: Request, next: Next) -> Re
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .try_take(now_ms);
     if !allowed {
+        ccai.data().rate_limited += 1;
         let mut response = message(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
         response
             .headers_mut()

@@ -3,6 +3,10 @@
 //! including the ones the gateway writes back), and the user changing it in the desktop (after an
 //! offline status, that starts a new work session, as in Kustomer). These changes are the user's
 //! own, not API writes: they are not in `/_sim/kustomer/writes`.
+//!
+//! Also the contact-center agent the desktop's user signs in as in the adapter (the gateway
+//! signs a Kustomer user in only as the agent with the same email), whom the host's
+//! contact-center panel targets.
 
 use axum::{
     extract::{Path, State},
@@ -14,13 +18,46 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{kustomer::ROUTING_STATUSES, SimState};
+use crate::{
+    kustomer::{ROUTING_STATUSES, USERS},
+    SimState,
+};
 
 pub fn routes() -> Router<SimState> {
-    Router::new().route(
-        "/_sim/desktop/status/{user}",
-        get(read_status).put(change_status),
-    )
+    Router::new()
+        .route(
+            "/_sim/desktop/status/{user}",
+            get(read_status).put(change_status),
+        )
+        .route("/_sim/desktop/agent/{user}", get(own_agent))
+}
+
+/// `GET /_sim/desktop/agent/{user}`: the CCAI agent whose email is the Kustomer user's,
+/// `{"ccai_agent_id", "email"}`; 404 when the user or such an agent is unknown.
+async fn own_agent(State(state): State<SimState>, Path(user): Path<String>) -> Response {
+    let email = USERS
+        .iter()
+        .find(|(id, _, _)| *id == user)
+        .map(|(_, email, _)| *email);
+    let agent = email.and_then(|email| {
+        state
+            .ccai
+            .data()
+            .agents
+            .iter()
+            .find(|a| a.email.eq_ignore_ascii_case(email))
+            .map(|a| a.id)
+    });
+    match (email, agent) {
+        (Some(email), Some(id)) => {
+            Json(json!({"ccai_agent_id": id, "email": email})).into_response()
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "no contact-center agent has this user's email"})),
+        )
+            .into_response(),
+    }
 }
 
 fn status_json(id: &str) -> serde_json::Value {

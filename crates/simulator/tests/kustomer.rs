@@ -263,3 +263,16 @@ async fn users_are_found_by_email() {
     let (_, none) = get(&api, "/v1/users?email=nobody@example.com").await;
     assert_eq!(ids(&none), Vec::<&str>::new());
 }
+
+#[tokio::test]
+async fn the_desktop_names_the_agent_its_user_signs_in_as() {
+    let (_api, host, _stop) = start_both().await;
+    let (status, body) = get(&host, "/_sim/desktop/agent/kus-user-1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ccai_agent_id"], 101);
+    assert_eq!(body["email"], "ada.lovelace@example.com");
+    let (_, grace) = get(&host, "/_sim/desktop/agent/kus-user-2").await;
+    assert_eq!(grace["ccai_agent_id"], 102);
+    let (status, _) = get(&host, "/_sim/desktop/agent/kus-nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

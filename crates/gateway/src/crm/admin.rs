@@ -4,6 +4,7 @@
 //! one dead letter, one session's, or every one; a retry also releases the operations held
 //! behind the dead letters it retries.
 
+use adapter_core::agent_api::DeadLetter;
 use serde_json::{json, Value};
 
 use super::{CrmError, CrmSync};
@@ -74,7 +75,7 @@ type DeadRow = (
 );
 
 /// The dead letters, oldest first (at most 500).
-pub async fn dead_letters(crm: &CrmSync) -> Result<Vec<Value>, CrmError> {
+pub async fn dead_letters(crm: &CrmSync) -> Result<Vec<DeadLetter>, CrmError> {
     let rows: Vec<DeadRow> = sqlx::query_as(
         "SELECT seq, key, session_id, lane, rule, op, attempts, last_error FROM crm_outbox WHERE state = 'dead' ORDER BY seq LIMIT 500",
     )
@@ -89,8 +90,16 @@ pub async fn dead_letters(crm: &CrmSync) -> Result<Vec<Value>, CrmError> {
             } else {
                 op["op"].clone()
             };
-            json!({"seq": seq, "key": key, "session_id": session_id, "lane": lane, "rule": rule,
-                "operation": operation, "attempts": attempts, "reason": reason})
+            DeadLetter {
+                attempts,
+                key,
+                lane,
+                operation,
+                reason,
+                rule,
+                seq,
+                session_id,
+            }
         })
         .collect())
 }
@@ -110,18 +119,18 @@ pub async fn retry(crm: &CrmSync, which: Retry) -> Result<u64, CrmError> {
     // The conditions are ours, never input; the values are bound.
     let (dead, held, binds): (&str, &str, Vec<Value>) = match which {
         Retry::One(seq) => (
-            "seq = ?",
-            "lane = (SELECT lane FROM crm_outbox WHERE seq = ?) AND seq > ?",
+            "seq = $2",
+            "lane = (SELECT lane FROM crm_outbox WHERE seq = $3) AND seq > $4",
             vec![json!(seq), json!(seq), json!(seq)],
         ),
         Retry::Session(id) => {
             let lane = super::session_lane(id);
-            ("lane = ?", "lane = ?", vec![json!(lane), json!(lane)])
+            ("lane = $2", "lane = $3", vec![json!(lane), json!(lane)])
         }
         Retry::All => ("1 = 1", "1 = 1", Vec::new()),
     };
     let sql = format!(
-        "UPDATE crm_outbox SET state = 'pending', attempts = 0, due_ms = ?, last_error = NULL, first_failed_ms = NULL, lease_until_ms = 0
+        "UPDATE crm_outbox SET state = 'pending', attempts = 0, due_ms = $1, last_error = NULL, first_failed_ms = NULL, lease_until_ms = 0
          WHERE (state = 'dead' AND {dead}) OR (state = 'held' AND {held})"
     );
     let mut query = sqlx::query(&sql).bind(crm.clock().now_ms());

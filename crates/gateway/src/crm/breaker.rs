@@ -12,7 +12,7 @@
 //! - The first answer from Kustomer closes it: the pending operations are due at once, and the
 //!   pause does not count against their retry budget.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 /// Outage failures in a row (with no answer from Kustomer between them) that open the breaker.
 pub const STORM: i64 = 5;
@@ -20,7 +20,7 @@ pub const STORM: i64 = 5;
 pub const FIRST_PROBE_MS: i64 = 1000;
 
 /// The breaker as stored.
-#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Breaker {
     pub open: bool,
     /// Why it opened (the last failure seen while open).
@@ -66,18 +66,28 @@ pub enum Signal {
     KeyRefused,
 }
 
-pub async fn read(pool: &SqlitePool) -> Result<Breaker, sqlx::Error> {
-    sqlx::query_as(
+pub async fn read(pool: &AnyPool) -> Result<Breaker, sqlx::Error> {
+    let (open, reason, opened_ms, next_probe_ms, probes, failures): BreakerRow = sqlx::query_as(
         "SELECT open, reason, opened_ms, next_probe_ms, probes, failures FROM kustomer_breaker WHERE id = 1",
     )
     .fetch_one(pool)
-    .await
+    .await?;
+    Ok(Breaker {
+        open: open != 0,
+        reason,
+        opened_ms,
+        next_probe_ms,
+        probes,
+        failures,
+    })
 }
+
+type BreakerRow = (i64, Option<String>, Option<i64>, i64, i64, i64);
 
 /// Records what an attempt said. Answers whether this opened (`Some(true)`) or closed
 /// (`Some(false)`) the breaker, for the log, and whether it is open now.
 pub async fn record(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     signal: Signal,
     reason: &str,
     now: i64,
@@ -89,13 +99,18 @@ pub async fn record(
     if signal == Signal::Answered && !seen.open && seen.failures == 0 {
         return Ok((None, false));
     }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let (was_open, failures, opened_ms): (bool, i64, Option<i64>) =
+    let mut tx = crate::store::begin_write(pool).await?;
+    // Writing the row first locks it (PostgreSQL) or the store (SQLite): another replica's
+    // record waits rather than count from the same reading.
+    sqlx::query("UPDATE kustomer_breaker SET failures = failures WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    let (was_open, failures, opened_ms): (i64, i64, Option<i64>) =
         sqlx::query_as("SELECT open, failures, opened_ms FROM kustomer_breaker WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
     let changed = match signal {
-        Signal::Answered if was_open => {
+        Signal::Answered if was_open != 0 => {
             sqlx::query(
                 "UPDATE kustomer_breaker SET open = 0, reason = NULL, opened_ms = NULL, probes = 0, failures = 0 WHERE id = 1",
             )
@@ -105,7 +120,7 @@ pub async fn record(
             // each failing operation's start moves forward by the pause.
             let paused = (now - opened_ms.unwrap_or(now)).max(0);
             sqlx::query(
-                "UPDATE crm_outbox SET due_ms = MIN(due_ms, ?), first_failed_ms = first_failed_ms + ? WHERE state = 'pending'",
+                "UPDATE crm_outbox SET due_ms = CASE WHEN $1 < due_ms THEN $1 ELSE due_ms END, first_failed_ms = first_failed_ms + $2 WHERE state = 'pending'",
             )
             .bind(now)
             .bind(paused)
@@ -120,10 +135,10 @@ pub async fn record(
             None
         }
         Signal::Outage | Signal::KeyRefused => {
-            let opens = !was_open && (signal == Signal::KeyRefused || failures + 1 >= STORM);
+            let opens = was_open == 0 && (signal == Signal::KeyRefused || failures + 1 >= STORM);
             if opens {
                 sqlx::query(
-                    "UPDATE kustomer_breaker SET open = 1, reason = ?, opened_ms = ?, next_probe_ms = ?, probes = 0, failures = failures + 1 WHERE id = 1",
+                    "UPDATE kustomer_breaker SET open = 1, reason = $1, opened_ms = $2, next_probe_ms = $3, probes = 0, failures = failures + 1 WHERE id = 1",
                 )
                 .bind(reason)
                 .bind(now)
@@ -131,9 +146,9 @@ pub async fn record(
                 .execute(&mut *tx)
                 .await?;
                 Some(true)
-            } else if was_open {
+            } else if was_open != 0 {
                 sqlx::query(
-                    "UPDATE kustomer_breaker SET reason = ?, failures = failures + 1 WHERE id = 1",
+                    "UPDATE kustomer_breaker SET reason = $1, failures = failures + 1 WHERE id = 1",
                 )
                 .bind(reason)
                 .execute(&mut *tx)
@@ -150,7 +165,7 @@ pub async fn record(
     tx.commit().await?;
     let open = match changed {
         Some(opened) => opened,
-        None => was_open,
+        None => was_open != 0,
     };
     Ok((changed, open))
 }
@@ -158,13 +173,15 @@ pub async fn record(
 /// While open: whether this worker may let one operation through now (one replica at a time);
 /// the next probe's turn comes after twice the last interval, at most `probe_every_ms`.
 pub async fn take_probe(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     now: i64,
     probe_every_ms: i64,
 ) -> Result<bool, sqlx::Error> {
     let taken = sqlx::query(
-        "UPDATE kustomer_breaker SET next_probe_ms = ?1 + MIN(?2, ?3 << MIN(probes + 1, 20)), probes = probes + 1
-         WHERE id = 1 AND open = 1 AND next_probe_ms <= ?1",
+        "UPDATE kustomer_breaker SET next_probe_ms = $1 + CASE WHEN $2 < ($3 << CAST(CASE WHEN probes < 19 THEN probes + 1 ELSE 20 END AS INTEGER))
+                                                         THEN $2 ELSE ($3 << CAST(CASE WHEN probes < 19 THEN probes + 1 ELSE 20 END AS INTEGER)) END,
+                                 probes = probes + 1
+         WHERE id = 1 AND open = 1 AND next_probe_ms <= $1",
     )
     .bind(now)
     .bind(probe_every_ms)

@@ -5,6 +5,13 @@
 //! next operation as soon as its own is finished, and renews its lease while it runs (an
 //! operation may wait a minute for the org's budget). What an attempt says about Kustomer feeds
 //! the circuit breaker ([`super::breaker`]); while it is open nothing is claimed but a probe.
+//!
+//! A claim is fenced: it counts the row's `attempts` up, and that count is the holder's token.
+//! A renewal, and every outcome written, names it; a worker whose lease was taken by another
+//! (it paused past its lease: a stalled process, a replica cut off from the store) finds its
+//! renewal refused, stops its operation there, and records nothing, so only the current holder
+//! finishes a row. What the stopped attempt may already have written, the next one looks for
+//! before it writes again.
 
 use std::time::Duration;
 
@@ -33,7 +40,8 @@ struct Job {
     lane: String,
     rule: String,
     op: String,
-    /// Attempts before this one: more than 0, an earlier attempt may have gone through.
+    /// Attempts before this one: more than 0, an earlier attempt may have gone through. This
+    /// attempt's number (one more) is the claim's fencing token.
     earlier_attempts: i64,
     /// When it began failing (the outbox's clock), for the retry budget.
     first_failed_ms: Option<i64>,
@@ -44,9 +52,12 @@ struct Job {
 struct SessionRow {
     started_ms: i64,
     customer_id: Option<String>,
-    customer_created: bool,
+    /// 1 when this session created the customer (flags are integers on both engines).
+    customer_created: i64,
     conversation_id: Option<String>,
     message_id: Option<String>,
+    /// The agent the conversation was assigned to when this session created it.
+    conversation_assignee: Option<String>,
 }
 
 /// From a second to five minutes; the delay is drawn from its upper half, so that operations
@@ -102,8 +113,8 @@ const CLAIM_COLUMNS: &str =
     "o.seq, o.key, o.session_id, o.lane, o.rule, o.op, o.attempts, o.first_failed_ms";
 /// The oldest pending operation of its lane, not leased by a running worker; with the CRM sync
 /// off (`?4` false), only status write-backs (rule `?5`).
-const LANE_HEAD: &str = "o.state = 'pending' AND o.lease_until_ms <= ?1
-    AND (?4 OR o.rule = ?5)
+const LANE_HEAD: &str = "o.state = 'pending' AND o.lease_until_ms <= $1
+    AND ($4 OR o.rule = $5)
     AND NOT EXISTS (SELECT 1 FROM crm_outbox p
                     WHERE p.state = 'pending' AND p.lane = o.lane AND p.seq < o.seq)";
 
@@ -140,7 +151,7 @@ async fn claim(sync: &CrmSync, free: usize) -> Result<Vec<Job>, CrmError> {
         probe
     } else {
         sqlx::query_as(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM crm_outbox o WHERE {LANE_HEAD} AND o.due_ms <= ?2 ORDER BY o.seq LIMIT ?3"
+            "SELECT {CLAIM_COLUMNS} FROM crm_outbox o WHERE {LANE_HEAD} AND o.due_ms <= $2 ORDER BY o.seq LIMIT $3"
         ))
         .bind(real_now)
         .bind(now)
@@ -154,8 +165,8 @@ async fn claim(sync: &CrmSync, free: usize) -> Result<Vec<Job>, CrmError> {
     for (seq, key, session_id, lane, rule, op, attempts, first_failed_ms) in candidates {
         // The lease and the attempt are written before the operation is tried.
         let claimed = sqlx::query(
-            "UPDATE crm_outbox SET lease_until_ms = ?, attempts = attempts + 1
-             WHERE seq = ? AND state = 'pending' AND lease_until_ms <= ? AND attempts = ?",
+            "UPDATE crm_outbox SET lease_until_ms = $1, attempts = attempts + 1
+             WHERE seq = $2 AND state = 'pending' AND lease_until_ms <= $3 AND attempts = $4",
         )
         .bind(real_now + ms(LEASE))
         .bind(seq)
@@ -179,8 +190,19 @@ async fn claim(sync: &CrmSync, free: usize) -> Result<Vec<Job>, CrmError> {
     Ok(jobs)
 }
 
-/// Runs the job, renewing its lease while it runs.
-async fn attempt(sync: &CrmSync, job: &Job) -> Result<(), OpFailure> {
+impl Job {
+    /// The claim's fencing token: the row's `attempts` as this claim left it.
+    fn token(&self) -> i64 {
+        self.earlier_attempts + 1
+    }
+}
+
+/// The lease of a job was taken by another worker: its attempt stops, and records nothing.
+#[derive(Debug)]
+struct LeaseLost;
+
+/// Runs the job, renewing its lease while it runs; stops it when the lease is no longer its.
+async fn attempt(sync: &CrmSync, job: &Job) -> Result<Result<(), OpFailure>, LeaseLost> {
     let work = async {
         if job.rule == writeback::RULE {
             match serde_json::from_str::<StatusWriteBack>(&job.op) {
@@ -203,18 +225,28 @@ async fn attempt(sync: &CrmSync, job: &Job) -> Result<(), OpFailure> {
     renew.tick().await;
     loop {
         tokio::select! {
-            outcome = &mut work => return outcome,
+            // A renewal that is due goes first: after a pause past the lease, the operation
+            // must not take another step before the worker knows the row is still its.
+            biased;
             _ = renew.tick() => {
                 let until = crate::clock::now_ms() + ms(LEASE);
-                if let Err(error) = sqlx::query("UPDATE crm_outbox SET lease_until_ms = ? WHERE seq = ? AND state = 'pending'")
+                match sqlx::query("UPDATE crm_outbox SET lease_until_ms = $1 WHERE seq = $2 AND state = 'pending' AND attempts = $3")
                     .bind(until)
                     .bind(job.seq)
+                    .bind(job.token())
                     .execute(sync.pool())
                     .await
                 {
-                    tracing::warn!(key = job.key, %error, "cannot renew a CRM operation's lease");
+                    Ok(renewed) if renewed.rows_affected() == 0 => return Err(LeaseLost),
+                    Ok(_) => {}
+                    // The store cannot say: the operation goes on, and its outcome is written
+                    // only if the row is still this claim's.
+                    Err(error) => {
+                        tracing::warn!(key = job.key, %error, "cannot renew a CRM operation's lease")
+                    }
                 }
             }
+            outcome = &mut work => return Ok(outcome),
         }
     }
 }
@@ -233,13 +265,36 @@ fn signal(outcome: &Result<(), OpFailure>) -> Option<Signal> {
 }
 
 async fn run(sync: &CrmSync, job: Job) {
-    let outcome = attempt(sync, &job).await;
+    let outcome = match attempt(sync, &job).await {
+        Ok(outcome) => outcome,
+        Err(LeaseLost) => {
+            tracing::warn!(
+                key = job.key,
+                "CRM operation stopped: its lease was taken by another worker, which carries it on"
+            );
+            operations("lease_lost");
+            sync.wake_executor();
+            return;
+        }
+    };
     if let Err(error) = record(sync, &job, outcome).await {
         // The lease runs out and the operation is tried again, looking first for what it wrote.
         tracing::warn!(key = job.key, %error, "cannot record a CRM operation's outcome");
     }
     sync.announce_finished(job.seq);
     sync.wake_executor();
+}
+
+/// Says so when an outcome was not written because the row is no longer this claim's (its
+/// lease was taken while the operation ran; the current holder writes its own).
+fn fenced(job: &Job, outcome: &str, written: &sqlx::any::AnyQueryResult) {
+    if written.rows_affected() == 0 {
+        tracing::warn!(
+            key = job.key,
+            outcome,
+            "CRM operation outcome not recorded: its lease was taken meanwhile"
+        );
+    }
 }
 
 fn operations(outcome: &'static str) {
@@ -279,11 +334,13 @@ async fn record(
         Ok(()) => {
             tracing::debug!(key = job.key, "CRM operation done");
             operations("done");
-            sqlx::query("UPDATE crm_outbox SET state = 'done', done_ms = ?, lease_until_ms = 0, last_error = NULL, first_failed_ms = NULL WHERE seq = ?")
+            sqlx::query("UPDATE crm_outbox SET state = 'done', done_ms = $1, lease_until_ms = 0, last_error = NULL, first_failed_ms = NULL WHERE seq = $2 AND state = 'pending' AND attempts = $3")
                 .bind(now)
                 .bind(job.seq)
+                .bind(job.token())
                 .execute(pool)
-                .await?;
+                .await
+                .map(|written| fenced(job, "done", &written))?;
             return Ok(());
         }
         Err(failure) => failure,
@@ -296,18 +353,19 @@ async fn record(
             "CRM operation moved to the dead letters"
         );
         operations("dead");
-        sqlx::query("UPDATE crm_outbox SET state = 'dead', lease_until_ms = 0, last_error = ? WHERE seq = ?")
+        sqlx::query("UPDATE crm_outbox SET state = 'dead', lease_until_ms = 0, last_error = $1 WHERE seq = $2 AND state = 'pending' AND attempts = $3")
             .bind(reason)
             .bind(job.seq)
+            .bind(job.token())
             .execute(pool)
             .await
-            .map(drop)
+            .map(|written| fenced(job, "dead", &written))
     };
     match failure.kind {
         FailureKind::Permanent => dead(failure.reason).await,
         FailureKind::NeedsEarlier => {
             let blocker: Option<(i64, Option<String>)> = sqlx::query_as(
-                "SELECT seq, last_error FROM crm_outbox WHERE lane = ? AND state = 'dead' AND seq < ? ORDER BY seq LIMIT 1",
+                "SELECT seq, last_error FROM crm_outbox WHERE lane = $1 AND state = 'dead' AND seq < $2 ORDER BY seq LIMIT 1",
             )
             .bind(&job.lane)
             .bind(job.seq)
@@ -326,12 +384,13 @@ async fn record(
                         "CRM operation held behind a dead letter"
                     );
                     operations("held");
-                    sqlx::query("UPDATE crm_outbox SET state = 'held', lease_until_ms = 0, last_error = ? WHERE seq = ?")
+                    sqlx::query("UPDATE crm_outbox SET state = 'held', lease_until_ms = 0, last_error = $1 WHERE seq = $2 AND state = 'pending' AND attempts = $3")
                         .bind(reason)
                         .bind(job.seq)
+                        .bind(job.token())
                         .execute(pool)
                         .await
-                        .map(drop)
+                        .map(|written| fenced(job, "held", &written))
                 }
                 None => dead(failure.reason).await,
             }
@@ -360,21 +419,22 @@ async fn record(
                 "CRM operation failed; retrying in {delay:?}"
             );
             operations("retried");
-            sqlx::query("UPDATE crm_outbox SET due_ms = ?, lease_until_ms = 0, last_error = ?, first_failed_ms = ? WHERE seq = ?")
+            sqlx::query("UPDATE crm_outbox SET due_ms = $1, lease_until_ms = 0, last_error = $2, first_failed_ms = $3 WHERE seq = $4 AND state = 'pending' AND attempts = $5")
                 .bind(now + ms(delay))
                 .bind(&failure.reason)
                 .bind(first)
                 .bind(job.seq)
+                .bind(job.token())
                 .execute(pool)
                 .await
-                .map(drop)
+                .map(|written| fenced(job, "retried", &written))
         }
     }
 }
 
 async fn session(sync: &CrmSync, id: i64) -> Result<SessionRow, OpFailure> {
     Ok(sqlx::query_as::<_, SessionRow>(
-        "SELECT started_ms, customer_id, customer_created, conversation_id, message_id FROM crm_sessions WHERE session_id = ?",
+        "SELECT started_ms, customer_id, customer_created, conversation_id, message_id, conversation_assignee FROM crm_sessions WHERE session_id = $1",
     )
     .bind(id)
     .fetch_optional(sync.pool())
@@ -385,19 +445,19 @@ async fn session(sync: &CrmSync, id: i64) -> Result<SessionRow, OpFailure> {
 /// Whether session `id` may still get its conversation: operations of it are pending, or
 /// events are not planned yet.
 async fn still_syncing(sync: &CrmSync, id: i64) -> Result<bool, OpFailure> {
-    let (busy,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM crm_outbox WHERE session_id = ? AND state = 'pending')
-             OR EXISTS (SELECT 1 FROM crm_inbox)",
+    let (busy,): (i64,) = sqlx::query_as(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM crm_outbox WHERE session_id = $1 AND state = 'pending')
+                       OR EXISTS (SELECT 1 FROM crm_inbox) THEN 1 ELSE 0 END",
     )
     .bind(id)
     .fetch_one(sync.pool())
     .await?;
-    Ok(busy)
+    Ok(busy != 0)
 }
 
 async fn set(sync: &CrmSync, id: i64, column: &str, value: &str) -> Result<(), OpFailure> {
     // `column` is one of ours, never input.
-    let sql = format!("UPDATE crm_sessions SET {column} = ? WHERE session_id = ?");
+    let sql = format!("UPDATE crm_sessions SET {column} = $1 WHERE session_id = $2");
     sqlx::query(&sql)
         .bind(value)
         .bind(id)
@@ -488,7 +548,21 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
                     "the session has no customer to write to (no phone, email or app user id)",
                 )
             })?;
-            let conversations = k.customer_conversations(&customer).await?;
+            // A customer this session just created has no conversation but the ones other
+            // sessions may have made since (a second call from the same new number at the same
+            // moment: then the two calls get a conversation each). A retry lists them all the
+            // same: its first attempt may have created the conversation.
+            let first_of_new_customer = row.customer_created != 0
+                && !verify
+                && !matches!(
+                    spec.policy,
+                    ConversationPolicy::AppendToSessionOrLatestOpen { .. }
+                );
+            let conversations = if first_of_new_customer {
+                Vec::new()
+            } else {
+                k.customer_conversations(&customer).await?
+            };
             let previous = match &spec.policy {
                 ConversationPolicy::AppendToSessionOrLatestOpen { session_id } => {
                     match session(sync, *session_id).await?.conversation_id {
@@ -509,14 +583,43 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
                 _ => None,
             };
             let id = match choose_conversation(spec, &conversations, previous.as_ref()) {
-                Choice::Existing(id) => id,
+                Choice::Existing(id) => {
+                    // Already assigned to the agent this event assigns it to (a caller who
+                    // reaches the same agent again): the assignment needs no request.
+                    if let Some(email) = &spec.assign_to {
+                        let assigned = conversations
+                            .iter()
+                            .chain(previous.as_ref())
+                            .find(|c| c.id == id)
+                            .map(|c| c.assigned_users.as_slice());
+                        if let Some([only]) = assigned {
+                            if k.user_id(email).await?.as_deref() == Some(only.as_str()) {
+                                set(sync, job.session_id, "conversation_assignee", email).await?;
+                            }
+                        }
+                    }
+                    id
+                }
                 Choice::Create => {
-                    let body = json!({
+                    let mut body = json!({
                         "customer": customer, "name": spec.name, "status": "open",
                         "direction": direction(spec.direction), "externalId": spec.external_id,
                         "custom": spec.custom,
                     });
-                    k.create_conversation(&body).await?
+                    // Created assigned when the agent is a Kustomer user; else the assignment
+                    // runs (and fails) on its own, with its reason.
+                    let assignee = match &spec.assign_to {
+                        Some(email) => k.user_id(email).await?.map(|user| (email, user)),
+                        None => None,
+                    };
+                    if let Some((_, user)) = &assignee {
+                        body["assignedUsers"] = json!([user]);
+                    }
+                    let id = k.create_conversation(&body).await?;
+                    if let Some((email, _)) = assignee {
+                        set(sync, job.session_id, "conversation_assignee", email).await?;
+                    }
+                    id
                 }
             };
             set(sync, job.session_id, "conversation_id", &id).await?;
@@ -578,6 +681,10 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
         }
         Operation::AssignConversation { agent_email } => {
             let conversation = conversation()?;
+            if row.conversation_assignee.as_deref() == Some(agent_email.as_str()) {
+                // Created assigned to this agent, by this session.
+                return Ok(());
+            }
             let user = k.user_id(agent_email).await?.ok_or_else(|| {
                 permanent(format!("no Kustomer user has the email {agent_email}"))
             })?;
@@ -587,7 +694,8 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
         }
         Operation::AssignCustomer { agent_email } => {
             // The seeds: only a customer this session created.
-            let (Some(customer), true) = (row.customer_id.clone(), row.customer_created) else {
+            let (Some(customer), true) = (row.customer_id.clone(), row.customer_created != 0)
+            else {
                 return Ok(());
             };
             let user = k.user_id(agent_email).await?.ok_or_else(|| {
@@ -607,10 +715,10 @@ async fn save_customer(
     created: bool,
 ) -> Result<(), OpFailure> {
     sqlx::query(
-        "UPDATE crm_sessions SET customer_id = ?, customer_created = ? WHERE session_id = ?",
+        "UPDATE crm_sessions SET customer_id = $1, customer_created = $2 WHERE session_id = $3",
     )
     .bind(id)
-    .bind(created)
+    .bind(i64::from(created))
     .bind(session_id)
     .execute(sync.pool())
     .await?;
@@ -638,7 +746,7 @@ struct SavedAttachment {
 
 async fn saved_attachment(sync: &CrmSync, seq: i64) -> Result<Option<SavedAttachment>, OpFailure> {
     let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT attachment FROM crm_outbox WHERE seq = ?")
+        sqlx::query_as("SELECT attachment FROM crm_outbox WHERE seq = $1")
             .bind(seq)
             .fetch_optional(sync.pool())
             .await?;
@@ -658,7 +766,7 @@ async fn save_attachment(
         uploaded,
     };
     let text = serde_json::to_string(&saved).map_err(|e| waiting(e.to_string()))?;
-    sqlx::query("UPDATE crm_outbox SET attachment = ? WHERE seq = ?")
+    sqlx::query("UPDATE crm_outbox SET attachment = $1 WHERE seq = $2")
         .bind(text)
         .bind(seq)
         .execute(sync.pool())

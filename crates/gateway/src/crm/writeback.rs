@@ -48,9 +48,9 @@ impl CrmSync {
         let op = serde_json::to_string(write_back).map_err(|e| CrmError::Invalid(e.to_string()))?;
         let now = self.clock().now_ms();
         let lane = agent_lane(write_back.agent_id);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let replaced = sqlx::query(
-            "DELETE FROM crm_outbox WHERE lane = ? AND rule = ? AND state = 'pending' AND lease_until_ms <= ?",
+            "DELETE FROM crm_outbox WHERE lane = $1 AND rule = $2 AND state = 'pending' AND lease_until_ms <= $3",
         )
         .bind(&lane)
         .bind(RULE)
@@ -60,7 +60,7 @@ impl CrmSync {
         .rows_affected();
         let (seq,): (i64,) = sqlx::query_as(
             "INSERT INTO crm_outbox (key, session_id, lane, rule, op, due_ms, created_ms)
-             VALUES (?, 0, ?, ?, ?, ?, ?) RETURNING seq",
+             VALUES ($1, 0, $2, $3, $4, $5, $6) RETURNING seq",
         )
         .bind(format!("{lane}/status/{now}-{:08x}", random_bits() as u32))
         .bind(&lane)

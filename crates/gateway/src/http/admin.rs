@@ -12,7 +12,10 @@
 //!   /crm/dead-letters/retry`). A retry also releases the operations held behind the dead
 //!   letters it retries.
 
-use adapter_core::crm::FieldMapping;
+use adapter_core::agent_api::{
+    Audit, CrmSettingsUpdate, CustomFields, DeadLetters, InheritanceSaved, InheritanceSettings,
+    Released,
+};
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
@@ -21,14 +24,12 @@ use axum::{
     Json, Router,
 };
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{auth::Admin, error::ApiJson};
 use crate::{
     crm,
     error::{Code, Error},
-    inheritance::{self, Settings},
-    AppState,
+    inheritance, AppState,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -48,10 +49,14 @@ pub fn routes() -> Router<AppState> {
 pub(super) async fn put_inheritance(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    ApiJson(settings): ApiJson<Settings>,
+    ApiJson(settings): ApiJson<InheritanceSettings>,
 ) -> Result<Response, Error> {
-    let settings = inheritance::save_settings(&state, &admin.session.agent_email, settings).await?;
-    Ok(Json(json!({ "settings": settings })).into_response())
+    let settings =
+        inheritance::save_settings(&state, &admin.session.agent_email, settings.into()).await?;
+    Ok(Json(InheritanceSaved {
+        settings: settings.into(),
+    })
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -67,7 +72,11 @@ async fn audit(
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, Error> {
     let entries = inheritance::audit(&state, query.limit).await?;
-    Ok(Json(json!({ "entries": entries })).into_response())
+    Ok(Json(Audit { entries }).into_response())
+}
+
+fn names(fields: impl IntoIterator<Item = adapter_core::crm::CustomField>) -> Vec<String> {
+    fields.into_iter().map(|f| f.name.to_owned()).collect()
 }
 
 async fn provision(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, Error> {
@@ -78,8 +87,11 @@ async fn provision(State(state): State<AppState>, Admin(admin): Admin) -> Result
     );
     Ok((
         StatusCode::CREATED,
-        Json(json!({"provisioned_at_ms": at, "account_fields": adapter_core::crm::ACCOUNT_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>(),
-            "record_fields": adapter_core::crm::RECORD_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>()})),
+        Json(CustomFields {
+            account_fields: names(adapter_core::crm::ACCOUNT_FIELDS),
+            provisioned_at_ms: at,
+            record_fields: names(adapter_core::crm::RECORD_FIELDS),
+        }),
     )
         .into_response())
 }
@@ -88,19 +100,10 @@ async fn get_crm_settings(State(state): State<AppState>, _admin: Admin) -> Resul
     Ok(Json(state.crm.settings().await?).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CrmSettingsIn {
-    #[serde(default)]
-    create_abandoned: Option<bool>,
-    #[serde(default)]
-    mapping: Option<Vec<FieldMapping>>,
-}
-
 async fn put_crm_settings(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    ApiJson(body): ApiJson<CrmSettingsIn>,
+    ApiJson(body): ApiJson<CrmSettingsUpdate>,
 ) -> Result<Response, Error> {
     let settings = state
         .crm
@@ -116,7 +119,7 @@ async fn outbox(State(state): State<AppState>, _admin: Admin) -> Result<Response
 
 async fn dead_letters(State(state): State<AppState>, _admin: Admin) -> Result<Response, Error> {
     let list = crm::admin::dead_letters(&state.crm).await?;
-    Ok(Json(json!({ "dead_letters": list })).into_response())
+    Ok(Json(DeadLetters { dead_letters: list }).into_response())
 }
 
 /// `POST /api/v1/crm/dead-letters/{seq}/retry`: one dead letter, and what waits behind it.
@@ -161,7 +164,7 @@ async fn retry_session(
         released,
         "a session's dead letters retried"
     );
-    Ok(Json(json!({ "released": released })).into_response())
+    Ok(Json(Released { released }).into_response())
 }
 
 /// `POST /api/v1/crm/dead-letters/retry`: every dead letter, and what waits behind them.
@@ -172,5 +175,5 @@ async fn retry_all(State(state): State<AppState>, Admin(admin): Admin) -> Result
         released,
         "every dead letter retried"
     );
-    Ok(Json(json!({ "released": released })).into_response())
+    Ok(Json(Released { released }).into_response())
 }

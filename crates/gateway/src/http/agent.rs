@@ -1,7 +1,12 @@
 //! The agent API's handlers (under `/api/v1`): sign-in and sessions, statuses, click-to-call,
 //! call controls, Kustomer status changes and the inheritance settings every agent reads. Each
-//! parses the request, calls one domain function and shapes the answer.
+//! parses the request, calls one domain function and shapes the answer. Requests and answers
+//! are the agent API's types ([`adapter_core::agent_api`]), the ones the widget uses.
 
+use adapter_core::agent_api::{
+    CallPlaced, CcaiStatus, ControlDone, InheritanceView, Inherited, Me, Session, StatusOption,
+    StatusSet, Statuses,
+};
 use axum::{
     body::Bytes,
     extract::{rejection::BytesRejection, Path, State},
@@ -10,7 +15,6 @@ use axum::{
     routing::{get, post, put},
     Json, Router,
 };
-use serde_json::json;
 
 use super::{
     auth::{ClientAddr, SignedIn},
@@ -50,7 +54,7 @@ async fn sign_in(
     ApiJson(request): ApiJson<SignIn>,
 ) -> Result<Response, Error> {
     let issued = signin::sign_in(&state, request, client).await?;
-    Ok((StatusCode::CREATED, Json(issued)).into_response())
+    Ok((StatusCode::CREATED, Json(Session::from(issued))).into_response())
 }
 
 /// `POST /api/v1/sessions/refresh`: a new token for a live one (the old one stops working), if
@@ -62,7 +66,7 @@ async fn refresh(State(state): State<AppState>, signed_in: SignedIn) -> Result<R
         .refresh(&signed_in.token, |email| directory.lists(email))
         .await?
         .ok_or_else(Error::session_expired)?;
-    Ok(Json(issued).into_response())
+    Ok(Json(Session::from(issued)).into_response())
 }
 
 /// `DELETE /api/v1/sessions`: sign out.
@@ -73,30 +77,38 @@ async fn sign_out(State(state): State<AppState>, signed_in: SignedIn) -> Result<
 
 /// `GET /api/v1/me`: who is signed in, until when, and the call controls on offer.
 async fn me(State(state): State<AppState>, signed_in: SignedIn) -> Response {
-    let mut body = serde_json::to_value(&signed_in.session).unwrap_or_else(|_| json!({}));
-    let controls: Vec<&str> = state
-        .capabilities
-        .get()
-        .into_iter()
-        .map(|c| c.as_str())
-        .collect();
-    body["capabilities"] = json!(controls);
-    body["admin"] = json!(state.config.is_admin(&signed_in.session.agent_email));
-    Json(body).into_response()
+    let session = signed_in.session;
+    Json(Me {
+        admin: state.config.is_admin(&session.agent_email),
+        capabilities: state
+            .capabilities
+            .get()
+            .into_iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+        agent_email: session.agent_email,
+        ccai_agent_id: session.ccai_agent_id,
+        expires_at_ms: session.expires_at_ms,
+        kustomer_user_id: session.kustomer_user_id,
+    })
+    .into_response()
 }
 
 /// `GET /api/v1/statuses`: the tenant's statuses; system ones are shown but not selectable.
 async fn statuses(State(state): State<AppState>, _signed_in: SignedIn) -> Result<Response, Error> {
-    let statuses: Vec<serde_json::Value> = state
+    let statuses = state
         .ccai
         .user_statuses()
         .await?
         .into_iter()
-        .map(
-            |s| json!({"id": s.id, "name": s.name, "color": s.color, "selectable": !s.is_system()}),
-        )
+        .map(|s| StatusOption {
+            selectable: !s.is_system(),
+            color: s.color,
+            id: s.id,
+            name: s.name,
+        })
         .collect();
-    Ok(Json(json!({ "statuses": statuses })).into_response())
+    Ok(Json(Statuses { statuses }).into_response())
 }
 
 /// `PUT /api/v1/status`: 200 when set now, 202 with a message when it waits as the next status.
@@ -106,14 +118,17 @@ async fn set_status(
     ApiJson(request): ApiJson<NewStatus>,
 ) -> Result<Response, Error> {
     let set = status::set_status(&state, signed_in.session.ccai_agent_id, request).await?;
-    let mut body = json!({ "current": set.change.current, "next": set.change.next });
-    Ok(match set.waits {
-        None => Json(body).into_response(),
-        Some(message) => {
-            body["message"] = json!(message);
-            (StatusCode::ACCEPTED, Json(body)).into_response()
-        }
-    })
+    let code = if set.waits.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let body = StatusSet {
+        current: set.change.current,
+        message: set.waits,
+        next: set.change.next,
+    };
+    Ok((code, Json(body)).into_response())
 }
 
 /// `DELETE /api/v1/status/next`: cancels the pending next status.
@@ -122,7 +137,12 @@ async fn cancel_next_status(
     signed_in: SignedIn,
 ) -> Result<Response, Error> {
     let current = status::cancel_next_status(&state, signed_in.session.ccai_agent_id).await?;
-    Ok(Json(json!({ "current": current, "next": null })).into_response())
+    Ok(Json(StatusSet {
+        current,
+        message: None,
+        next: None,
+    })
+    .into_response())
 }
 
 /// `GET /api/v1/status-inheritance`: the settings (every agent reads whether inheritance is on;
@@ -133,16 +153,20 @@ async fn inheritance_settings(
     signed_in: SignedIn,
 ) -> Result<Response, Error> {
     let statuses = state.ccai.user_statuses().await?;
-    let ccai: Vec<_> = statuses
+    let ccai_statuses = statuses
         .iter()
-        .map(|s| json!({"id": s.id, "name": s.name, "selectable": !s.is_system()}))
+        .map(|s| CcaiStatus {
+            id: s.id,
+            name: s.name.clone(),
+            selectable: !s.is_system(),
+        })
         .collect();
-    Ok(Json(json!({
-        "settings": state.inheritance.settings(),
-        "ccai_statuses": ccai,
-        "admin": state.config.is_admin(&signed_in.session.agent_email),
-        "login_inherited": false,
-    }))
+    Ok(Json(InheritanceView {
+        admin: state.config.is_admin(&signed_in.session.agent_email),
+        ccai_statuses,
+        login_inherited: false,
+        settings: state.inheritance.settings().into(),
+    })
     .into_response())
 }
 
@@ -154,11 +178,14 @@ async fn kustomer_status(
     ApiJson(change): ApiJson<KustomerStatusChanged>,
 ) -> Result<Response, Error> {
     let outcome = status::kustomer_status(&state, signed_in.session.ccai_agent_id, change).await?;
-    Ok(Json(json!({
-        "decision": outcome.decision,
-        "current": outcome.applied.as_ref().and_then(|c| c.current.clone()),
-        "next": outcome.applied.as_ref().and_then(|c| c.next.clone()),
-    }))
+    let (current, next) = outcome
+        .applied
+        .map_or((None, None), |change| (change.current, change.next));
+    Ok(Json(Inherited {
+        current,
+        decision: outcome.decision.into(),
+        next,
+    })
     .into_response())
 }
 
@@ -169,22 +196,21 @@ async fn place_call(
     ApiJson(request): ApiJson<NewCall>,
 ) -> Result<Response, Error> {
     let placed = calls::place_call(&state, &signed_in.session, request).await?;
-    Ok(if placed.needs_agent {
+    let (code, message) = if placed.needs_agent {
         (
             StatusCode::ACCEPTED,
-            Json(json!({
-                "call_id": placed.call_id, "status": placed.status, "needs_agent": true,
-                "message": "The call is created: finish it in the adapter (for example, choose the outbound number).",
-            })),
+            Some("The call is created: finish it in the adapter (for example, choose the outbound number).".to_owned()),
         )
-            .into_response()
     } else {
-        (
-            StatusCode::CREATED,
-            Json(json!({"call_id": placed.call_id, "status": placed.status, "needs_agent": false})),
-        )
-            .into_response()
-    })
+        (StatusCode::CREATED, None)
+    };
+    let body = CallPlaced {
+        call_id: placed.call_id,
+        message,
+        needs_agent: placed.needs_agent,
+        status: placed.status,
+    };
+    Ok((code, Json(body)).into_response())
 }
 
 /// `POST /api/v1/calls/{id}/{action}`: a call control for the agent's own call; 202.
@@ -199,7 +225,11 @@ async fn control(
         controls::control(&state, signed_in.session.ccai_agent_id, &id, &action, &body).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"call_id": done.call_id, "control": done.control.as_str(), "result": done.result})),
+        Json(ControlDone {
+            call_id: done.call_id,
+            control: done.control.as_str().to_owned(),
+            result: done.result,
+        }),
     )
         .into_response())
 }

@@ -1,6 +1,7 @@
 //! How an [`Error`] goes out (`{"error": {"code", "message"}}`, with `problems` when there are
 //! several), and `ApiJson`, the JSON body extractor whose refusals are such errors.
 
+use adapter_core::agent_api::{ErrorBody, ErrorDetail};
 use axum::{
     extract::{rejection::JsonRejection, FromRequest, Request},
     http::StatusCode,
@@ -8,7 +9,6 @@ use axum::{
     Json,
 };
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use crate::error::{Code, Error};
 
@@ -16,10 +16,13 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut body = json!({ "error": { "code": self.code.as_str(), "message": self.message } });
-        if !self.problems.is_empty() {
-            body["error"]["problems"] = json!(self.problems);
-        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.as_str().to_owned(),
+                message: self.message,
+                problems: self.problems,
+            },
+        };
         let mut response = (status, Json(body)).into_response();
         if let Some(wait) = self.retry_after {
             response.headers_mut().insert(

@@ -8,7 +8,7 @@
 //! [`MAX_CLIENT_MESSAGE_BYTES`] closes with 1009, read no further. The log itself is
 //! [`crate::events`].
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use adapter_core::agent_events::{
     close, StreamAuth, StreamMessage, AUTH_WITHIN_MS, MAX_CLIENT_MESSAGE_BYTES,
@@ -16,7 +16,7 @@ use adapter_core::agent_events::{
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        ConnectInfo, Query, State,
+        Query, State,
     },
     response::Response,
     routing::get,
@@ -25,6 +25,7 @@ use axum::{
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
+use super::auth::ClientAddr;
 use crate::{
     error::{Code, Error},
     stream_limits::{Slot, TooMany},
@@ -65,7 +66,7 @@ fn browser_id(raw: Option<&str>, token: &str) -> String {
 /// authenticates it.
 async fn stream(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     Query(query): Query<StreamQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Error> {
@@ -76,7 +77,9 @@ async fn stream(
         ));
     }
     // Taken before the upgrade, so connections waiting for their auth message count too.
-    let slot = state.stream_limits.connection(peer.ip());
+    // Without connection info (never the case in `Gateway::serve`), every client shares one.
+    let client = client.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let slot = state.stream_limits.connection(client);
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)

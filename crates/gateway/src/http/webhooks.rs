@@ -98,10 +98,7 @@ async fn authorised_body(
 ) -> Result<Result<axum::body::Bytes, Response>, Error> {
     let (user, password) = credentials(state, channel)?;
     // An address that keeps sending wrong credentials is refused before they are compared.
-    let client = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
+    let client = super::auth::client_addr(state, request.extensions(), request.headers()).0;
     let failures = &state.throttles.webhook_failures_by_address;
     if let Some(address) = client {
         failures.check(&address).map_err(Error::too_many_attempts)?;

@@ -25,6 +25,8 @@ pub struct Running {
     pub simulator: SocketAddr,
     /// The gateway's data folder (its store).
     pub data_dir: PathBuf,
+    /// The gateway's configuration, for replicas ([`Running::start_replica`]).
+    config: Config,
     gateway_stop: Option<tokio::sync::oneshot::Sender<()>>,
     gateway_stopped: Option<tokio::task::JoinHandle<()>>,
     _stops: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -39,6 +41,26 @@ impl Running {
     /// The simulator's API base URL.
     pub fn simulator_url(&self) -> String {
         format!("http://{}", self.simulator)
+    }
+
+    /// Starts another gateway on the same store (the test suites' PostgreSQL database for the
+    /// data folder: replicas need one), with the same configuration and simulator; its base
+    /// URL. It stops when this is dropped.
+    pub async fn start_replica(&mut self) -> String {
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let gateway = Gateway::start(config).await.unwrap();
+        let addr = gateway.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = gateway
+                .serve(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        self._stops.push(stop);
+        format!("http://{addr}")
     }
 
     /// Stops the gateway as its shutdown signal does (the simulator keeps running) and waits
@@ -105,6 +127,7 @@ impl<'a> Start<'a> {
         }
         configure(&mut config);
         let data_dir = config.data_dir.clone();
+        let replica_config = config.clone();
         let gateway = Gateway::start(config).await.unwrap();
         let addr = gateway.local_addr().unwrap();
         if self.webhooks {
@@ -128,6 +151,7 @@ impl<'a> Start<'a> {
             gateway: addr,
             simulator: sim_api,
             data_dir,
+            config: replica_config,
             gateway_stop: Some(gw_stop),
             gateway_stopped: Some(served),
             _stops: vec![sim_stop],
@@ -303,4 +327,25 @@ pub async fn stream_close(
             StreamNext::Message(_) => {}
         }
     }
+}
+
+/// One inbound call to `agent_id` on the simulator at `simulator`, answered, ended by the
+/// customer and wrapped up on the platform; its simulator id.
+pub async fn answered_call(simulator: &str, agent_id: i64, number: &str) -> i64 {
+    let session = ok(
+        "the inbound call scenario",
+        reqwest::Client::new()
+            .post(format!("{simulator}/_sim/scenarios"))
+            .json(&serde_json::json!({"kind": "inbound_call", "agent_id": agent_id, "number": number})),
+    )
+    .await;
+    let id = session["id"].as_i64().expect("a session id");
+    for event in ["answer", "customer_hang_up", "wrap_up_done"] {
+        ok(
+            &format!("{event} of call {id}"),
+            reqwest::Client::new().post(format!("{simulator}/_sim/calls/{id}/{event}")),
+        )
+        .await;
+    }
+    id
 }

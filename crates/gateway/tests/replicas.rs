@@ -1,0 +1,192 @@
+//! Gateway replicas on one PostgreSQL store: what reaches one reaches every agent's stream,
+//! whichever replica holds it. Skipped on SQLite (the embedded store has one process).
+
+mod support;
+
+use std::time::Duration;
+
+use adapter_gateway::store::{DatabaseUrl, Engine};
+use reqwest::Client;
+use serde_json::json;
+use support::{ok, open_stream, sign_in, stream_next, StreamNext};
+
+const ADMIN: &str = "grace.hopper@example.com";
+const GRACE: i64 = 102;
+
+fn on_postgres(running: &support::Running) -> bool {
+    let postgres = DatabaseUrl::for_tests(&running.data_dir).engine() == Engine::Postgres;
+    if !postgres {
+        eprintln!("skipped on SQLite: replicas share a PostgreSQL store");
+    }
+    postgres
+}
+
+/// The call states the stream shows, until `last`.
+async fn call_states(socket: &mut support::Socket, last: &str) -> Vec<(u64, String)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut states: Vec<(u64, String)> = Vec::new();
+    while !states.iter().any(|(_, s)| s == last) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no call {last} within 30 s; the stream showed {states:?}"
+        );
+        match stream_next(socket, left).await {
+            StreamNext::Message(m) if m["event"]["kind"] == "call" => {
+                let seq = m["seq"].as_u64().expect("a numbered event");
+                states.push((seq, m["event"]["state"].as_str().unwrap_or("-").to_owned()));
+            }
+            StreamNext::Message(_) => {}
+            StreamNext::Closed(frame) => panic!("the stream closed: {frame:?} after {states:?}"),
+        }
+    }
+    states
+}
+
+#[tokio::test]
+async fn a_call_whose_webhooks_reach_one_replica_shows_on_a_stream_held_by_another() {
+    let mut running = support::Start {
+        webhooks: true,
+        ..support::Start::new("replicas-call")
+    }
+    .run(|config| {
+        config.admin_emails = vec![ADMIN.into()];
+        config.crm.crm_sync = false;
+        config.status_refresh_seconds = 0;
+    })
+    .await;
+    if !on_postgres(&running) {
+        return;
+    }
+    // The simulator sends its webhooks to the first replica; the agent is on the second.
+    let second = running.start_replica().await;
+    let token = sign_in(&second, ADMIN).await;
+    let mut socket = open_stream(&second, &token).await;
+    let snapshot = match stream_next(&mut socket, Duration::from_secs(10)).await {
+        StreamNext::Message(m) if m["type"] == "snapshot" => m,
+        other => panic!("the stream starts with a snapshot, not {other:?}"),
+    };
+    let id = support::answered_call(&running.simulator_url(), GRACE, "+14155552671").await;
+    let states = call_states(&mut socket, "ended").await;
+    assert!(
+        states.iter().any(|(_, s)| s == "connected"),
+        "call {id}: {states:?}"
+    );
+    let seqs: Vec<u64> = states.iter().map(|(seq, _)| *seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]) && seqs[0] > snapshot["seq"].as_u64().unwrap(),
+        "in order, after the snapshot: {states:?}"
+    );
+    // A stream opened on the first replica resumes from the second's numbering.
+    let first = running.gateway_url();
+    let epoch = snapshot["epoch"].as_u64().expect("the snapshot's epoch");
+    let auth = adapter_core::agent_events::StreamAuth::new(
+        token.clone(),
+        Some((epoch, seqs[0] - 1)),
+        None,
+    );
+    let mut resumed = support::open_stream_with(&first, &auth).await;
+    let again = call_states(&mut resumed, "ended").await;
+    assert_eq!(
+        again, states,
+        "the same events, with the same numbers, on either replica"
+    );
+}
+
+#[tokio::test]
+async fn status_inheritance_saved_on_one_replica_applies_on_the_others_at_once() {
+    let mut running = support::Start::new("replicas-settings")
+        .run(|config| config.admin_emails = vec![ADMIN.into()])
+        .await;
+    if !on_postgres(&running) {
+        return;
+    }
+    let second = running.start_replica().await;
+    let first = running.gateway_url();
+    let token = sign_in(&first, ADMIN).await;
+    let read_on_second = || {
+        Client::new()
+            .get(format!("{second}/api/v1/status-inheritance"))
+            .bearer_auth(&token)
+    };
+    let before = ok("the settings on the second replica", read_on_second()).await;
+    assert_ne!(
+        before["settings"]["rule"], "kustomer_overrides_next",
+        "{before}"
+    );
+    ok(
+        "saving on the first replica",
+        Client::new()
+            .put(format!("{first}/api/v1/status-inheritance"))
+            .bearer_auth(&token)
+            .json(&json!({"enabled": false, "rule": "kustomer_overrides_next", "mapping": {}, "kustomer_statuses": []})),
+    )
+    .await;
+    support::eventually(
+        "the second replica applies the save",
+        Duration::from_secs(5),
+        || async {
+            let now = ok("the settings on the second replica", read_on_second()).await;
+            if now["settings"]["rule"] == "kustomer_overrides_next" {
+                Ok(())
+            } else {
+                Err(now.to_string())
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_status_policy_memory_of_one_replica_is_the_others_at_once() {
+    use adapter_core::status_policy::Source;
+    use adapter_gateway::{inheritance::Inheritance, store::Store};
+    let dir = std::env::temp_dir().join(format!(
+        "adapter-test-replicas-memory-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some((first, second)) = Store::replicas_for_tests(&dir).await else {
+        return;
+    };
+    let on_first = Inheritance::load(&first.pool()).await.unwrap();
+    let on_second = Inheritance::load(&second.pool()).await.unwrap();
+    // A change on the first replica reaches the second, and back.
+    let changes = [
+        (
+            &on_first,
+            &on_second,
+            Source::Kustomer,
+            1_700_000_000_000,
+            true,
+        ),
+        (
+            &on_second,
+            &on_first,
+            Source::Adapter,
+            1_700_000_005_000,
+            false,
+        ),
+    ];
+    for (writer, reader, source, at, as_next) in changes {
+        writer.remember(102, source, at, as_next).await;
+        let remembered = writer.memory(102);
+        assert_ne!(remembered, Default::default());
+        support::eventually(
+            "the other replica knows",
+            Duration::from_secs(5),
+            || async {
+                let seen = reader.memory(102);
+                if seen == remembered {
+                    Ok(())
+                } else {
+                    Err(format!("{seen:?}"))
+                }
+            },
+        )
+        .await;
+    }
+    first.close().await;
+    second.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
