@@ -2,7 +2,9 @@
 //! audited) and the policy of [`adapter_core::status_policy`] applied to the Kustomer status
 //! changes an agent's leader tab reports, and to the agent's own changes. The policy's memory
 //! of each agent (who made the latest change and chose the next status, when) is kept in the
-//! store (`status_policy_memory`), so a restart keeps it. Write-backs to Kustomer
+//! store (`status_policy_memory`), so a restart keeps it; replicas on PostgreSQL announce each
+//! write and read it again, every write numbered so an older one never replaces a newer one
+//! (a replica reads back its own announcements too). Write-backs to Kustomer
 //! (bidirectional mode) go through the durable outbox ([`crate::crm::writeback`]).
 
 use std::{
@@ -92,7 +94,7 @@ impl From<InheritanceSettings> for Settings {
 #[derive(Clone, Debug, Default)]
 pub struct Inheritance {
     settings: Arc<RwLock<Settings>>,
-    memory: Arc<Mutex<HashMap<i64, SyncMemory>>>,
+    memory: Arc<Mutex<HashMap<i64, Remembered>>>,
     /// Where the memory is kept (`None`: in memory only).
     pool: Option<AnyPool>,
 }
@@ -102,6 +104,14 @@ const SETTINGS_CHANNEL: &str = "org_settings";
 /// The PostgreSQL channel on which a replica announces an agent's new policy memory (payload:
 /// the agent's id).
 const MEMORY_CHANNEL: &str = "status_policy_memory";
+
+/// An agent's policy memory and the number of the store's write it came from (0: not yet
+/// stored), so that a memory read again after an announcement replaces only an older one.
+#[derive(Clone, Debug, Default)]
+struct Remembered {
+    revision: i64,
+    memory: SyncMemory,
+}
 
 /// The settings a stored row holds (off when none were saved, or unreadable).
 fn settings_of(row: Option<(String,)>) -> Settings {
@@ -118,24 +128,25 @@ fn settings_of(row: Option<(String,)>) -> Settings {
 async fn stored_memory(
     pool: &AnyPool,
     agent: Option<i64>,
-) -> Result<HashMap<i64, SyncMemory>, sqlx::Error> {
-    let rows: Vec<(i64, String)> = match agent {
-        Some(agent) => {
-            sqlx::query_as("SELECT agent_id, memory FROM status_policy_memory WHERE agent_id = $1")
-                .bind(agent)
-                .fetch_all(pool)
-                .await?
-        }
-        None => {
-            sqlx::query_as("SELECT agent_id, memory FROM status_policy_memory")
-                .fetch_all(pool)
-                .await?
-        }
-    };
+) -> Result<HashMap<i64, Remembered>, sqlx::Error> {
+    let rows: Vec<(i64, i64, String)> =
+        match agent {
+            Some(agent) => sqlx::query_as(
+                "SELECT agent_id, revision, memory FROM status_policy_memory WHERE agent_id = $1",
+            )
+            .bind(agent)
+            .fetch_all(pool)
+            .await?,
+            None => {
+                sqlx::query_as("SELECT agent_id, revision, memory FROM status_policy_memory")
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
     Ok(rows
         .into_iter()
-        .filter_map(|(agent, text)| match serde_json::from_str(&text) {
-            Ok(memory) => Some((agent, memory)),
+        .filter_map(|(agent, revision, text)| match serde_json::from_str(&text) {
+            Ok(memory) => Some((agent, Remembered { revision, memory })),
             Err(error) => {
                 tracing::warn!(agent_id = agent, %error, "stored status policy memory unreadable; starting afresh for this agent");
                 None
@@ -151,7 +162,7 @@ async fn stored_memory(
 async fn follow_store(
     pool: AnyPool,
     settings: std::sync::Weak<RwLock<Settings>>,
-    memory: std::sync::Weak<Mutex<HashMap<i64, SyncMemory>>>,
+    memory: std::sync::Weak<Mutex<HashMap<i64, Remembered>>>,
     mut listener: sqlx::postgres::PgListener,
 ) {
     loop {
@@ -193,10 +204,19 @@ async fn follow_store(
         }
         if let Some(agent) = read_memory {
             match stored_memory(&pool, agent).await {
-                Ok(stored) => memory
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .extend(stored),
+                Ok(stored) => {
+                    let mut memory = memory
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    for (agent, read) in stored {
+                        // A write this replica made since (its own announcement read back
+                        // before its next write landed) is newer than what was read.
+                        let held = memory.entry(agent).or_default();
+                        if read.revision > held.revision {
+                            *held = read;
+                        }
+                    }
+                }
                 Err(error) => tracing::warn!(%error, "cannot read the policy memory again"),
             }
         }
@@ -252,7 +272,7 @@ impl Inheritance {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(&agent_id)
-            .cloned()
+            .map(|remembered| remembered.memory.clone())
             .unwrap_or_default()
     }
 
@@ -265,8 +285,8 @@ impl Inheritance {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let entry = memory.entry(agent_id).or_default();
-            status_policy::remember(entry, source, at, as_next);
-            entry.clone()
+            status_policy::remember(&mut entry.memory, source, at, as_next);
+            entry.memory.clone()
         };
         let Some(pool) = &self.pool else {
             return;
@@ -278,18 +298,30 @@ impl Inheritance {
                 return;
             }
         };
-        if let Err(error) = sqlx::query(
-            "INSERT INTO status_policy_memory (agent_id, memory, updated_at_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (agent_id) DO UPDATE SET memory = excluded.memory, updated_at_ms = excluded.updated_at_ms",
+        let written: Result<(i64,), _> = sqlx::query_as(
+            "INSERT INTO status_policy_memory (agent_id, memory, updated_at_ms, revision) VALUES ($1, $2, $3, 1)
+             ON CONFLICT (agent_id) DO UPDATE SET memory = excluded.memory, updated_at_ms = excluded.updated_at_ms,
+                 revision = status_policy_memory.revision + 1
+             RETURNING revision",
         )
         .bind(agent_id)
         .bind(text)
         .bind(now_ms())
-        .execute(pool)
-        .await
-        {
-            tracing::warn!(agent_id, %error, "status policy memory not stored; kept in this process only");
-            return;
+        .fetch_one(pool)
+        .await;
+        match written {
+            Ok((revision,)) => {
+                let mut memory = self
+                    .memory
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let entry = memory.entry(agent_id).or_default();
+                entry.revision = entry.revision.max(revision);
+            }
+            Err(error) => {
+                tracing::warn!(agent_id, %error, "status policy memory not stored; kept in this process only");
+                return;
+            }
         }
         if crate::store::is_postgres(pool) {
             // The other replicas read it again.

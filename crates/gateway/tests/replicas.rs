@@ -190,3 +190,37 @@ async fn the_status_policy_memory_of_one_replica_is_the_others_at_once() {
     second.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_replica_reading_back_its_own_announcements_never_loses_a_newer_change() {
+    use adapter_core::status_policy::Source;
+    use adapter_gateway::{inheritance::Inheritance, store::Store};
+    let dir = std::env::temp_dir().join(format!(
+        "adapter-test-replicas-memory-order-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some((store, _other)) = Store::replicas_for_tests(&dir).await else {
+        return;
+    };
+    let inheritance = Inheritance::load(&store.pool()).await.unwrap();
+    // Each change is announced; the replica reads the memory again on its own announcement,
+    // perhaps while the next change is being written. What it holds is always the latest.
+    for round in 0..200_i64 {
+        let at = 1_700_000_000_000 + round * 10;
+        inheritance.remember(102, Source::Kustomer, at, true).await;
+        inheritance
+            .remember(102, Source::Adapter, at + 5, false)
+            .await;
+        let held = inheritance.memory(102);
+        assert_eq!(held.next_by, Some((Source::Kustomer, at)), "round {round}");
+        assert_eq!(
+            held.last_change,
+            Some((Source::Adapter, at + 5)),
+            "round {round}"
+        );
+    }
+    drop(inheritance);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
