@@ -48,6 +48,15 @@ else
   apt_install postgresql
 fi
 
+# HAProxy: the load balancer in front of gateway replicas, in the failover test and the replica
+# benchmark (Debian installs it in /usr/sbin).
+if [ -x /usr/sbin/haproxy ]; then
+  say "haproxy: present"
+else
+  say "installing haproxy (Debian)"
+  apt_install haproxy
+fi
+
 if [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ]; then
   say "chromium and chromedriver: present"
 else

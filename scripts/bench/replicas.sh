@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Webhook throughput of gateway replicas on one PostgreSQL store, measured with wrk: a
 # throw-away PostgreSQL cluster (scripts/postgres.sh), the release simulator, REPLICAS release
-# gateways on it and, with more than one, HAProxy (Debian's, installed when missing) in front,
+# gateways on it and, with more than one, HAProxy (Debian's, which scripts/bootstrap.sh installs) in front,
 # round robin, WebSockets included. Every request is a new documented session event, recorded
 # and committed (and announced to every replica) before its answer. A benchmark: it reports,
 # it never fails on a figure. scripts/bench/webhooks.sh is the same load on SQLite.
@@ -18,10 +18,9 @@ CONNECTIONS=${CONNECTIONS:-8}
 DURATION=${DURATION:-20s}
 CRM_SYNC=${CRM_SYNC:-true}
 
-if [ "$REPLICAS" -gt 1 ] && ! command -v haproxy >/dev/null; then
-  echo "bench: installing haproxy (Debian)"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq haproxy >/dev/null
+if [ "$REPLICAS" -gt 1 ] && [ ! -x /usr/sbin/haproxy ]; then
+  echo "bench: HAProxy is missing: run scripts/bootstrap.sh" >&2
+  exit 1
 fi
 [ "${BUILD:-1}" = 0 ] || cargo build --release --locked -q -p adapter-gateway -p adapter-simulator
 
@@ -65,7 +64,7 @@ backend gateways
     option httpchk GET /healthz
 $servers
 CFG
-  haproxy -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+  /usr/sbin/haproxy -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
   pids+=($!)
   url="http://127.0.0.1:$lb_port"
   for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.05; done

@@ -8,9 +8,7 @@
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -21,6 +19,9 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 
+mod support;
+use support::process::GatewayProcess;
+
 /// Webhooks in the burst, and how many are answered before the kill.
 const WEBHOOKS: usize = 600;
 const KILL_AFTER: usize = 250;
@@ -30,99 +31,6 @@ const HOOK_USER: &str = "ccai-hooks";
 const HOOK_PASSWORD: &str = "event-crash-secret";
 const AGENT: i64 = 101;
 const AGENT_EMAIL: &str = "ada.lovelace@example.com";
-
-/// The gateway binary as a child process; killed (SIGKILL) when dropped.
-struct GatewayProcess {
-    child: Option<Child>,
-    addr: SocketAddr,
-    data_dir: PathBuf,
-    sim: String,
-    log: PathBuf,
-}
-
-impl GatewayProcess {
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("gateway log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_adapter-gateway"))
-            .arg("--listen")
-            .arg(self.addr.to_string())
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            // The same store on every restart: SQLite in the folder, or the test suites'
-            // PostgreSQL database for it.
-            .env(
-                "GATEWAY_DATABASE_URL",
-                adapter_gateway::store::DatabaseUrl::for_tests(&self.data_dir).expose(),
-            )
-            .args(["--ccai-url", &self.sim, "--kustomer-url", &self.sim])
-            .args(["--dev-sign-in", "--crm-sync", "false"])
-            .env("GATEWAY_CALL_WEBHOOK_USER", HOOK_USER)
-            .env("GATEWAY_CALL_WEBHOOK_PASSWORD", HOOK_PASSWORD)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("gateway log file"))
-            .stderr(log)
-            .spawn()
-            .expect("the adapter-gateway binary starts");
-        self.child = Some(child);
-    }
-
-    /// SIGKILL, reaped.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL the gateway");
-            let status = child.wait().expect("reap the gateway");
-            assert!(!status.success(), "killed, not exited: {status}");
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    /// Waits until the gateway answers `/healthz`.
-    async fn ready(&mut self, http: &Client) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("the gateway exited: {status}\n{}", self.log_tail());
-            }
-            let ok = http
-                .get(format!("{}/healthz", self.url()))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the gateway did not answer within 30 s\n{}",
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// The number the `i`th call comes from: how the adapter tells the calls apart.
 fn number(i: usize) -> String {
@@ -267,15 +175,23 @@ async fn every_acknowledged_webhook_reaches_a_resuming_adapter_once_across_a_sig
         .build()
         .unwrap();
     let dir = data_dir("event-crash");
-    let mut gateway = GatewayProcess {
-        child: None,
-        addr: std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port"),
-        log: dir.with_extension("log"),
-        data_dir: dir,
-        sim,
-    };
+    let mut gateway = GatewayProcess::new(
+        &dir,
+        &dir,
+        &[
+            "--ccai-url",
+            &sim,
+            "--kustomer-url",
+            &sim,
+            "--dev-sign-in",
+            "--crm-sync",
+            "false",
+        ],
+        &[
+            ("GATEWAY_CALL_WEBHOOK_USER", HOOK_USER),
+            ("GATEWAY_CALL_WEBHOOK_PASSWORD", HOOK_PASSWORD),
+        ],
+    );
     gateway.start();
     gateway.ready(&http).await;
     let url = gateway.url();

@@ -776,7 +776,9 @@ async fn save_attachment(
 
 /// The file uploaded (two steps), as a message or note references it. The attachment is kept
 /// on the operation's row as soon as Kustomer created it, so that a retry (after a crash, or a
-/// failed message) uses it again instead of leaving it behind and creating another.
+/// failed message) uses it again instead of leaving it behind and creating another. Kustomer's
+/// API cannot find an attachment again (no external id, no search): one created just before a
+/// crash, before it was recorded here, stays behind without its file, referenced by nothing.
 async fn attach(
     sync: &CrmSync,
     seq: i64,

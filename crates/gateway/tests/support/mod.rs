@@ -3,6 +3,8 @@
 //! gateway when asked), and JSON calls.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod process;
+
 use std::{net::SocketAddr, path::PathBuf};
 
 use adapter_gateway::{
