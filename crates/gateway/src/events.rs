@@ -161,17 +161,15 @@ impl Batch {
         }
         let empty = serde_json::to_string(&AgentState::default())
             .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-        sqlx::query(
-            "INSERT INTO agent_state (agent_id, last_seq, state) VALUES ($1, 0, $2) ON CONFLICT (agent_id) DO NOTHING",
+        // One round trip: the row made when missing, else updated to itself, which locks it
+        // as FOR UPDATE would and returns it as it is.
+        let (last_seq, state): (i64, String) = sqlx::query_as(
+            "INSERT INTO agent_state (agent_id, last_seq, state) VALUES ($1, 0, $2) \
+             ON CONFLICT (agent_id) DO UPDATE SET agent_id = excluded.agent_id \
+             RETURNING last_seq, state",
         )
         .bind(agent_id)
         .bind(empty)
-        .execute(&mut *self.tx)
-        .await?;
-        let (last_seq, state): (i64, String) = sqlx::query_as(
-            "SELECT last_seq, state FROM agent_state WHERE agent_id = $1 FOR UPDATE",
-        )
-        .bind(agent_id)
         .fetch_one(&mut *self.tx)
         .await?;
         let state =
@@ -195,20 +193,26 @@ impl Batch {
             let p = &self.pending[i];
             let state = serde_json::to_string(&p.state)
                 .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-            sqlx::query(
-                "INSERT INTO agent_state (agent_id, last_seq, state) VALUES ($1, $2, $3) \
-                 ON CONFLICT (agent_id) DO UPDATE SET last_seq = excluded.last_seq, state = excluded.state",
-            )
-            .bind(p.agent_id)
-            .bind(p.seq as i64)
-            .bind(state)
-            .execute(&mut *self.tx)
-            .await?;
+            const SAVE: &str = "INSERT INTO agent_state (agent_id, last_seq, state) VALUES ($1, $2, $3) \
+                 ON CONFLICT (agent_id) DO UPDATE SET last_seq = excluded.last_seq, state = excluded.state";
             if self.shared.replicated {
-                // Delivered to every listening replica when (and only if) this commits.
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(NOTIFY_CHANNEL)
-                    .bind(format!("{}:{}", p.agent_id, p.seq))
+                // Saved and announced in one round trip; the announcement is delivered to every
+                // listening replica when (and only if) this commits.
+                sqlx::query(&format!(
+                    "WITH saved AS ({SAVE} RETURNING agent_id) SELECT pg_notify($4, $5) FROM saved"
+                ))
+                .bind(p.agent_id)
+                .bind(p.seq as i64)
+                .bind(state)
+                .bind(NOTIFY_CHANNEL)
+                .bind(format!("{}:{}", p.agent_id, p.seq))
+                .execute(&mut *self.tx)
+                .await?;
+            } else {
+                sqlx::query(SAVE)
+                    .bind(p.agent_id)
+                    .bind(p.seq as i64)
+                    .bind(state)
                     .execute(&mut *self.tx)
                     .await?;
             }
