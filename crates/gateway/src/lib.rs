@@ -244,6 +244,7 @@ impl Gateway {
             config.webhook_failures_per_minute,
         );
         let config_caps = (config.max_streams_per_agent, config.max_streams_per_address);
+        let state_pool = store.pool();
         let state = AppState {
             store,
             config: Arc::new(config),
@@ -258,7 +259,11 @@ impl Gateway {
             agent_status,
             throttles: Arc::new(throttle::Throttles {
                 sign_in_by_address: throttle::Throttle::per_minute(config_sign_in.0),
-                sign_in_failures_by_email: throttle::Throttle::per_minute(config_sign_in.1),
+                sign_in_failures_by_email: throttle::SharedFailures::new(
+                    state_pool.clone(),
+                    "sign_in",
+                    config_sign_in.1,
+                ),
                 webhook_failures_by_address: throttle::Throttle::per_minute(config_sign_in.2),
             }),
             stream_limits: stream_limits::StreamLimits::new(config_caps.0, config_caps.1),

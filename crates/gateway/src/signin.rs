@@ -93,14 +93,21 @@ pub async fn sign_in(
         ));
     }
     let failures = &state.throttles.sign_in_failures_by_email;
-    failures.check(&email).map_err(Error::too_many_attempts)?;
+    failures
+        .check(&email)
+        .await
+        .map_err(crate::store::StoreError::from)?
+        .map_err(Error::too_many_attempts)?;
     let verified = state
         .directory
         .verify(&email, request.password.as_deref())
         .await
         .map_err(|_| Error::too_many_attempts(crate::agents::HASHING_WAIT))?;
     if !verified {
-        failures.failed(&email);
+        failures
+            .failed(&email)
+            .await
+            .map_err(crate::store::StoreError::from)?;
         tracing::info!(agent = %email, "sign-in refused: wrong email or password");
         return Err(Error::new(Code::BadCredentials, "Wrong email or password."));
     }

@@ -6,6 +6,12 @@
 //! [`Throttle::failed`] count only failures, and refuse every attempt — right or wrong — while
 //! the key is over its quota, so guessing gets nowhere and the right credentials are not even
 //! compared until the penalty ends.
+//!
+//! Wrong passwords per email are counted in the store instead ([`SharedFailures`]): gateway
+//! replicas on one store then refuse a guesser together (counted per replica, two replicas
+//! would let twice the guesses through). The other two stay per replica: a flood of sign-ins
+//! costs the replica it reaches (password hashing), and webhook credentials are long random
+//! secrets, so what those throttles protect is each replica's own work.
 
 use std::{
     collections::HashMap,
@@ -28,8 +34,8 @@ use governor::{
 pub struct Throttles {
     /// Every sign-in attempt, per client address.
     pub sign_in_by_address: Throttle<std::net::IpAddr>,
-    /// Wrong passwords, per email.
-    pub sign_in_failures_by_email: Throttle<String>,
+    /// Wrong passwords, per email, shared by the replicas.
+    pub sign_in_failures_by_email: SharedFailures,
     /// Wrong webhook credentials, per client address.
     pub webhook_failures_by_address: Throttle<std::net::IpAddr>,
 }
@@ -113,6 +119,93 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     }
 }
 
+/// Failures per key counted in the store: [`Throttle::check`] and [`Throttle::failed`] for every
+/// replica sharing it. A key's window starts at its first failure and lasts a minute; the
+/// failure that takes it over `per_minute` refuses it until the window ends.
+#[derive(Debug)]
+pub struct SharedFailures {
+    pool: sqlx::AnyPool,
+    /// What the keys count (`sign_in`), so that kinds never share a key.
+    kind: &'static str,
+    per_minute: i64,
+    failures: AtomicU32,
+}
+
+/// A failure window's length.
+const WINDOW_MS: i64 = 60_000;
+
+impl SharedFailures {
+    pub fn new(pool: sqlx::AnyPool, kind: &'static str, per_minute: u32) -> Self {
+        SharedFailures {
+            pool,
+            kind,
+            per_minute: i64::from(per_minute.max(1)),
+            failures: AtomicU32::new(0),
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}:{key}", self.kind)
+    }
+
+    /// Whether `key` may try now: `Err(wait)` while its failures are over the quota.
+    pub async fn check(&self, key: &str) -> Result<Result<(), Duration>, sqlx::Error> {
+        let blocked: Option<(i64,)> =
+            sqlx::query_as("SELECT blocked_until_ms FROM throttle_failures WHERE key = $1")
+                .bind(self.key(key))
+                .fetch_optional(&self.pool)
+                .await?;
+        let now = crate::clock::now_ms();
+        Ok(match blocked {
+            Some((until,)) if until > now => Err(Duration::from_millis(
+                u64::try_from(until - now).unwrap_or(0),
+            )),
+            _ => Ok(()),
+        })
+    }
+
+    /// Counts a failure of `key` (one statement); the one over the quota blocks it until its
+    /// window ends.
+    pub async fn failed(&self, key: &str) -> Result<(), sqlx::Error> {
+        let now = crate::clock::now_ms();
+        sqlx::query(
+            "INSERT INTO throttle_failures (key, window_start_ms, failures, blocked_until_ms)
+             VALUES ($1, $2, 1, CASE WHEN 1 > $3 THEN $2 + $4 ELSE 0 END)
+             ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN throttle_failures.window_start_ms > $2 - $4
+                                THEN throttle_failures.failures + 1 ELSE 1 END,
+                blocked_until_ms = CASE
+                    WHEN throttle_failures.window_start_ms > $2 - $4
+                         AND throttle_failures.failures + 1 > $3
+                    THEN throttle_failures.window_start_ms + $4
+                    ELSE throttle_failures.blocked_until_ms END,
+                window_start_ms = CASE WHEN throttle_failures.window_start_ms > $2 - $4
+                                       THEN throttle_failures.window_start_ms ELSE $2 END",
+        )
+        .bind(self.key(key))
+        .bind(now)
+        .bind(self.per_minute)
+        .bind(WINDOW_MS)
+        .execute(&self.pool)
+        .await?;
+        if self
+            .failures
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY)
+        {
+            // Keys whose window and block are long over.
+            sqlx::query(
+                "DELETE FROM throttle_failures WHERE window_start_ms < $1 AND blocked_until_ms < $2",
+            )
+            .bind(now - WINDOW_MS)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +240,51 @@ mod tests {
         let wait = throttle.check(&"ip").unwrap_err();
         assert!(wait <= Duration::from_secs(30), "{wait:?}");
         assert!(throttle.check(&"other").is_ok());
+    }
+
+    #[tokio::test]
+    async fn shared_failures_are_one_count_for_every_replica_and_end_with_their_window() {
+        let dir = std::env::temp_dir().join(format!(
+            "adapter-test-shared-failures-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::store::Store::for_tests(&dir).await.unwrap();
+        // Two replicas: two counters on one store.
+        let first = SharedFailures::new(store.pool(), "sign_in", 3);
+        let second = SharedFailures::new(store.pool(), "sign_in", 3);
+        first.failed("ada@example.com").await.unwrap();
+        second.failed("ada@example.com").await.unwrap();
+        first.failed("ada@example.com").await.unwrap();
+        assert_eq!(second.check("ada@example.com").await.unwrap(), Ok(()));
+        second.failed("ada@example.com").await.unwrap();
+        for replica in [&first, &second] {
+            let wait = replica.check("ada@example.com").await.unwrap().unwrap_err();
+            assert!(
+                wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
+                "{wait:?}"
+            );
+        }
+        assert_eq!(first.check("grace@example.com").await.unwrap(), Ok(()));
+        assert_eq!(
+            SharedFailures::new(store.pool(), "other", 3)
+                .check("ada@example.com")
+                .await
+                .unwrap(),
+            Ok(()),
+            "another kind of failure is another key"
+        );
+        // The window over (moved back in time), the key starts afresh.
+        sqlx::query(
+            "UPDATE throttle_failures SET window_start_ms = window_start_ms - 60000, blocked_until_ms = blocked_until_ms - 60000",
+        )
+        .execute(&store.pool())
+        .await
+        .unwrap();
+        assert_eq!(first.check("ada@example.com").await.unwrap(), Ok(()));
+        first.failed("ada@example.com").await.unwrap();
+        assert_eq!(second.check("ada@example.com").await.unwrap(), Ok(()));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

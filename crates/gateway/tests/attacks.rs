@@ -197,6 +197,41 @@ async fn guessing_a_password_is_cut_off_per_email() {
 }
 
 #[tokio::test]
+async fn guesses_spread_over_two_replicas_are_cut_off_together() {
+    if std::env::var_os("GATEWAY_TEST_DATABASE_URL").is_none() {
+        eprintln!("skipped: replicas share a PostgreSQL store (scripts/test.sh runs this again on PostgreSQL)");
+        return;
+    }
+    let file = agents_file("guess-replicas", &[ADA]);
+    let mut running = Start::new("attack-guess-replicas")
+        .run(|c| with_agents(c, file))
+        .await;
+    let first = running.gateway_url();
+    let second = running.start_replica().await;
+    // Three wrong passwords on each replica: six in all, one over the five a minute.
+    for guess in 0..6 {
+        let gateway = if guess % 2 == 0 { &first } else { &second };
+        let (status, body) = call(sign_in_request(gateway, ADA, &format!("guess{guess}"))).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            "guess {guess}"
+        );
+    }
+    for gateway in [&first, &second] {
+        let refused = sign_in_request(gateway, ADA, PASSWORD)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            refused.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{gateway} refuses the right password too"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_flood_of_sign_ins_from_one_address_is_answered_429() {
     let running = Start::new("attack-address")
         .run(|c| c.sign_in_per_minute = 6)
