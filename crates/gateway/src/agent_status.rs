@@ -8,6 +8,10 @@
 //!    [`GATHER`] in one read, and every `--status-refresh-seconds` (30 by default) for every agent
 //!    the gateway has seen, which also reconciles what a restarted gateway restored.
 //!
+//! A read never undoes a change made while it was under way: the gateway's own changes on this
+//! replica are remembered ([`AgentStatus::touched`]), and any change on any replica shows as a
+//! status that differs from the one the stream showed when the read began.
+//!
 //! So a change the gateway did not cause (a supervisor in the CCAI portal) shows within the
 //! refresh interval plus one directory read; a change after wrap-up within [`GATHER`] plus one
 //! read. A next status is kept only while the directory shows a system status (a call or
@@ -114,6 +118,15 @@ impl AgentStatus {
 /// changed it.
 async fn reconcile(state: &AppState, agents: &HashSet<i64>) -> Result<(), crate::ccai::CcaiError> {
     let started = Instant::now();
+    // What the streams showed as the read began: a status that changed since (on any replica:
+    // the check runs on the agent's state as the store has it) is newer than the read.
+    let before: HashMap<i64, (Option<StatusView>, Option<StatusView>)> = agents
+        .iter()
+        .map(|id| {
+            let shown = state.events.state(*id);
+            (*id, (shown.status, shown.next_status))
+        })
+        .collect();
     let directory = state.ccai.agents(crate::ccai::Read::Fresh).await?;
     let statuses = state.ccai.user_statuses().await.unwrap_or_default();
     for agent in directory.iter().filter(|a| agents.contains(&a.id)) {
@@ -128,12 +141,17 @@ async fn reconcile(state: &AppState, agents: &HashSet<i64>) -> Result<(), crate:
         let system = crate::ccai::is_system_status(view.id);
         let changed = state.events.state(agent.id).status.as_ref().map(|s| s.id) != Some(view.id);
         let (agent_id, touched, shown) = (agent.id, state.agent_status.clone(), view.clone());
-        // Checked in the event log's order: a change the gateway made since this read started
-        // (a lifecycle status, the agent's own pick) is never undone by it.
+        let before = before.get(&agent_id).cloned().unwrap_or_default();
+        // Checked in the event log's order: a change made since this read started (a lifecycle
+        // status, the agent's own pick; by this replica, or by another one) is never undone by
+        // it.
         let published = state
             .events
             .publish_with(agent_id, move |current| {
-                if touched.touched_since(agent_id, started) {
+                if touched.touched_since(agent_id, started)
+                    || (current.status.as_ref(), current.next_status.as_ref())
+                        != (before.0.as_ref(), before.1.as_ref())
+                {
                     return None;
                 }
                 let next = if system {

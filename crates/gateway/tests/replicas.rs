@@ -224,3 +224,89 @@ async fn a_replica_reading_back_its_own_announcements_never_loses_a_newer_change
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_directory_read_begun_before_a_change_on_another_replica_does_not_undo_it() {
+    // Every directory read takes this long: each replica has one under way at any moment.
+    const LATENCY: Duration = Duration::from_millis(2_500);
+    let mut running = support::Start {
+        webhooks: true,
+        ..support::Start::new("replicas-stale-read")
+    }
+    .run(|config| {
+        config.crm.crm_sync = false;
+        config.status_refresh_seconds = 1;
+    })
+    .await;
+    if !on_postgres(&running) {
+        return;
+    }
+    let first = running.gateway_url();
+    let _second = running.start_replica().await;
+    // Ada (101), Offline in the platform's directory.
+    let token = sign_in(&first, "ada.lovelace@example.com").await;
+    let mut socket = open_stream(&first, &token).await;
+    ok(
+        "slowing the tenant down",
+        Client::new()
+            .post(format!("{}/_sim/faults", running.simulator_url()))
+            .json(&json!({"latency_ms": LATENCY.as_millis() as u64})),
+    )
+    .await;
+    tokio::time::sleep(LATENCY + Duration::from_millis(500)).await;
+    // The call connects, reported to the first replica: In-call. The directory will not say so
+    // (these events do not come from the simulated tenant), so a read begun after this shows
+    // Offline again, but no earlier than LATENCY from now.
+    let events: Vec<serde_json::Value> = adapter_core::ccai_events::examples::lifecycle()
+        .into_iter()
+        .skip(2)
+        .take(2)
+        .collect();
+    let response = Client::new()
+        .post(format!("{first}/webhooks/ccai/calls"))
+        .basic_auth(support::HOOK_USER, Some(support::HOOK_PASSWORD))
+        .json(&json!({"count": events.len(), "events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let changed = tokio::time::Instant::now();
+    let mut statuses = Vec::new();
+    let window = LATENCY - Duration::from_millis(300);
+    loop {
+        let left = (changed + window).saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        // The outer timeout ends the window (the inner one, longer, would fail the test).
+        match tokio::time::timeout(
+            left,
+            stream_next(&mut socket, left + Duration::from_secs(1)),
+        )
+        .await
+        {
+            Ok(StreamNext::Message(m)) if m["event"]["kind"] == "status_changed" => {
+                statuses.push(
+                    m["event"]["status"]["name"]
+                        .as_str()
+                        .unwrap_or("-")
+                        .to_owned(),
+                );
+            }
+            Ok(StreamNext::Message(_)) => {}
+            Ok(StreamNext::Closed(frame)) => panic!("the stream closed: {frame:?}"),
+            Err(_) => break,
+        }
+    }
+    eprintln!("statuses shown within {window:?} of the call connecting: {statuses:?}");
+    assert!(
+        statuses.iter().any(|s| s == "In-call"),
+        "the call's status shows: {statuses:?}"
+    );
+    let after = statuses.iter().skip_while(|s| *s != "In-call").skip(1);
+    assert_eq!(
+        after.collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "no read begun before the call connected changed the status back"
+    );
+}
