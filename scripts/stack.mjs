@@ -85,7 +85,10 @@ class Service {
 /**
  * Starts simulator and gateway. Options: ports {gateway, simulator, host}, dataDir, profile
  * ("debug" or "release" binaries under target/), quiet (capture logs instead of printing),
- * gatewayArgs (more flags for the gateway, e.g. a tighter limit for one test).
+ * gatewayArgs (more flags for the gateway, e.g. a tighter limit for one test), databaseUrl (the
+ * gateway's store: SQLite in the data folder when absent). With STACK_DATABASE_URL set to a
+ * PostgreSQL server's URL (postgres://user@host:port), each stack gets a database of its own on
+ * it: how the test command runs the end-to-end suite on PostgreSQL.
  */
 export async function startStack(options = {}) {
   const ports = options.ports ?? { gateway: 8700, simulator: 8710, host: 8720 };
@@ -94,6 +97,11 @@ export async function startStack(options = {}) {
   const quiet = options.quiet ?? false;
   const bin = (name) => path.join(ROOT, "target", profile, name);
   mkdirSync(dataDir, { recursive: true });
+  const databaseUrl =
+    options.databaseUrl ??
+    (process.env.STACK_DATABASE_URL
+      ? `${process.env.STACK_DATABASE_URL.replace(/\/+$/, "")}/stack_${randomBytes(6).toString("hex")}`
+      : undefined);
 
   const adapterUrl = `http://127.0.0.1:${ports.gateway}/`;
   // The simulator's session events go to the gateway (call events and chat events each with
@@ -155,6 +163,7 @@ export async function startStack(options = {}) {
         // The simulator's extension (what the public CCAI APIs do not document) is on for the
         // demo only; a real tenant runs without it.
         GATEWAY_CCAI_EXTENSION: "true",
+        ...(databaseUrl ? { GATEWAY_DATABASE_URL: databaseUrl } : {}),
       },
     },
   );
@@ -183,6 +192,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const env = (name, fallback) => Number(process.env[name] || fallback);
   const stack = await startStack({
     profile: process.argv.includes("--release") ? "release" : "debug",
+    // `--database-url postgres://…`: the demo's gateway on PostgreSQL instead of SQLite.
+    databaseUrl: process.argv.includes("--database-url")
+      ? process.argv[process.argv.indexOf("--database-url") + 1]
+      : undefined,
     ports: {
       gateway: env("DEMO_GATEWAY_PORT", 8700),
       simulator: env("DEMO_SIMULATOR_PORT", 8710),

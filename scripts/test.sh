@@ -30,6 +30,22 @@ count_cargo() {
   failed_of[$2]=$f
 }
 
+# Runs the end-to-end suite and counts it as layer $1.
+run_e2e() {
+  local p f
+  rm -f e2e/results/results.json
+  npx playwright test --config e2e/playwright.config.mjs || failed+=("end-to-end tests ($1)")
+  if [ -f e2e/results/results.json ]; then
+    read -r p f < <(node -e '
+      const s = require("./e2e/results/results.json").stats;
+      console.log(`${s.expected + s.flaky} ${s.unexpected}`);')
+    passed_of[$1]=$p
+    failed_of[$1]=$f
+  else
+    failed+=("end-to-end results missing ($1)")
+  fi
+}
+
 step "format (cargo fmt --check)"
 cargo fmt --all --check || failed+=("format")
 
@@ -57,8 +73,8 @@ if pg_url=$(scripts/postgres.sh start "$pg_dir" "$pg_port"); then
     tee "$logs/native-pg.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("native tests on PostgreSQL")
   count_cargo "$logs/native-pg.log" postgres
-  scripts/postgres.sh stop "$pg_dir"
 else
+  pg_url=
   failed+=("PostgreSQL cluster")
 fi
 
@@ -80,16 +96,13 @@ step "release build of the widget, size report and budget"
 if trunk build --release; then
   step "layer 3: end-to-end (Playwright, headless Chromium, host emulator + gateway + simulator)"
   if cargo build --locked -p adapter-gateway -p adapter-simulator; then
-    rm -f e2e/results/results.json
-    npx playwright test --config e2e/playwright.config.mjs || failed+=("end-to-end tests")
-    if [ -f e2e/results/results.json ]; then
-      read -r p f < <(node -e '
-        const s = require("./e2e/results/results.json").stats;
-        console.log(`${s.expected + s.flaky} ${s.unexpected}`);')
-      passed_of[e2e]=$p
-      failed_of[e2e]=$f
-    else
-      failed+=("end-to-end results missing")
+    run_e2e e2e
+    # The same suite with each stack's gateway on a database of its own on the cluster.
+    if [ -n "$pg_url" ]; then
+      step "layer 3, PostgreSQL: the end-to-end tests again, the gateway on PostgreSQL"
+      export STACK_DATABASE_URL=$pg_url
+      run_e2e e2e-postgres
+      unset STACK_DATABASE_URL
     fi
   else
     failed+=("gateway/simulator build")
@@ -103,7 +116,7 @@ echo "=== summary ($(($(date +%s) - started)) s)"
 [ -f target/size-report.txt ] && tail -2 target/size-report.txt
 total_p=0
 total_f=0
-for layer in native postgres browser e2e; do
+for layer in native postgres browser e2e e2e-postgres; do
   p=${passed_of[$layer]:-0}
   f=${failed_of[$layer]:-0}
   total_p=$((total_p + p))
@@ -115,7 +128,7 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1
 fi
-for layer in native postgres browser e2e; do
+for layer in native postgres browser e2e e2e-postgres; do
   if [ "${passed_of[$layer]:-0}" -eq 0 ]; then
     echo "FAILED: the $layer layer ran no test"
     exit 1
