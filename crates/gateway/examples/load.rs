@@ -578,6 +578,8 @@ fn start_stack(
     let listen: SocketAddr = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
     let mut config = Config::for_tests(listen, data_dir.clone());
     config.ccai_url = format!("http://{sim_api}");
+    // Sign-in confirms the agent's Kustomer user: the simulator is the Kustomer org too.
+    config.crm.kustomer_url = format!("http://{sim_api}");
     config.call_webhook_user = Some(HOOK_USER.into());
     config.chat_webhook_user = Some(HOOK_USER.into());
     config.ccai_extension = true;

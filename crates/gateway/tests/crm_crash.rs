@@ -570,8 +570,8 @@ async fn five_hundred_calls_with_the_gateway_killed_twice_are_written_exactly_on
     gateway.remove_files();
 }
 
-/// HAProxy (Debian's; `scripts/bootstrap.sh` installs it) in front of gateway replicas: round
-/// robin, health-checked every 200 ms, a request whose replica refused the connection or died
+/// HAProxy (Debian's; `scripts/bootstrap.sh` installs it) in front of gateway replicas: the
+/// fewest connections first (streams last all day), health-checked every 200 ms, a request whose replica refused the connection or died
 /// before answering sent to the other one (webhooks are deduplicated, so a retried one counts
 /// once), WebSockets passed through. Stopped when dropped.
 struct LoadBalancer {
@@ -606,7 +606,7 @@ frontend adapter
     bind {addr}
     default_backend gateways
 backend gateways
-    balance roundrobin
+    balance leastconn
     option httpchk GET /healthz
     default-server inter 200ms fall 1 rise 2
 {servers}"
@@ -652,43 +652,118 @@ impl Drop for LoadBalancer {
 type Received = Arc<Mutex<Vec<(Instant, usize, Value)>>>;
 
 /// An agent's adapter holding its event stream through the load balancer, and opening it again
-/// (resuming after the last number it saw) whenever it closes or breaks, as the widget does.
-fn hold_stream(url: &str, token: String, received: Received) -> tokio::task::JoinHandle<()> {
-    let url = format!("{}/api/v1/events", url.replacen("http://", "ws://", 1));
-    tokio::spawn(async move {
-        let mut connection = 0;
-        loop {
-            let resume = received.lock().unwrap().iter().rev().find_map(|(_, _, m)| {
-                (m["type"] == "event" || m["type"] == "snapshot").then(|| {
-                    (
-                        m["epoch"].as_u64().unwrap_or(0),
-                        m["seq"].as_u64().unwrap_or(0),
-                    )
-                })
-            });
-            let Ok((mut socket, _)) = connect_async(&url).await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let auth = adapter_core::agent_events::StreamAuth::new(token.clone(), resume, None);
-            let text = serde_json::to_string(&auth).expect("the auth message encodes");
-            if socket.send(Message::Text(text.into())).await.is_err() {
-                continue;
-            }
-            connection += 1;
-            while let Some(Ok(message)) = socket.next().await {
-                if let Message::Text(text) = message {
-                    let value: Value =
-                        serde_json::from_str(&text).expect("stream messages are JSON");
-                    received
-                        .lock()
-                        .unwrap()
-                        .push((Instant::now(), connection, value));
+/// (resuming after the last number it saw) whenever it closes or breaks, as the widget does; or
+/// when told to reload, as an agent reloading the page.
+struct Holder {
+    agent: i64,
+    received: Received,
+    /// When a connection broke (not reloaded).
+    broken: Arc<Mutex<Vec<Instant>>>,
+    reload: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Holder {
+    fn start(agent: i64, url: &str, token: String) -> Holder {
+        let url = format!("{}/api/v1/events", url.replacen("http://", "ws://", 1));
+        let received: Received = Arc::default();
+        let broken: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let reload: Arc<tokio::sync::Notify> = Arc::default();
+        let task = tokio::spawn({
+            let (received, broken, reload) = (received.clone(), broken.clone(), reload.clone());
+            async move {
+                let mut connection = 0;
+                loop {
+                    let resume = received.lock().unwrap().iter().rev().find_map(|(_, _, m)| {
+                        (m["type"] == "event" || m["type"] == "snapshot").then(|| {
+                            (
+                                m["epoch"].as_u64().unwrap_or(0),
+                                m["seq"].as_u64().unwrap_or(0),
+                            )
+                        })
+                    });
+                    let Ok((mut socket, _)) = connect_async(&url).await else {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    };
+                    let auth =
+                        adapter_core::agent_events::StreamAuth::new(token.clone(), resume, None);
+                    let text = serde_json::to_string(&auth).expect("the auth message encodes");
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        continue;
+                    }
+                    connection += 1;
+                    let reloaded = loop {
+                        tokio::select! {
+                            message = socket.next() => match message {
+                                Some(Ok(Message::Text(text))) => {
+                                    let value: Value = serde_json::from_str(&text)
+                                        .expect("stream messages are JSON");
+                                    received.lock().unwrap().push((Instant::now(), connection, value));
+                                }
+                                Some(Ok(_)) => {}
+                                Some(Err(_)) | None => break false,
+                            },
+                            _ = reload.notified() => break true,
+                        }
+                    };
+                    if reloaded {
+                        let _ = socket.close(None).await;
+                    } else {
+                        broken.lock().unwrap().push(Instant::now());
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                 }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        });
+        Holder {
+            agent,
+            received,
+            broken,
+            reload,
+            task,
         }
-    })
+    }
+
+    fn connections(&self) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .last()
+            .map_or(0, |(_, connection, _)| *connection)
+    }
+
+    /// Opens the stream again (the load balancer sends it to the replica with the fewest
+    /// connections) and waits until the new connection said something.
+    async fn reload(&self) {
+        let before = self.connections();
+        self.reload.notify_one();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.connections() == before {
+            assert!(
+                Instant::now() < deadline,
+                "agent {}'s stream did not come back after a reload",
+                self.agent
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// How many agents' streams `replica` holds (its `gateway_stream_sockets` gauge).
+async fn streams_on(http: &Client, replica: &GatewayProcess) -> u64 {
+    let text = http
+        .get(format!("{}/metrics", replica.url()))
+        .send()
+        .await
+        .expect("the replica's metrics")
+        .text()
+        .await
+        .expect("the replica's metrics");
+    text.lines()
+        .find_map(|line| line.strip_prefix("gateway_stream_sockets "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .map_or(0, |value| value as u64)
 }
 
 /// Signs an agent in (through the load balancer: the session is in the shared store).
@@ -784,17 +859,16 @@ async fn two_replicas_behind_haproxy_lose_nothing_when_one_is_killed_twice() {
     let mut streams = Vec::new();
     for ((agent, user), email) in AGENTS.into_iter().zip(emails) {
         let token = sign_in(&http, &lb.url, email, user).await;
-        let received: Received = Arc::default();
-        let task = hold_stream(&lb.url, token, Arc::clone(&received));
-        streams.push((agent, received, task));
+        streams.push(Holder::start(agent, &lb.url, token));
     }
     // Every stream is open before the first call.
-    for (agent, received, _) in &streams {
+    for holder in &streams {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while received.lock().unwrap().is_empty() {
+        while holder.connections() == 0 {
             assert!(
                 Instant::now() < deadline,
-                "agent {agent}'s stream never opened"
+                "agent {}'s stream never opened",
+                holder.agent
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -804,8 +878,9 @@ async fn two_replicas_behind_haproxy_lose_nothing_when_one_is_killed_twice() {
     let mut kills = Vec::new();
     for (kill, at) in KILL_AT.iter().enumerate() {
         burst.until(*at).await;
-        a.kill();
+        // Taken before the kill: a stream may see its connection break before kill() returns.
         kills.push(Instant::now());
+        a.kill();
         eprintln!(
             "failover, kill {}: replica A SIGKILLed after {} sessions, {:.1} s in",
             kill + 1,
@@ -814,6 +889,18 @@ async fn two_replicas_behind_haproxy_lose_nothing_when_one_is_killed_twice() {
         );
         a.start();
         a.ready(&http).await;
+        if kill + 1 < KILL_AT.len() {
+            // The streams it held are on replica B now. Once HAProxy sees A again (two health
+            // checks), agents reload their pages until a stream is on A (its own count of
+            // streams says so), so that the next kill breaks streams again.
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
+            let mut reloads = 0;
+            while streams_on(&http, &a).await == 0 {
+                assert!(reloads < 12, "no reloaded stream went to replica A");
+                streams[reloads % streams.len()].reload().await;
+                reloads += 1;
+            }
+        }
     }
     let sessions = burst.finish().await;
     let burst = started.elapsed();
@@ -844,37 +931,49 @@ async fn two_replicas_behind_haproxy_lose_nothing_when_one_is_killed_twice() {
     // Every stream got every event, in order, across its reconnections; a stream that was on
     // the killed replica resumed on the other when its new connection said something.
     let mut events = 0;
-    for (agent, received, task) in streams {
-        task.abort();
-        let received = received.lock().unwrap();
+    let mut broken_at_kill = vec![0; kills.len()];
+    for holder in streams {
+        holder.task.abort();
+        let agent = holder.agent;
+        let received = holder.received.lock().unwrap();
         let numbers: Vec<String> = sessions
             .iter()
             .filter(|(_, _, user)| AGENTS.iter().any(|(a, u)| *a == agent && u == user))
             .map(|(_, i, _)| format!("+1415556{i:04}"))
             .collect();
         let connections = assert_stream_complete(agent, &received, &numbers);
-        // Each reconnection: its first message, after the kill that broke the connection.
-        let resumed: Vec<String> = received
-            .windows(2)
-            .filter(|pair| pair[1].1 != pair[0].1)
-            .map(|pair| {
-                let at = pair[1].0;
-                match kills.iter().rev().find(|kill| **kill <= at) {
-                    Some(kill) => format!("{} ms", (at - *kill).as_millis()),
-                    None => "before any kill".into(),
-                }
-            })
-            .collect();
-        events += received
+        // Each connection a kill broke, and the first message of the one that replaced it.
+        let mut resumed = Vec::new();
+        for broke in holder.broken.lock().unwrap().iter() {
+            let Some(k) = kills
+                .iter()
+                .rposition(|kill| kill <= broke && *broke - *kill < Duration::from_secs(5))
+            else {
+                continue;
+            };
+            broken_at_kill[k] += 1;
+            if let Some((at, _, _)) = received.iter().find(|(at, _, _)| at > broke) {
+                resumed.push(format!(
+                    "kill {}: {} ms",
+                    k + 1,
+                    (*at - kills[k]).as_millis()
+                ));
+            }
+        }
+        let agent_events = received
             .iter()
             .filter(|(_, _, m)| m["type"] == "event")
             .count();
+        events += agent_events;
         eprintln!(
-            "failover: agent {agent}: {} events over {connections} connection(s); each reconnection's first message after the kill: [{}]",
-            received.iter().filter(|(_, _, m)| m["type"] == "event").count(),
+            "failover: agent {agent}: {agent_events} events over {connections} connection(s); broken by a kill, first message after it on the next: [{}]",
             resumed.join(", ")
         );
     }
+    assert!(
+        broken_at_kill.iter().all(|broken| *broken > 0),
+        "each kill broke at least one agent's stream (else the streams' failover went untested): {broken_at_kill:?}"
+    );
     eprintln!(
         "failover test done in {:.1} s: {events} stream events, 0 gaps, 0 repeats, 0 duplicate records \
          ({orphans} attachment(s) left behind by the kills), 429s: 0",
