@@ -6,7 +6,8 @@
 //! 3. the agent directory (`GET /manager/api/v1/agents`): read once a session is final (the
 //!    platform then applies the next status, or Available), for every agent that asked within
 //!    [`GATHER`] in one read, and every `--status-refresh-seconds` (30 by default) for every agent
-//!    the gateway has seen, which also reconciles what a restarted gateway restored.
+//!    the gateway has seen, which also reconciles what a restarted gateway restored. Replicas
+//!    on one store take turns: each interval, one of them refreshes (`status_refresh`).
 //!
 //! A read never undoes a change made while it was under way: the gateway's own changes on this
 //! replica are remembered ([`AgentStatus::touched`]), and any change on any replica shows as a
@@ -97,7 +98,7 @@ impl AgentStatus {
                     wanted
                 }
                 _ = tick.tick() => {
-                    if every.is_zero() {
+                    if every.is_zero() || !refresh_turn(&state, every).await {
                         continue;
                     }
                     state.events.agent_ids().into_iter().collect()
@@ -109,6 +110,28 @@ impl AgentStatus {
             if let Err(error) = reconcile(&state, &wanted).await {
                 tracing::warn!(%error, agents = wanted.len(), "agent statuses not read from the directory; the next read tries again");
             }
+        }
+    }
+}
+
+/// Whether this replica refreshes every agent now: the first replica whose tick comes after
+/// most of an interval since the last refresh (by any replica sharing the store) takes it, so
+/// replicas do not each read the directory every interval. A store that cannot say is taken as
+/// yes: a read too many costs less than a status never refreshed.
+async fn refresh_turn(state: &AppState, every: Duration) -> bool {
+    let now = crate::clock::now_ms();
+    // Nine tenths: two replicas' ticks drift, and one must not miss its turn by a few ms.
+    let since = i64::try_from(every.as_millis() * 9 / 10).unwrap_or(i64::MAX);
+    match sqlx::query("UPDATE status_refresh SET last_ms = $1 WHERE id = 1 AND last_ms <= $2")
+        .bind(now)
+        .bind(now.saturating_sub(since))
+        .execute(&state.store.pool())
+        .await
+    {
+        Ok(done) => done.rows_affected() == 1,
+        Err(error) => {
+            tracing::warn!(%error, "cannot tell whether another replica refreshed the statuses; refreshing");
+            true
         }
     }
 }

@@ -227,7 +227,8 @@ async fn a_replica_reading_back_its_own_announcements_never_loses_a_newer_change
 
 #[tokio::test]
 async fn a_directory_read_begun_before_a_change_on_another_replica_does_not_undo_it() {
-    // Every directory read takes this long: each replica has one under way at any moment.
+    // Every directory read takes this long, and the replicas take turns every second: the
+    // second replica has a read under way most of the time.
     const LATENCY: Duration = Duration::from_millis(2_500);
     let mut running = support::Start {
         webhooks: true,
@@ -308,5 +309,50 @@ async fn a_directory_read_begun_before_a_change_on_another_replica_does_not_undo
         after.collect::<Vec<_>>(),
         Vec::<&String>::new(),
         "no read begun before the call connected changed the status back"
+    );
+}
+
+#[tokio::test]
+async fn replicas_take_turns_refreshing_the_agents_statuses() {
+    const SECONDS: u64 = 6;
+    let mut running = support::Start::new("replicas-refresh-turns")
+        .run(|config| {
+            config.crm.crm_sync = false;
+            config.status_refresh_seconds = 1;
+        })
+        .await;
+    if !on_postgres(&running) {
+        return;
+    }
+    let first = running.gateway_url();
+    let _second = running.start_replica().await;
+    // An agent both replicas know, so that each has someone to refresh.
+    sign_in(&first, ADMIN).await;
+    let sim = running.simulator_url();
+    let directory_reads = || async {
+        let state = ok(
+            "simulator state",
+            Client::new().get(format!("{sim}/_sim/state")),
+        )
+        .await;
+        state["requests"]
+            .as_array()
+            .expect("recorded requests")
+            .iter()
+            .filter(|r| {
+                r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("/manager/api/v1/agents"))
+            })
+            .count()
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = directory_reads().await;
+    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
+    let reads = directory_reads().await - before;
+    // One replica a second (each on its own: two a second).
+    assert!(
+        (SECONDS as usize - 2..=SECONDS as usize + 2).contains(&reads),
+        "{reads} directory reads in {SECONDS} s from two replicas refreshing every second"
     );
 }
