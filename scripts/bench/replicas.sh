@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Webhook throughput of gateway replicas on one PostgreSQL store, measured with wrk: a
 # throw-away PostgreSQL cluster (scripts/postgres.sh), the release simulator, REPLICAS release
-# gateways on it and, with more than one, HAProxy (Debian's, which scripts/bootstrap.sh installs) in front,
-# round robin, WebSockets included. Every request is a new documented session event, recorded
+# gateways on it and, with more than one, HAProxy (Debian's, which scripts/bootstrap.sh
+# installs) in front, round robin, WebSockets included. Every request is a new documented session event, recorded
 # and committed (and announced to every replica) before its answer. A benchmark: it reports,
 # it never fails on a figure. scripts/bench/webhooks.sh is the same load on SQLite.
 #
