@@ -350,9 +350,10 @@ async fn replicas_take_turns_refreshing_the_agents_statuses() {
     let before = directory_reads().await;
     tokio::time::sleep(Duration::from_secs(SECONDS)).await;
     let reads = directory_reads().await - before;
-    // One replica a second (each on its own: two a second).
+    // One replica a second (each on its own: two a second). A loaded machine delays ticks,
+    // hence the lower bound's slack; the upper one stays well below two a second.
     assert!(
-        (SECONDS as usize - 2..=SECONDS as usize + 2).contains(&reads),
+        (SECONDS as usize / 2..=SECONDS as usize + 2).contains(&reads),
         "{reads} directory reads in {SECONDS} s from two replicas refreshing every second"
     );
 }
