@@ -327,23 +327,8 @@ async fn sign_ins_do_not_read_the_agent_directory_each_time() {
         .run(|c| c.sign_in_per_minute = 10_000)
         .await;
     let gateway = running.gateway_url();
-    let directory_reads = || async {
-        let state = ok(
-            "simulator state",
-            reqwest::Client::new().get(format!("{}/_sim/state", running.simulator_url())),
-        )
-        .await;
-        state["requests"]
-            .as_array()
-            .expect("recorded requests")
-            .iter()
-            .filter(|r| {
-                r["path"]
-                    .as_str()
-                    .is_some_and(|p| p.starts_with("/manager/api/v1/agents"))
-            })
-            .count()
-    };
+    let simulator = running.simulator_url();
+    let directory_reads = || support::directory_reads(&simulator);
     let before = directory_reads().await;
     // 100 sign-ins of emails the tenant does not know: each is a miss of the cached directory.
     for i in 0..100 {

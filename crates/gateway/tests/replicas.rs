@@ -329,23 +329,7 @@ async fn replicas_take_turns_refreshing_the_agents_statuses() {
     // An agent both replicas know, so that each has someone to refresh.
     sign_in(&first, ADMIN).await;
     let sim = running.simulator_url();
-    let directory_reads = || async {
-        let state = ok(
-            "simulator state",
-            Client::new().get(format!("{sim}/_sim/state")),
-        )
-        .await;
-        state["requests"]
-            .as_array()
-            .expect("recorded requests")
-            .iter()
-            .filter(|r| {
-                r["path"]
-                    .as_str()
-                    .is_some_and(|p| p.starts_with("/manager/api/v1/agents"))
-            })
-            .count()
-    };
+    let directory_reads = || support::directory_reads(&sim);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = directory_reads().await;
     tokio::time::sleep(Duration::from_secs(SECONDS)).await;

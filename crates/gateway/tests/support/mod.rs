@@ -175,6 +175,25 @@ pub fn code(body: &Value) -> &str {
 
 /// Sends `request` and requires a 2xx answer: its JSON body (`null` when it has none). Any
 /// other answer, or none, fails the test with `what` and the answer.
+/// How many times the simulated tenant's agent directory (`/manager/api/v1/agents`) was read.
+pub async fn directory_reads(simulator_url: &str) -> usize {
+    let state = ok(
+        "simulator state",
+        reqwest::Client::new().get(format!("{simulator_url}/_sim/state")),
+    )
+    .await;
+    state["requests"]
+        .as_array()
+        .expect("recorded requests")
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/manager/api/v1/agents"))
+        })
+        .count()
+}
+
 pub async fn ok(what: &str, request: reqwest::RequestBuilder) -> Value {
     let response = request
         .send()
