@@ -637,7 +637,7 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
                     return saved_message(sync, job.session_id, spec, &id).await;
                 }
             }
-            let attachments = attach(sync, job.seq, spec.attachment.as_ref()).await?;
+            let attachments = attach(sync, job, spec.attachment.as_ref()).await?;
             let mut body = json!({
                 "channel": channel(spec.channel), "direction": direction(spec.direction),
                 "preview": spec.preview, "externalId": spec.external_id,
@@ -658,7 +658,7 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
             if verify && k.find_note(&conversation, external_id).await?.is_some() {
                 return Ok(());
             }
-            let attachments = attach(sync, job.seq, attachment.as_ref()).await?;
+            let attachments = attach(sync, job, attachment.as_ref()).await?;
             k.create_note(
                 &conversation,
                 &json!({"body": body, "externalId": external_id, "attachments": attachments}),
@@ -755,9 +755,11 @@ async fn saved_attachment(sync: &CrmSync, seq: i64) -> Result<Option<SavedAttach
         .and_then(|text| serde_json::from_str(&text).ok()))
 }
 
+/// Records the attachment on the operation's row, as long as the claim is still this job's (a
+/// worker whose lease was taken records nothing, and stops).
 async fn save_attachment(
     sync: &CrmSync,
-    seq: i64,
+    job: &Job,
     upload: &PendingUpload,
     uploaded: bool,
 ) -> Result<(), OpFailure> {
@@ -766,11 +768,19 @@ async fn save_attachment(
         uploaded,
     };
     let text = serde_json::to_string(&saved).map_err(|e| waiting(e.to_string()))?;
-    sqlx::query("UPDATE crm_outbox SET attachment = $1 WHERE seq = $2")
-        .bind(text)
-        .bind(seq)
-        .execute(sync.pool())
-        .await?;
+    let written = sqlx::query(
+        "UPDATE crm_outbox SET attachment = $1 WHERE seq = $2 AND state = 'pending' AND attempts = $3",
+    )
+    .bind(text)
+    .bind(job.seq)
+    .bind(job.token())
+    .execute(sync.pool())
+    .await?;
+    if written.rows_affected() == 0 {
+        return Err(waiting(
+            "the operation's lease was taken meanwhile; its new holder goes on",
+        ));
+    }
     Ok(())
 }
 
@@ -781,14 +791,14 @@ async fn save_attachment(
 /// crash, before it was recorded here, stays behind without its file, referenced by nothing.
 async fn attach(
     sync: &CrmSync,
-    seq: i64,
+    job: &Job,
     source: Option<&FileSource>,
 ) -> Result<Vec<AttachmentRef>, OpFailure> {
     let k = sync.kustomer();
     let Some(source) = source else {
         return Ok(Vec::new());
     };
-    let saved = saved_attachment(sync, seq).await?;
+    let saved = saved_attachment(sync, job.seq).await?;
     if let Some(SavedAttachment {
         upload,
         uploaded: true,
@@ -812,7 +822,7 @@ async fn attach(
         // Created by an earlier attempt, its upload not known to be done: upload it again.
         match k.upload(&upload, &bytes).await {
             Ok(()) => {
-                save_attachment(sync, seq, &upload, true).await?;
+                save_attachment(sync, job, &upload, true).await?;
                 return Ok(vec![upload.attachment]);
             }
             Err(error) if error.retryable() => return Err(error.into()),
@@ -826,8 +836,8 @@ async fn attach(
     let upload = k
         .create_attachment(name, content_type, bytes.len() as u64)
         .await?;
-    save_attachment(sync, seq, &upload, false).await?;
+    save_attachment(sync, job, &upload, false).await?;
     k.upload(&upload, &bytes).await?;
-    save_attachment(sync, seq, &upload, true).await?;
+    save_attachment(sync, job, &upload, true).await?;
     Ok(vec![upload.attachment])
 }
