@@ -11,4 +11,4 @@ echo "demo: building the widget (release)"
 trunk build --release
 echo "demo: building the gateway and the simulator"
 cargo build --locked -p adapter-gateway -p adapter-simulator
-exec node scripts/stack.mjs "$@"
+exec node scripts/stack.mjs

@@ -192,10 +192,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const env = (name, fallback) => Number(process.env[name] || fallback);
   const stack = await startStack({
     profile: process.argv.includes("--release") ? "release" : "debug",
-    // `--database-url postgres://…`: the demo's gateway on PostgreSQL instead of SQLite.
-    databaseUrl: process.argv.includes("--database-url")
-      ? process.argv[process.argv.indexOf("--database-url") + 1]
-      : undefined,
+    // DEMO_DATABASE_URL=postgres://…: the demo's gateway on PostgreSQL instead of SQLite. From
+    // the environment, not the command line, where any local user could read its password.
+    databaseUrl: process.env.DEMO_DATABASE_URL || undefined,
     ports: {
       gateway: env("DEMO_GATEWAY_PORT", 8700),
       simulator: env("DEMO_SIMULATOR_PORT", 8710),
