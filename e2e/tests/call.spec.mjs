@@ -212,7 +212,8 @@ test("an answered IVR call lands in Kustomer from the platform's documented even
           menu: conversation.custom?.ccaiMenuSelectionStr,
           language: conversation.custom?.ccaiLanguageStr,
           phoneNote: notes.some((n) => n.body === "Phone number: +14155552671"),
-          recording: messages.some((m) => m.externalId === `${externalId}-recording` && m.attachments?.length === 1),
+          // The call's message, written when the call ended, carries the recording.
+          recording: messages.some((m) => m.externalId === `${externalId}-message` && m.attachments?.length === 1),
         };
       },
       { timeout: 30_000 },

@@ -20,8 +20,8 @@ use crate::{
     iso_time::format_utc_ms,
     phone,
     session_webhook::{
-        CallbackReason, CustomDatum, CustomValue, Detail, EventKind, Origin, SessionWebhook,
-        SmartActionOutcome,
+        CallbackReason, CustomDatum, CustomValue, Detail, EventKind, Origin, Session,
+        SessionWebhook, SmartActionOutcome,
     },
 };
 
@@ -430,6 +430,13 @@ pub struct Planned {
     pub key: String,
     pub session_id: i64,
     pub op: Operation,
+    /// What the operation with this key carries when this same event plans it: a call's
+    /// message is created when the call is over, with the durations and the recording in the
+    /// same request. When that message is new, this operation is stored as done already (it
+    /// keeps its key, so a later event cannot plan it again); when an earlier event of the
+    /// session planned the message, this operation runs (an update, a message of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_by: Option<String>,
 }
 
 /// What a session is, for its type field and its conversation.
@@ -511,7 +518,18 @@ impl Planner<'_> {
             key: format!("{session_id}/{what}"),
             session_id,
             op,
+            carried_by: None,
         });
+    }
+
+    /// As [`Planner::push`], for what this event's message carries when it is new (see
+    /// [`Planned::carried_by`]).
+    fn push_carried_by_message(&mut self, rule: Rule, what: &str, op: Operation) {
+        self.push(rule, what, op);
+        let message = format!("{}/message", self.id());
+        if let Some(last) = self.out.last_mut() {
+            last.carried_by = Some(message);
+        }
     }
 
     fn agent_email(&self) -> Option<String> {
@@ -663,7 +681,7 @@ impl Planner<'_> {
                 ),
             ]);
         }
-        let attachment = match &w.detail {
+        let mut attachment = match &w.detail {
             Detail::Voicemail { recording_url } => Some(FileSource::Url {
                 url: recording_url.clone(),
                 name: format!("voicemail-{}.wav", s.platform_id),
@@ -671,32 +689,44 @@ impl Planner<'_> {
             }),
             _ => None,
         };
+        // A call's message is written once the call is over, with what the end brings (the
+        // durations, the recording) in the same request; a chat's as soon as it comes in.
+        let call = s.channel == Channel::Voice;
+        if call && matches!(w.kind, EventKind::Ended | EventKind::RecordingReady) {
+            if self.settings.record_fields {
+                message_custom.extend(durations(s));
+            }
+            attachment = attachment.or_else(|| recording_file(s));
+        }
+        let message_now = !call || call_over(w.kind);
         let verb = match (voicemail, s.direction, s.channel) {
             (true, _, _) => "Voicemail from",
             (_, Direction::Outbound, _) => "Outbound call to",
             (_, _, Channel::Chat) => "Chat with",
             _ => "Call from",
         };
-        self.push(
-            if self.settings.record_fields {
-                Rule::RecordFieldsFilled
-            } else {
-                Rule::StandardDataOnCreation
-            },
-            "message",
-            Operation::AddMessage(MessageSpec {
-                external_id: format!("ccai-{}-message", s.reference()),
-                channel: s.channel,
-                direction: match s.direction {
-                    Direction::Inbound => Direction::Inbound,
-                    Direction::Outbound => Direction::Outbound,
+        if message_now {
+            self.push(
+                if self.settings.record_fields {
+                    Rule::RecordFieldsFilled
+                } else {
+                    Rule::StandardDataOnCreation
                 },
-                preview: format!("{verb} {who} ({kind}, session {})", s.platform_id),
-                custom: message_custom,
-                attachment,
-                primary: true,
-            }),
-        );
+                "message",
+                Operation::AddMessage(MessageSpec {
+                    external_id: format!("ccai-{}-message", s.reference()),
+                    channel: s.channel,
+                    direction: match s.direction {
+                        Direction::Inbound => Direction::Inbound,
+                        Direction::Outbound => Direction::Outbound,
+                    },
+                    preview: format!("{verb} {who} ({kind}, session {})", s.platform_id),
+                    custom: message_custom,
+                    attachment,
+                    primary: true,
+                }),
+            );
+        }
         if let Some(phone) = phone {
             self.push(
                 Rule::PhoneNumberNote,
@@ -788,7 +818,16 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
     use EventKind as K;
     match webhook.kind {
         // Nothing for the CRM: the call's own progress.
-        K::Held | K::Resumed | K::Muted | K::Unmuted | K::Dtmf | K::WrapUpEnded => {}
+        K::Held | K::Resumed | K::Muted | K::Unmuted | K::Dtmf => {}
+        // The call is over for its agent at the latest (a call transferred away has no end
+        // here): its message, if no end wrote it.
+        K::WrapUpEnded => {
+            if is_call {
+                if let Some(rule) = p.opening_rule() {
+                    p.open(rule);
+                }
+            }
+        }
         // An offer is written only for SDK sessions (they are created when they come in).
         K::Offered | K::Missed => {
             if origin(webhook).is_sdk() {
@@ -812,22 +851,10 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
             if let Some(rule) = p.opening_rule() {
                 p.open(rule);
                 if p.settings.record_fields {
-                    let custom = object([
-                        (
-                            "ccaiCallDurationNum",
-                            s.crm.call_seconds.map(|v| Value::from(u64::from(v))),
-                        ),
-                        (
-                            "ccaiHoldTimeNum",
-                            s.crm.hold_seconds.map(|v| Value::from(u64::from(v))),
-                        ),
-                        (
-                            "ccaiWaitTimeNum",
-                            s.crm.queue_seconds.map(|v| Value::from(u64::from(v))),
-                        ),
-                    ]);
+                    let custom = durations(s);
                     if !custom.is_empty() {
-                        p.push(
+                        // In the call's message when this event creates it (`carried_by`).
+                        p.push_carried_by_message(
                             Rule::RecordFieldsFilled,
                             "durations",
                             Operation::UpdateMessage { custom },
@@ -990,13 +1017,14 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
     p.out
 }
 
+/// The recording in a message of its own, unless the call's message carries it (the message
+/// created by the same event).
 fn recording(p: &mut Planner<'_>) {
     let s = &p.webhook.session;
-    if let Some(url) = &s.crm.recording_url {
+    if let Some(file) = recording_file(s) {
         let id = s.platform_id.clone();
         let reference = s.reference();
-        let url = url.clone();
-        p.push(
+        p.push_carried_by_message(
             Rule::RecordingAttachedWhenCallEnds,
             "recording",
             Operation::AddMessage(MessageSpec {
@@ -1005,15 +1033,43 @@ fn recording(p: &mut Planner<'_>) {
                 direction: s.direction,
                 preview: format!("Call recording (session {id})"),
                 custom: Map::new(),
-                attachment: Some(FileSource::Url {
-                    url,
-                    name: format!("call-{id}.wav"),
-                    content_type: "audio/wav".into(),
-                }),
+                attachment: Some(file),
                 primary: false,
             }),
         );
     }
+}
+
+/// The call's recording, when the platform has one.
+fn recording_file(s: &Session) -> Option<FileSource> {
+    s.crm.recording_url.as_ref().map(|url| FileSource::Url {
+        url: url.clone(),
+        name: format!("call-{}.wav", s.platform_id),
+        content_type: "audio/wav".into(),
+    })
+}
+
+/// The record fields known when a call ends.
+fn durations(s: &Session) -> Map<String, Value> {
+    let seconds = |v: Option<u32>| v.map(|v| Value::from(u64::from(v)));
+    object([
+        ("ccaiCallDurationNum", seconds(s.crm.call_seconds)),
+        ("ccaiHoldTimeNum", seconds(s.crm.hold_seconds)),
+        ("ccaiWaitTimeNum", seconds(s.crm.queue_seconds)),
+    ])
+}
+
+/// Whether a call is over at this event (or the event comes after it): its message is
+/// written then. An answer, a transfer or a SmartAction happen during the call.
+fn call_over(kind: EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::Offered
+            | EventKind::Assigned
+            | EventKind::Connected
+            | EventKind::Transferred
+            | EventKind::SmartAction
+    )
 }
 
 /// A conversation of the customer, as the gateway read it from Kustomer.

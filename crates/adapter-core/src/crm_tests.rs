@@ -117,14 +117,31 @@ fn ivr_call_answered() {
         vec![
             (Rule::NewPhoneNumberCreatesCustomer, "customer"),
             (Rule::IvrCallAnswered, "conversation"),
-            (Rule::StandardDataOnCreation, "message"),
             (Rule::PhoneNumberNote, "phone-note"),
             (
                 Rule::ConversationAssignedToAnsweringAgent,
                 "assign/grace.hopper@example.com"
             ),
             (Rule::NewCustomerAssignedToAgent, "customer-assignment"),
-        ]
+        ],
+        "the call's message is written when the call is over"
+    );
+    // Over at its end, or at the latest when its wrap-up ends (a call transferred away).
+    for over in ["call.ended", "call.wrap_up_ended"] {
+        let w = event(over, json!({"status": "finished"}), json!({}));
+        assert!(
+            plan(&w, &settings())
+                .iter()
+                .any(|p| p.key == "1001/message" && p.carried_by.is_none()),
+            "{over}"
+        );
+    }
+    let w = event("call.transferred", json!({}), json!({}));
+    assert!(
+        plan(&w, &settings())
+            .iter()
+            .all(|p| p.key != "1001/message"),
+        "a transfer happens during the call"
     );
     assert_eq!(
         conversation(&planned).map(|c| &c.policy),
@@ -366,10 +383,21 @@ fn recording_attached_when_call_ends() {
         )
     };
     let with = plan(&ended(Some("https://rec.example/1001.wav")), &settings());
+    // The call's message, created by the end, carries the recording ...
+    let message = with.iter().find(|p| p.key == "1001/message");
+    assert!(matches!(
+        message.map(|p| &p.op),
+        Some(Operation::AddMessage(MessageSpec { attachment: Some(FileSource::Url { url, .. }), primary: true, .. })) if url == "https://rec.example/1001.wav"
+    ));
+    // ... and a message of its own is the fallback for a call message made earlier.
     let recording = with.iter().find(|p| p.key == "1001/recording");
     assert_eq!(
         recording.map(|p| p.rule),
         Some(Rule::RecordingAttachedWhenCallEnds)
+    );
+    assert_eq!(
+        recording.and_then(|p| p.carried_by.as_deref()),
+        Some("1001/message")
     );
     assert!(matches!(
         recording.map(|p| &p.op),
@@ -886,25 +914,40 @@ fn record_fields_filled() {
         json!({"status": "wrap_up", "call_duration": 95, "hold_duration": 10, "queue_duration": 12}),
         json!({}),
     );
-    let durations = plan(
+    let at_end = plan(
         &ended,
         &Settings {
             record_fields: true,
             ..settings()
         },
-    )
-    .into_iter()
-    .find(|p| p.key == "1001/durations")
-    .map(|p| p.op);
+    );
+    let durations_map =
+        json!({"ccaiCallDurationNum": 95, "ccaiHoldTimeNum": 10, "ccaiWaitTimeNum": 12})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+    // The call's message, created when the call ends, has them ...
+    let Some(Operation::AddMessage(call_message)) = at_end
+        .iter()
+        .find(|p| p.key == "1001/message")
+        .map(|p| &p.op)
+    else {
+        panic!("no call message at the end: {at_end:?}");
+    };
+    for (name, value) in &durations_map {
+        assert_eq!(call_message.custom.get(name), Some(value), "{name}");
+    }
+    // ... and an update is the fallback for a message made by an earlier event.
+    let durations = at_end.iter().find(|p| p.key == "1001/durations");
     assert_eq!(
-        durations,
-        Some(Operation::UpdateMessage {
-            custom:
-                json!({"ccaiCallDurationNum": 95, "ccaiHoldTimeNum": 10, "ccaiWaitTimeNum": 12})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default()
+        durations.map(|p| &p.op),
+        Some(&Operation::UpdateMessage {
+            custom: durations_map
         })
+    );
+    assert_eq!(
+        durations.and_then(|p| p.carried_by.as_deref()),
+        Some("1001/message")
     );
     for field in RECORD_FIELDS
         .iter()

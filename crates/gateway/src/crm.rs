@@ -11,7 +11,9 @@
 //!    while other sessions go on. The event and its details become the gateway's own session
 //!    events ([`adapter_core::manager::internal_events`]); the rules run on them and, in one
 //!    transaction, every planned operation is stored in `crm_outbox` (`ON CONFLICT DO NOTHING` on its
-//!    key: one row per session and rule, whatever is replayed) and the inbox row dropped.
+//!    key: one row per session and rule, whatever is replayed) and the inbox row dropped. What
+//!    a call's message carries when the same event creates it (its durations, its recording) is
+//!    stored as done ([`adapter_core::crm::Planned::carried_by`]).
 //! 3. Executor ([`executor`]): runs pending operations, in order within a lane (a session's
 //!    operations, or an agent's status write-backs) and concurrently across lanes, each claimed
 //!    with a lease (replicas share the table); a worker takes the next operation as soon as it
@@ -664,11 +666,18 @@ impl CrmSync {
                 default_country: self.inner.config.crm_default_country.clone(),
             };
             let now = self.clock().now_ms();
+            // The keys this event stored for the first time: what a new message carries is
+            // stored as done, with its key (`Planned::carried_by`).
+            let mut stored_now: Vec<String> = Vec::new();
             for planned in plan(webhook, &settings) {
                 let op = serde_json::to_string(&planned.op)
                     .map_err(|e| CrmError::Invalid(e.to_string()))?;
-                sqlx::query(
-                    "INSERT INTO crm_outbox (key, session_id, lane, rule, op, due_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                let carried = planned
+                    .carried_by
+                    .as_ref()
+                    .is_some_and(|key| stored_now.contains(key));
+                let inserted = sqlx::query(
+                    "INSERT INTO crm_outbox (key, session_id, lane, rule, op, due_ms, created_ms, state, done_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
                 )
                 .bind(&planned.key)
                 .bind(planned.session_id)
@@ -677,8 +686,13 @@ impl CrmSync {
                 .bind(op)
                 .bind(now)
                 .bind(now)
+                .bind(if carried { "done" } else { "pending" })
+                .bind(carried.then_some(now))
                 .execute(&mut *tx)
                 .await?;
+                if inserted.rows_affected() > 0 {
+                    stored_now.push(planned.key);
+                }
             }
         }
         sqlx::query("DELETE FROM crm_inbox WHERE seq = $1")

@@ -231,8 +231,8 @@ async fn an_ivr_call_is_written_once_with_customer_fields_note_recording_and_ass
     let messages = in_conversation(&k, "messages", &conversation["id"]);
     assert_eq!(
         messages.len(),
-        2,
-        "the call and its recording: {messages:?}"
+        1,
+        "the call's message, written when it ended, with its recording: {messages:?}"
     );
     let call = messages
         .iter()
@@ -245,14 +245,7 @@ async fn an_ivr_call_is_written_once_with_customer_fields_note_recording_and_ass
     assert_eq!(call["custom"]["ccaiWaitTimeNum"], 12);
     assert_eq!(call["custom"]["ccaiHoldTimeNum"], 3);
     assert!(call["custom"]["ccaiCallDurationNum"].is_number());
-    let recording = messages
-        .iter()
-        .find(|m| m["externalId"] == format!("ccai-call-{id}-recording"))
-        .unwrap();
-    assert_eq!(
-        recording["attachments"][0]["name"],
-        format!("call-{id}.wav")
-    );
+    assert_eq!(call["attachments"][0]["name"], format!("call-{id}.wav"));
     let attachments = list(&k, "attachments");
     assert!(
         attachments.iter().all(|a| a["uploaded"] == true),
@@ -522,6 +515,8 @@ async fn transfers_assign_and_call_backs_append_to_the_open_conversation() {
     stack.control(&short_id, "end", json!({})).await;
     stack.platform(&short_id, "wrap_up_done").await;
     let again = stack.control(&short_id, "call_back", json!({})).await;
+    // A call's message is written when the call is over.
+    stack.control(&again["id"], "end", json!({})).await;
     let k = stack.settled().await;
     assert_eq!(list(&k, "conversations").len(), 1);
     assert!(list(&k, "messages")
@@ -544,7 +539,6 @@ async fn transfers_assign_and_call_backs_append_to_the_open_conversation() {
         .await
         .unwrap();
     assert!(response.status().is_success());
-    stack.control(&again["id"], "end", json!({})).await;
     stack.platform(&again["id"], "wrap_up_done").await;
     let placed = Client::new()
         .post(format!("{}/apps/api/v1/calls", stack.simulator))
@@ -624,13 +618,14 @@ async fn a_429_storm_and_server_errors_lose_nothing_and_write_nothing_twice() {
 }
 
 #[tokio::test]
-async fn a_retried_recording_message_uses_the_attachment_its_first_attempt_created() {
+async fn a_retried_call_message_uses_the_attachment_its_first_attempt_created() {
     let stack = stack("attachment-retry").await;
     let session = stack.scenario(ivr("Billing")).await;
     let id = session["id"].clone();
     stack.control(&id, "answer", json!({})).await;
     stack.settled().await;
-    // The recording's message fails once, after its attachment was created and uploaded.
+    // The call's message (written when it ends, with the recording) fails once, after its
+    // attachment was created and uploaded.
     let response = Client::new()
         .post(format!("{}/_sim/kustomer/faults", stack.simulator))
         .json(&json!({"server_errors": 1, "method": "POST", "path_ends_with": "/messages"}))
@@ -653,7 +648,7 @@ async fn a_retried_recording_message_uses_the_attachment_its_first_attempt_creat
             && failed[0]["path"]
                 .as_str()
                 .is_some_and(|p| p.ends_with("/messages")),
-        "the gateway's recording message failed once: {failed:?}"
+        "the gateway's call message failed once: {failed:?}"
     );
     let attachments = list(&k, "attachments");
     assert_eq!(
@@ -663,7 +658,7 @@ async fn a_retried_recording_message_uses_the_attachment_its_first_attempt_creat
     );
     let recording = list(&k, "messages")
         .into_iter()
-        .find(|m| m["externalId"] == format!("ccai-call-{id}-recording"))
+        .find(|m| m["externalId"] == format!("ccai-call-{id}-message"))
         .cloned()
         .unwrap();
     assert_eq!(recording["attachments"][0]["_id"], attachments[0]["id"]);
