@@ -8,7 +8,8 @@
 //!    `--per-window` requests per `--window-ms` (1,000 per 60,000 ms by default; a shorter
 //!    window with the same rate, e.g. 100 per 6,000 ms, reaches steady state sooner), the
 //!    gateway the same rate per minute; a backlog of calls is driven and the calls whose last
-//!    Kustomer write (the recording's message) landed are counted per window.
+//!    Kustomer write (the call's message, written when it ends, with the recording) landed are
+//!    counted per window.
 //!
 //! ```text
 //! cargo run --release -p adapter-gateway --example crm_load -- [--minutes 3]
@@ -382,7 +383,7 @@ async fn throughput(o: &Options) -> Result<(), Failure> {
             .json(&json!({"per_window": o.per_window, "window_ms": o.window_ms})))
         .await?;
     let duration = Duration::from_secs_f64(o.minutes * 60.0);
-    // A backlog larger than what the budget lets through (about 11 requests a call).
+    // A backlog larger than what the budget lets through (about 7 requests a call).
     let sessions = o
         .sessions
         .unwrap_or(((f64::from(per_minute) / 7.0) * o.minutes * 1.5) as usize + 30);
@@ -432,7 +433,7 @@ async fn throughput(o: &Options) -> Result<(), Failure> {
     }
     let state = stack.state().await?;
     let end_ms = start_ms + duration.as_millis() as i64;
-    // A call is complete when its last write, the recording's message, is in Kustomer.
+    // A call is complete when its last write, its message with the recording, is in Kustomer.
     let mut done_at: Vec<i64> = state["kustomer"]["messages"]
         .as_array()
         .map(|m| {
@@ -440,7 +441,8 @@ async fn throughput(o: &Options) -> Result<(), Failure> {
                 .filter(|m| {
                     m["externalId"]
                         .as_str()
-                        .is_some_and(|x| x.ends_with("-recording"))
+                        .is_some_and(|x| x.ends_with("-message"))
+                        && m["attachments"].as_array().is_some_and(|a| !a.is_empty())
                 })
                 .filter_map(|m| m["createdAtMs"].as_i64())
                 .filter(|t| *t <= end_ms)

@@ -280,6 +280,57 @@ async fn an_ivr_call_is_written_once_with_customer_fields_note_recording_and_ass
         .any(|m| m["externalId"] == format!("ccai-call-{third}-message")));
 }
 
+/// The gateway's requests to Kustomer's API for calls (`/v1/…`, the agents' routing statuses
+/// aside) in the simulator's log, from index `from`.
+fn kustomer_call_requests(state: &Value, from: usize) -> Vec<String> {
+    state["requests"].as_array().map_or(Vec::new(), |requests| {
+        requests
+            .iter()
+            .skip(from)
+            .filter_map(|r| Some(format!("{} {}", r["method"].as_str()?, r["path"].as_str()?)))
+            .filter(|r| r.contains(" /v1/") && !r.contains(" /v1/routing/"))
+            .collect()
+    })
+}
+
+/// The budget of Kustomer requests per answered IVR call with its recording and the record
+/// fields: the org's per-minute budget divided by it is the calls a minute the org sustains.
+#[tokio::test]
+async fn an_answered_call_costs_kustomer_seven_requests_for_a_new_caller_and_five_for_a_returning_one(
+) {
+    let stack = stack("cost").await;
+    stack
+        .admin(reqwest::Method::POST, "/api/v1/crm/custom-fields", None)
+        .await;
+    // A first call from another number: the agent's Kustomer user is looked up once.
+    let mut warm_up = ivr("Billing");
+    warm_up["number"] = json!("+14155550100");
+    stack.inbound_call(warm_up).await;
+    stack.settled().await;
+    let mut costs = Vec::new();
+    for caller in ["new", "returning"] {
+        let from = stack.state().await["requests"]
+            .as_array()
+            .map_or(0, Vec::len);
+        stack.inbound_call(ivr("Billing")).await;
+        stack.settled().await;
+        costs.push((caller, kustomer_call_requests(&stack.state().await, from)));
+    }
+    let [(_, new), (_, returning)] = &costs[..] else {
+        unreachable!()
+    };
+    assert!(
+        new.len() <= 7,
+        "a new caller: {} requests: {new:#?}",
+        new.len()
+    );
+    assert!(
+        returning.len() <= 5,
+        "a returning caller: {} requests: {returning:#?}",
+        returning.len()
+    );
+}
+
 #[tokio::test]
 async fn custom_fields_fill_only_sessions_after_provisioning() {
     let stack = stack("fields").await;
