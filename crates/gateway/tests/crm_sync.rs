@@ -296,7 +296,7 @@ fn kustomer_call_requests(state: &Value, from: usize) -> Vec<String> {
 /// The budget of Kustomer requests per answered IVR call with its recording and the record
 /// fields: the org's per-minute budget divided by it is the calls a minute the org sustains.
 #[tokio::test]
-async fn an_answered_call_costs_kustomer_seven_requests_for_a_new_caller_and_five_for_a_returning_one(
+async fn an_answered_call_costs_kustomer_seven_requests_for_a_new_caller_and_four_for_a_returning_one(
 ) {
     let stack = stack("cost").await;
     stack
@@ -325,10 +325,57 @@ async fn an_answered_call_costs_kustomer_seven_requests_for_a_new_caller_and_fiv
         new.len()
     );
     assert!(
-        returning.len() <= 5,
+        returning.len() <= 4,
         "a returning caller: {} requests: {returning:#?}",
         returning.len()
     );
+    assert!(
+        !returning
+            .iter()
+            .any(|r| r.starts_with("GET /v1/customers/phone=")),
+        "the customer of the call minutes ago is not looked up again: {returning:#?}"
+    );
+}
+
+/// A customer taken from an earlier session (no look-up) that is gone from Kustomer since
+/// (merged, deleted) is found again: the call is written, to a customer that exists.
+#[tokio::test]
+async fn a_reused_customer_gone_from_kustomer_is_looked_up_again() {
+    let stack = stack("customer-gone").await;
+    stack.inbound_call(ivr("Billing")).await;
+    let k = stack.settled().await;
+    let first = list(&k, "customers")[0]["id"].as_str().unwrap().to_owned();
+    let response = Client::new()
+        .delete(format!(
+            "{}/_sim/kustomer/customers/{first}",
+            stack.simulator
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
+    let second = stack.inbound_call(ivr("Billing")).await;
+    let k = stack.settled().await;
+    let customers = list(&k, "customers");
+    assert_eq!(customers.len(), 1, "created anew: {customers:?}");
+    assert_ne!(customers[0]["id"], first);
+    let conversation = list(&k, "conversations")
+        .into_iter()
+        .find(|c| c["externalId"] == format!("ccai-call-{second}"))
+        .expect("the second call's conversation");
+    assert_eq!(conversation["customer"], customers[0]["id"]);
+    assert_eq!(
+        in_conversation(&k, "messages", &conversation["id"]).len(),
+        1,
+        "the call's message"
+    );
+    // The customer is taken again from then on.
+    let third = stack.inbound_call(ivr("Billing")).await;
+    let k = stack.settled().await;
+    assert_eq!(list(&k, "customers").len(), 1);
+    assert!(list(&k, "messages")
+        .iter()
+        .any(|m| m["externalId"] == format!("ccai-call-{third}-message")));
 }
 
 #[tokio::test]

@@ -672,6 +672,10 @@ pub fn routes(kustomer: Kustomer) -> Router<crate::SimState> {
         .route("/_sim/kustomer/faults", post(set_faults))
         .route("/_sim/kustomer/limits", post(set_limits))
         .route("/_sim/kustomer/api-key", post(set_api_key))
+        .route(
+            "/_sim/kustomer/customers/{id}",
+            axum::routing::delete(remove_customer),
+        )
 }
 
 // ---- Bodies ----------------------------------------------------------------------------------
@@ -1754,6 +1758,19 @@ async fn set_api_key(State(k): State<Kustomer>, body: Bytes) -> Response {
         return bad_request("api_key must not be empty", "/api_key");
     }
     *lock(&k.api_key) = input.api_key.trim().to_owned();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `DELETE /_sim/kustomer/customers/{id}`: the customer is gone, as when someone merges or
+/// deletes it in Kustomer (its conversations stay, as orphans; the tests only need the customer
+/// gone). 204, or 404 when there is none.
+async fn remove_customer(State(k): State<Kustomer>, Path(id): Path<String>) -> Response {
+    let mut data = k.data();
+    let before = data.customers.len();
+    data.customers.retain(|c| c.id != id);
+    if data.customers.len() == before {
+        return not_found("customer");
+    }
     StatusCode::NO_CONTENT.into_response()
 }
 

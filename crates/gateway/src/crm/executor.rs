@@ -18,7 +18,10 @@ use std::time::Duration;
 use adapter_core::{
     agent_events::{Channel, Direction},
     backoff::Backoff,
-    crm::{choose_conversation, Choice, ConversationPolicy, FileSource, MessageSpec, Operation},
+    crm::{
+        choose_conversation, Choice, ConversationPolicy, CustomerKey, CustomerSpec, FileSource,
+        MessageSpec, Operation,
+    },
 };
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
@@ -58,6 +61,23 @@ struct SessionRow {
     message_id: Option<String>,
     /// The agent the conversation was assigned to when this session created it.
     conversation_assignee: Option<String>,
+    /// 1 when the customer was taken from an earlier session, not asked of Kustomer.
+    customer_reused: i64,
+}
+
+/// How long a customer that Kustomer found or created for a session is taken again, without a
+/// look-up, by a later session with the same key (a caller who calls back within minutes). A
+/// customer merged or deleted in Kustomer meanwhile is noticed at the next request about it
+/// (its conversations: 404) and looked up again.
+pub const CUSTOMER_REUSE: Duration = Duration::from_secs(600);
+
+/// A customer key as `crm_sessions.customer_key` keeps it.
+fn key_text(key: &CustomerKey) -> String {
+    match key {
+        CustomerKey::ExternalId(v) => format!("external_id:{v}"),
+        CustomerKey::Email(v) => format!("email:{v}"),
+        CustomerKey::Phone(v) => format!("phone:{v}"),
+    }
 }
 
 /// From a second to five minutes; the delay is drawn from its upper half, so that operations
@@ -434,7 +454,7 @@ async fn record(
 
 async fn session(sync: &CrmSync, id: i64) -> Result<SessionRow, OpFailure> {
     Ok(sqlx::query_as::<_, SessionRow>(
-        "SELECT started_ms, customer_id, customer_created, conversation_id, message_id, conversation_assignee FROM crm_sessions WHERE session_id = $1",
+        "SELECT started_ms, customer_id, customer_created, conversation_id, message_id, conversation_assignee, customer_reused FROM crm_sessions WHERE session_id = $1",
     )
     .bind(id)
     .fetch_optional(sync.pool())
@@ -494,40 +514,7 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
             if row.customer_id.is_some() {
                 return Ok(());
             }
-            for key in &spec.lookup {
-                if let Some(found) = k.find_customer(key).await? {
-                    // A customer created during this session is new (a retry after a crash
-                    // finds the one its first attempt created).
-                    let created = verify && found.created_at_ms >= row.started_ms;
-                    return save_customer(sync, job.session_id, &found.id, created).await;
-                }
-            }
-            let mut body = json!({"name": spec.name});
-            if let Some(x) = &spec.external_id {
-                body["externalId"] = json!(x);
-            }
-            if let Some(e) = &spec.email {
-                body["emails"] = json!([{ "email": e }]);
-            }
-            if let Some(p) = &spec.phone {
-                body["phones"] = json!([{ "phone": p, "type": "mobile" }]);
-            }
-            if !spec.custom.is_empty() {
-                body["custom"] = Value::Object(spec.custom.clone());
-            }
-            match k.create_customer(&body).await {
-                Ok(created) => save_customer(sync, job.session_id, &created.id, true).await,
-                // Another session created it meanwhile: use that one.
-                Err(KustomerError::Conflict(reason)) => {
-                    for key in &spec.lookup {
-                        if let Some(found) = k.find_customer(key).await? {
-                            return save_customer(sync, job.session_id, &found.id, false).await;
-                        }
-                    }
-                    Err(waiting(reason))
-                }
-                Err(e) => Err(e.into()),
-            }
+            ensure_customer(sync, job.session_id, row.started_ms, spec, verify, true).await
         }
         Operation::ResolveConversation(spec) => {
             if let Some(id) = &row.conversation_id {
@@ -543,7 +530,7 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
                 }
                 return Ok(());
             }
-            let customer = row.customer_id.clone().ok_or_else(|| {
+            let mut customer = row.customer_id.clone().ok_or_else(|| {
                 needs_earlier(
                     "the session has no customer to write to (no phone, email or app user id)",
                 )
@@ -561,7 +548,16 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
             let conversations = if first_of_new_customer {
                 Vec::new()
             } else {
-                k.customer_conversations(&customer).await?
+                match k.customer_conversations(&customer).await {
+                    // The customer an earlier session found is gone from Kustomer since (merged,
+                    // deleted): forget it and find this session's customer again.
+                    Err(KustomerError::NotFound(_)) if row.customer_reused != 0 => {
+                        customer =
+                            find_again(sync, job.session_id, &customer, &row, verify).await?;
+                        k.customer_conversations(&customer).await?
+                    }
+                    listed => listed?,
+                }
             };
             let previous = match &spec.policy {
                 ConversationPolicy::AppendToSessionOrLatestOpen { session_id } => {
@@ -708,17 +704,155 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
     }
 }
 
+/// Finds or creates the session's customer: taken from a session of the last
+/// [`CUSTOMER_REUSE`] with the same key (when `reuse`), else looked up in Kustomer by each key
+/// in order, else created.
+async fn ensure_customer(
+    sync: &CrmSync,
+    session_id: i64,
+    started_ms: i64,
+    spec: &CustomerSpec,
+    verify: bool,
+    reuse: bool,
+) -> Result<(), OpFailure> {
+    let k = sync.kustomer();
+    let now = sync.clock().now_ms();
+    if reuse {
+        for key in &spec.lookup {
+            let text = key_text(key);
+            let recent: Option<(String, i64)> = sqlx::query_as(
+                "SELECT customer_id, customer_found_ms FROM crm_sessions WHERE customer_key = $1 AND customer_found_ms >= $2 AND customer_id IS NOT NULL ORDER BY customer_found_ms DESC LIMIT 1",
+            )
+            .bind(&text)
+            .bind(now - ms(CUSTOMER_REUSE))
+            .fetch_optional(sync.pool())
+            .await?;
+            if let Some((id, found_ms)) = recent {
+                let found = Found {
+                    created: false,
+                    key: Some(text),
+                    found_ms,
+                    reused: true,
+                };
+                return save_customer(sync, session_id, &id, found).await;
+            }
+        }
+    }
+    let found = |key: &CustomerKey, created: bool| Found {
+        created,
+        key: Some(key_text(key)),
+        found_ms: now,
+        reused: false,
+    };
+    for key in &spec.lookup {
+        if let Some(customer) = k.find_customer(key).await? {
+            // A customer created during this session is new (a retry after a crash finds the
+            // one its first attempt created).
+            let created = verify && customer.created_at_ms >= started_ms;
+            return save_customer(sync, session_id, &customer.id, found(key, created)).await;
+        }
+    }
+    let mut body = json!({"name": spec.name});
+    if let Some(x) = &spec.external_id {
+        body["externalId"] = json!(x);
+    }
+    if let Some(e) = &spec.email {
+        body["emails"] = json!([{ "email": e }]);
+    }
+    if let Some(p) = &spec.phone {
+        body["phones"] = json!([{ "phone": p, "type": "mobile" }]);
+    }
+    if !spec.custom.is_empty() {
+        body["custom"] = Value::Object(spec.custom.clone());
+    }
+    match k.create_customer(&body).await {
+        Ok(created) => match spec.lookup.first() {
+            Some(key) => save_customer(sync, session_id, &created.id, found(key, true)).await,
+            None => Err(permanent("the customer has no key to find it by")),
+        },
+        // Another session created it meanwhile: use that one.
+        Err(KustomerError::Conflict(reason)) => {
+            for key in &spec.lookup {
+                if let Some(customer) = k.find_customer(key).await? {
+                    return save_customer(sync, session_id, &customer.id, found(key, false)).await;
+                }
+            }
+            Err(waiting(reason))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The customer this session reused is gone from Kustomer: no session takes it again, and
+/// this one's is found (or created) anew by its own keys, from its planned `EnsureCustomer`.
+async fn find_again(
+    sync: &CrmSync,
+    session_id: i64,
+    gone: &str,
+    row: &SessionRow,
+    verify: bool,
+) -> Result<String, OpFailure> {
+    tracing::info!(
+        session_id,
+        "a customer taken from an earlier session is gone from Kustomer; looking it up again"
+    );
+    sqlx::query(
+        "UPDATE crm_sessions SET customer_key = NULL, customer_found_ms = NULL WHERE customer_id = $1",
+    )
+    .bind(gone)
+    .execute(sync.pool())
+    .await?;
+    sqlx::query(
+        "UPDATE crm_sessions SET customer_id = NULL, customer_reused = 0 WHERE session_id = $1",
+    )
+    .bind(session_id)
+    .execute(sync.pool())
+    .await?;
+    let planned: Option<(String,)> = sqlx::query_as("SELECT op FROM crm_outbox WHERE key = $1")
+        .bind(format!("{session_id}/customer"))
+        .fetch_optional(sync.pool())
+        .await?;
+    let spec = match planned.map(|(op,)| serde_json::from_str::<Operation>(&op)) {
+        Some(Ok(Operation::EnsureCustomer(spec))) => spec,
+        _ => {
+            return Err(needs_earlier(
+                "the session's customer operation cannot be read",
+            ))
+        }
+    };
+    ensure_customer(sync, session_id, row.started_ms, &spec, verify, false).await?;
+    session(sync, session_id)
+        .await?
+        .customer_id
+        .ok_or_else(|| needs_earlier("the session's customer could not be found again"))
+}
+
+/// How a session's customer was had.
+struct Found {
+    /// This session created it in Kustomer.
+    created: bool,
+    /// The key Kustomer found or created it by (`key_text`).
+    key: Option<String>,
+    /// When Kustomer said so.
+    found_ms: i64,
+    /// Taken from an earlier session, not asked of Kustomer.
+    reused: bool,
+}
+
 async fn save_customer(
     sync: &CrmSync,
     session_id: i64,
     id: &str,
-    created: bool,
+    found: Found,
 ) -> Result<(), OpFailure> {
     sqlx::query(
-        "UPDATE crm_sessions SET customer_id = $1, customer_created = $2 WHERE session_id = $3",
+        "UPDATE crm_sessions SET customer_id = $1, customer_created = $2, customer_key = $3, customer_found_ms = $4, customer_reused = $5 WHERE session_id = $6",
     )
     .bind(id)
-    .bind(i64::from(created))
+    .bind(i64::from(found.created))
+    .bind(found.key)
+    .bind(found.found_ms)
+    .bind(i64::from(found.reused))
     .bind(session_id)
     .execute(sync.pool())
     .await?;
