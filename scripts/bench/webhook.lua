@@ -1,6 +1,8 @@
 -- wrk script: POST one documented CCAI session event per request, each with its own event id
 -- and its own call, assigned to one of the simulator's agents (101-103), so that every request
--- is a new event the gateway records and shows on an agent's stream (no replays).
+-- is a new event the gateway records and shows on an agent's stream (no replays). AGENT_BASE and
+-- AGENT_COUNT (environment) name other agents instead: ids AGENT_BASE to AGENT_BASE+COUNT-1
+-- (the sessions examples/load issues when it holds sockets for this run).
 local thread_count = 0
 
 function setup(thread)
@@ -11,12 +13,14 @@ end
 function init(args)
   n = 0
   auth = os.getenv("WEBHOOK_AUTH") or ""
+  agent_base = tonumber(os.getenv("AGENT_BASE") or "101")
+  agent_count = tonumber(os.getenv("AGENT_COUNT") or "3")
 end
 
 function request()
   n = n + 1
   local id = string.format("%08x-%04x-4000-8000-%012x", n, tid, os.time() % 0xffffffff)
-  local agent = 101 + (n % 3)
+  local agent = agent_base + (n % agent_count)
   local body = string.format(
     '{"count":1,"events":[{"event_id":"%s","timestamp":1795276800000,"item":{"call_id":"bench-%d-%d-%d",' ..
     '"dn":"+14155552671","state":"connected","queue_path_names":["Support"],' ..

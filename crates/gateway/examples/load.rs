@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p adapter-gateway --example load -- [--sockets N] [--agents A] [--events M]
-//!     [--concurrency C] [--open-concurrency K] [--replays R] [--timeout SECONDS]
+//!     [--concurrency C] [--open-concurrency K] [--replays R] [--timeout SECONDS] [--gateway URL --hold SECONDS]
 //! ```
 //!
 //! Everything runs in this one process, on loopback: the simulator (the CCAI API the gateway
@@ -23,6 +23,15 @@
 //! its agent; post R replays and check that they are answered `{"duplicate":true}` and not
 //! delivered again. Exits 0 when everything held, 1 when a socket failed, an event was lost or a
 //! webhook failed, 2 when the measurement could not be set up.
+//!
+//! **Holding sockets for an outside load tool** (`--gateway URL --hold SECONDS`): no stack of
+//! its own; the sockets are opened to a running gateway (or a load balancer in front of
+//! replicas) and held for SECONDS while something else (`wrk`, in `scripts/bench/replicas.sh`
+//! with `SOCKETS`) posts the webhooks; then it reports the sockets still open and the events they
+//! received. The agents beyond the simulator's 3 get sessions issued in the gateway's store,
+//! named by `LOAD_DATABASE_URL` (an environment variable: a URL may carry a password), with CCAI
+//! ids from 100003 up; the gateways must have the webhook credentials below and stream caps
+//! above the socket count.
 
 use std::{
     collections::BTreeMap,
@@ -75,6 +84,9 @@ struct Args {
     open_concurrency: usize,
     replays: usize,
     timeout: Duration,
+    /// A running gateway to hold sockets on, for `hold`.
+    gateway: Option<String>,
+    hold: Option<Duration>,
 }
 
 const USAGE: &str = "usage: load [--sockets N] [--agents A] [--events M] [--concurrency C] \
@@ -87,7 +99,12 @@ const USAGE: &str = "usage: load [--sockets N] [--agents A] [--events M] [--conc
   --concurrency C       concurrent webhook posters (default 32)
   --open-concurrency K  WebSockets being opened at once (default 100)
   --replays R           already-accepted webhooks posted again (default 20)
-  --timeout SECONDS     longest wait for opening, posting and fan-out, each (default 300)";
+  --timeout SECONDS     longest wait for opening, posting and fan-out, each (default 300)
+  --gateway URL         a running gateway (or its load balancer): no stack of its own, and no
+                        webhooks posted; needs --hold. Sessions for the agents beyond the
+                        simulator's 3 are issued in the store named by LOAD_DATABASE_URL
+  --hold SECONDS        with --gateway: keep the sockets open this long, then report what they
+                        received";
 
 fn parse_args(raw: &[String]) -> Fallible<Args> {
     let mut args = Args {
@@ -98,6 +115,8 @@ fn parse_args(raw: &[String]) -> Fallible<Args> {
         open_concurrency: 100,
         replays: 20,
         timeout: Duration::from_secs(300),
+        gateway: None,
+        hold: None,
     };
     let mut it = raw.iter();
     while let Some(flag) = it.next() {
@@ -107,6 +126,10 @@ fn parse_args(raw: &[String]) -> Fallible<Args> {
         let value = it
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        if flag == "--gateway" {
+            args.gateway = Some(value.trim_end_matches('/').to_owned());
+            continue;
+        }
         let number: usize = value
             .parse()
             .map_err(|_| format!("{flag} takes a whole number, not {value:?}\n{USAGE}"))?;
@@ -118,8 +141,12 @@ fn parse_args(raw: &[String]) -> Fallible<Args> {
             "--open-concurrency" => args.open_concurrency = number,
             "--replays" => args.replays = number,
             "--timeout" => args.timeout = Duration::from_secs(number as u64),
+            "--hold" => args.hold = Some(Duration::from_secs(number as u64)),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
+    }
+    if args.gateway.is_some() != args.hold.is_some() {
+        return Err(format!("--gateway and --hold go together\n{USAGE}"));
     }
     if args.concurrency == 0 || args.open_concurrency == 0 {
         return Err("--concurrency and --open-concurrency must be at least 1".into());
@@ -539,6 +566,11 @@ async fn current_seq(ws_base: &str, token: &str) -> Fallible<(u64, u64)> {
 
 struct Stack {
     gateway: String,
+    /// The stack this process runs; `None` when it holds sockets on a running gateway.
+    local: Option<LocalStack>,
+}
+
+struct LocalStack {
     simulator_stop: tokio::sync::oneshot::Sender<()>,
     gateway_stop: tokio::sync::oneshot::Sender<()>,
     gateway_served: tokio::task::JoinHandle<Result<(), adapter_gateway::GatewayError>>,
@@ -600,10 +632,12 @@ fn start_stack(
     }));
     Ok(Stack {
         gateway: format!("http://{addr}"),
-        simulator_stop,
-        gateway_stop,
-        gateway_served,
-        data_dir,
+        local: Some(LocalStack {
+            simulator_stop,
+            gateway_stop,
+            gateway_served,
+            data_dir,
+        }),
     })
 }
 
@@ -638,16 +672,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let stack = match start_stack(&sim_rt, &gw_rt) {
+    let stack = match &args.gateway {
+        Some(gateway) => Ok(Stack {
+            gateway: gateway.clone(),
+            local: None,
+        }),
+        None => start_stack(&sim_rt, &gw_rt),
+    };
+    let stack = match stack {
         Ok(stack) => stack,
         Err(e) => {
             eprintln!("load: {e}");
             return ExitCode::from(2);
         }
     };
-    let data_dir = stack.data_dir.clone();
+    let data_dir = stack.local.as_ref().map(|l| l.data_dir.clone());
     let outcome = load_rt.block_on(run(args, raw, cores, stack));
-    let _ = std::fs::remove_dir_all(&data_dir);
+    if let Some(data_dir) = data_dir {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
     // Readers still open would keep the runtimes busy: do not wait for them.
     load_rt.shutdown_timeout(Duration::from_secs(2));
     gw_rt.shutdown_timeout(Duration::from_secs(2));
@@ -670,8 +713,10 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
     let limits = fd_limits();
     match &limits {
         Some((soft, hard)) => {
-            // Two descriptors per socket (both ends are in this process), two per poster.
-            let budget = soft.saturating_sub(FD_RESERVE + 2 * args.concurrency as u64) / 2;
+            // Two descriptors per socket (both ends are in this process, unless the gateway is
+            // another's), two per poster.
+            let per_socket = if args.gateway.is_some() { 1 } else { 2 };
+            let budget = soft.saturating_sub(FD_RESERVE + 2 * args.concurrency as u64) / per_socket;
             if (args.sockets as u64) > budget {
                 let message = format!(
                     "--sockets {} clamped to {budget}: the open-files limit is {soft} (hard {hard}), each socket takes 2 in this process, {} kept for the rest; raise it with `ulimit -n`",
@@ -720,9 +765,16 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
     if agent_count > AGENTS.len() {
         // The simulator knows 3 agents only: the others get sessions the way sign-in issues
         // them, in the gateway's own store (a second connection pool to the same file).
-        let store = adapter_gateway::store::Store::for_tests(&stack.data_dir)
-            .await
-            .map_err(|e| format!("cannot open the gateway's store to issue sessions: {e}"))?;
+        let store = match &stack.local {
+            Some(local) => adapter_gateway::store::Store::for_tests(&local.data_dir).await,
+            None => {
+                let url: adapter_gateway::config::DatabaseUrl = std::env::var("LOAD_DATABASE_URL")
+                    .map_err(|_| "--gateway with more than 3 agents needs LOAD_DATABASE_URL, the gateway's store")?
+                    .parse()?;
+                adapter_gateway::store::Store::connect(&url, Default::default()).await
+            }
+        }
+        .map_err(|e| format!("cannot open the gateway's store to issue sessions: {e}"))?;
         let sessions = adapter_gateway::sessions::Sessions::new(
             store.pool(),
             adapter_gateway::sessions::Limits::with_ttl(Duration::from_secs(3600)),
@@ -803,6 +855,50 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
         args.sockets,
         ms(open_wall)
     );
+
+    // --- Holding them for an outside load tool.
+    if let Some(hold) = args.hold {
+        let received_before: u64 = stats.iter().map(|s| s.events.load(Ordering::Relaxed)).sum();
+        eprintln!("load: holding {opened} sockets for {} s", hold.as_secs());
+        tokio::time::sleep(hold).await;
+        let live: Vec<&Arc<SocketStats>> = stats
+            .iter()
+            .filter(|s| s.opened.load(Ordering::Acquire))
+            .collect();
+        let ended = live.iter().filter(|s| s.ended().is_some()).count();
+        let received: u64 = live
+            .iter()
+            .map(|s| s.events.load(Ordering::Relaxed))
+            .sum::<u64>()
+            - received_before;
+        let receiving = live
+            .iter()
+            .filter(|s| s.events.load(Ordering::Relaxed) > 0)
+            .count();
+        let gaps: u64 = live.iter().map(|s| s.lost.load(Ordering::Relaxed)).sum();
+        let out_of_order: u64 = live
+            .iter()
+            .map(|s| s.out_of_order.load(Ordering::Relaxed))
+            .sum();
+        stopping.store(true, Ordering::Release);
+        println!(
+            "sockets: {opened}/{} open through {} ({} agents), opened in {} (p50 {}, p99 {}); {ended} closed during the {} s hold",
+            args.sockets,
+            stack.gateway,
+            agents.len(),
+            ms(open_wall),
+            ms(percentile(&open_times, 50.0)),
+            ms(percentile(&open_times, 99.0)),
+            hold.as_secs()
+        );
+        println!(
+            "events received while held: {received} on {receiving} sockets; gaps {gaps}, out of order {out_of_order}"
+        );
+        for (error, n) in &open_errors {
+            println!("  open error ×{n}: {error}");
+        }
+        return Ok(opened == args.sockets && ended == 0 && gaps == 0 && out_of_order == 0);
+    }
 
     // Where each agent's log stands before the webhooks (seen by a fresh socket).
     let mut base_seq = Vec::new();
@@ -1047,8 +1143,11 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
     // --- Stop: the gateway closes the streams (1012) and flushes its log.
     stopping.store(true, Ordering::Release);
     let stop_started = Instant::now();
-    let _ = stack.gateway_stop.send(());
-    let served = tokio::time::timeout(Duration::from_secs(30), stack.gateway_served).await;
+    let Some(local) = stack.local else {
+        return Err("no stack of its own to stop".into());
+    };
+    let _ = local.gateway_stop.send(());
+    let served = tokio::time::timeout(Duration::from_secs(30), local.gateway_served).await;
     let stop_took = stop_started.elapsed();
     let stop_text = match served {
         Ok(Ok(Ok(()))) => format!(
@@ -1059,7 +1158,7 @@ async fn run(mut args: Args, raw: Vec<String>, cores: usize, stack: Stack) -> Fa
         Ok(Err(e)) => format!("serve task failed: {e}"),
         Err(_) => "did not stop within 30 s".into(),
     };
-    let _ = stack.simulator_stop.send(());
+    let _ = local.simulator_stop.send(());
 
     // --- Verdict.
     let sockets_failed = args.sockets - opened + ended.len();
