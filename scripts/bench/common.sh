@@ -37,3 +37,40 @@ start_stack() {
   cat "$work/gateway.log"
   return 1
 }
+
+# SOCKETS=N (environment): agent WebSockets held while wrk runs. Each socket is a descriptor in
+# a gateway, two in a load balancer and one in the example: the open-files limit goes up to
+# the hard one. All of them come from one address, so the stream caps go up too.
+SOCKETS=${SOCKETS:-0}
+if [ "$SOCKETS" -gt 0 ]; then
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  export GATEWAY_MAX_STREAMS_PER_AGENT=100000 GATEWAY_MAX_STREAMS_PER_ADDRESS=100000
+  [ "${BUILD:-1}" = 0 ] || cargo build --release --locked -q -p adapter-gateway --example load
+fi
+
+# hold_sockets URL DATABASE_URL: with SOCKETS, opens them through URL (two per agent; sessions
+# issued in the store at DATABASE_URL for agents 100003 up) with examples/load, held for
+# DURATION and 5 s more, and points wrk's events (webhook.lua) at those agents.
+hold_sockets() {
+  [ "$SOCKETS" -gt 0 ] || return 0
+  local agents=$(((SOCKETS + 1) / 2))
+  [ "$agents" -ge 4 ] || agents=4
+  LOAD_DATABASE_URL=$2 target/release/examples/load --gateway "$1" --sockets "$SOCKETS" \
+    --agents "$agents" --hold $((${DURATION%s} + 5)) >"$work/sockets.out" 2>"$work/sockets.err" &
+  load_pid=$!
+  pids+=("$load_pid")
+  for _ in $(seq 600); do
+    grep -q "holding" "$work/sockets.err" 2>/dev/null && break
+    kill -0 "$load_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  grep -q "holding" "$work/sockets.err" || { cat "$work/sockets.err" "$work/sockets.out"; exit 1; }
+  export AGENT_BASE=100003 AGENT_COUNT=$((agents - 3))
+}
+
+# report_sockets: waits for the held sockets' report and prints it.
+report_sockets() {
+  [ "$SOCKETS" -gt 0 ] || return 0
+  wait "$load_pid" || echo "sockets: something did not hold (see below)"
+  cat "$work/sockets.out"
+}

@@ -23,18 +23,12 @@ REPLICAS=${REPLICAS:-2}
 CONNECTIONS=${CONNECTIONS:-8}
 DURATION=${DURATION:-20s}
 CRM_SYNC=${CRM_SYNC:-true}
-SOCKETS=${SOCKETS:-0}
-# Each socket is a descriptor in a gateway, two in HAProxy and one in the example.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 if [ "$REPLICAS" -gt 1 ] && [ ! -x /usr/sbin/haproxy ]; then
   echo "bench: HAProxy is missing: run scripts/bootstrap.sh" >&2
   exit 1
 fi
-if [ "${BUILD:-1}" != 0 ]; then
-  cargo build --release --locked -q -p adapter-gateway -p adapter-simulator
-  [ "$SOCKETS" -eq 0 ] || cargo build --release --locked -q -p adapter-gateway --example load
-fi
+[ "${BUILD:-1}" = 0 ] || cargo build --release --locked -q -p adapter-gateway -p adapter-simulator
 
 # The cluster runs as the postgres user: its folder is outside the (private) work folder.
 pg_dir=$(mktemp -d /tmp/adapter-pg.XXXXXX)
@@ -42,8 +36,6 @@ pg_url=$(scripts/postgres.sh start "$pg_dir" "$(free_port)")
 trap 'scripts/postgres.sh stop "$pg_dir" 2>/dev/null; rm -rf "$pg_dir" "$pg_dir.initdb.log"; cleanup' EXIT
 export GATEWAY_DATABASE_URL=$pg_url/bench
 export GATEWAY_CALL_WEBHOOK_USER=bench GATEWAY_CALL_WEBHOOK_PASSWORD=bench-secret
-# All the sockets come from one address (HAProxy's, or this machine's).
-export GATEWAY_MAX_STREAMS_PER_AGENT=100000 GATEWAY_MAX_STREAMS_PER_ADDRESS=100000
 
 sim_port=$(free_port)
 target/release/adapter-simulator --listen "127.0.0.1:$sim_port" --host-listen 127.0.0.1:0 \
@@ -65,7 +57,8 @@ if [ "$REPLICAS" -gt 1 ]; then
   lb_port=$(free_port)
   cat >"$work/haproxy.cfg" <<CFG
 global
-    maxconn 100000
+    # Two descriptors a connection, within this shell's open-files limit.
+    maxconn $((($(ulimit -n) - 200) / 2))
 defaults
     mode http
     timeout connect 2s
@@ -86,28 +79,10 @@ CFG
   for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.05; done
 fi
 
-if [ "$SOCKETS" -gt 0 ]; then
-  agents=$(((SOCKETS + 1) / 2))
-  [ "$agents" -ge 4 ] || agents=4
-  hold=$(( ${DURATION%s} + 5 ))
-  LOAD_DATABASE_URL=$GATEWAY_DATABASE_URL target/release/examples/load --gateway "$url" \
-    --sockets "$SOCKETS" --agents "$agents" --hold "$hold" >"$work/sockets.out" 2>"$work/sockets.err" &
-  load_pid=$!
-  for _ in $(seq 600); do
-    grep -q "holding" "$work/sockets.err" 2>/dev/null && break
-    kill -0 "$load_pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  grep -q "holding" "$work/sockets.err" || { cat "$work/sockets.err" "$work/sockets.out"; exit 1; }
-  # wrk's events go to the agents the sockets are open for (ids from 100003).
-  export AGENT_BASE=100003 AGENT_COUNT=$((agents - 3))
-fi
+hold_sockets "$url" "$GATEWAY_DATABASE_URL"
 echo "== webhooks on PostgreSQL: $REPLICAS replica(s)$([ "$REPLICAS" -gt 1 ] && echo " behind HAProxy"), $CONNECTIONS connections, $DURATION, CRM sync $CRM_SYNC$([ "$SOCKETS" -gt 0 ] && echo ", $SOCKETS sockets held")"
 WEBHOOK_AUTH=$(printf 'bench:bench-secret' | base64) \
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s scripts/bench/webhook.lua "$url"
-if [ "$SOCKETS" -gt 0 ]; then
-  wait "$load_pid" || echo "sockets: something did not hold (see below)"
-  cat "$work/sockets.out"
-fi
+report_sockets
 echo "stored: webhook events, agent events (the newest 256 per agent are kept):" \
   "$(psql "$GATEWAY_DATABASE_URL" -Atc 'select (select count(*) from webhook_events) || '"' '"' || (select count(*) from agent_events)')"
