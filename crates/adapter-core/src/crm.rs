@@ -823,7 +823,9 @@ pub fn plan(webhook: &SessionWebhook, settings: &Settings) -> Vec<Planned> {
         // here): its message, if no end wrote it.
         K::WrapUpEnded => {
             if is_call {
-                if let Some(rule) = p.opening_rule() {
+                // An IVR call is written only once answered.
+                let unanswered_ivr = s.connected_at_ms.is_none() && origin(webhook) == Origin::Ivr;
+                if let Some(rule) = p.opening_rule().filter(|_| !unanswered_ivr) {
                     p.open(rule);
                 }
             }

@@ -128,7 +128,11 @@ fn ivr_call_answered() {
     );
     // Over at its end, or at the latest when its wrap-up ends (a call transferred away).
     for over in ["call.ended", "call.wrap_up_ended"] {
-        let w = event(over, json!({"status": "finished"}), json!({}));
+        let w = event(
+            over,
+            json!({"status": "finished", "connected_at": "2026-11-21T15:58:00.000Z"}),
+            json!({}),
+        );
         assert!(
             plan(&w, &settings())
                 .iter()
@@ -136,6 +140,16 @@ fn ivr_call_answered() {
             "{over}"
         );
     }
+    let never_answered = event(
+        "call.wrap_up_ended",
+        json!({"status": "finished"}),
+        json!({}),
+    );
+    assert_eq!(
+        plan(&never_answered, &settings()),
+        vec![],
+        "an IVR call never answered is not written when a wrap-up ends"
+    );
     let w = event("call.transferred", json!({}), json!({}));
     assert!(
         plan(&w, &settings())
