@@ -307,6 +307,11 @@ pub struct CustomerSpec {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub custom: Map<String, Value>,
+    /// The agent (email) the same event assigns a new customer to: a customer created for it
+    /// is created with the assignment, when Kustomer takes it there (see the gateway's
+    /// `HttpKustomer::create_customer`), and the assignment then needs no request of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_to: Option<String>,
 }
 
 /// Which conversation a session goes to.
@@ -585,6 +590,7 @@ impl Planner<'_> {
                 email: s.crm.email.clone(),
                 phone,
                 custom,
+                assign_to: None,
             }),
         );
     }
@@ -781,6 +787,12 @@ impl Planner<'_> {
     fn assign_answering_agent(&mut self) {
         if let Some(email) = self.agent_email() {
             self.assign(Rule::ConversationAssignedToAnsweringAgent, email.clone());
+            // A customer this event creates is created assigned, when it is created.
+            for planned in &mut self.out {
+                if let Operation::EnsureCustomer(spec) = &mut planned.op {
+                    spec.assign_to = Some(email.clone());
+                }
+            }
             self.push(
                 Rule::NewCustomerAssignedToAgent,
                 "customer-assignment",

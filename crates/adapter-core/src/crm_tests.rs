@@ -161,6 +161,11 @@ fn ivr_call_answered() {
         conversation(&planned).map(|c| &c.policy),
         Some(&ConversationPolicy::AppendToOpenMatching)
     );
+    assert!(
+        planned.iter().any(|p| matches!(&p.op,
+            Operation::EnsureCustomer(spec) if spec.assign_to.as_deref() == Some(AGENT))),
+        "a customer the answer creates is created assigned to the answering agent"
+    );
     let missed = event("call.missed", json!({"status": "missed"}), json!({}));
     assert_eq!(
         plan(&missed, &settings()),
@@ -985,15 +990,17 @@ fn the_same_fact_always_gets_the_same_key() {
         &event("call.ended", json!({"status": "wrap_up"}), json!({})),
         &settings(),
     );
-    // The only difference allowed: the event that assigns the conversation names its agent
-    // for the conversation's creation. Whichever event is planned first, the outbox keeps its
-    // operation; without the agent, the assignment is a request of its own.
+    // The only difference allowed: the event that assigns the conversation (and a new
+    // customer) names its agent for their creation. Whichever event is planned first, the
+    // outbox keeps its operation; without the agent, the assignment is a request of its own.
     let keys = |p: &[Planned]| {
         p.iter()
             .map(|p| {
                 let mut op = p.op.clone();
-                if let Operation::ResolveConversation(spec) = &mut op {
-                    spec.assign_to = None;
+                match &mut op {
+                    Operation::ResolveConversation(spec) => spec.assign_to = None,
+                    Operation::EnsureCustomer(spec) => spec.assign_to = None,
+                    _ => {}
                 }
                 (p.key.clone(), op)
             })

@@ -222,6 +222,8 @@ impl SharedBudget {
 pub struct CustomerRef {
     pub id: String,
     pub created_at_ms: i64,
+    /// The Kustomer users it is assigned to, as Kustomer's answer says.
+    pub assigned_users: Vec<String>,
 }
 
 /// An uploaded attachment, as messages and notes reference it.
@@ -323,6 +325,8 @@ struct PageLinks {
 struct CustomerAttributes {
     #[serde(default)]
     created_at: Option<String>,
+    #[serde(default)]
+    assigned_users: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -412,6 +416,9 @@ pub struct HttpKustomer {
     users: Arc<Mutex<HashMap<String, String>>>,
     /// Requests sent (for the measurements in the docs).
     sent: Arc<std::sync::atomic::AtomicU64>,
+    /// Kustomer refused a customer created with `assignedUsers` and took it without: customers
+    /// are created unassigned from then on (see [`HttpKustomer::create_customer`]).
+    create_refuses_assignment: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Most 429s one request waits through before the operation is retried later.
@@ -488,6 +495,7 @@ impl HttpKustomer {
             budget: SharedBudget::new(pool, settings.per_window, settings.window_ms),
             users: Arc::default(),
             sent: Arc::default(),
+            create_refuses_assignment: Arc::default(),
         })
     }
 
@@ -579,14 +587,16 @@ impl HttpKustomer {
     }
 
     fn customer_ref(resource: Resource<CustomerAttributes>) -> CustomerRef {
-        let created_at_ms = resource
-            .attributes
-            .and_then(|a| a.created_at)
-            .and_then(|t| adapter_core::iso_time::parse_utc_ms(&t))
+        let attributes = resource.attributes.unwrap_or_default();
+        let created_at_ms = attributes
+            .created_at
+            .as_deref()
+            .and_then(adapter_core::iso_time::parse_utc_ms)
             .unwrap_or_default();
         CustomerRef {
             id: resource.id,
             created_at_ms,
+            assigned_users: attributes.assigned_users,
         }
     }
 
@@ -608,8 +618,40 @@ impl HttpKustomer {
         }
     }
 
-    /// `POST /v1/customers`.
-    pub async fn create_customer(&self, body: &Value) -> Result<CustomerRef, KustomerError> {
+    /// `POST /v1/customers`, assigned to Kustomer user `assign_to` in the same request when
+    /// given. **Assumed**: `assignedUsers` is not documented for customers (neither here nor
+    /// on `PUT`). The answer says whether it was taken ([`CustomerRef::assigned_users`]): when
+    /// it does not show the assignment, the caller assigns with [`HttpKustomer::update_customer`].
+    /// A create refused with the assignment (400) is sent again without it, and customers are
+    /// created unassigned from then on by this process.
+    pub async fn create_customer(
+        &self,
+        body: &Value,
+        assign_to: Option<&str>,
+    ) -> Result<CustomerRef, KustomerError> {
+        use std::sync::atomic::Ordering;
+        let refuses = self.create_refuses_assignment.load(Ordering::Relaxed);
+        if let (Some(user), false) = (assign_to, refuses) {
+            let mut assigned = body.clone();
+            assigned["assignedUsers"] = Value::from(vec![user]);
+            match self
+                .send(Method::POST, "/v1/customers", Some(&assigned))
+                .await
+            {
+                Ok(value) => return Ok(Self::customer_ref(Self::data(value)?)),
+                Err(KustomerError::Rejected(reason)) => {
+                    let value = self.send(Method::POST, "/v1/customers", Some(body)).await?;
+                    tracing::warn!(
+                        %reason,
+                        "Kustomer refused a customer created with its assignment and took it without: customers are assigned in a request of their own from now on"
+                    );
+                    self.create_refuses_assignment
+                        .store(true, Ordering::Relaxed);
+                    return Ok(Self::customer_ref(Self::data(value)?));
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let value = self.send(Method::POST, "/v1/customers", Some(body)).await?;
         Ok(Self::customer_ref(Self::data(value)?))
     }

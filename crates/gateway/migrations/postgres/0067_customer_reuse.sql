@@ -6,3 +6,6 @@ ALTER TABLE crm_sessions ADD COLUMN customer_key TEXT;
 ALTER TABLE crm_sessions ADD COLUMN customer_found_ms BIGINT;
 ALTER TABLE crm_sessions ADD COLUMN customer_reused BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX crm_sessions_by_customer_key ON crm_sessions (customer_key, customer_found_ms);
+-- The agent (email) a customer was assigned to in the request that created it: the session's
+-- customer assignment then needs no request of its own.
+ALTER TABLE crm_sessions ADD COLUMN customer_assignee TEXT;

@@ -63,6 +63,8 @@ struct SessionRow {
     conversation_assignee: Option<String>,
     /// 1 when the customer was taken from an earlier session, not asked of Kustomer.
     customer_reused: i64,
+    /// The agent the customer was assigned to when this session created it.
+    customer_assignee: Option<String>,
 }
 
 /// How long a customer that Kustomer found or created for a session is taken again, without a
@@ -454,7 +456,7 @@ async fn record(
 
 async fn session(sync: &CrmSync, id: i64) -> Result<SessionRow, OpFailure> {
     Ok(sqlx::query_as::<_, SessionRow>(
-        "SELECT started_ms, customer_id, customer_created, conversation_id, message_id, conversation_assignee, customer_reused FROM crm_sessions WHERE session_id = $1",
+        "SELECT started_ms, customer_id, customer_created, conversation_id, message_id, conversation_assignee, customer_reused, customer_assignee FROM crm_sessions WHERE session_id = $1",
     )
     .bind(id)
     .fetch_optional(sync.pool())
@@ -694,6 +696,10 @@ async fn execute(sync: &CrmSync, job: &Job, op: &Operation) -> Result<(), OpFail
             else {
                 return Ok(());
             };
+            if row.customer_assignee.as_deref() == Some(agent_email.as_str()) {
+                // Created assigned to this agent, by this session.
+                return Ok(());
+            }
             let user = k.user_id(agent_email).await?.ok_or_else(|| {
                 permanent(format!("no Kustomer user has the email {agent_email}"))
             })?;
@@ -733,6 +739,7 @@ async fn ensure_customer(
                     key: Some(text),
                     found_ms,
                     reused: true,
+                    assignee: None,
                 };
                 return save_customer(sync, session_id, &id, found).await;
             }
@@ -743,6 +750,7 @@ async fn ensure_customer(
         key: Some(key_text(key)),
         found_ms: now,
         reused: false,
+        assignee: None,
     };
     for key in &spec.lookup {
         if let Some(customer) = k.find_customer(key).await? {
@@ -765,9 +773,24 @@ async fn ensure_customer(
     if !spec.custom.is_empty() {
         body["custom"] = Value::Object(spec.custom.clone());
     }
-    match k.create_customer(&body).await {
+    // Created assigned to the agent the same event assigns it to, when Kustomer takes it.
+    let assignee = match &spec.assign_to {
+        Some(email) => k.user_id(email).await?.map(|user| (email.clone(), user)),
+        None => None,
+    };
+    let assign_to = assignee.as_ref().map(|(_, user)| user.as_str());
+    match k.create_customer(&body, assign_to).await {
         Ok(created) => match spec.lookup.first() {
-            Some(key) => save_customer(sync, session_id, &created.id, found(key, true)).await,
+            Some(key) => {
+                let taken = assignee.filter(
+                    |(_, user)| matches!(created.assigned_users.as_slice(), [only] if only == user),
+                );
+                let found = Found {
+                    assignee: taken.map(|(email, _)| email),
+                    ..found(key, true)
+                };
+                save_customer(sync, session_id, &created.id, found).await
+            }
             None => Err(permanent("the customer has no key to find it by")),
         },
         // Another session created it meanwhile: use that one.
@@ -837,6 +860,8 @@ struct Found {
     found_ms: i64,
     /// Taken from an earlier session, not asked of Kustomer.
     reused: bool,
+    /// The agent it was created assigned to.
+    assignee: Option<String>,
 }
 
 async fn save_customer(
@@ -846,13 +871,14 @@ async fn save_customer(
     found: Found,
 ) -> Result<(), OpFailure> {
     sqlx::query(
-        "UPDATE crm_sessions SET customer_id = $1, customer_created = $2, customer_key = $3, customer_found_ms = $4, customer_reused = $5 WHERE session_id = $6",
+        "UPDATE crm_sessions SET customer_id = $1, customer_created = $2, customer_key = $3, customer_found_ms = $4, customer_reused = $5, customer_assignee = $6 WHERE session_id = $7",
     )
     .bind(id)
     .bind(i64::from(found.created))
     .bind(found.key)
     .bind(found.found_ms)
     .bind(i64::from(found.reused))
+    .bind(found.assignee)
     .bind(session_id)
     .execute(sync.pool())
     .await?;
