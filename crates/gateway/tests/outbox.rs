@@ -449,6 +449,68 @@ async fn a_failed_write_back_is_retried_and_lands_and_the_status_change_does_not
     );
 }
 
+/// The agents' status write-backs and the CRM sync take turns at the workers: a backlog of calls
+/// waiting on a slow Kustomer does not hold an agent's status change back until it has drained.
+#[tokio::test]
+async fn a_backlog_of_calls_does_not_hold_back_a_status_write_back() {
+    let stack = stack("turns").await;
+    let settings = json!({
+        "enabled": true, "rule": "latest_wins", "bidirectional": true,
+        "mapping": {"rs-available": 0, "rs-lunch": -4},
+        "kustomer_statuses": [{"id": "rs-available", "name": "Available"},
+            {"id": "rs-lunch", "name": "Lunch"}],
+    });
+    let (status, body) = stack
+        .admin(Method::PUT, "/api/v1/status-inheritance", Some(settings))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Every record Kustomer creates takes 2 s: sixteen calls, some eighty creates, keep the
+    // gateway's 8 workers busy for about 20 s. Taken in the order they were stored, the
+    // write-back would wait until fewer calls than workers are left (10 s and more).
+    stack
+        .sim(
+            "/_sim/kustomer/faults",
+            json!({"slow": 1000, "latency_ms": 2000, "method": "POST"}),
+        )
+        .await;
+    for i in 0..16 {
+        stack.inbound_call(&format!("+1415555{i:04}")).await;
+    }
+    stack
+        .until("a backlog of the calls' operations", |o| {
+            o["inbox"] == 0 && o["pending"].as_i64().unwrap_or(0) >= 30
+        })
+        .await;
+    let started = std::time::Instant::now();
+    let (status, body) = stack
+        .admin(
+            Method::PUT,
+            "/api/v1/status",
+            Some(json!({"status_id": -4})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while kustomer_status(&stack, "kus-user-2").await != "rs-lunch" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the write-back waited behind the calls: {}",
+            stack.outbox().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    let outbox = stack.outbox().await;
+    assert!(
+        outbox["pending"].as_i64().unwrap_or(0) > 0,
+        "the calls were still waiting when the status landed: {outbox}"
+    );
+    println!(
+        "status write-back landed in {took:?} with {} call operations still waiting",
+        outbox["pending"]
+    );
+}
+
 #[tokio::test]
 async fn the_policy_memory_survives_a_restart() {
     use adapter_core::status_policy::Source;

@@ -142,9 +142,27 @@ const LANE_HEAD: &str = "o.state = 'pending' AND o.lease_until_ms <= $1
 
 type ClaimRow = (i64, String, i64, String, String, String, i64, Option<i64>);
 
-/// Claims up to `free` due operations, the oldest pending one of each lane; while the breaker
-/// is open, only a probe's one when its turn has come (the one due soonest, so that an
-/// operation that fails on its own cannot keep the breaker open).
+/// `a` and `b` taken in turns, `a` first, at most `n` in all.
+fn in_turns<T>(a: Vec<T>, b: Vec<T>, n: usize) -> Vec<T> {
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match (a.next(), b.next()) {
+            (None, None) => break,
+            (x, y) => out.extend(x.into_iter().chain(y)),
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+/// Claims up to `free` due operations, the oldest pending one of each lane, taken in turns from
+/// the agents' status write-backs and the CRM sync, so that each gets half of the workers (and
+/// so about half of the org's Kustomer budget) when both wait, and all of them when only one
+/// does: a backlog of calls does not hold an agent's status change back for minutes, nor a
+/// storm of status changes the calls. While the breaker is open, only a probe's one when its
+/// turn has come (the one due soonest, so that an operation that fails on its own cannot keep
+/// the breaker open).
 async fn claim(sync: &CrmSync, free: usize) -> Result<Vec<Job>, CrmError> {
     let pool = sync.pool();
     let now = sync.clock().now_ms();
@@ -172,16 +190,27 @@ async fn claim(sync: &CrmSync, free: usize) -> Result<Vec<Job>, CrmError> {
         }
         probe
     } else {
-        sqlx::query_as(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM crm_outbox o WHERE {LANE_HEAD} AND o.due_ms <= $2 ORDER BY o.seq LIMIT $3"
-        ))
-        .bind(real_now)
-        .bind(now)
-        .bind(free as i64)
-        .bind(sync.enabled())
-        .bind(writeback::RULE)
-        .fetch_all(pool)
-        .await?
+        let sql = |class: &str| {
+            format!(
+                "SELECT {CLAIM_COLUMNS} FROM crm_outbox o WHERE {LANE_HEAD} AND o.due_ms <= $2 AND {class} ORDER BY o.seq LIMIT $3"
+            )
+        };
+        let mut due = Vec::with_capacity(2);
+        for class in ["o.rule = $5", "o.rule <> $5"] {
+            due.push(
+                sqlx::query_as::<_, ClaimRow>(&sql(class))
+                    .bind(real_now)
+                    .bind(now)
+                    .bind(free as i64)
+                    .bind(sync.enabled())
+                    .bind(writeback::RULE)
+                    .fetch_all(pool)
+                    .await?,
+            );
+        }
+        let sessions = due.pop().unwrap_or_default();
+        let write_backs = due.pop().unwrap_or_default();
+        in_turns(write_backs, sessions, free)
     };
     let mut jobs = Vec::with_capacity(candidates.len());
     for (seq, key, session_id, lane, rule, op, attempts, first_failed_ms) in candidates {
@@ -1000,4 +1029,18 @@ async fn attach(
     k.upload(&upload, &bytes).await?;
     save_attachment(sync, job, &upload, true).await?;
     Ok(vec![upload.attachment])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_turns;
+
+    #[test]
+    fn claims_take_write_backs_and_sessions_in_turns() {
+        assert_eq!(in_turns(vec![1, 2, 3], vec![10, 20, 30], 4), [1, 10, 2, 20]);
+        assert_eq!(in_turns(vec![1], vec![10, 20, 30], 3), [1, 10, 20]);
+        assert_eq!(in_turns(vec![1, 2, 3], vec![10], 3), [1, 10, 2]);
+        assert_eq!(in_turns(Vec::<i32>::new(), vec![10, 20], 8), [10, 20]);
+        assert_eq!(in_turns(vec![1, 2], vec![10, 20], 1), [1]);
+    }
 }
