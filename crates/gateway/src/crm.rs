@@ -439,8 +439,10 @@ impl CrmSync {
         let now = crate::clock::now_ms();
         let org = self.settings().await?;
         let mut waiting: std::collections::HashSet<String> = std::collections::HashSet::new();
-        // One read of a session's details serves all its events of this pass: they had all
-        // arrived before the read, and the platform only ever adds to a session's details.
+        // One read of a session's details serves all its events of the same stage in this pass
+        // (a stage's replays). A later stage reads again: its event may have come in after the
+        // read (pages are read as the pass goes), and what it needs (the recording, the
+        // durations) may be new since.
         let mut read: std::collections::HashMap<String, manager::SessionDetails> =
             std::collections::HashMap::new();
         let mut taken = 0;
@@ -556,7 +558,7 @@ impl CrmSync {
                 .await
                 .map_err(|e| e.to_string())?;
                 let stage = event.stage();
-                let key = inbox.session_key();
+                let key = format!("{}/{}", inbox.session_key(), stage.as_str());
                 let details = match (stage.needs_details(), read.get(&key)) {
                     (false, _) => None,
                     (true, Some(details)) => Some(details.clone()),
@@ -578,7 +580,7 @@ impl CrmSync {
                         let details =
                             manager::decode_details(&body, &event.session_id, self.inner.extension)
                                 .map_err(|e| format!("{channel} {}: {e}", event.session_id))?;
-                        read.insert(key, details.clone());
+                        read.insert(key.clone(), details.clone());
                         Some(details)
                     }
                 };
@@ -589,7 +591,7 @@ impl CrmSync {
                         .as_ref()
                         .is_some_and(|d| d.is_voicemail() && d.recording_url.is_none())
                 {
-                    read.remove(&inbox.session_key());
+                    read.remove(&key);
                     return Err(format!(
                         "the recording of voicemail {channel} {} is not ready yet",
                         event.session_id

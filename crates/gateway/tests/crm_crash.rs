@@ -596,6 +596,7 @@ impl LoadBalancer {
     timeout client 60s
     timeout server 60s
     timeout tunnel 1h
+    timeout check 2s
     retries 3
     option redispatch 1
     retry-on conn-failure empty-response

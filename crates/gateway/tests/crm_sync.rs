@@ -132,7 +132,9 @@ impl Stack {
                 .await;
             if delivered && outbox["inbox"] == 0 && outbox["pending"] == 0 {
                 assert_eq!(outbox["dead"], 0, "no dead letters: {}", self.dead().await);
-                return state["kustomer"].clone();
+                // Read again: the state above was read before the outbox had drained, and
+                // may miss its last writes.
+                return self.state().await["kustomer"].clone();
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -273,7 +275,8 @@ async fn an_ivr_call_is_written_once_with_customer_fields_note_recording_and_ass
         first_messages
             .iter()
             .any(|m| m["externalId"] == format!("ccai-call-{second}-message")),
-        "appended"
+        "appended: {first_messages:?}; all: {:?}",
+        list(&k, "messages")
     );
     assert!(in_conversation(&k, "messages", &conversations[1]["id"])
         .iter()
@@ -628,10 +631,13 @@ async fn transfers_assign_and_call_backs_append_to_the_open_conversation() {
         "the call back is appended: {conversations:?}"
     );
     let messages = in_conversation(&k, "messages", &conversations[0]["id"]);
-    assert!(messages.iter().any(
-        |m| m["externalId"] == format!("ccai-call-{callback_id}-message")
-            && m["direction"] == "out"
-    ));
+    assert!(
+        messages.iter().any(
+            |m| m["externalId"] == format!("ccai-call-{callback_id}-message")
+                && m["direction"] == "out"
+        ),
+        "the call back's message: {messages:?}"
+    );
     assert_eq!(
         conversations[0]["assignedUsers"],
         json!(["kus-user-3"]),
