@@ -1,5 +1,9 @@
 //! The widget's views. Each is a noun with documented props; none reaches the network, the host
 //! or storage itself (hooks do, and hand them signals).
+//!
+//! Reactive `hidden`/`disabled` flags and short fixed texts are `Signal`s (`Signal<bool>`,
+//! `Signal<&'static str>`) rather than closures: every closure instantiates its own rendering
+//! code, while all signals of one type share one, which makes the wasm smaller.
 
 mod call_panel;
 mod connection_line;

@@ -205,7 +205,7 @@ pub fn AdapterShell(
             data-tab-role=move || format!("{:?}", tabs.role.get()).to_ascii_lowercase()
         >
             <Header minimised=minimised.value on_toggle=toggle agent=agent />
-            <div id="adapter-body" class="adapter-body" hidden=move || minimised.value.get()>
+            <div id="adapter-body" class="adapter-body" hidden=Signal::derive(move || minimised.value.get())>
                 <ConnectionLine state=link />
                 <Show when=standalone>
                     <Notice
@@ -240,11 +240,11 @@ pub fn AdapterShell(
                 <Show when=follower>
                     <div class="notice notice-other-tab" role="note">
                         <p>{i18n.text(Text::ActiveInAnotherTab)}</p>
-                        <p hidden=move || !tabs.leader_in_call.get()>{i18n.text(Text::OtherTabInCall)}</p>
+                        <p hidden=Signal::derive(move || !tabs.leader_in_call.get())>{i18n.text(Text::OtherTabInCall)}</p>
                         <button
                             type="button"
                             class="button use-here"
-                            disabled=move || tabs.leader_in_call.get()
+                            disabled=Signal::derive(move || tabs.leader_in_call.get())
                             on:click=move |_| {
                                 let _ = tabs.use_here();
                             }
@@ -271,7 +271,7 @@ pub fn AdapterShell(
                 {move || outcome().map(|(kind, text)| view! {
                     <p class=format!("outcome outcome-{kind}") role="status">{text}</p>
                 })}
-                <div class="dial-pad-slot" hidden=move || !dial_pad_shown()>
+                <div class="dial-pad-slot" hidden=Signal::derive(move || !dial_pad_shown())>
                     <DialPad
                         pad=pad
                         default_country=country
@@ -281,7 +281,7 @@ pub fn AdapterShell(
                     />
                 </div>
             </div>
-            <footer class="adapter-footer" hidden=move || minimised.value.get()>
+            <footer class="adapter-footer" hidden=Signal::derive(move || minimised.value.get())>
                 <Show when=signed_in>
                     <span class="signed-in-as">
                         {move || agent.session().with(|s| s.as_ref().map(|s| s.agent_email.clone()))}

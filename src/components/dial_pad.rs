@@ -84,7 +84,7 @@ pub fn DialPad(
             <label id="dial-title" class="dial-title" for="dial-input">
                 {i18n.text(Text::DialPadTitle)}
             </label>
-            <p class="dial-for" hidden=move || for_whom().is_none()>{for_whom}</p>
+            <p class="dial-for" hidden=Signal::derive(move || for_whom().is_none())>{for_whom}</p>
             <input
                 id="dial-input"
                 class="dial-input"
@@ -98,7 +98,7 @@ pub fn DialPad(
                     pad.update(|p| p.set_text(&text));
                 }
             />
-            <output class="dial-preview" for="dial-input" aria-live="polite" data-state=preview_state>
+            <output class="dial-preview" for="dial-input" aria-live="polite" data-state=Signal::derive(preview_state)>
                 {preview_text}
             </output>
             <div class="keypad" role="group" aria-label=i18n.text(Text::Keypad)>
@@ -133,7 +133,7 @@ pub fn DialPad(
                 <button
                     type="button"
                     class="button call"
-                    disabled=move || call_blocked.with(Option::is_some) || preview_state() != "valid"
+                    disabled=Signal::derive(move || call_blocked.with(Option::is_some) || preview_state() != "valid")
                     aria-describedby="call-blocked"
                     on:click=move |_| {
                         if let Some(Ok(number)) = preview() {
@@ -144,10 +144,10 @@ pub fn DialPad(
                     {i18n.text(Text::Call)}
                 </button>
             </div>
-            <p id="call-blocked" class="call-blocked" hidden=move || call_blocked.with(Option::is_none)>
-                {move || call_blocked.get()}
+            <p id="call-blocked" class="call-blocked" hidden=Signal::derive(move || call_blocked.with(Option::is_none))>
+                {call_blocked}
             </p>
-            <div class="customer-numbers" hidden=move || !has_numbers()>
+            <div class="customer-numbers" hidden=Signal::derive(move || !has_numbers())>
                 <h2 class="section-title">{i18n.text(Text::CustomerNumbers)}</h2>
                 <ul>{customer_numbers}</ul>
             </div>

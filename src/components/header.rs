@@ -20,13 +20,13 @@ pub fn Header(
 ) -> impl IntoView {
     let signed_in = move || agent.session().with(Option::is_some);
     let i18n = use_i18n();
-    let toggle_label = move || {
+    let toggle_label = Signal::derive(move || {
         i18n.t(if minimised.get() {
             Text::Restore
         } else {
             Text::Minimise
         })
-    };
+    });
     view! {
         <header class="adapter-header">
             <h1 class="adapter-name">{i18n.text(Text::AppName)}</h1>
@@ -49,12 +49,12 @@ pub fn Header(
                 type="button"
                 class="icon-button minimise-toggle"
                 aria-controls="adapter-body"
-                aria-expanded=move || (!minimised.get()).to_string()
+                aria-expanded=Signal::derive(move || if minimised.get() { "false" } else { "true" })
                 aria-label=toggle_label
                 title=toggle_label
                 on:click=move |_| on_toggle.run(())
             >
-                <span aria-hidden="true">{move || if minimised.get() { "▴" } else { "▾" }}</span>
+                <span aria-hidden="true">{Signal::derive(move || if minimised.get() { "▴" } else { "▾" })}</span>
             </button>
         </header>
     }

@@ -14,8 +14,8 @@ pub fn Notice(
     detail: Signal<String>,
 ) -> impl IntoView {
     view! {
-        <p class=format!("notice notice-{kind}") role="note" title=move || detail.get()>
-            {move || text.get()}
+        <p class=format!("notice notice-{kind}") role="note" title=detail>
+            {text}
         </p>
     }
 }

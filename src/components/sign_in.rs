@@ -71,7 +71,7 @@ pub fn SignIn(
     view! {
         <form class="sign-in" on:submit=submit aria-labelledby="sign-in-title">
             <h2 id="sign-in-title" class="section-title">{i18n.text(Text::SignInTitle)}</h2>
-            <p class="sign-in-blocked" hidden=move || blocked().is_none()>{blocked}</p>
+            <p class="sign-in-blocked" hidden=Signal::derive(move || blocked().is_none())>{blocked}</p>
             <label class="field">
                 <span>{i18n.text(Text::Email)}</span>
                 <input
@@ -93,11 +93,11 @@ pub fn SignIn(
                     on:input=move |e| password.set(event_target_value(&e))
                 />
             </label>
-            <p class="form-error" role="alert" hidden=move || error.with(Option::is_none)>
+            <p class="form-error" role="alert" hidden=Signal::derive(move || error.with(Option::is_none))>
                 {move || error.get()}
             </p>
-            <button type="submit" class="button primary" disabled=move || pending.get() || blocked().is_some()>
-                {move || i18n.t(if pending.get() { Text::SigningIn } else { Text::SignIn })}
+            <button type="submit" class="button primary" disabled=Signal::derive(move || pending.get() || blocked().is_some())>
+                {Signal::derive(move || i18n.t(if pending.get() { Text::SigningIn } else { Text::SignIn }))}
             </button>
         </form>
     }

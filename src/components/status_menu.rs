@@ -101,14 +101,14 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
             <select
                 class="status-select"
                 aria-label=i18n.text(Text::StatusMenu)
-                disabled=move || agent.busy().get()
+                disabled=Signal::derive(move || agent.busy().get())
                 node_ref=select
                 on:change=choose
             >
                 <option value="" disabled selected=move || current().is_none()>"…"</option>
                 {options}
             </select>
-            <span class="next-status" hidden=move || next().is_none()>
+            <span class="next-status" hidden=Signal::derive(move || next().is_none())>
                 <span class="next-status-name">
                     {move || next().map(|n| format!("{} {}", i18n.t(Text::NextStatus), n.name))}
                 </span>
@@ -117,7 +117,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
                     class="icon-button cancel-next"
                     aria-label=i18n.text(Text::CancelNextStatus)
                     title=i18n.text(Text::CancelNextStatus)
-                    disabled=move || agent.busy().get()
+                    disabled=Signal::derive(move || agent.busy().get())
                     on:click=move |_| leptos::task::spawn_local(agent.cancel_next_status())
                 >
                     <span aria-hidden="true">"×"</span>
