@@ -21,6 +21,6 @@ pub use diagnostics::Diagnostics;
 pub use dial_pad::DialPad;
 pub use header::Header;
 pub use inheritance_settings::InheritanceSettingsPanel;
-pub use notice::Notice;
+pub use notice::{Notice, NoticeWhile};
 pub use sign_in::SignIn;
 pub use status_menu::StatusMenu;

@@ -37,7 +37,9 @@ use leptos::prelude::*;
 use crate::{
     agent::{use_agent, Outcome},
     bridge::{use_host_bridge, BridgeMode, StandaloneReason, UseHostBridgeOptions},
-    components::{CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, SignIn},
+    components::{
+        CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, NoticeWhile, SignIn,
+    },
     debug_log::use_debug_log,
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
     i18n::{calling, kustomer_outcome, refusal, status_set, use_i18n, Text},
@@ -202,7 +204,7 @@ pub fn AdapterShell(
             class="adapter"
             class:minimised=move || minimised.value.get()
             aria-label=i18n.text(Text::AdapterLabel)
-            data-tab-role=move || format!("{:?}", tabs.role.get()).to_ascii_lowercase()
+            data-tab-role=Signal::derive(move || tabs.role.get().name())
         >
             <Header minimised=minimised.value on_toggle=toggle agent=agent />
             <div id="adapter-body" class="adapter-body" hidden=Signal::derive(move || minimised.value.get())>
@@ -220,20 +222,17 @@ pub fn AdapterShell(
                         })
                     />
                 </Show>
-                <Show when=move || signed_in() && agent.too_many_streams().get()>
-                    <Notice
-                        kind="too-many-streams"
-                        text=Signal::derive(move || i18n.t(Text::TooManyStreams).to_string())
-                        detail=Signal::derive(String::new)
-                    />
-                </Show>
-                <Show when=move || storage_problem.get().is_some()>
-                    <Notice
-                        kind="storage"
-                        text=Signal::derive(move || i18n.t(Text::StorageBlocked).to_string())
-                        detail=Signal::derive(move || storage_problem.get().unwrap_or_default())
-                    />
-                </Show>
+                <NoticeWhile
+                    when=Signal::derive(move || signed_in() && agent.too_many_streams().get())
+                    kind="too-many-streams"
+                    text=Text::TooManyStreams
+                />
+                <NoticeWhile
+                    when=Signal::derive(move || storage_problem.get().is_some())
+                    kind="storage"
+                    text=Text::StorageBlocked
+                    detail=Signal::derive(move || storage_problem.get().unwrap_or_default())
+                />
                 <Show when=move || !signed_in()>
                     <SignIn agent=agent user=user standalone=Signal::derive(standalone) />
                 </Show>
@@ -253,20 +252,16 @@ pub fn AdapterShell(
                         </button>
                     </div>
                 </Show>
-                <Show when=move || signed_in() && (agent.browsers().get() >= 2)>
-                    <Notice
-                        kind="other-browser"
-                        text=Signal::derive(move || i18n.t(Text::OtherBrowser).to_string())
-                        detail=Signal::derive(String::new)
-                    />
-                </Show>
-                <Show when=move || signed_in() && inheriting() && !forwarded.get()>
-                    <Notice
-                        kind="login-status"
-                        text=Signal::derive(move || i18n.t(Text::LoginNotInherited).to_string())
-                        detail=Signal::derive(String::new)
-                    />
-                </Show>
+                <NoticeWhile
+                    when=Signal::derive(move || signed_in() && (agent.browsers().get() >= 2))
+                    kind="other-browser"
+                    text=Text::OtherBrowser
+                />
+                <NoticeWhile
+                    when=Signal::derive(move || signed_in() && inheriting() && !forwarded.get())
+                    kind="login-status"
+                    text=Text::LoginNotInherited
+                />
                 <CallPanel agent=agent caller=caller />
                 {move || outcome().map(|(kind, text)| view! {
                     <p class=format!("outcome outcome-{kind}") role="status">{text}</p>
