@@ -46,6 +46,12 @@ use crate::{
     storage::{use_persisted_flag, KeyValueStore},
 };
 
+/// The allocator: talc, several kB smaller in the wasm than the standard library's dlmalloc.
+/// Single-threaded wasm only (no atomics), as this widget is built.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// localStorage key of the minimised state.
 pub const MINIMISED_KEY: &str = "ccai-adapter.minimised";
 /// Heights the adapter asks the host for, in CSS pixels.
