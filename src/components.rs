@@ -24,3 +24,24 @@ pub use inheritance_settings::InheritanceSettingsPanel;
 pub use notice::{Notice, NoticeWhile};
 pub use sign_in::SignIn;
 pub use status_menu::StatusMenu;
+
+use leptos::prelude::*;
+
+/// The view of `children` while `when` holds, nothing otherwise: Leptos' `<Show>` without a
+/// fallback. `when` is memoised, so the children are built again only when it turns true. Smaller
+/// in the wasm than `<Show>`, whose memo and fallback are instantiated once per use.
+pub fn show<V>(
+    when: Signal<bool>,
+    children: impl Fn() -> V + Send + Sync + 'static,
+) -> impl IntoView
+where
+    V: IntoView + 'static,
+{
+    let when = memoised(when);
+    move || when.get().then(&children)
+}
+
+/// `when` as a memo: one function, so one memo type for every [`show`] and the header's status.
+pub(crate) fn memoised(when: Signal<bool>) -> Memo<bool> {
+    Memo::new(move |_| when.get())
+}

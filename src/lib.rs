@@ -38,7 +38,7 @@ use crate::{
     agent::{use_agent, Outcome},
     bridge::{use_host_bridge, BridgeMode, StandaloneReason, UseHostBridgeOptions},
     components::{
-        CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, NoticeWhile, SignIn,
+        show, CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, NoticeWhile, SignIn,
     },
     debug_log::use_debug_log,
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
@@ -215,7 +215,7 @@ pub fn AdapterShell(
             <Header minimised=minimised.value on_toggle=toggle agent=agent />
             <div id="adapter-body" class="adapter-body" hidden=Signal::derive(move || minimised.value.get())>
                 <ConnectionLine state=link />
-                <Show when=standalone>
+                {show(Signal::derive(standalone), move || view! {
                     <Notice
                         kind=if host_refused() { "host-refused" } else { "standalone" }
                         text=Signal::derive(move || {
@@ -227,7 +227,7 @@ pub fn AdapterShell(
                             _ => String::new(),
                         })
                     />
-                </Show>
+                })}
                 <NoticeWhile
                     when=Signal::derive(move || signed_in() && agent.too_many_streams().get())
                     kind="too-many-streams"
@@ -239,10 +239,10 @@ pub fn AdapterShell(
                     text=Text::StorageBlocked
                     detail=Signal::derive(move || storage_problem.get().unwrap_or_default())
                 />
-                <Show when=move || !signed_in()>
+                {show(Signal::derive(move || !signed_in()), move || view! {
                     <SignIn agent=agent user=user standalone=Signal::derive(standalone) />
-                </Show>
-                <Show when=follower>
+                })}
+                {show(Signal::derive(follower), move || view! {
                     <div class="notice notice-other-tab" role="note">
                         <p>{i18n.text(Text::ActiveInAnotherTab)}</p>
                         <p hidden=Signal::derive(move || !tabs.leader_in_call.get())>{i18n.text(Text::OtherTabInCall)}</p>
@@ -257,7 +257,7 @@ pub fn AdapterShell(
                             {i18n.text(Text::UseHere)}
                         </button>
                     </div>
-                </Show>
+                })}
                 <NoticeWhile
                     when=Signal::derive(move || signed_in() && (agent.browsers().get() >= 2))
                     kind="other-browser"
@@ -283,14 +283,14 @@ pub fn AdapterShell(
                 </div>
             </div>
             <footer class="adapter-footer" hidden=Signal::derive(move || minimised.value.get())>
-                <Show when=signed_in>
+                {show(Signal::derive(signed_in), move || view! {
                     <span class="signed-in-as">
                         {move || agent.session().with(|s| s.as_ref().map(|s| s.agent_email.clone()))}
                     </span>
                     <button type="button" class="button sign-out" on:click=move |_| leptos::task::spawn_local(agent.sign_out())>
                         {i18n.text(Text::SignOut)}
                     </button>
-                </Show>
+                })}
                 <Diagnostics log=log />
             </footer>
         </main>

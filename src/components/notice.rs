@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 
+use super::show;
 use crate::i18n::{use_i18n, Text};
 
 /// A notice the agent should read: what is wrong, in plain words, with the technical detail on
@@ -38,9 +39,9 @@ pub fn NoticeWhile(
 ) -> impl IntoView {
     let i18n = use_i18n();
     let detail = detail.unwrap_or_else(|| Signal::derive(String::new));
-    view! {
-        <Show when=move || when.get()>
+    show(when, move || {
+        view! {
             <Notice kind=kind text=Signal::derive(move || i18n.t(text).to_string()) detail=detail />
-        </Show>
-    }
+        }
+    })
 }
