@@ -11,6 +11,7 @@
 //! - [`tabs`]: one leader among the tabs of the same agent.
 //! - [`storage`]: localStorage with an in-memory fallback when the browser blocks it.
 //! - [`debug_log`]: what the adapter refused or could not do, for diagnostics.
+//! - [`effects`]: the widget's effects, as one type (smaller wasm).
 //! - [`page`]: settings carried by the page's `<meta>` tags.
 //! - [`crash`]: a readable panel instead of a white frame when the widget panics.
 //! - [`components`]: the views.
@@ -23,6 +24,7 @@ pub mod components;
 pub mod crash;
 pub mod debug_log;
 pub mod dial;
+pub mod effects;
 pub mod gateway;
 pub mod hooks;
 pub mod i18n;

@@ -1,10 +1,12 @@
 use adapter_core::agent_events::{CallControl, CallState, CallView, Channel, Direction};
 use leptos::prelude::*;
+
 use serde_json::json;
 
 use crate::{
     agent::Agent,
     caller::Caller,
+    effects::effect,
     i18n::{use_i18n, Text},
 };
 
@@ -105,7 +107,7 @@ pub fn CallPanel(
     // The timer ticks in place: one effect for the panel's life writes the element's text, so a
     // re-render of the panel leaves no effect behind (see below).
     let timer = NodeRef::<leptos::html::Span>::new();
-    Effect::new(move || {
+    effect(move || {
         now.track();
         let seconds = shown().and_then(|c| c.connected_seconds(js_sys::Date::now() as i64));
         if let (Some(element), Some(seconds)) = (timer.get(), seconds) {

@@ -3,6 +3,7 @@ use leptos::prelude::*;
 
 use crate::{
     agent::Agent,
+    effects::effect,
     i18n::{email_mismatch, refusal, use_i18n, Text},
 };
 
@@ -28,7 +29,7 @@ pub fn SignIn(
     let error = RwSignal::new(None::<String>);
     let pending = RwSignal::new(false);
     // The Kustomer user's email is the only right answer: offer it.
-    Effect::new(move || {
+    effect(move || {
         if let Some(user) = user.get() {
             if email.get_untracked().is_empty() {
                 email.set(user.email);

@@ -3,6 +3,7 @@ use leptos::prelude::*;
 
 use crate::{
     agent::Agent,
+    effects::effect,
     i18n::{use_i18n, Text},
 };
 
@@ -88,7 +89,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
     // The gateway's status wins over what was picked (a choice during a call is only the next
     // status). Set after the options render, whichever of the two changed.
     let select = NodeRef::<leptos::html::Select>::new();
-    Effect::new(move || {
+    effect(move || {
         let value = current().map(|s| s.id.to_string()).unwrap_or_default();
         agent.statuses().track();
         if let Some(select) = select.get() {
