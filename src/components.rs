@@ -41,6 +41,14 @@ where
     move || when.get().then(&children)
 }
 
+/// A click handler, boxed: every `on:click` of the views is then one type, so Tachys' code that
+/// attaches a handler is in the wasm once instead of once per handler.
+pub fn on_click(
+    handler: impl FnMut(leptos::ev::MouseEvent) + 'static,
+) -> Box<dyn FnMut(leptos::ev::MouseEvent)> {
+    Box::new(handler)
+}
+
 /// `when` as a memo: one function, so one memo type for every [`show`] and the header's status.
 pub(crate) fn memoised(when: Signal<bool>) -> Memo<bool> {
     Memo::new(move |_| when.get())

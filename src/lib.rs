@@ -40,7 +40,8 @@ use crate::{
     agent::{use_agent, Outcome},
     bridge::{use_host_bridge, BridgeMode, StandaloneReason, UseHostBridgeOptions},
     components::{
-        show, CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, NoticeWhile, SignIn,
+        on_click, show, CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice,
+        NoticeWhile, SignIn,
     },
     debug_log::use_debug_log,
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
@@ -252,9 +253,9 @@ pub fn AdapterShell(
                             type="button"
                             class="button use-here"
                             disabled=Signal::derive(move || tabs.leader_in_call.get())
-                            on:click=move |_| {
+                            on:click=on_click(move |_| {
                                 let _ = tabs.use_here();
-                            }
+                            })
                         >
                             {i18n.text(Text::UseHere)}
                         </button>
@@ -289,7 +290,7 @@ pub fn AdapterShell(
                     <span class="signed-in-as">
                         {move || agent.session().with(|s| s.as_ref().map(|s| s.agent_email.clone()))}
                     </span>
-                    <button type="button" class="button sign-out" on:click=move |_| leptos::task::spawn_local(agent.sign_out())>
+                    <button type="button" class="button sign-out" on:click=on_click(move |_| leptos::task::spawn_local(agent.sign_out()))>
                         {i18n.text(Text::SignOut)}
                     </button>
                 })}

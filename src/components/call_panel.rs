@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::{
     agent::Agent,
     caller::Caller,
+    components::on_click,
     effects::effect,
     i18n::{use_i18n, Text},
 };
@@ -163,7 +164,7 @@ pub fn CallPanel(
                             class=format!("button control control-{}", control.as_str())
                             class:primary=control == CallControl::Answer
                             disabled=busy
-                            on:click=move |_| run(call_id, control)
+                            on:click=on_click(move |_| run(call_id, control))
                         >
                             {t(control_text(control))}
                         </button>
@@ -185,7 +186,7 @@ pub fn CallPanel(
                                 type="button"
                                 class="button"
                                 disabled=busy
-                                on:click=move |_| run(call_id, control)
+                                on:click=on_click(move |_| run(call_id, control))
                             >
                                 {t(control_text(control))}
                             </button>

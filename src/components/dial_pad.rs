@@ -5,6 +5,7 @@ use adapter_core::{
 use leptos::prelude::*;
 
 use crate::{
+    components::on_click,
     dial,
     i18n::{dialling_for, phone_error, use_i18n, will_dial, Text},
 };
@@ -67,7 +68,7 @@ pub fn DialPad(
                             <button
                                 type="button"
                                 class="customer-number"
-                                on:click=move |_| pad.update(|p| p.fill_number(&number, Some(who.clone())))
+                                on:click=on_click(move |_| pad.update(|p| p.fill_number(&number, Some(who.clone()))))
                             >
                                 {label}
                             </button>
@@ -106,7 +107,7 @@ pub fn DialPad(
                     .into_iter()
                     .map(|key| {
                         view! {
-                            <button type="button" class="key" on:click=move |_| pad.update(|p| p.press(key))>
+                            <button type="button" class="key" on:click=on_click(move |_| pad.update(|p| p.press(key)))>
                                 {key.to_string()}
                             </button>
                         }
@@ -117,7 +118,7 @@ pub fn DialPad(
                     class="key key-backspace"
                     aria-label=i18n.text(Text::Backspace)
                     title=i18n.text(Text::Backspace)
-                    on:click=move |_| pad.update(dial::DialPad::backspace)
+                    on:click=on_click(move |_| pad.update(dial::DialPad::backspace))
                 >
                     <span aria-hidden="true">"⌫"</span>
                 </button>
@@ -126,7 +127,7 @@ pub fn DialPad(
                 <button
                     type="button"
                     class="button clear-number"
-                    on:click=move |_| pad.update(dial::DialPad::clear)
+                    on:click=on_click(move |_| pad.update(dial::DialPad::clear))
                 >
                     {i18n.text(Text::ClearNumber)}
                 </button>
@@ -135,11 +136,11 @@ pub fn DialPad(
                     class="button call"
                     disabled=Signal::derive(move || call_blocked.with(Option::is_some) || preview_state() != "valid")
                     aria-describedby="call-blocked"
-                    on:click=move |_| {
+                    on:click=on_click(move |_| {
                         if let Some(Ok(number)) = preview() {
                             on_call.run((number.e164, pad.with_untracked(|p| p.conversation_id.clone())));
                         }
-                    }
+                    })
                 >
                     {i18n.text(Text::Call)}
                 </button>

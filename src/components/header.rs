@@ -2,7 +2,7 @@ use leptos::{either::Either, prelude::*};
 
 use crate::{
     agent::Agent,
-    components::{memoised, StatusMenu},
+    components::{memoised, on_click, StatusMenu},
     i18n::{use_i18n, Text},
 };
 
@@ -56,7 +56,7 @@ pub fn Header(
                 aria-expanded=Signal::derive(move || if minimised.get() { "false" } else { "true" })
                 aria-label=toggle_label
                 title=toggle_label
-                on:click=move |_| on_toggle.run(())
+                on:click=on_click(move |_| on_toggle.run(()))
             >
                 <span aria-hidden="true">{Signal::derive(move || if minimised.get() { "▴" } else { "▾" })}</span>
             </button>

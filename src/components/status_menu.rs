@@ -3,6 +3,7 @@ use leptos::prelude::*;
 
 use crate::{
     agent::Agent,
+    components::on_click,
     effects::effect,
     i18n::{use_i18n, Text},
 };
@@ -119,7 +120,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
                     aria-label=i18n.text(Text::CancelNextStatus)
                     title=i18n.text(Text::CancelNextStatus)
                     disabled=Signal::derive(move || agent.busy().get())
-                    on:click=move |_| leptos::task::spawn_local(agent.cancel_next_status())
+                    on:click=on_click(move |_| leptos::task::spawn_local(agent.cancel_next_status()))
                 >
                     <span aria-hidden="true">"×"</span>
                 </button>
