@@ -49,6 +49,12 @@ pub fn on_click(
     Box::new(handler)
 }
 
+/// An `on:input` handler that writes the input's value to `text`: one function, so every such
+/// handler is one type (as [`on_click`]).
+pub fn write_input(text: RwSignal<String>) -> impl FnMut(leptos::ev::Event) + 'static {
+    move |event| text.set(event_target_value(&event))
+}
+
 /// `when` as a memo: one function, so one memo type for every [`show`] and the header's status.
 pub(crate) fn memoised(when: Signal<bool>) -> Memo<bool> {
     Memo::new(move |_| when.get())

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::{
     agent::Agent,
     caller::Caller,
-    components::on_click,
+    components::{on_click, write_input},
     effects::effect,
     i18n::{use_i18n, Text},
 };
@@ -180,7 +180,7 @@ pub fn CallPanel(
                                 aria-label=t(label)
                                 placeholder=t(label)
                                 value=value.get_untracked()
-                                on:input=move |e| value.set(event_target_value(&e))
+                                on:input=write_input(value)
                             />
                             <button
                                 type="button"

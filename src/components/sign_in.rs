@@ -3,6 +3,7 @@ use leptos::prelude::*;
 
 use crate::{
     agent::Agent,
+    components::write_input,
     effects::effect,
     i18n::{email_mismatch, refusal, use_i18n, Text},
 };
@@ -81,7 +82,7 @@ pub fn SignIn(
                     autocomplete="username"
                     required
                     prop:value=move || email.get()
-                    on:input=move |e| email.set(event_target_value(&e))
+                    on:input=write_input(email)
                 />
             </label>
             <label class="field">
@@ -91,7 +92,7 @@ pub fn SignIn(
                     type="password"
                     autocomplete="current-password"
                     prop:value=move || password.get()
-                    on:input=move |e| password.set(event_target_value(&e))
+                    on:input=write_input(password)
                 />
             </label>
             <p class="form-error" role="alert" hidden=Signal::derive(move || error.with(Option::is_none))>
