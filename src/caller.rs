@@ -13,7 +13,7 @@ use adapter_core::{
 use leptos::prelude::*;
 use serde_json::Value;
 
-use crate::{agent::Agent, bridge::UseHostBridgeReturn};
+use crate::{agent::Agent, bridge::UseHostBridgeReturn, effects::effect};
 
 /// The caller as Kustomer knows them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub fn use_caller(
             .state()
             .with(|s| s.call.as_ref().and_then(|c| c.number.clone()))
     });
-    Effect::new(move || {
+    effect(move || {
         let Some(number) = number.get() else {
             return;
         };

@@ -1,6 +1,7 @@
-//! A panic must never leave the agent with a white frame. The panic hook logs to the console and
-//! draws a plain-DOM panel over the widget (the reactive system may be unusable by then), in the
-//! agent's language, with a reload link that keeps the frame's query (`parentUrl`, `id`).
+//! A panic must never leave the agent with a white frame. The panic hook logs to the console (the
+//! message and the stack) and draws a plain-DOM panel over the widget (the reactive system may be
+//! unusable by then), in the agent's language, with a reload link that keeps the frame's query
+//! (`parentUrl`, `id`).
 
 use wasm_bindgen::JsValue;
 
@@ -12,8 +13,10 @@ pub const PANEL_ID: &str = "adapter-crash";
 /// Installs the panic hook. Call first in `main`.
 pub fn install() {
     std::panic::set_hook(Box::new(|info| {
-        console_error_panic_hook::hook(info);
-        if let Err(error) = show_panel(&info.to_string()) {
+        let details = info.to_string();
+        // As an Error, so the console shows the message with the stack where it panicked.
+        web_sys::console::error_1(&js_sys::Error::new(&details));
+        if let Err(error) = show_panel(&details) {
             web_sys::console::error_2(&JsValue::from_str("cannot show the crash panel"), &error);
         }
     }));

@@ -4,6 +4,8 @@
 //! live in the gateway only.
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -176,8 +178,19 @@ async fn fetch_text(
 }
 
 /// One agent API request (`{base}/api/v1{path}`), aborted after [`REQUEST_TIMEOUT`]: the body
-/// of a 2xx answer, else the refusal.
-pub async fn request(
+/// of a 2xx answer, else the refusal. A boxed future: its code is in the wasm once, not in each
+/// caller's.
+pub fn request<'a>(
+    base: &'a str,
+    method: Method,
+    path: &'a str,
+    token: Option<&'a str>,
+    body: Option<&'a str>,
+) -> Pin<Box<dyn Future<Output = Result<String, ApiFailure>> + 'a>> {
+    Box::pin(request_inner(base, method, path, token, body))
+}
+
+async fn request_inner(
     base: &str,
     method: Method,
     path: &str,

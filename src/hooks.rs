@@ -9,6 +9,7 @@ use adapter_core::{
     tabs::Role,
 };
 use leptos::prelude::*;
+
 use wasm_bindgen::{closure::Closure, JsCast};
 
 use crate::{
@@ -16,6 +17,7 @@ use crate::{
     bridge::{BridgeMode, UseHostBridgeReturn},
     debug_log::DebugLog,
     dial::DialPad,
+    effects::{effect, effect_with},
     i18n::I18n,
     tabs::TabLeader,
 };
@@ -26,7 +28,7 @@ pub const READY_MARK: &str = "adapter-ready";
 
 /// Sets [`READY_MARK`] once: after the handshake, at the first paint that follows it.
 pub fn use_ready_mark(bridge: UseHostBridgeReturn) {
-    Effect::new(move |marked: Option<bool>| {
+    effect_with(move |marked: Option<bool>| {
         if marked == Some(true) {
             return true;
         }
@@ -73,7 +75,7 @@ pub fn use_kustomer_status_forwarding(
             leptos::task::spawn_local(agent.kustomer_status(change.status_id, change.name, at));
         }
     };
-    Effect::new(move |handled: Option<Option<UserStatusChanged>>| {
+    effect_with(move |handled: Option<Option<UserStatusChanged>>| {
         let change = bridge.state.with(|s| s.user_status.clone());
         if let Some(new) = change
             .clone()
@@ -83,7 +85,7 @@ pub fn use_kustomer_status_forwarding(
         }
         change
     });
-    Effect::new(move |was_leader: Option<bool>| {
+    effect_with(move |was_leader: Option<bool>| {
         let leader = tabs.role.get() == Role::Leader;
         if leader && was_leader == Some(false) {
             if let Some(latest) = bridge.state.with_untracked(|s| s.user_status.clone()) {
@@ -99,7 +101,7 @@ pub fn use_kustomer_status_forwarding(
 /// Screen pop: the leader tab opens the call's Kustomer conversation once it is known (from
 /// the CRM sync), once per call, also when it becomes the leader after the conversation came.
 pub fn use_screen_pop(agent: Agent, bridge: UseHostBridgeReturn, tabs: TabLeader, log: DebugLog) {
-    Effect::new(move |popped: Option<Option<i64>>| {
+    effect_with(move |popped: Option<Option<i64>>| {
         let popped = popped.flatten();
         // Tracked: a conversation that came while the tabs were still electing their leader
         // is opened once one leads.
@@ -131,7 +133,7 @@ pub fn use_screen_pop(agent: Agent, bridge: UseHostBridgeReturn, tabs: TabLeader
 
 /// A session belongs to one Kustomer user: another user in this browser starts signed out.
 pub fn use_one_kustomer_user(agent: Agent, bridge: UseHostBridgeReturn, log: DebugLog) {
-    Effect::new(move || {
+    effect(move || {
         let host_user = bridge.state.with(|s| s.user.as_ref().map(|u| u.id.clone()));
         let session_user = agent
             .session()
@@ -152,7 +154,7 @@ pub fn use_ringing_brings_up(
     bridge: UseHostBridgeReturn,
     minimised: WriteSignal<bool>,
 ) {
-    Effect::new(move |rung: Option<Option<i64>>| {
+    effect_with(move |rung: Option<Option<i64>>| {
         let ringing = agent.state().with(|s| {
             s.call
                 .as_ref()
@@ -169,7 +171,7 @@ pub fn use_ringing_brings_up(
 
 /// The host's language wins over the browser's.
 pub fn use_host_language(bridge: UseHostBridgeReturn, i18n: I18n) {
-    Effect::new(move || {
+    effect(move || {
         let lang = bridge
             .state
             .with(|s| s.lang.as_deref().and_then(Lang::from_tag));
@@ -181,7 +183,7 @@ pub fn use_host_language(bridge: UseHostBridgeReturn, i18n: I18n) {
 
 /// Tells the host how much room the adapter needs.
 pub fn use_host_height(bridge: UseHostBridgeReturn, minimised: Signal<bool>) {
-    Effect::new(move || {
+    effect(move || {
         let height = if minimised.get() {
             crate::MINIMISED_HEIGHT
         } else {
@@ -199,7 +201,7 @@ pub fn use_click_to_call(
     minimised: WriteSignal<bool>,
     log: DebugLog,
 ) {
-    Effect::new(move |handled: Option<u64>| {
+    effect_with(move |handled: Option<u64>| {
         let click = bridge.state.with(|s| s.click_to_call.clone());
         match click {
             Some(event) if Some(event.seq) != handled => {

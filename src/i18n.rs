@@ -8,6 +8,8 @@ pub use adapter_core::lang::Lang;
 use adapter_core::phone::{DialNumber, PhoneError};
 use leptos::prelude::*;
 
+use crate::effects::effect;
+
 /// Every fixed user-facing text of the widget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Text {
@@ -658,7 +660,7 @@ pub fn provide_i18n() -> I18n {
         lang: RwSignal::new(browser_lang()),
     };
     provide_context(i18n);
-    Effect::new(move || {
+    effect(move || {
         let lang = i18n.lang.get();
         CURRENT.with(|current| current.set(Some(lang)));
         if let Some(root) = web_sys::window()

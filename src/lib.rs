@@ -11,6 +11,7 @@
 //! - [`tabs`]: one leader among the tabs of the same agent.
 //! - [`storage`]: localStorage with an in-memory fallback when the browser blocks it.
 //! - [`debug_log`]: what the adapter refused or could not do, for diagnostics.
+//! - [`effects`]: the widget's effects, as one type (smaller wasm).
 //! - [`page`]: settings carried by the page's `<meta>` tags.
 //! - [`crash`]: a readable panel instead of a white frame when the widget panics.
 //! - [`components`]: the views.
@@ -23,6 +24,7 @@ pub mod components;
 pub mod crash;
 pub mod debug_log;
 pub mod dial;
+pub mod effects;
 pub mod gateway;
 pub mod hooks;
 pub mod i18n;
@@ -37,12 +39,21 @@ use leptos::prelude::*;
 use crate::{
     agent::{use_agent, Outcome},
     bridge::{use_host_bridge, BridgeMode, StandaloneReason, UseHostBridgeOptions},
-    components::{CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice, SignIn},
+    components::{
+        on_click, show, CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice,
+        NoticeWhile, SignIn,
+    },
     debug_log::use_debug_log,
     gateway::{use_gateway_connection, UseGatewayConnectionOptions},
     i18n::{calling, kustomer_outcome, refusal, status_set, use_i18n, Text},
     storage::{use_persisted_flag, KeyValueStore},
 };
+
+/// The allocator: talc, several kB smaller in the wasm than the standard library's dlmalloc.
+/// Single-threaded wasm only (no atomics), as this widget is built.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 /// localStorage key of the minimised state.
 pub const MINIMISED_KEY: &str = "ccai-adapter.minimised";
@@ -202,12 +213,12 @@ pub fn AdapterShell(
             class="adapter"
             class:minimised=move || minimised.value.get()
             aria-label=i18n.text(Text::AdapterLabel)
-            data-tab-role=move || format!("{:?}", tabs.role.get()).to_ascii_lowercase()
+            data-tab-role=Signal::derive(move || tabs.role.get().name())
         >
             <Header minimised=minimised.value on_toggle=toggle agent=agent />
-            <div id="adapter-body" class="adapter-body" hidden=move || minimised.value.get()>
+            <div id="adapter-body" class="adapter-body" hidden=Signal::derive(move || minimised.value.get())>
                 <ConnectionLine state=link />
-                <Show when=standalone>
+                {show(Signal::derive(standalone), move || view! {
                     <Notice
                         kind=if host_refused() { "host-refused" } else { "standalone" }
                         text=Signal::derive(move || {
@@ -219,59 +230,52 @@ pub fn AdapterShell(
                             _ => String::new(),
                         })
                     />
-                </Show>
-                <Show when=move || signed_in() && agent.too_many_streams().get()>
-                    <Notice
-                        kind="too-many-streams"
-                        text=Signal::derive(move || i18n.t(Text::TooManyStreams).to_string())
-                        detail=Signal::derive(String::new)
-                    />
-                </Show>
-                <Show when=move || storage_problem.get().is_some()>
-                    <Notice
-                        kind="storage"
-                        text=Signal::derive(move || i18n.t(Text::StorageBlocked).to_string())
-                        detail=Signal::derive(move || storage_problem.get().unwrap_or_default())
-                    />
-                </Show>
-                <Show when=move || !signed_in()>
+                })}
+                <NoticeWhile
+                    when=Signal::derive(move || signed_in() && agent.too_many_streams().get())
+                    kind="too-many-streams"
+                    text=Text::TooManyStreams
+                />
+                <NoticeWhile
+                    when=Signal::derive(move || storage_problem.get().is_some())
+                    kind="storage"
+                    text=Text::StorageBlocked
+                    detail=Signal::derive(move || storage_problem.get().unwrap_or_default())
+                />
+                {show(Signal::derive(move || !signed_in()), move || view! {
                     <SignIn agent=agent user=user standalone=Signal::derive(standalone) />
-                </Show>
-                <Show when=follower>
+                })}
+                {show(Signal::derive(follower), move || view! {
                     <div class="notice notice-other-tab" role="note">
                         <p>{i18n.text(Text::ActiveInAnotherTab)}</p>
-                        <p hidden=move || !tabs.leader_in_call.get()>{i18n.text(Text::OtherTabInCall)}</p>
+                        <p hidden=Signal::derive(move || !tabs.leader_in_call.get())>{i18n.text(Text::OtherTabInCall)}</p>
                         <button
                             type="button"
                             class="button use-here"
-                            disabled=move || tabs.leader_in_call.get()
-                            on:click=move |_| {
+                            disabled=Signal::derive(move || tabs.leader_in_call.get())
+                            on:click=on_click(move |_| {
                                 let _ = tabs.use_here();
-                            }
+                            })
                         >
                             {i18n.text(Text::UseHere)}
                         </button>
                     </div>
-                </Show>
-                <Show when=move || signed_in() && (agent.browsers().get() >= 2)>
-                    <Notice
-                        kind="other-browser"
-                        text=Signal::derive(move || i18n.t(Text::OtherBrowser).to_string())
-                        detail=Signal::derive(String::new)
-                    />
-                </Show>
-                <Show when=move || signed_in() && inheriting() && !forwarded.get()>
-                    <Notice
-                        kind="login-status"
-                        text=Signal::derive(move || i18n.t(Text::LoginNotInherited).to_string())
-                        detail=Signal::derive(String::new)
-                    />
-                </Show>
+                })}
+                <NoticeWhile
+                    when=Signal::derive(move || signed_in() && (agent.browsers().get() >= 2))
+                    kind="other-browser"
+                    text=Text::OtherBrowser
+                />
+                <NoticeWhile
+                    when=Signal::derive(move || signed_in() && inheriting() && !forwarded.get())
+                    kind="login-status"
+                    text=Text::LoginNotInherited
+                />
                 <CallPanel agent=agent caller=caller />
                 {move || outcome().map(|(kind, text)| view! {
                     <p class=format!("outcome outcome-{kind}") role="status">{text}</p>
                 })}
-                <div class="dial-pad-slot" hidden=move || !dial_pad_shown()>
+                <div class="dial-pad-slot" hidden=Signal::derive(move || !dial_pad_shown())>
                     <DialPad
                         pad=pad
                         default_country=country
@@ -281,15 +285,15 @@ pub fn AdapterShell(
                     />
                 </div>
             </div>
-            <footer class="adapter-footer" hidden=move || minimised.value.get()>
-                <Show when=signed_in>
+            <footer class="adapter-footer" hidden=Signal::derive(move || minimised.value.get())>
+                {show(Signal::derive(signed_in), move || view! {
                     <span class="signed-in-as">
                         {move || agent.session().with(|s| s.as_ref().map(|s| s.agent_email.clone()))}
                     </span>
-                    <button type="button" class="button sign-out" on:click=move |_| leptos::task::spawn_local(agent.sign_out())>
+                    <button type="button" class="button sign-out" on:click=on_click(move |_| leptos::task::spawn_local(agent.sign_out()))>
                         {i18n.text(Text::SignOut)}
                     </button>
-                </Show>
+                })}
                 <Diagnostics log=log />
             </footer>
         </main>

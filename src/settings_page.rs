@@ -25,6 +25,7 @@ use crate::{
     agent,
     bridge::{use_host_bridge, UseHostBridgeOptions, UseHostBridgeReturn},
     components::InheritanceSettingsPanel,
+    effects::effect,
     gateway::{self, body_of, decode, ApiFailure, GatewayError, Method},
     i18n::{refusal, use_i18n, I18n},
     storage::KeyValueStore,
@@ -317,7 +318,7 @@ fn CrmSettingsPanel(client: AdminClient) -> impl IntoView {
     let abandoned = RwSignal::new(true);
     let mapping = RwSignal::new(String::new());
     let provisioned = RwSignal::new(None::<i64>);
-    Effect::new(move || {
+    effect(move || {
         if let Some(Ok(saved)) = settings.get() {
             abandoned.set(saved.create_abandoned);
             mapping.set(mapping_text(&saved.mapping));

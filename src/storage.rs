@@ -6,6 +6,8 @@ use std::{cell::RefCell, collections::HashMap, rc::Rc};
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
+use crate::effects::effect_with;
+
 /// Why localStorage cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -141,7 +143,7 @@ pub fn use_persisted_flag(
     let (value, set) = signal(initial);
     let problem = RwSignal::new(store.problem().map(ToString::to_string));
     let store = RefCell::new(store);
-    Effect::new(move |previous: Option<bool>| {
+    effect_with(move |previous: Option<bool>| {
         let current = value.get();
         if previous.is_some_and(|p| p != current) || (previous.is_none() && current != initial) {
             let mut store = store.borrow_mut();

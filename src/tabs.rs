@@ -6,6 +6,8 @@ use adapter_core::tabs::{Election, Role, TabMessage, UseHereRefused, TICK_MS};
 use leptos::prelude::*;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 
+use crate::effects::{effect, effect_with};
+
 /// The channel's name for a Kustomer user: one election per agent.
 pub fn channel_name(kustomer_user_id: &str) -> String {
     format!("ccai-adapter.tabs.{kustomer_user_id}")
@@ -114,7 +116,7 @@ pub fn use_tab_leader(channel: Signal<Option<String>>, in_call: Signal<bool>) ->
         plumbing: StoredValue::new_local(None),
         state,
     };
-    Effect::new(move |previous: Option<Option<String>>| {
+    effect_with(move |previous: Option<Option<String>>| {
         let name = channel.get();
         if previous.as_ref() == Some(&name) {
             return name;
@@ -132,7 +134,7 @@ pub fn use_tab_leader(channel: Signal<Option<String>>, in_call: Signal<bool>) ->
         leader.publish();
         name
     });
-    Effect::new(move || {
+    effect(move || {
         let in_call = in_call.get();
         leader.run(|election| election.set_in_call(in_call, now()));
     });

@@ -1,10 +1,13 @@
 use adapter_core::agent_events::{CallControl, CallState, CallView, Channel, Direction};
 use leptos::prelude::*;
+
 use serde_json::json;
 
 use crate::{
     agent::Agent,
     caller::Caller,
+    components::{on_click, write_input},
+    effects::effect,
     i18n::{use_i18n, Text},
 };
 
@@ -105,7 +108,7 @@ pub fn CallPanel(
     // The timer ticks in place: one effect for the panel's life writes the element's text, so a
     // re-render of the panel leaves no effect behind (see below).
     let timer = NodeRef::<leptos::html::Span>::new();
-    Effect::new(move || {
+    effect(move || {
         now.track();
         let seconds = shown().and_then(|c| c.connected_seconds(js_sys::Date::now() as i64));
         if let (Some(element), Some(seconds)) = (timer.get(), seconds) {
@@ -161,7 +164,7 @@ pub fn CallPanel(
                             class=format!("button control control-{}", control.as_str())
                             class:primary=control == CallControl::Answer
                             disabled=busy
-                            on:click=move |_| run(call_id, control)
+                            on:click=on_click(move |_| run(call_id, control))
                         >
                             {t(control_text(control))}
                         </button>
@@ -177,13 +180,13 @@ pub fn CallPanel(
                                 aria-label=t(label)
                                 placeholder=t(label)
                                 value=value.get_untracked()
-                                on:input=move |e| value.set(event_target_value(&e))
+                                on:input=write_input(value)
                             />
                             <button
                                 type="button"
                                 class="button"
                                 disabled=busy
-                                on:click=move |_| run(call_id, control)
+                                on:click=on_click(move |_| run(call_id, control))
                             >
                                 {t(control_text(control))}
                             </button>

@@ -22,7 +22,7 @@ pub fn ConnectionLine(
         _ => None,
     };
     view! {
-        <p class="connection-line" role="status" aria-live="polite" data-state=move || state.get().name() title=reason>
+        <p class="connection-line" role="status" aria-live="polite" data-state=Signal::derive(move || state.get().name()) title=reason>
             <span class="connection-dot" aria-hidden="true"></span>
             <span class="connection-text">{text}</span>
         </p>

@@ -15,10 +15,17 @@ pub fn Diagnostics(
     view! {
         <details class="diagnostics">
             <summary>{i18n.text(Text::Diagnostics)}</summary>
+            // A plain list rendered again at each entry, not a keyed <For>: the rows hold no
+            // reactive parts, the log is short (debug_log::CAPACITY), and the keyed diff's code
+            // (hashing the keys) costs more in the wasm than rewriting a hundred rows does at run
+            // time.
             <ol class="diagnostics-entries">
-                <For each=move || log.entries() key=|entry| entry.seq let:entry>
-                    <li class:warn=entry.level == Level::Warn>{entry.text}</li>
-                </For>
+                {move || {
+                    log.entries()
+                        .into_iter()
+                        .map(|entry| view! { <li class:warn=entry.level == Level::Warn>{entry.text}</li> })
+                        .collect_view()
+                }}
             </ol>
         </details>
     }

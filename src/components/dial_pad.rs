@@ -5,6 +5,7 @@ use adapter_core::{
 use leptos::prelude::*;
 
 use crate::{
+    components::on_click,
     dial,
     i18n::{dialling_for, phone_error, use_i18n, will_dial, Text},
 };
@@ -67,7 +68,7 @@ pub fn DialPad(
                             <button
                                 type="button"
                                 class="customer-number"
-                                on:click=move |_| pad.update(|p| p.fill_number(&number, Some(who.clone())))
+                                on:click=on_click(move |_| pad.update(|p| p.fill_number(&number, Some(who.clone()))))
                             >
                                 {label}
                             </button>
@@ -84,7 +85,7 @@ pub fn DialPad(
             <label id="dial-title" class="dial-title" for="dial-input">
                 {i18n.text(Text::DialPadTitle)}
             </label>
-            <p class="dial-for" hidden=move || for_whom().is_none()>{for_whom}</p>
+            <p class="dial-for" hidden=Signal::derive(move || for_whom().is_none())>{for_whom}</p>
             <input
                 id="dial-input"
                 class="dial-input"
@@ -98,7 +99,7 @@ pub fn DialPad(
                     pad.update(|p| p.set_text(&text));
                 }
             />
-            <output class="dial-preview" for="dial-input" aria-live="polite" data-state=preview_state>
+            <output class="dial-preview" for="dial-input" aria-live="polite" data-state=Signal::derive(preview_state)>
                 {preview_text}
             </output>
             <div class="keypad" role="group" aria-label=i18n.text(Text::Keypad)>
@@ -106,7 +107,7 @@ pub fn DialPad(
                     .into_iter()
                     .map(|key| {
                         view! {
-                            <button type="button" class="key" on:click=move |_| pad.update(|p| p.press(key))>
+                            <button type="button" class="key" on:click=on_click(move |_| pad.update(|p| p.press(key)))>
                                 {key.to_string()}
                             </button>
                         }
@@ -117,7 +118,7 @@ pub fn DialPad(
                     class="key key-backspace"
                     aria-label=i18n.text(Text::Backspace)
                     title=i18n.text(Text::Backspace)
-                    on:click=move |_| pad.update(dial::DialPad::backspace)
+                    on:click=on_click(move |_| pad.update(dial::DialPad::backspace))
                 >
                     <span aria-hidden="true">"⌫"</span>
                 </button>
@@ -126,28 +127,28 @@ pub fn DialPad(
                 <button
                     type="button"
                     class="button clear-number"
-                    on:click=move |_| pad.update(dial::DialPad::clear)
+                    on:click=on_click(move |_| pad.update(dial::DialPad::clear))
                 >
                     {i18n.text(Text::ClearNumber)}
                 </button>
                 <button
                     type="button"
                     class="button call"
-                    disabled=move || call_blocked.with(Option::is_some) || preview_state() != "valid"
+                    disabled=Signal::derive(move || call_blocked.with(Option::is_some) || preview_state() != "valid")
                     aria-describedby="call-blocked"
-                    on:click=move |_| {
+                    on:click=on_click(move |_| {
                         if let Some(Ok(number)) = preview() {
                             on_call.run((number.e164, pad.with_untracked(|p| p.conversation_id.clone())));
                         }
-                    }
+                    })
                 >
                     {i18n.text(Text::Call)}
                 </button>
             </div>
-            <p id="call-blocked" class="call-blocked" hidden=move || call_blocked.with(Option::is_none)>
-                {move || call_blocked.get()}
+            <p id="call-blocked" class="call-blocked" hidden=Signal::derive(move || call_blocked.with(Option::is_none))>
+                {call_blocked}
             </p>
-            <div class="customer-numbers" hidden=move || !has_numbers()>
+            <div class="customer-numbers" hidden=Signal::derive(move || !has_numbers())>
                 <h2 class="section-title">{i18n.text(Text::CustomerNumbers)}</h2>
                 <ul>{customer_numbers}</ul>
             </div>

@@ -1,8 +1,8 @@
-use leptos::prelude::*;
+use leptos::{either::Either, prelude::*};
 
 use crate::{
     agent::Agent,
-    components::StatusMenu,
+    components::{memoised, on_click, StatusMenu},
     i18n::{use_i18n, Text},
 };
 
@@ -18,43 +18,47 @@ pub fn Header(
     /// The signed-in agent, whose status menu the header carries.
     agent: Agent,
 ) -> impl IntoView {
-    let signed_in = move || agent.session().with(Option::is_some);
+    // Memoised: the status area is built again only when the agent signs in or out.
+    let signed_in = memoised(Signal::derive(move || {
+        agent.session().with(Option::is_some)
+    }));
     let i18n = use_i18n();
-    let toggle_label = move || {
+    let toggle_label = Signal::derive(move || {
         i18n.t(if minimised.get() {
             Text::Restore
         } else {
             Text::Minimise
         })
-    };
+    });
     view! {
         <header class="adapter-header">
             <h1 class="adapter-name">{i18n.text(Text::AppName)}</h1>
             <span class="header-spacer"></span>
-            <Show
-                when=signed_in
-                fallback=move || view! {
-                    <span
-                        class="status-chip status-unknown"
-                        role="status"
-                        aria-label=i18n.text(Text::StatusLabel)
-                    >
-                        {i18n.text(Text::StatusNotSignedIn)}
-                    </span>
+            {move || {
+                if signed_in.get() {
+                    Either::Left(view! { <StatusMenu agent=agent /> })
+                } else {
+                    Either::Right(view! {
+                        <span
+                            class="status-chip status-unknown"
+                            role="status"
+                            aria-label=i18n.text(Text::StatusLabel)
+                        >
+                            {i18n.text(Text::StatusNotSignedIn)}
+                        </span>
+                    })
                 }
-            >
-                <StatusMenu agent=agent />
-            </Show>
+            }}
             <button
                 type="button"
                 class="icon-button minimise-toggle"
                 aria-controls="adapter-body"
-                aria-expanded=move || (!minimised.get()).to_string()
+                aria-expanded=Signal::derive(move || if minimised.get() { "false" } else { "true" })
                 aria-label=toggle_label
                 title=toggle_label
-                on:click=move |_| on_toggle.run(())
+                on:click=on_click(move |_| on_toggle.run(()))
             >
-                <span aria-hidden="true">{move || if minimised.get() { "▴" } else { "▾" }}</span>
+                <span aria-hidden="true">{Signal::derive(move || if minimised.get() { "▴" } else { "▾" })}</span>
             </button>
         </header>
     }

@@ -3,6 +3,7 @@ use leptos::prelude::*;
 
 use crate::{
     agent::{InheritanceSettings, InheritanceView, KustomerStatus},
+    effects::effect,
     i18n::{use_i18n, Text},
 };
 
@@ -24,7 +25,7 @@ pub fn InheritanceSettingsPanel(
     let draft = RwSignal::new(InheritanceSettings::default());
     let result = save.value();
     // Start from what is saved, whenever it changes.
-    Effect::new(move || {
+    effect(move || {
         if let Some(view) = saved.get() {
             draft.set(view.settings);
         }

@@ -3,6 +3,8 @@ use leptos::prelude::*;
 
 use crate::{
     agent::Agent,
+    components::write_input,
+    effects::effect,
     i18n::{email_mismatch, refusal, use_i18n, Text},
 };
 
@@ -28,7 +30,7 @@ pub fn SignIn(
     let error = RwSignal::new(None::<String>);
     let pending = RwSignal::new(false);
     // The Kustomer user's email is the only right answer: offer it.
-    Effect::new(move || {
+    effect(move || {
         if let Some(user) = user.get() {
             if email.get_untracked().is_empty() {
                 email.set(user.email);
@@ -71,7 +73,7 @@ pub fn SignIn(
     view! {
         <form class="sign-in" on:submit=submit aria-labelledby="sign-in-title">
             <h2 id="sign-in-title" class="section-title">{i18n.text(Text::SignInTitle)}</h2>
-            <p class="sign-in-blocked" hidden=move || blocked().is_none()>{blocked}</p>
+            <p class="sign-in-blocked" hidden=Signal::derive(move || blocked().is_none())>{blocked}</p>
             <label class="field">
                 <span>{i18n.text(Text::Email)}</span>
                 <input
@@ -80,7 +82,7 @@ pub fn SignIn(
                     autocomplete="username"
                     required
                     prop:value=move || email.get()
-                    on:input=move |e| email.set(event_target_value(&e))
+                    on:input=write_input(email)
                 />
             </label>
             <label class="field">
@@ -90,14 +92,14 @@ pub fn SignIn(
                     type="password"
                     autocomplete="current-password"
                     prop:value=move || password.get()
-                    on:input=move |e| password.set(event_target_value(&e))
+                    on:input=write_input(password)
                 />
             </label>
-            <p class="form-error" role="alert" hidden=move || error.with(Option::is_none)>
+            <p class="form-error" role="alert" hidden=Signal::derive(move || error.with(Option::is_none))>
                 {move || error.get()}
             </p>
-            <button type="submit" class="button primary" disabled=move || pending.get() || blocked().is_some()>
-                {move || i18n.t(if pending.get() { Text::SigningIn } else { Text::SignIn })}
+            <button type="submit" class="button primary" disabled=Signal::derive(move || pending.get() || blocked().is_some())>
+                {Signal::derive(move || i18n.t(if pending.get() { Text::SigningIn } else { Text::SignIn }))}
             </button>
         </form>
     }

@@ -3,6 +3,8 @@ use leptos::prelude::*;
 
 use crate::{
     agent::Agent,
+    components::on_click,
+    effects::effect,
     i18n::{use_i18n, Text},
 };
 
@@ -88,7 +90,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
     // The gateway's status wins over what was picked (a choice during a call is only the next
     // status). Set after the options render, whichever of the two changed.
     let select = NodeRef::<leptos::html::Select>::new();
-    Effect::new(move || {
+    effect(move || {
         let value = current().map(|s| s.id.to_string()).unwrap_or_default();
         agent.statuses().track();
         if let Some(select) = select.get() {
@@ -101,14 +103,14 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
             <select
                 class="status-select"
                 aria-label=i18n.text(Text::StatusMenu)
-                disabled=move || agent.busy().get()
+                disabled=Signal::derive(move || agent.busy().get())
                 node_ref=select
                 on:change=choose
             >
                 <option value="" disabled selected=move || current().is_none()>"…"</option>
                 {options}
             </select>
-            <span class="next-status" hidden=move || next().is_none()>
+            <span class="next-status" hidden=Signal::derive(move || next().is_none())>
                 <span class="next-status-name">
                     {move || next().map(|n| format!("{} {}", i18n.t(Text::NextStatus), n.name))}
                 </span>
@@ -117,8 +119,8 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
                     class="icon-button cancel-next"
                     aria-label=i18n.text(Text::CancelNextStatus)
                     title=i18n.text(Text::CancelNextStatus)
-                    disabled=move || agent.busy().get()
-                    on:click=move |_| leptos::task::spawn_local(agent.cancel_next_status())
+                    disabled=Signal::derive(move || agent.busy().get())
+                    on:click=on_click(move |_| leptos::task::spawn_local(agent.cancel_next_status()))
                 >
                     <span aria-hidden="true">"×"</span>
                 </button>

@@ -140,6 +140,18 @@ pub enum Role {
     Leader,
 }
 
+impl Role {
+    /// The role in lower case (`joining`, `follower`, `claiming`, `leader`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Joining => "joining",
+            Role::Follower => "follower",
+            Role::Claiming => "claiming",
+            Role::Leader => "leader",
+        }
+    }
+}
+
 /// Why "use here" was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UseHereRefused {
