@@ -765,7 +765,7 @@ async fn ensure_customer(
             if let Some((id, found_ms)) = recent {
                 let found = Found {
                     created: false,
-                    key: Some(text),
+                    key: text,
                     found_ms,
                     reused: true,
                     assignee: None,
@@ -776,7 +776,7 @@ async fn ensure_customer(
     }
     let found = |key: &CustomerKey, created: bool| Found {
         created,
-        key: Some(key_text(key)),
+        key: key_text(key),
         found_ms: now,
         reused: false,
         assignee: None,
@@ -884,7 +884,7 @@ struct Found {
     /// This session created it in Kustomer.
     created: bool,
     /// The key Kustomer found or created it by (`key_text`).
-    key: Option<String>,
+    key: String,
     /// When Kustomer said so.
     found_ms: i64,
     /// Taken from an earlier session, not asked of Kustomer.
