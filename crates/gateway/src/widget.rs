@@ -108,8 +108,9 @@ pub fn inline_scripts(html: &str) -> Vec<String> {
 }
 
 /// The page with `<meta name="ccai-kustomer-origins" content="…">` set to `origins`
-/// (space-separated): the page's own tag of that name replaced, or one added at the top of
-/// `<head>`.
+/// (space-separated): the page's own tag of that name replaced (its `name` quoted or not, as a
+/// minified page writes it), or one added at the top of `<head>` (after `<html>` when the head's
+/// tags are implied, as in a minified page).
 pub fn with_origins_meta(html: &str, origins: &[OriginPattern]) -> String {
     let content = origins
         .iter()
@@ -125,24 +126,56 @@ pub fn with_origins_meta(html: &str, origins: &[OriginPattern]) -> String {
         .replace('>', "&gt;");
     let tag = format!(r#"<meta name="{ORIGINS_META}" content="{content}" />"#);
     let lower = html.to_ascii_lowercase();
-    let own = [
-        format!(r#"<meta name="{ORIGINS_META}""#),
-        format!("<meta name='{ORIGINS_META}'"),
-    ]
-    .iter()
-    .find_map(|start| lower.find(start.as_str()));
-    if let Some(start) = own {
-        if let Some(end) = lower[start..].find('>').map(|e| start + e + 1) {
-            return format!("{}{tag}{}", &html[..start], &html[end..]);
-        }
+    if let Some((start, end)) = own_meta(&lower) {
+        return format!("{}{tag}{}", &html[..start], &html[end..]);
     }
-    match lower
-        .find("<head")
-        .and_then(|head| lower[head..].find('>').map(|e| head + e + 1))
-    {
-        Some(after_head) => format!("{}\n    {tag}{}", &html[..after_head], &html[after_head..]),
+    match tag_end(&lower, "<head").or_else(|| tag_end(&lower, "<html")) {
+        Some(after) => format!("{}\n    {tag}{}", &html[..after], &html[after..]),
         None => format!("{tag}\n{html}"),
     }
+}
+
+/// Where the page's own `<meta name="ccai-kustomer-origins" …>` starts and ends, in `lower` (the
+/// page in lower case).
+fn own_meta(lower: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("<meta") {
+        let start = from + at;
+        let end = start + lower[start..].find('>')? + 1;
+        let tag = &lower[start..end];
+        let named = [
+            format!(r#"name="{ORIGINS_META}""#),
+            format!("name='{ORIGINS_META}'"),
+        ]
+        .iter()
+        .any(|quoted| tag.contains(quoted.as_str()))
+            || tag
+                .match_indices(&format!("name={ORIGINS_META}"))
+                .any(|(at, found)| {
+                    let after = tag[at + found.len()..].chars().next();
+                    after.is_some_and(|c| c.is_ascii_whitespace() || c == '>' || c == '/')
+                });
+        if named {
+            return Some((start, end));
+        }
+        from = end;
+    }
+    None
+}
+
+/// Just after the first `<{name}>` or `<{name} …>` tag of `lower` (not a longer name such as
+/// `<header>` for `<head`).
+fn tag_end(lower: &str, name: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(name) {
+        let start = from + at;
+        let next = lower[start + name.len()..].chars().next()?;
+        if next == '>' || next.is_ascii_whitespace() {
+            return Some(start + lower[start..].find('>')? + 1);
+        }
+        from = start + name.len();
+    }
+    None
 }
 
 #[cfg(test)]
@@ -192,6 +225,29 @@ import init from '/x.js';
             "{added}"
         );
         assert!(added.ends_with("<title>x</title></head></html>"));
+    }
+
+    #[test]
+    fn a_minified_pages_own_meta_is_replaced_and_an_implied_head_gets_one_after_html() {
+        let allowed = origins(&["https://*.kustomerapp.com"]);
+        let want = r#"<meta name="ccai-kustomer-origins" content="https://*.kustomerapp.com" />"#;
+        // As Trunk's minifier writes the page: no quotes, no content, no <head>.
+        let own = "<!doctype html><html lang=en><meta charset=utf-8><meta name=ccai-kustomer-origins><title>x</title>";
+        assert_eq!(
+            with_origins_meta(own, &allowed),
+            format!("<!doctype html><html lang=en><meta charset=utf-8>{want}<title>x</title>")
+        );
+        let later = "<html><meta content=x name=ccai-kustomer-origins><p>";
+        assert_eq!(
+            with_origins_meta(later, &allowed),
+            format!("<html>{want}<p>")
+        );
+        // Another tag whose name only starts the same is not the page's own.
+        let other = "<!doctype html><html lang=en><meta name=ccai-kustomer-origins-old content=x><header>";
+        assert_eq!(
+            with_origins_meta(other, &allowed),
+            format!("<!doctype html><html lang=en>\n    {want}<meta name=ccai-kustomer-origins-old content=x><header>")
+        );
     }
 
     #[test]
