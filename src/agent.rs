@@ -5,6 +5,7 @@
 //! [`Agent::place_call`]…); the live event stream that keeps the state current is in
 //! [`stream`].
 
+mod answers;
 mod stream;
 
 use adapter_core::{
@@ -26,13 +27,11 @@ pub const SESSION_KEY: &str = "ccai-adapter.session";
 /// Refresh this long before the session expires.
 const REFRESH_MARGIN_MS: i64 = 60_000;
 
+pub use adapter_core::agent_api::{InheritanceSettings, KustomerStatus, Session, StatusOption};
 use adapter_core::agent_api::{
-    CallPlaced, Inherited, KustomerStatusRequest, Me, PlaceCallRequest, SetStatusRequest,
-    SignInRequest, SignInUser, StatusSet, Statuses,
+    KustomerStatusRequest, PlaceCallRequest, SetStatusRequest, SignInRequest, SignInUser, Statuses,
 };
-pub use adapter_core::agent_api::{
-    InheritanceSettings, InheritanceView, KustomerStatus, Session, StatusOption,
-};
+use answers::{Capabilities, Decided, InheritanceOn, Note};
 
 pub use crate::gateway::ApiFailure;
 
@@ -142,7 +141,7 @@ pub struct Agent {
     capabilities: RwSignal<Vec<CallControl>>,
     link: RwSignal<ConnectionState>,
     outcome: RwSignal<Option<Outcome>>,
-    inheritance: RwSignal<Option<InheritanceView>>,
+    inheriting: RwSignal<bool>,
     busy: RwSignal<bool>,
     browsers: RwSignal<u32>,
     too_many_streams: RwSignal<bool>,
@@ -209,7 +208,7 @@ pub fn use_agent(
         capabilities: RwSignal::new(Vec::new()),
         link: RwSignal::new(ConnectionState::Connecting { attempt: 1 }),
         outcome: RwSignal::new(None),
-        inheritance: RwSignal::new(None),
+        inheriting: RwSignal::new(false),
         busy: RwSignal::new(false),
         browsers: RwSignal::new(1),
         too_many_streams: RwSignal::new(false),
@@ -265,9 +264,9 @@ impl Agent {
         Reading(self.outcome)
     }
 
-    /// Status inheritance, once loaded.
-    pub fn inheritance(&self) -> Reading<Option<InheritanceView>> {
-        Reading(self.inheritance)
+    /// Status inheritance is on (false until read).
+    pub fn inheriting(&self) -> Reading<bool> {
+        Reading(self.inheriting)
     }
 
     /// An action is in flight (buttons wait).
@@ -381,10 +380,9 @@ impl Agent {
         };
         let get = Method::Get;
         match api(&base, get, "/me", Some(&token), None).await {
-            Ok(text) => match decode::<Me>(text) {
-                Ok(me) => {
-                    let controls = me
-                        .capabilities
+            Ok(text) => match decode::<Capabilities>(text) {
+                Ok(Capabilities(capabilities)) => {
+                    let controls = capabilities
                         .iter()
                         .filter_map(|c| CallControl::parse(c))
                         .collect();
@@ -407,7 +405,7 @@ impl Agent {
         }
     }
 
-    /// Reads the status inheritance settings.
+    /// Reads whether status inheritance is on.
     pub async fn load_inheritance(self) {
         let (Ok(base), Some(token)) = (self.base(), self.token()) else {
             return;
@@ -420,10 +418,10 @@ impl Agent {
             None,
         )
         .await
-        .and_then(decode::<InheritanceView>)
+        .and_then(decode::<InheritanceOn>)
         {
-            Ok(view) => {
-                let _ = self.inheritance.try_set(Some(view));
+            Ok(InheritanceOn(on)) => {
+                let _ = self.inheriting.try_set(on);
             }
             Err(failure) => self
                 .log
@@ -446,20 +444,12 @@ impl Agent {
             body.as_deref(),
         )
         .await
-        .and_then(decode::<Inherited>);
+        .and_then(decode::<Decided>);
         match answer {
-            Ok(inherited) => {
-                let decision = inherited.decision;
-                let value = decision
-                    .value
-                    .as_ref()
-                    .map(|v| v.to_string().trim_matches('"').to_owned())
-                    .unwrap_or_default();
-                self.log.info(format!(
-                    "Kustomer status {name}: {} {value}",
-                    decision.action
-                ));
-                let outcome = match decision.action.as_str() {
+            Ok(Decided { action, value }) => {
+                self.log
+                    .info(format!("Kustomer status {name}: {action} {value}"));
+                let outcome = match action.as_str() {
                     "ignore" => Outcome::KustomerIgnored { name, why: value },
                     "set_next" => Outcome::KustomerNext(name),
                     _ => Outcome::KustomerApplied(name),
@@ -571,7 +561,7 @@ impl Agent {
             )
             .await
         {
-            Ok(answer) => match decode::<StatusSet>(answer).ok().and_then(|n| n.message) {
+            Ok(answer) => match decode::<Note>(answer).ok().and_then(|Note(note)| note) {
                 Some(message) => Outcome::Pending(message),
                 None => Outcome::StatusSet(status.name),
             },
@@ -603,7 +593,7 @@ impl Agent {
             )
             .await
         {
-            Ok(answer) => match decode::<CallPlaced>(answer).ok().and_then(|n| n.message) {
+            Ok(answer) => match decode::<Note>(answer).ok().and_then(|Note(note)| note) {
                 Some(message) => Outcome::Pending(message),
                 None => Outcome::Calling(number),
             },

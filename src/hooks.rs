@@ -66,9 +66,7 @@ pub fn use_kustomer_status_forwarding(
     let forward = move |change: UserStatusChanged| {
         let ready = agent.session().with_untracked(Option::is_some)
             && tabs.is_leader()
-            && agent
-                .inheritance()
-                .with_untracked(|v| v.as_ref().is_some_and(|v| v.settings.enabled));
+            && agent.inheriting().get_untracked();
         if ready {
             forwarded.set(true);
             let at = iso_time::parse_utc_ms(&change.at);

@@ -190,11 +190,7 @@ pub fn AdapterShell(
             .with(|s| s.call.as_ref().is_some_and(|c| !c.state.is_over()))
     };
     let forwarded = hooks::use_kustomer_status_forwarding(agent, bridge, tabs, log);
-    let inheriting = move || {
-        agent
-            .inheritance()
-            .with(|v| v.as_ref().is_some_and(|v| v.settings.enabled))
-    };
+    let inheriting = move || agent.inheriting().get();
     hooks::use_screen_pop(agent, bridge, tabs, log);
     hooks::use_one_kustomer_user(agent, bridge, log);
     hooks::use_ringing_brings_up(agent, bridge, minimised.set);

@@ -1,8 +1,8 @@
-use adapter_core::status_policy::PriorityRule;
+use adapter_core::{agent_api::InheritanceView, status_policy::PriorityRule};
 use leptos::prelude::*;
 
 use crate::{
-    agent::{InheritanceSettings, InheritanceView, KustomerStatus},
+    agent::{InheritanceSettings, KustomerStatus},
     effects::effect,
     i18n::{use_i18n, Text},
 };

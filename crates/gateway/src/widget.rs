@@ -243,7 +243,8 @@ import init from '/x.js';
             format!("<html>{want}<p>")
         );
         // Another tag whose name only starts the same is not the page's own.
-        let other = "<!doctype html><html lang=en><meta name=ccai-kustomer-origins-old content=x><header>";
+        let other =
+            "<!doctype html><html lang=en><meta name=ccai-kustomer-origins-old content=x><header>";
         assert_eq!(
             with_origins_meta(other, &allowed),
             format!("<!doctype html><html lang=en>\n    {want}<meta name=ccai-kustomer-origins-old content=x><header>")
