@@ -143,7 +143,7 @@ pub struct Agent {
     outcome: RwSignal<Option<Outcome>>,
     inheriting: RwSignal<bool>,
     busy: RwSignal<bool>,
-    browsers: RwSignal<u32>,
+    other_browsers: RwSignal<bool>,
     too_many_streams: RwSignal<bool>,
     log: DebugLog,
     plumbing: StoredValue<Plumbing, LocalStorage>,
@@ -210,7 +210,7 @@ pub fn use_agent(
         outcome: RwSignal::new(None),
         inheriting: RwSignal::new(false),
         busy: RwSignal::new(false),
-        browsers: RwSignal::new(1),
+        other_browsers: RwSignal::new(false),
         too_many_streams: RwSignal::new(false),
         log,
         plumbing: StoredValue::new_local(Plumbing {
@@ -274,9 +274,10 @@ impl Agent {
         Reading(self.busy)
     }
 
-    /// How many browsers have this agent's adapter open (more than one is worth saying).
-    pub fn browsers(&self) -> Reading<u32> {
-        Reading(self.browsers)
+    /// The agent's adapter is open in another browser too (worth saying: its status and calls
+    /// show in both).
+    pub fn other_browsers(&self) -> Reading<bool> {
+        Reading(self.other_browsers)
     }
 
     /// The gateway refused the stream: too many are open for the agent or from this address.

@@ -258,7 +258,7 @@ pub fn AdapterShell(
                     </div>
                 })}
                 <NoticeWhile
-                    when=Signal::derive(move || signed_in() && (agent.browsers().get() >= 2))
+                    when=Signal::derive(move || signed_in() && agent.other_browsers().get())
                     kind="other-browser"
                     text=Text::OtherBrowser
                 />

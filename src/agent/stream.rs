@@ -322,7 +322,7 @@ impl Agent {
             }
             StreamMessage::Heartbeat { .. } => {}
             StreamMessage::Presence { browsers } => {
-                let _ = self.browsers.try_set(browsers);
+                let _ = self.other_browsers.try_set(browsers >= 2);
             }
         }
     }
