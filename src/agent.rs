@@ -44,6 +44,14 @@ fn is_session_gone(failure: &ApiFailure) -> bool {
 pub use crate::gateway::request as api;
 use crate::gateway::{body_of, decode, Method};
 
+/// What the contact center offers the signed-in agent: the statuses of the menu and the call
+/// controls of its role. One signal for both (each signal type is code of its own in the wasm).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Offer {
+    pub statuses: Vec<StatusOption>,
+    pub controls: Vec<CallControl>,
+}
+
 /// What the agent is told after an action: good news, a wait, or a refusal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -137,8 +145,7 @@ pub enum GatewaySaid {
 pub struct Agent {
     session: RwSignal<Option<Session>>,
     state: RwSignal<AgentState>,
-    statuses: RwSignal<Vec<StatusOption>>,
-    capabilities: RwSignal<Vec<CallControl>>,
+    offer: RwSignal<Offer>,
     link: RwSignal<ConnectionState>,
     outcome: RwSignal<Option<Outcome>>,
     inheriting: RwSignal<bool>,
@@ -204,8 +211,7 @@ pub fn use_agent(
     let agent = Agent {
         session: RwSignal::new(None),
         state: RwSignal::new(AgentState::default()),
-        statuses: RwSignal::new(Vec::new()),
-        capabilities: RwSignal::new(Vec::new()),
+        offer: RwSignal::new(Offer::default()),
         link: RwSignal::new(ConnectionState::Connecting { attempt: 1 }),
         outcome: RwSignal::new(None),
         inheriting: RwSignal::new(false),
@@ -244,14 +250,9 @@ impl Agent {
         Reading(self.state)
     }
 
-    /// The statuses of the menu.
-    pub fn statuses(&self) -> Reading<Vec<StatusOption>> {
-        Reading(self.statuses)
-    }
-
-    /// The call controls the upstream offers.
-    pub fn capabilities(&self) -> Reading<Vec<CallControl>> {
-        Reading(self.capabilities)
+    /// The statuses of the menu and the call controls the upstream offers.
+    pub fn offer(&self) -> Reading<Offer> {
+        Reading(self.offer)
     }
 
     /// The event stream's link (connected, reconnecting).
@@ -290,8 +291,8 @@ impl Agent {
     #[doc(hidden)]
     pub fn as_if_the_gateway_said(&self, said: GatewaySaid) {
         match said {
-            GatewaySaid::Statuses(list) => self.statuses.set(list),
-            GatewaySaid::Capabilities(list) => self.capabilities.set(list),
+            GatewaySaid::Statuses(list) => self.offer.update(|o| o.statuses = list),
+            GatewaySaid::Capabilities(list) => self.offer.update(|o| o.controls = list),
             GatewaySaid::State(state) => self.state.set(*state),
         }
     }
@@ -349,7 +350,7 @@ impl Agent {
         });
         let _ = self.session.try_set(None);
         let _ = self.state.try_set(AgentState::default());
-        let _ = self.capabilities.try_set(Vec::new());
+        let _ = self.offer.try_update(|o| o.controls.clear());
         let _ = self.too_many_streams.try_set(false);
     }
 
@@ -387,7 +388,7 @@ impl Agent {
                         .iter()
                         .filter_map(|c| CallControl::parse(c))
                         .collect();
-                    let _ = self.capabilities.try_set(controls);
+                    let _ = self.offer.try_update(|o| o.controls = controls);
                 }
                 Err(failure) => self.log.warn(format!("GET /me: {}", failure.message)),
             },
@@ -398,7 +399,7 @@ impl Agent {
         match api(&base, get, "/statuses", Some(&token), None).await {
             Ok(text) => match decode::<Statuses>(text) {
                 Ok(list) => {
-                    let _ = self.statuses.try_set(list.statuses);
+                    let _ = self.offer.try_update(|o| o.statuses = list.statuses);
                 }
                 Err(failure) => self.log.warn(format!("statuses: {}", failure.message)),
             },

@@ -126,7 +126,7 @@ pub fn CallPanel(
         let busy = agent.busy().get();
         let caller = caller.get();
         shown().map(|call| {
-            let controls = agent.capabilities().with(|caps| offered_controls(&call, caps));
+            let controls = agent.offer().with(|offer| offered_controls(&call, &offer.controls));
             let number = call
                 .number
                 .clone()

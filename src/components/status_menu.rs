@@ -37,8 +37,10 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
     let i18n = use_i18n();
     let current = move || agent.state().with(|s| s.status.clone());
     let color_of = move |id: i64| {
-        agent.statuses().with(|list| {
-            list.iter()
+        agent.offer().with(|offer| {
+            offer
+                .statuses
+                .iter()
                 .find(|s| s.id == id)
                 .and_then(|s| s.color.clone())
                 .unwrap_or_default()
@@ -49,8 +51,10 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
         let Ok(id) = event_target_value(&event).parse::<i64>() else {
             return;
         };
-        let chosen = agent.statuses().with_untracked(|list| {
-            list.iter()
+        let chosen = agent.offer().with_untracked(|offer| {
+            offer
+                .statuses
+                .iter()
                 .find(|s| s.id == id && s.selectable)
                 .map(|s| StatusView {
                     id: s.id,
@@ -63,7 +67,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
     };
     let options = move || {
         let selected = current().map(|s| s.id);
-        let mut list = agent.statuses().get();
+        let mut list = agent.offer().with(|offer| offer.statuses.clone());
         // The current status may be one the list does not have (yet): show it anyway.
         if let Some(status) = current().filter(|c| !list.iter().any(|s| s.id == c.id)) {
             list.push(crate::agent::StatusOption {
@@ -92,7 +96,7 @@ pub fn StatusMenu(agent: Agent) -> impl IntoView {
     let select = NodeRef::<leptos::html::Select>::new();
     effect(move || {
         let value = current().map(|s| s.id.to_string()).unwrap_or_default();
-        agent.statuses().track();
+        agent.offer().track();
         if let Some(select) = select.get() {
             select.set_value(&value);
         }
