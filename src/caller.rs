@@ -77,7 +77,9 @@ pub fn use_caller(
 ) -> Signal<Option<Caller>> {
     // The number looked up last, and what was found.
     let known = RwSignal::new(None::<(String, Option<Caller>)>);
-    let number = Memo::new(move |_| {
+    // A derived signal, not a memo (one type fewer in the wasm): the effect runs again at each
+    // change of the agent's state, and does nothing when the number is the one already known.
+    let number = Signal::derive(move || {
         agent
             .state()
             .with(|s| s.call.as_ref().and_then(|c| c.number.clone()))
@@ -90,7 +92,10 @@ pub fn use_caller(
             .state
             .with(|s| from_context(s.context.customer.as_ref(), &number, country))
         {
-            known.set(Some((number, Some(caller))));
+            let found = Some((number, Some(caller)));
+            if known.with_untracked(|k| *k != found) {
+                known.set(found);
+            }
             return;
         }
         if known.with_untracked(|k| k.as_ref().is_some_and(|(n, _)| *n == number)) {
