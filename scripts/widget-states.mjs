@@ -38,7 +38,7 @@ export async function driveStates({ page, stack, lang, visit }) {
   await adapter.locator(".outcome-done").waitFor({ state: "attached" });
   await adapter.locator(".dial-pad-slot:not([hidden])").waitFor();
   // A browser closed just before (an earlier run) counts until the gateway sees its stream end.
-  await adapter.locator(".notice-other-browser").waitFor({ state: "detached", timeout: 30_000 });
+  await adapter.locator(".notice-other-browser").waitFor({ state: "hidden", timeout: 30_000 });
   await visit("idle", page);
 
   const offered = await page.evaluate(
@@ -80,7 +80,8 @@ export async function openSettings(page, stack, lang) {
   // The settings page uses the session the admin opened in the widget.
   const menu = adapter.locator("select.status-select");
   const signIn = adapter.locator(".sign-in button[type='submit']");
-  await menu.or(signIn).first().waitFor();
+  // Both are in the page, one hidden: whichever shows first.
+  await menu.or(signIn).filter({ visible: true }).first().waitFor();
   if (await signIn.isVisible()) await signIn.click();
   await menu.waitFor();
   await page.locator("#settings-open").click();

@@ -40,7 +40,7 @@ use crate::{
     agent::{use_agent, Outcome},
     bridge::{use_host_bridge, BridgeMode, StandaloneReason, UseHostBridgeOptions},
     components::{
-        on_click, show, CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice,
+        on_click, shown_while, CallPanel, ConnectionLine, Diagnostics, DialPad, Header, Notice,
         NoticeWhile, SignIn,
     },
     debug_log::use_debug_log,
@@ -214,7 +214,7 @@ pub fn AdapterShell(
             <Header minimised=minimised.value on_toggle=toggle agent=agent />
             <div id="adapter-body" class="adapter-body" hidden=Signal::derive(move || minimised.value.get())>
                 <ConnectionLine state=link />
-                {show(Signal::derive(standalone), move || view! {
+                {shown_while(Signal::derive(standalone), view! {
                     <Notice
                         kind=if host_refused() { "host-refused" } else { "standalone" }
                         text=Signal::derive(move || {
@@ -238,10 +238,10 @@ pub fn AdapterShell(
                     text=Text::StorageBlocked
                     detail=Signal::derive(move || storage_problem.get().unwrap_or_default())
                 />
-                {show(Signal::derive(move || !signed_in()), move || view! {
+                {shown_while(Signal::derive(move || !signed_in()), view! {
                     <SignIn agent=agent user=user standalone=Signal::derive(standalone) />
                 })}
-                {show(Signal::derive(follower), move || view! {
+                {shown_while(Signal::derive(follower), view! {
                     <div class="notice notice-other-tab" role="note">
                         <p>{i18n.text(Text::ActiveInAnotherTab)}</p>
                         <p hidden=Signal::derive(move || !tabs.leader_in_call.get())>{i18n.text(Text::OtherTabInCall)}</p>
@@ -282,7 +282,7 @@ pub fn AdapterShell(
                 </div>
             </div>
             <footer class="adapter-footer" hidden=Signal::derive(move || minimised.value.get())>
-                {show(Signal::derive(signed_in), move || view! {
+                {shown_while(Signal::derive(signed_in), view! {
                     <span class="signed-in-as">
                         {move || agent.session().with(|s| s.as_ref().map(|s| s.agent_email.clone()))}
                     </span>

@@ -41,6 +41,13 @@ fn find(root: &web_sys::HtmlElement, selector: &str) -> web_sys::HtmlElement {
         .unchecked_into()
 }
 
+/// Whether `selector` is on screen in `root`: there, and inside nothing hidden.
+fn shown(root: &web_sys::HtmlElement, selector: &str) -> bool {
+    root.query_selector(selector)
+        .unwrap()
+        .is_some_and(|element| element.closest("[hidden]").unwrap().is_none())
+}
+
 fn in_lang(lang: Lang) {
     provide_context(I18n {
         lang: RwSignal::new(lang),
@@ -209,10 +216,7 @@ async fn the_minimised_state_is_kept_in_local_storage_across_mounts() {
     let first = container();
     let mounted = mount(first.clone());
     assert!(!find(&first, "#adapter-body").hidden());
-    assert!(
-        first.query_selector(".notice-storage").unwrap().is_none(),
-        "storage works here"
-    );
+    assert!(!shown(&first, ".notice-storage"), "storage works here");
     find(&first, "button.minimise-toggle").click();
     tick().await;
     assert!(find(&first, "#adapter-body").hidden());
@@ -243,6 +247,7 @@ async fn blocked_storage_shows_a_note_and_the_toggle_still_works() {
         })
     });
     tick().await;
+    assert!(shown(&root, ".notice-storage"));
     let notice = find(&root, ".notice-storage");
     assert!(notice.text_content().unwrap().contains("blocks storage"));
     assert!(notice.title().contains("SecurityError"));

@@ -80,6 +80,6 @@ test.describe("with one stream allowed per agent", () => {
     );
     // The first tab's stream is untouched.
     await expect(first.connectionLine).toHaveAttribute("data-state", "connected");
-    await expect(first.adapter.locator(".notice-too-many-streams")).toHaveCount(0);
+    await expect(first.adapter.locator(".notice-too-many-streams")).toBeHidden();
   });
 });

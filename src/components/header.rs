@@ -1,8 +1,8 @@
-use leptos::{either::Either, prelude::*};
+use leptos::prelude::*;
 
 use crate::{
     agent::Agent,
-    components::{memoised, on_click, StatusMenu},
+    components::{on_click, shown_while, StatusMenu},
     i18n::{use_i18n, Text},
 };
 
@@ -18,10 +18,7 @@ pub fn Header(
     /// The signed-in agent, whose status menu the header carries.
     agent: Agent,
 ) -> impl IntoView {
-    // Memoised: the status area is built again only when the agent signs in or out.
-    let signed_in = memoised(Signal::derive(move || {
-        agent.session().with(Option::is_some)
-    }));
+    let signed_in = Signal::derive(move || agent.session().with(Option::is_some));
     let i18n = use_i18n();
     let toggle_label = Signal::derive(move || {
         i18n.t(if minimised.get() {
@@ -34,21 +31,16 @@ pub fn Header(
         <header class="adapter-header">
             <h1 class="adapter-name">{i18n.text(Text::AppName)}</h1>
             <span class="header-spacer"></span>
-            {move || {
-                if signed_in.get() {
-                    Either::Left(view! { <StatusMenu agent=agent /> })
-                } else {
-                    Either::Right(view! {
-                        <span
-                            class="status-chip status-unknown"
-                            role="status"
-                            aria-label=i18n.text(Text::StatusLabel)
-                        >
-                            {i18n.text(Text::StatusNotSignedIn)}
-                        </span>
-                    })
-                }
-            }}
+            {shown_while(signed_in, view! { <StatusMenu agent=agent /> })}
+            {shown_while(Signal::derive(move || !signed_in.get()), view! {
+                <span
+                    class="status-chip status-unknown"
+                    role="status"
+                    aria-label=i18n.text(Text::StatusLabel)
+                >
+                    {i18n.text(Text::StatusNotSignedIn)}
+                </span>
+            })}
             <button
                 type="button"
                 class="icon-button minimise-toggle"

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::show;
+use super::shown_while;
 use crate::i18n::{use_i18n, Text};
 
 /// A notice the agent should read: what is wrong, in plain words, with the technical detail on
@@ -39,9 +39,10 @@ pub fn NoticeWhile(
 ) -> impl IntoView {
     let i18n = use_i18n();
     let detail = detail.unwrap_or_else(|| Signal::derive(String::new));
-    show(when, move || {
+    shown_while(
+        when,
         view! {
             <Notice kind=kind text=Signal::derive(move || i18n.t(text).to_string()) detail=detail />
-        }
-    })
+        },
+    )
 }
