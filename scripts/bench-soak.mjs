@@ -117,7 +117,7 @@ try {
       // The chip follows the stream (the platform's status), not the menu's own selection.
       () => document.querySelector("select.status-select").value === "0" &&
         document.querySelector(".status-chip.chip-green") &&
-        !document.querySelector(".call-panel:not([data-state='ended'])"),
+        !document.querySelector(".call-panel:not([hidden]):not([data-state='ended'])"),
       null,
       { polling: 10, timeout: 20_000 },
     );

@@ -268,9 +268,15 @@ pub fn AdapterShell(
                     text=Text::LoginNotInherited
                 />
                 <CallPanel agent=agent caller=caller />
-                {move || outcome().map(|(kind, text)| view! {
-                    <p class=format!("outcome outcome-{kind}") role="status">{text}</p>
-                })}
+                // One live region for the page's life (announced when its text changes), hidden
+                // while there is nothing to say.
+                <p
+                    class=Signal::derive(move || outcome().map(|(kind, _)| format!("outcome outcome-{kind}")).unwrap_or_default())
+                    role="status"
+                    hidden=Signal::derive(move || outcome().is_none())
+                >
+                    {Signal::derive(move || outcome().map(|(_, text)| text).unwrap_or_default())}
+                </p>
                 <div class="dial-pad-slot" hidden=Signal::derive(move || !dial_pad_shown())>
                     <DialPad
                         pad=pad

@@ -338,10 +338,7 @@ async fn the_status_menu_offers_only_selectable_statuses_and_shows_the_gateways(
 #[wasm_bindgen_test]
 async fn the_call_panel_shows_only_the_controls_the_upstream_offers() {
     let (root, agent, _mounted) = mount_with_agent(move |a| view! { <CallPanel agent=a /> });
-    assert!(
-        root.query_selector(".call-panel").unwrap().is_none(),
-        "no call, no panel"
-    );
+    assert!(!shown(&root, ".call-panel"), "no call, no panel");
     let connected_at = js_sys::Date::now() as i64 - 65_000;
     agent.as_if_the_gateway_said(GatewaySaid::State(Box::new(AgentState {
         call: Some(CallView {

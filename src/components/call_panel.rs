@@ -57,6 +57,11 @@ fn control_text(control: CallControl) -> Text {
     }
 }
 
+/// The number the call panel names: the call's, else (a chat) its conversation.
+fn number_of(call: &CallView) -> Option<String> {
+    call.number.clone().or_else(|| call.conversation_id.clone())
+}
+
 /// The controls to show for `call`: those the upstream offers and the call's state allows.
 pub fn offered_controls(call: &CallView, capabilities: &[CallControl]) -> Vec<CallControl> {
     CallControl::ALL
@@ -105,57 +110,79 @@ pub fn CallPanel(
             leptos::task::spawn_local(agent.control(call_id, control, extra));
         }
     };
-    // The timer ticks in place: one effect for the panel's life writes the element's text, so a
-    // re-render of the panel leaves no effect behind (see below).
+    // The panel is one view for the page's life, hidden while there is no call: each part reads
+    // what it shows. A panel rendered again at each change of the call would either leave its
+    // reactive parts' subscriptions behind on the long-lived signals (reactive_graph 0.2 does not
+    // unsubscribe a dropped effect: about 20 kB a call over a day) or, rendered as plain values,
+    // carry the framework's building and diffing of the whole panel in the wasm. Only the row of
+    // buttons is rendered again (plain buttons, nothing reactive inside); the inputs keep their
+    // text in signals written by their handlers only.
+    let text_of = move |read: fn(&CallView, Option<Caller>) -> Option<String>| {
+        Signal::derive(move || {
+            shown()
+                .and_then(|call| read(&call, caller.get()))
+                .unwrap_or_default()
+        })
+    };
+    let flag_of = move |read: fn(&CallView) -> bool| {
+        Signal::derive(move || shown().is_some_and(|call| read(&call)))
+    };
+    // The caller's name once known (it may come after the panel shows), else the number.
+    let who = text_of(|call, caller| match caller {
+        Some(caller) => Some(caller.name),
+        None => number_of(call),
+    });
+    let company = text_of(|_, caller| caller.and_then(|c| c.company));
+    let number_line = text_of(|call, caller| caller.and_then(|_| number_of(call)));
+    let state_name = text_of(|call, _| Some(format!("{:?}", call.state).to_ascii_lowercase()));
+    let kind = Signal::derive(move || {
+        shown()
+            .map(|call| {
+                let kind = if call.state.is_over() {
+                    Text::LastCall
+                } else {
+                    kind_text(&call)
+                };
+                i18n.t(kind).to_owned()
+            })
+            .unwrap_or_default()
+    });
+    let state_text = Signal::derive(move || {
+        shown()
+            .map(|call| i18n.t(state_text(call.state)).to_owned())
+            .unwrap_or_default()
+    });
+    let offered = move |control: CallControl| {
+        Signal::derive(move || {
+            shown().is_some_and(|call| {
+                agent
+                    .offer()
+                    .with(|offer| offered_controls(&call, &offer.controls).contains(&control))
+            })
+        })
+    };
+    let busy = Signal::derive(move || agent.busy().get());
+    let call_id = move || shown().map(|call| call.call_id);
+    // The timer ticks in place: one effect for the panel's life writes the element's text.
     let timer = NodeRef::<leptos::html::Span>::new();
     effect(move || {
         now.track();
-        let seconds = shown().and_then(|c| c.connected_seconds(js_sys::Date::now() as i64));
-        if let (Some(element), Some(seconds)) = (timer.get(), seconds) {
-            element.set_text_content(Some(&format_duration(seconds)));
+        let text = shown()
+            .and_then(|call| call.connected_seconds(js_sys::Date::now() as i64))
+            .map(format_duration);
+        if let Some(element) = timer.get() {
+            element.set_text_content(text.as_deref());
         }
     });
-    // The panel is rendered again at each change of the call, and every reactive closure inside
-    // a re-rendered view leaves a dead subscriber on the long-lived signals it read (reactive_graph
-    // 0.2 does not unsubscribe a dropped effect): over a day of calls that grew the wasm memory by
-    // about 20 kB a call. So everything inside is read here, once per render, and rendered as
-    // plain values; the inputs keep their text in signals written by their handlers only.
-    move || {
+    let buttons = move || {
         let lang = i18n.lang.get();
-        let t = move |text: Text| text.in_lang(lang);
         let busy = agent.busy().get();
-        let caller = caller.get();
         shown().map(|call| {
-            let controls = agent.offer().with(|offer| offered_controls(&call, &offer.controls));
-            let number = call
-                .number
-                .clone()
-                .or_else(|| call.conversation_id.clone())
-                .unwrap_or_default();
-            // The caller's name once known (it may come after the panel shows), else the number.
-            let (who, company, number_line) = match caller {
-                Some(c) => (c.name, c.company, Some(number)),
-                None => (number, None, None),
-            };
-            let ringing = call.state == CallState::Ringing;
-            let state = call.state;
-            let muted = call.muted;
-            let kind = if state.is_over() {
-                Text::LastCall
-            } else {
-                kind_text(&call)
-            };
             let call_id = call.call_id;
-            // Reads the clock itself: right from the first render (the effect above ticks it).
-            let timer_text = call.connected_at_ms.map(|_| {
-                format_duration(
-                    call.connected_seconds(js_sys::Date::now() as i64)
-                        .unwrap_or_default(),
-                )
-            });
-            let buttons = controls
-                .iter()
-                .copied()
+            agent
+                .offer()
+                .with(|offer| offered_controls(&call, &offer.controls))
+                .into_iter()
                 .filter(|c| !matches!(c, CallControl::Dtmf | CallControl::Transfer))
                 .map(|control| {
                     view! {
@@ -166,60 +193,68 @@ pub fn CallPanel(
                             disabled=busy
                             on:click=on_click(move |_| run(call_id, control))
                         >
-                            {t(control_text(control))}
+                            {control_text(control).in_lang(lang)}
                         </button>
                     }
                 })
-                .collect_view();
-            let with_input = |control: CallControl, value: RwSignal<String>, label: Text, kind: &'static str| {
-                controls.contains(&control).then(|| {
-                    view! {
-                        <div class=format!("control-field control-{}", control.as_str())>
-                            <input
-                                type=kind
-                                aria-label=t(label)
-                                placeholder=t(label)
-                                value=value.get_untracked()
-                                on:input=write_input(value)
-                            />
-                            <button
-                                type="button"
-                                class="button"
-                                disabled=busy
-                                on:click=on_click(move |_| run(call_id, control))
-                            >
-                                {t(control_text(control))}
-                            </button>
-                        </div>
-                    }
-                })
-            };
-            let tones = with_input(CallControl::Dtmf, digits, Text::Tones, "tel");
-            let transfer = with_input(CallControl::Transfer, target, Text::TransferTo, "text");
-            view! {
-                <section
-                    class="call-panel"
-                    class:ringing=ringing
-                    data-state=format!("{state:?}").to_ascii_lowercase()
-                    aria-live="assertive"
-                >
-                    <p class="call-kind">{t(kind)}</p>
-                    <p class="call-who">{who}</p>
-                    <p class="call-company" hidden=company.is_none()>{company.clone()}</p>
-                    <p class="call-number" hidden=number_line.is_none()>{number_line.clone()}</p>
-                    <p class="call-state">
-                        <span class="call-state-text">{t(state_text(state))}</span>
-                        {timer_text.map(|text| view! {
-                            <span class="call-timer" role="timer" aria-label=t(Text::CallTimer) node_ref=timer>{text}</span>
-                        })}
-                        <span class="call-muted" hidden=!muted>{t(Text::Muted)}</span>
-                    </p>
-                    <div class="call-controls">{buttons}</div>
-                    {tones}
-                    {transfer}
-                </section>
-            }
+                .collect_view()
         })
+    };
+    let field = move |control: CallControl,
+                      value: RwSignal<String>,
+                      label: Text,
+                      kind: &'static str| {
+        view! {
+            <div class=format!("control-field control-{}", control.as_str()) hidden=Signal::derive(move || !offered(control).get())>
+                <input
+                    type=kind
+                    aria-label=i18n.text(label)
+                    placeholder=i18n.text(label)
+                    prop:value=move || value.get()
+                    on:input=write_input(value)
+                />
+                <button
+                    type="button"
+                    class="button"
+                    disabled=busy
+                    on:click=on_click(move |_| {
+                        if let Some(id) = call_id() {
+                            run(id, control);
+                        }
+                    })
+                >
+                    {i18n.text(control_text(control))}
+                </button>
+            </div>
+        }
+    };
+    view! {
+        <section
+            class="call-panel"
+            class:ringing=flag_of(|call| call.state == CallState::Ringing)
+            data-state=state_name
+            aria-live="assertive"
+            hidden=Signal::derive(move || shown().is_none())
+        >
+            <p class="call-kind">{kind}</p>
+            <p class="call-who">{who}</p>
+            <p class="call-company" hidden=Signal::derive(move || company.with(String::is_empty))>{company}</p>
+            <p class="call-number" hidden=Signal::derive(move || number_line.with(String::is_empty))>{number_line}</p>
+            <p class="call-state">
+                <span class="call-state-text">{state_text}</span>
+                <span
+                    class="call-timer"
+                    role="timer"
+                    aria-label=i18n.text(Text::CallTimer)
+                    node_ref=timer
+                    hidden=flag_of(|call| call.connected_at_ms.is_none())
+                ></span>
+                <span class="call-muted" hidden=flag_of(|call| !call.muted)>{i18n.text(Text::Muted)}</span>
+            </p>
+            <div class="call-controls">{buttons}</div>
+            {field(CallControl::Dtmf, digits, Text::Tones, "tel")}
+            {field(CallControl::Transfer, target, Text::TransferTo, "text")}
+        </section>
     }
 }
 
