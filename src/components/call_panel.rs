@@ -115,8 +115,8 @@ pub fn CallPanel(
     // reactive parts' subscriptions behind on the long-lived signals (reactive_graph 0.2 does not
     // unsubscribe a dropped effect: about 20 kB a call over a day) or, rendered as plain values,
     // carry the framework's building and diffing of the whole panel in the wasm. Only the row of
-    // buttons is rendered again (plain buttons, nothing reactive inside); the inputs keep their
-    // text in signals written by their handlers only.
+    // buttons is rendered again (plain buttons, nothing reactive inside); the inputs show the
+    // text of their signals, which their handlers write.
     let text_of = move |read: fn(&CallView, Option<Caller>) -> Option<String>| {
         Signal::derive(move || {
             shown()
