@@ -1,7 +1,7 @@
 //! State that survives a reload. localStorage can be blocked in an iframe (browser settings,
 //! sandboxing): the widget then keeps the state in memory and says so, never panics.
 
-use std::{cell::RefCell, collections::HashMap, rc::Rc};
+use std::{cell::RefCell, rc::Rc};
 
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
@@ -40,7 +40,9 @@ const PROBE_KEY: &str = "ccai-adapter.probe";
 pub enum KeyValueStore {
     Local(web_sys::Storage),
     Memory {
-        entries: Rc<RefCell<HashMap<String, String>>>,
+        /// Key and value, in the order written: the widget keeps a handful of keys, so a list
+        /// (a map type would be code of its own in the wasm, for nothing).
+        entries: Rc<RefCell<Vec<(String, String)>>>,
         /// Why the store is not persistent.
         reason: StorageError,
     },
@@ -89,7 +91,11 @@ impl KeyValueStore {
     pub fn get(&self, key: &str) -> Option<String> {
         match self {
             KeyValueStore::Local(storage) => storage.get_item(key).ok().flatten(),
-            KeyValueStore::Memory { entries, .. } => entries.borrow().get(key).cloned(),
+            KeyValueStore::Memory { entries, .. } => entries
+                .borrow()
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone()),
         }
     }
 
@@ -100,7 +106,7 @@ impl KeyValueStore {
                 .remove_item(key)
                 .map_err(|e| StorageError::WriteFailed(js_text(&e))),
             KeyValueStore::Memory { entries, .. } => {
-                entries.borrow_mut().remove(key);
+                entries.borrow_mut().retain(|(k, _)| k != key);
                 Ok(())
             }
         }
@@ -117,7 +123,11 @@ impl KeyValueStore {
                 error
             }),
             KeyValueStore::Memory { entries, .. } => {
-                entries.borrow_mut().insert(key.into(), value.into());
+                let mut entries = entries.borrow_mut();
+                match entries.iter_mut().find(|(k, _)| k == key) {
+                    Some((_, old)) => *old = value.into(),
+                    None => entries.push((key.into(), value.into())),
+                }
                 Ok(())
             }
         }
