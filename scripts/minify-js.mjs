@@ -1,8 +1,9 @@
 // Minifies the JavaScript of a release build (wasm-bindgen's glue: about 2 kB gzip less for the
 // agent widget) and keeps each page's Subresource Integrity true: Trunk wrote the pages'
 // `integrity="sha384-…"` for the files as they were, so each changed file's old hash is replaced
-// by the new one in every page of its folder. Trunk's own `minify` leaves wasm-bindgen's
-// output as it is, and minifies the pages and the styles only.
+// by the new one in every page of its folder. Trunk's own `minify` minifies the pages and the
+// styles; its JS minifier cannot parse wasm-bindgen's output (it warns "Failed to minify JS" and
+// copies the file unchanged), so this does.
 //
 //   node scripts/minify-js.mjs DIR [DIR …]     each DIR: a build's folder (its *.js and *.html)
 //
