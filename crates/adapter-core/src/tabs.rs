@@ -8,7 +8,8 @@
 //!   the smaller tab id wins. A new tab first listens for [`JOIN_WAIT_MS`], so it never grabs
 //!   leadership from a live leader.
 //! - Two leaders (after a tab slept): the one in a call stays, else the smaller id.
-//! - "Use here" moves leadership to the asking tab, unless the leader is in a call.
+//! - "Use here" moves leadership to the asking tab, unless the leader is in a call; it wins over
+//!   a tab elected at the same moment.
 //!
 //! With a tick every [`TICK_MS`], a leader that closes cleanly is replaced within
 //! `CLAIM_WAIT_MS + TICK_MS`, and one that vanishes within
@@ -376,6 +377,9 @@ impl Election {
         if self.leader_in_call() {
             return Err(UseHereRefused::LeaderInCall);
         }
+        // Two terms past the newest known: a tab elected at this moment took only one past
+        // (its first heartbeat is still on its way), and yields when the two meet.
+        self.term += 1;
         let mut out = vec![TabMessage::UseHere {
             from: self.me,
             term: self.term + 1,
@@ -585,6 +589,44 @@ mod tests {
         bus.deliver(1, taking_over);
         bus.run(3_000.0);
         assert_eq!(bus.leaders(), vec![2]);
+    }
+
+    #[test]
+    fn use_here_wins_over_a_leader_elected_at_the_same_moment() {
+        // Tab 3 follows tab 1 because of its claim; tab 1 then leads, and its first heartbeat
+        // crosses tab 3's "use here".
+        let mut one = Election::new(1, 0.0);
+        let mut three = Election::new(3, 0.0);
+        let claim_one = one.tick(JOIN_WAIT_MS);
+        let claim_three = three.tick(JOIN_WAIT_MS);
+        for message in &claim_three {
+            assert!(one.receive(message, JOIN_WAIT_MS).is_empty());
+        }
+        for message in &claim_one {
+            assert!(three.receive(message, JOIN_WAIT_MS).is_empty());
+        }
+        assert_eq!(three.role(), Role::Follower);
+        let now = JOIN_WAIT_MS + CLAIM_WAIT_MS;
+        let first_heartbeat = one.tick(now);
+        assert!(one.is_leader());
+        let taking_over = three.use_here(now).unwrap_or_default();
+        let mut replies_of_three = Vec::new();
+        for message in &first_heartbeat {
+            replies_of_three.extend(three.receive(message, now));
+        }
+        let mut replies_of_one = Vec::new();
+        for message in &taking_over {
+            replies_of_one.extend(one.receive(message, now));
+        }
+        let mut bus = Bus {
+            tabs: vec![Some(one), Some(three)],
+            now,
+            sent: 0,
+        };
+        bus.deliver(1, replies_of_three);
+        bus.deliver(0, replies_of_one);
+        bus.run(5_000.0);
+        assert_eq!(bus.leaders(), vec![3], "the agent's choice stands");
     }
 
     #[test]
