@@ -15,7 +15,6 @@ use adapter_core::{
     host_protocol::KustomerUser,
 };
 use leptos::prelude::*;
-use serde_json::Value;
 use wasm_bindgen::{closure::Closure, JsCast};
 
 use crate::{debug_log::DebugLog, gateway::GatewayError, storage::KeyValueStore};
@@ -42,7 +41,8 @@ fn is_session_gone(failure: &ApiFailure) -> bool {
 
 /// One agent API request (see [`crate::gateway::request`]).
 pub use crate::gateway::request as api;
-use crate::gateway::{body_of, decode, Method};
+use crate::gateway::{decode, Method};
+use adapter_core::json_text::{Object, ToJson};
 
 /// What the contact center offers the signed-in agent: the statuses of the menu and the call
 /// controls of its role. One signal for both (each signal type is code of its own in the wasm).
@@ -317,14 +317,17 @@ impl Agent {
         user: KustomerUser,
     ) -> Result<(), ApiFailure> {
         let base = self.base()?;
-        let body = body_of(&SignInRequest {
-            email: email.trim().to_owned(),
-            password: (!password.is_empty()).then_some(password),
-            kustomer_user: SignInUser {
-                id: user.id,
-                email: user.email,
-            },
-        });
+        let body = Some(
+            SignInRequest {
+                email: email.trim().to_owned(),
+                password: (!password.is_empty()).then_some(password),
+                kustomer_user: SignInUser {
+                    id: user.id,
+                    email: user.email,
+                },
+            }
+            .to_json(),
+        );
         let value = api(&base, Method::Post, "/sessions", None, body.as_deref()).await?;
         let session: Session = decode(value)?;
         self.log
@@ -365,9 +368,7 @@ impl Agent {
     /// schedules the refresh.
     fn start(self, session: Session) {
         self.plumbing.update_value(|p| {
-            if let Ok(text) = serde_json::to_string(&session) {
-                let _ = p.store.set(SESSION_KEY, &text);
-            }
+            let _ = p.store.set(SESSION_KEY, &session.to_json());
         });
         self.session.set(Some(session.clone()));
         self.schedule_refresh(session.expires_at_ms);
@@ -437,7 +438,7 @@ impl Agent {
         let (Ok(base), Some(token)) = (self.base(), self.token()) else {
             return;
         };
-        let body = body_of(&KustomerStatusRequest { status_id, at_ms });
+        let body = Some(KustomerStatusRequest { status_id, at_ms }.to_json());
         let answer = api(
             &base,
             Method::Post,
@@ -487,9 +488,7 @@ impl Agent {
             Ok(session) => {
                 self.log.info("session refreshed");
                 self.plumbing.update_value(|p| {
-                    if let Ok(text) = serde_json::to_string(&session) {
-                        let _ = p.store.set(SESSION_KEY, &text);
-                    }
+                    let _ = p.store.set(SESSION_KEY, &session.to_json());
                 });
                 let expires = session.expires_at_ms;
                 let _ = self.session.try_set(Some(session));
@@ -556,10 +555,13 @@ impl Agent {
             .act(
                 Method::Put,
                 "/status".into(),
-                body_of(&SetStatusRequest {
-                    status_id: status.id,
-                    at_ms: Some(now_ms() as i64),
-                }),
+                Some(
+                    SetStatusRequest {
+                        status_id: status.id,
+                        at_ms: Some(now_ms() as i64),
+                    }
+                    .to_json(),
+                ),
             )
             .await
         {
@@ -587,11 +589,14 @@ impl Agent {
             .act(
                 Method::Post,
                 "/calls".into(),
-                body_of(&PlaceCallRequest {
-                    number: number.clone(),
-                    conversation_id,
-                    lang: Some(lang.to_owned()),
-                }),
+                Some(
+                    PlaceCallRequest {
+                        number: number.clone(),
+                        conversation_id,
+                        lang: Some(lang.to_owned()),
+                    }
+                    .to_json(),
+                ),
             )
             .await
         {
@@ -604,11 +609,20 @@ impl Agent {
         let _ = self.outcome.try_set(Some(outcome));
     }
 
-    /// Asks the upstream to apply `control` to call `call_id`; `extra` carries DTMF digits or a
-    /// transfer target.
-    pub async fn control(self, call_id: i64, control: CallControl, extra: Value) {
+    /// Asks the upstream to apply `control` to call `call_id`; `field` carries DTMF digits
+    /// (`digits`) or a transfer target (`target`).
+    pub async fn control(
+        self,
+        call_id: i64,
+        control: CallControl,
+        field: Option<(&'static str, String)>,
+    ) {
         let path = format!("/calls/{call_id}/{}", control.as_str());
-        match self.act(Method::Post, path, Some(extra.to_string())).await {
+        let mut body = Object::new();
+        if let Some((key, value)) = &field {
+            body.text(key, value);
+        }
+        match self.act(Method::Post, path, Some(body.finish())).await {
             Ok(_) => {
                 let _ = self.outcome.try_set(None);
             }
@@ -632,7 +646,10 @@ mod tests {
             kustomer_user_id: "u1".into(),
             expires_at_ms: 1,
         };
-        let text = serde_json::to_string(&session).unwrap_or_default();
-        assert_eq!(serde_json::from_str::<Session>(&text).ok(), Some(session));
+        let text = session.to_json();
+        assert_eq!(
+            adapter_core::json_fields::from_str::<Session>(&text).ok(),
+            Some(session)
+        );
     }
 }

@@ -231,7 +231,8 @@ pub fn decode<T: FromJson>(text: String) -> Result<T, ApiFailure> {
         .map_err(|e| ApiFailure::transport(GatewayError::Decode(e)))
 }
 
-/// `value` as a request body.
+/// `value` as a request body, by its derived serialiser (the settings page; the widget writes its
+/// requests with `adapter_core::json_text`, far less code in its wasm).
 pub fn body_of<T: serde::Serialize>(value: &T) -> Option<String> {
     serde_json::to_string(value).ok()
 }

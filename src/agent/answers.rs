@@ -56,7 +56,7 @@ impl FromJson for Decided {
             object_with("decision", |d| {
                 let value = match d.opt("value", any)? {
                     Some(Value::String(text)) => text,
-                    Some(other) => other.to_string(),
+                    Some(other) => adapter_core::json_text::to_text(&other),
                     None => String::new(),
                 };
                 Ok(Decided {

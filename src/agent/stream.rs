@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use wasm_bindgen::{closure::Closure, JsCast};
 
 use super::{now_ms, Agent};
-use crate::gateway::body_of;
+use adapter_core::json_text::ToJson;
 
 /// localStorage key of this browser's id: the gateway counts an agent's browsers with it (all
 /// tabs of one browser share it).
@@ -150,9 +150,9 @@ impl Agent {
                 if !self.current(generation) {
                     return;
                 }
-                let sent = body_of(&auth)
-                    .ok_or_else(|| "unwritable".to_owned())
-                    .and_then(|text| socket.send_with_str(&text).map_err(|e| format!("{e:?}")));
+                let sent = socket
+                    .send_with_str(&auth.to_json())
+                    .map_err(|e| format!("{e:?}"));
                 if let Err(error) = sent {
                     return self.dropped(generation, format!("auth not sent: {error}"), None);
                 }

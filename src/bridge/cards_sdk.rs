@@ -221,7 +221,7 @@ impl CardsSdkTransport {
                 set("method", &JsValue::from_str(method))
                     .map_err(|e| BridgeError::Send(format!("{e:?}")))?;
                 if let Some(body) = body {
-                    let body = js_sys::JSON::parse(&body.to_string())
+                    let body = js_sys::JSON::parse(&adapter_core::json_text::to_text(body))
                         .map_err(|e| BridgeError::Send(format!("{e:?}")))?;
                     set("body", &body).map_err(|e| BridgeError::Send(format!("{e:?}")))?;
                 }

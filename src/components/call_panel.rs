@@ -1,8 +1,6 @@
 use adapter_core::agent_events::{CallControl, CallState, CallView, Channel, Direction};
 use leptos::prelude::*;
 
-use serde_json::json;
-
 use crate::{
     agent::Agent,
     caller::Caller,
@@ -97,17 +95,13 @@ pub fn CallPanel(
     let digits = RwSignal::new(String::new());
     let target = RwSignal::new(String::new());
     let run = move |call_id: i64, control: CallControl| {
-        let extra = match control {
-            CallControl::Dtmf => json!({"digits": digits.get_untracked().trim()}),
-            CallControl::Transfer => json!({"target": target.get_untracked().trim()}),
-            _ => json!({}),
+        let field = match control {
+            CallControl::Dtmf => Some(("digits", digits.get_untracked().trim().to_owned())),
+            CallControl::Transfer => Some(("target", target.get_untracked().trim().to_owned())),
+            _ => None,
         };
-        let empty = extra
-            .as_object()
-            .and_then(|o| o.values().next())
-            .is_some_and(|v| v.as_str().is_some_and(str::is_empty));
-        if !empty {
-            leptos::task::spawn_local(agent.control(call_id, control, extra));
+        if !field.as_ref().is_some_and(|(_, value)| value.is_empty()) {
+            leptos::task::spawn_local(agent.control(call_id, control, field));
         }
     };
     // The panel is one view for the page's life, hidden while there is no call: each part reads

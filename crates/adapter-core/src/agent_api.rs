@@ -17,6 +17,7 @@ use crate::{
     json_fields::{
         any, boolean, int, list, object, one_of, string, FieldError, Fields, FromJson, Refusal,
     },
+    json_text::{Object, ToJson},
     status_policy::PriorityRule,
 };
 
@@ -337,6 +338,63 @@ pub struct Released {
     pub released: u64,
 }
 
+// How the widget writes its requests (by hand: serde_json's serialiser is a large share of
+// the wasm); the tests hold each to its derived serialiser.
+
+impl ToJson for Session {
+    fn to_json(&self) -> String {
+        Object::new()
+            .text("token", &self.token)
+            .text("agent_email", &self.agent_email)
+            .int("ccai_agent_id", self.ccai_agent_id)
+            .text("kustomer_user_id", &self.kustomer_user_id)
+            .int("expires_at_ms", self.expires_at_ms)
+            .finish()
+    }
+}
+
+impl ToJson for SignInRequest {
+    fn to_json(&self) -> String {
+        let user = Object::new()
+            .text("id", &self.kustomer_user.id)
+            .text("email", &self.kustomer_user.email)
+            .finish();
+        Object::new()
+            .text("email", &self.email)
+            .opt_text("password", self.password.as_deref())
+            .raw("kustomer_user", &user)
+            .finish()
+    }
+}
+
+impl ToJson for KustomerStatusRequest {
+    fn to_json(&self) -> String {
+        Object::new()
+            .text("status_id", &self.status_id)
+            .opt_int("at_ms", self.at_ms)
+            .finish()
+    }
+}
+
+impl ToJson for SetStatusRequest {
+    fn to_json(&self) -> String {
+        Object::new()
+            .int("status_id", self.status_id)
+            .opt_int("at_ms", self.at_ms)
+            .finish()
+    }
+}
+
+impl ToJson for PlaceCallRequest {
+    fn to_json(&self) -> String {
+        Object::new()
+            .text("number", &self.number)
+            .opt_text("conversation_id", self.conversation_id.as_deref())
+            .opt_text("lang", self.lang.as_deref())
+            .finish()
+    }
+}
+
 // How the widget reads the answers (one parsed value, field by field: far less code in the
 // wasm than each type's derived decoder); the tests hold each to its derived decoder.
 
@@ -558,6 +616,66 @@ impl FromJson for DeadLetters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_widgets_requests_are_written_as_the_derived_serialisers_write_them() {
+        use crate::json_text::assert_writes_as_serde;
+        assert_writes_as_serde(&[Session {
+            token: "t\"k".into(),
+            agent_email: "ada@example.com".into(),
+            ccai_agent_id: -101,
+            kustomer_user_id: "u1".into(),
+            expires_at_ms: i64::MAX,
+        }]);
+        let user = |id: &str| SignInUser {
+            id: id.into(),
+            email: "ada@example.com".into(),
+        };
+        assert_writes_as_serde(&[
+            SignInRequest {
+                email: "ada@example.com".into(),
+                password: Some("p\\w\n".into()),
+                kustomer_user: user("u1"),
+            },
+            SignInRequest {
+                email: String::new(),
+                password: None,
+                kustomer_user: user(""),
+            },
+        ]);
+        assert_writes_as_serde(&[
+            KustomerStatusRequest {
+                status_id: "st-1".into(),
+                at_ms: Some(1_795_000_000_000),
+            },
+            KustomerStatusRequest {
+                status_id: "é".into(),
+                at_ms: None,
+            },
+        ]);
+        assert_writes_as_serde(&[
+            SetStatusRequest {
+                status_id: 3,
+                at_ms: Some(-1),
+            },
+            SetStatusRequest {
+                status_id: i64::MIN,
+                at_ms: None,
+            },
+        ]);
+        assert_writes_as_serde(&[
+            PlaceCallRequest {
+                number: "+33612345678".into(),
+                conversation_id: Some("k1".into()),
+                lang: Some("fr".into()),
+            },
+            PlaceCallRequest {
+                number: "+1\u{1}".into(),
+                conversation_id: None,
+                lang: None,
+            },
+        ]);
+    }
 
     #[test]
     fn the_widgets_readers_read_as_the_derived_decoders() {

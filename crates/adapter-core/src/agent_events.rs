@@ -306,6 +306,23 @@ enum AuthKind {
     Auth,
 }
 
+impl crate::json_text::ToJson for StreamAuth {
+    fn to_json(&self) -> String {
+        let mut auth = crate::json_text::Object::new();
+        auth.text("type", "auth").text("token", &self.token);
+        if let Some(epoch) = self.epoch {
+            auth.uint("epoch", epoch);
+        }
+        if let Some(after) = self.after {
+            auth.uint("after", after);
+        }
+        if let Some(browser) = &self.browser {
+            auth.text("browser", browser);
+        }
+        auth.finish()
+    }
+}
+
 impl StreamAuth {
     pub fn new(token: String, resume: Option<(u64, u64)>, browser: Option<String>) -> StreamAuth {
         StreamAuth {
@@ -473,6 +490,11 @@ mod tests {
             serde_json::json!({"type": "auth", "token": "t0k3n", "epoch": 3, "after": 9, "browser": "b-1"})
         );
         assert_eq!(serde_json::from_str::<StreamAuth>(&text).unwrap(), auth);
+        crate::json_text::assert_writes_as_serde(&[
+            auth.clone(),
+            StreamAuth::new("t".into(), None, None),
+            StreamAuth::new("\"quoted\"".into(), Some((0, u64::MAX)), None),
+        ]);
         let bare: StreamAuth = serde_json::from_str(r#"{"type":"auth","token":"x"}"#).unwrap();
         assert_eq!((bare.epoch, bare.after, bare.browser), (None, None, None));
         for wrong in [

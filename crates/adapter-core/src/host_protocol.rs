@@ -419,7 +419,7 @@ pub fn decode(raw: &str) -> Result<Envelope<HostToAdapter>, DecodeError> {
     match f.get("version") {
         Some(v) if v.is_u64() && v.as_u64() == Some(u64::from(VERSION)) => {}
         Some(v) => {
-            let shown: String = v.to_string().chars().take(20).collect();
+            let shown: String = crate::json_text::to_text(v).chars().take(20).collect();
             return Err(DecodeError::UnsupportedVersion(shown));
         }
         None => return Err(DecodeError::UnsupportedVersion("none".into())),
@@ -535,7 +535,7 @@ pub fn encode(id: Option<&str>, reply_to: Option<&str>, message: &AdapterToHost)
     }
     envelope.insert("type".into(), text(kind));
     envelope.insert("payload".into(), Value::Object(payload));
-    Value::Object(envelope).to_string()
+    crate::json_text::to_text(&Value::Object(envelope))
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub mod health;
 pub mod host_protocol;
 pub mod iso_time;
 pub mod json_fields;
+pub mod json_text;
 pub mod lang;
 pub mod manager;
 pub mod origins;
