@@ -76,7 +76,7 @@ fn display_name(entity: &Value) -> Option<String> {
 /// Reads an SDK context (as JSON text): the agent when the context names one with an email,
 /// and the customer and conversation. Kustomer's shape is not public; it is read tolerantly.
 pub fn from_sdk_context(json: &str) -> Result<(Option<KustomerUser>, Context), String> {
-    let sdk: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let sdk = adapter_core::json_text::parse(json)?;
     if !sdk.is_object() {
         return Err("the context is not an object".into());
     }
@@ -234,7 +234,7 @@ impl CardsSdkTransport {
                                 .unwrap_or_default();
                             Ok(ApiResponse {
                                 status: 200,
-                                body: serde_json::from_str(&json).unwrap_or_default(),
+                                body: adapter_core::json_text::parse(&json).unwrap_or_default(),
                             })
                         } else {
                             Err(BridgeError::Host(

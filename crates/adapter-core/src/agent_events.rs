@@ -375,7 +375,7 @@ pub mod close {
 /// from one parsed JSON value ([`crate::json_fields`]), which is much less code in the widget
 /// (it decodes every message it receives with this) than the derived decoders.
 pub fn decode_message(text: &str) -> Result<StreamMessage, FieldError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let value = crate::json_text::parse(text)?;
     let f = Fields::of(&value, "")?;
     let kind = f.req(
         "type",

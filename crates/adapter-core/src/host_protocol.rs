@@ -295,7 +295,7 @@ fn parse(raw: &str) -> Result<Value, DecodeError> {
             "a JSON value that is not an object".into(),
         ));
     }
-    serde_json::from_str(raw).map_err(|e| DecodeError::NotJson(e.to_string()))
+    crate::json_text::parse(raw).map_err(DecodeError::NotJson)
 }
 
 fn envelope(value: &Value) -> Result<RawEnvelope<'_>, DecodeError> {

@@ -1,7 +1,8 @@
 //! Reading typed fields out of a parsed JSON object, with the reason for each refusal. The widget
 //! decodes what reaches it (host messages, the event stream) with these instead of serde's
-//! derived decoders: one `serde_json::Value` parser for everything, and a few lines per type,
-//! where each derived decoder is its own generic code (a large share of the widget's size).
+//! derived decoders: one small parser for everything ([`crate::json_text::parse`], into a
+//! `serde_json::Value`), and a few lines per type, where each derived decoder is its own generic
+//! code (a large share of the widget's size).
 //!
 //! The rules are serde's defaults, so a type reads the same through either: unknown fields are
 //! ignored; an optional field that is missing or `null` is `None`; a field with a default
@@ -123,7 +124,7 @@ pub trait FromJson: Sized {
 
 /// Parses `text` and reads a `T` from it.
 pub fn from_str<T: FromJson>(text: &str) -> Result<T, FieldError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let value = crate::json_text::parse(text)?;
     T::from_fields(Fields::of(&value, "")?)
 }
 
