@@ -385,9 +385,15 @@ fn value_into(value: &Value, out: &mut String) {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
-        Value::Number(number) => {
-            let _ = write!(out, "{number}");
-        }
+        Value::Number(number) => match (number.as_u64(), number.as_i64(), number.as_f64()) {
+            (Some(whole), _, _) => {
+                let _ = write!(out, "{whole}");
+            }
+            (_, Some(whole), _) => {
+                let _ = write!(out, "{whole}");
+            }
+            (_, _, fraction) => float_into(fraction.unwrap_or_default(), out),
+        },
         Value::String(text) => string_into(text, out),
         Value::Array(items) => {
             out.push('[');
@@ -412,6 +418,51 @@ fn value_into(value: &Value, out: &mut String) {
             out.push('}');
         }
     }
+}
+
+/// A number that is not whole (or too large for a whole type): `1.0` for a whole number below
+/// 2^53, as serde_json writes it; else up to 17 significant digits and an exponent (`1.5e-7`),
+/// the same number to 14 significant figures (the powers of ten are computed, not tabled). The
+/// widget only writes back numbers it read, and never computes with a fraction; the shortest
+/// exact writer serde_json uses carries its own tables into the wasm (1,770 B gzip).
+fn float_into(value: f64, out: &mut String) {
+    if value.is_sign_negative() {
+        out.push('-');
+    }
+    let value = value.abs();
+    if value.fract() == 0.0 && value < 9_007_199_254_740_992.0 {
+        let _ = write!(out, "{}.0", value as u64);
+        return;
+    }
+    // value ≈ digits × 10^-shift, digits of 17 figures (in [1e16, 1e17)).
+    let binary_exponent = ((value.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+    let mut shift = 16 - (f64::from(binary_exponent) * std::f64::consts::LOG10_2) as i32;
+    let scale = |shift: i32| {
+        // In two steps: 10^shift alone overflows for the smallest numbers.
+        let half = shift / 2;
+        value * 10f64.powi(half) * 10f64.powi(shift - half)
+    };
+    let mut scaled = scale(shift);
+    while scaled >= 1e17 {
+        shift -= 1;
+        scaled = scale(shift);
+    }
+    while scaled < 1e16 {
+        shift += 1;
+        scaled = scale(shift);
+    }
+    let mut digits = scaled.round() as u64;
+    while digits.is_multiple_of(10) {
+        digits /= 10;
+        shift -= 1;
+    }
+    let text = digits.to_string();
+    out.push_str(&text[..1]);
+    if text.len() > 1 {
+        out.push('.');
+        out.push_str(&text[1..]);
+    }
+    let _ = write!(out, "e{}", text.len() as i32 - 1 - shift);
 }
 
 /// A JSON string: quotes, backslashes and control characters escaped as serde_json escapes
@@ -610,6 +661,18 @@ mod tests {
         }
     }
 
+    /// `value` is written as serde_json writes it; a fraction to 14 figures (see `float_into`).
+    fn assert_written_as_serde(value: &Value) {
+        let (ours, theirs) = (to_text(value), value.to_string());
+        if ours != theirs {
+            let read = serde_json::from_str::<Value>(&ours);
+            assert!(
+                read.as_ref().is_ok_and(|read| same(read, value)),
+                "{value:?}: wrote {ours}, serde_json {theirs}"
+            );
+        }
+    }
+
     #[test]
     fn values_are_written_as_serde_json_writes_them() {
         let samples = [
@@ -634,7 +697,32 @@ mod tests {
             json!({"b": 1, "a": {"z": [], "y": "\""}, "": null}),
         ];
         for sample in &samples {
-            assert_eq!(to_text(sample), sample.to_string(), "{sample:?}");
+            assert_written_as_serde(sample);
+        }
+        // Fractions: read back as serde_json reads them, the same number to 14 figures.
+        let mut random = crate::testing::XorShift::default();
+        let mut fractions = vec![0.1, 1.5, -2.5e-7, 1e300, 5e-324, 2.2250738585072014e-308];
+        fractions.extend([
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            123456.789,
+            9_007_199_254_740_993.0,
+        ]);
+        for _ in 0..20_000 {
+            let bits = random.next_u64();
+            let value = f64::from_bits(bits);
+            if value.is_finite() {
+                fractions.push(value);
+            }
+        }
+        for value in fractions {
+            let text = to_text(&json!(value));
+            let theirs = serde_json::from_str::<Value>(&text).unwrap_or_default();
+            let back = theirs.as_f64().unwrap_or(f64::NAN);
+            assert!(
+                back == value || (back - value).abs() <= value.abs() * 1e-14,
+                "{value:e} written {text}, read back {back:e}"
+            );
         }
         // Every control character, one at a time.
         for byte in 0u8..0x20 {
@@ -652,7 +740,7 @@ mod tests {
         let mut written = 0;
         for raw in crate::testing::mutations(&texts, 3_000, 3, crate::testing::JSON_NOISE) {
             if let Ok(value) = serde_json::from_str::<Value>(&raw) {
-                assert_eq!(to_text(&value), value.to_string(), "{raw}");
+                assert_written_as_serde(&value);
                 written += 1;
             }
         }
