@@ -79,7 +79,7 @@ else
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-# Node packages: wasm-opt (binaryen) for Trunk, terser for the release build's JavaScript,
+# Node packages: wasm-opt (binaryen) and terser for the release build (scripts/finish-bundle.mjs),
 # Playwright and axe for the end-to-end tests.
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ -f node_modules/.bootstrap-lock ] && [ "$(cat node_modules/.bootstrap-lock)" = "$lock_sum" ]; then

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Trunk's post_build hook (Trunk.toml): builds the admins' settings page — settings.html, a
 # bundle of its own that the agent widget does not carry — into the staging folder's settings/,
-# with the same profile, then (release builds) minifies both bundles' JavaScript
-# (scripts/minify-js.mjs) and measures both bundles against their budgets.
+# with the same profile, then (release builds) finishes both bundles (scripts/finish-bundle.mjs:
+# unused exports dropped, wasm-opt, JavaScript minified, integrity hashes) and measures them
+# against their budgets.
 #
 # The settings page is a second Trunk build (Trunk builds one page per run); its own run of this
 # hook does nothing (ADAPTER_NESTED_BUILD).
@@ -16,6 +17,6 @@ public=${TRUNK_PUBLIC_URL:-/}
 ADAPTER_NESTED_BUILD=1 trunk build settings.html "${args[@]}" \
   --dist "$stage/settings" --public-url "${public%/}/settings/"
 if [ "${TRUNK_PROFILE:-debug}" = release ]; then
-  node scripts/minify-js.mjs "$stage" "$stage/settings"
+  node scripts/finish-bundle.mjs "$stage" "$stage/settings"
   bash scripts/size-report.sh "$stage"
 fi
