@@ -3,7 +3,7 @@
 //! and serialiser (generic code, error plumbing, `io::Write`) were a large share of the widget's
 //! size; these few functions read and write the same texts. They are tested against serde_json
 //! itself: the same values from the same texts (thousands of mutated ones among them), the same
-//! texts refused, the same text written ([`assert_writes_as_serde`] for each [`ToJson`]).
+//! texts refused, the same text written (`assert_writes_as_serde` for each [`ToJson`]).
 
 use std::fmt::Write as _;
 
